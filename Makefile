@@ -1,0 +1,126 @@
+# Makefile — build, test, install and benchmark the imitation-learning tools.
+#
+#   make            install missing Debian packages (make deps), build every tool
+#   make test       build, run the C unit tests and the bats tests, print "N passed, N failed"
+#   make check-asan the same tests on an AddressSanitizer+UBSan build
+#   make bench      benchmarks under bench/ (not tests; compare with PyTorch/h5py where installed)
+#   make install PREFIX=/usr/local DESTDIR=
+#
+# Sources are discovered: lib/**/*.c go into one static library (build/libilt.a), every
+# tools/<name>.c becomes build/bin/<name>, every tests/unit/test_*.c becomes a unit test.
+
+PREFIX  ?= /usr/local
+DESTDIR ?=
+BUILD   ?= build
+CC      ?= cc
+# The machine kind this project runs on has AVX2/FMA/AVX-512; ARCH= (empty) builds portable code.
+ARCH    ?= -march=native
+OPT     ?= -O2
+VERSION := 0.1.0
+
+# Debian packages the build, the tests and the benchmarks' Python side need.
+DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libarchive-dev \
+	libopenblas-dev libmujoco-dev libosmesa6-dev libavcodec-dev libavformat-dev \
+	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox \
+	python3-numpy python3-h5py
+
+PKG_MODULES := hdf5 libarchive openblas osmesa libavcodec libavformat libavutil libswscale
+
+ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_MODULES) 2>/dev/null)
+PKG_LIBS   := $(shell pkg-config --libs $(PKG_MODULES) 2>/dev/null)
+endif
+
+WARN     := -Wall -Wextra -Wno-unused-parameter
+CPPFLAGS += -Ilib -D_GNU_SOURCE -DILT_VERSION='"$(VERSION)"'
+CFLAGS   ?= $(OPT) $(ARCH) -g
+CFLAGS   += -std=c11 $(WARN) -pthread $(PKG_CFLAGS) $(EXTRA_CFLAGS)
+LDLIBS   += $(PKG_LIBS) -lmujoco -lm -pthread $(EXTRA_LDLIBS)
+
+LIB_SRC   := $(shell find lib -name '*.c' | sort)
+LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+TOOL_SRC  := $(sort $(wildcard tools/*.c))
+TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+MANPAGES  := $(wildcard man/man1/*.1 man/man5/*.5)
+LIBILT    := $(BUILD)/libilt.a
+
+.PHONY: all deps test check check-asan unit bats bench install uninstall clean lint-man task-pictures
+.DEFAULT_GOAL := all
+.SECONDARY:
+
+all: deps
+	@$(MAKE) --no-print-directory build
+
+.PHONY: build
+build: $(TOOLS) $(UNITS)
+
+# ---------------------------------------------------------------- dependencies
+# Idempotent: one dpkg-query when everything is there; apt-get as root, through sudo otherwise.
+deps:
+	@missing=$$(for p in $(DEB_PACKAGES); do \
+	  dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing:" $$missing; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+	    echo "make deps: missing Debian packages:" $$missing "(run as root or install sudo)" >&2; exit 1; fi; \
+	  $$SUDO apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing >/dev/null \
+	    || { echo "make deps: apt-get failed for:" $$missing >&2; exit 1; }; \
+	fi
+
+# ---------------------------------------------------------------- build
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+
+$(LIBILT): $(LIB_OBJ)
+	@mkdir -p $(@D)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBILT)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBILT) $(LDLIBS) -o $@
+
+UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIBILT)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(UNIT_HELPER_OBJ) $(LIBILT) $(LDLIBS) -o $@
+
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d)
+
+# ---------------------------------------------------------------- tests
+# tests/run prints TAP lines and ends with "N passed, N failed".
+test check: deps
+	@$(MAKE) --no-print-directory build
+	@ILT_BIN=$(abspath $(BUILD)/bin) ILT_UNIT=$(abspath $(BUILD)/tests) bash tests/run
+
+check-asan: deps
+	@$(MAKE) --no-print-directory BUILD=build-asan OPT=-O1 \
+	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer" \
+	  EXTRA_LDLIBS="-fsanitize=address,undefined" build
+	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ILT_ASAN=1 ILT_BIN=$(abspath build-asan/bin) ILT_UNIT=$(abspath build-asan/tests) bash tests/run
+
+lint-man:
+	@mandoc -Tlint -W warning $(MANPAGES)
+
+bench: all
+	@ILT_BIN=$(abspath $(BUILD)/bin) bash bench/run
+
+# ---------------------------------------------------------------- install
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
+	install -m 644 $(wildcard man/man1/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
+	$(if $(wildcard man/man5/*.5),install -m 644 $(wildcard man/man5/*.5) $(DESTDIR)$(PREFIX)/share/man/man5/)
+
+uninstall:
+	rm -f $(TOOL_SRC:tools/%.c=$(DESTDIR)$(PREFIX)/bin/%) \
+	  $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/%,$(MANPAGES))
+
+clean:
+	rm -rf build build-asan

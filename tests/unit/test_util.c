@@ -1,0 +1,81 @@
+/* test_util.c — option parsers and the seeded generator. */
+#include "tap.h"
+#include "util/error.h"
+#include "util/parse.h"
+#include "util/rng.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+int main(void)
+{
+    int64_t *list;
+    size_t n;
+    tap_ok(parse_index_list("0-3,7,2", 100, &list, &n) == 0 && n == 5 && list[0] == 0 && list[3] == 3 &&
+               list[4] == 7, "index list 0-3,7,2 sorted and deduplicated");
+    tap_ok(index_list_contains(list, n, 7) && !index_list_contains(list, n, 5), "index list membership");
+    free(list);
+    tap_ok(parse_index_list("5-", 8, &list, &n) == 0 && n == 4 && list[3] == 8, "open range 5- ends at max");
+    free(list);
+    tap_ok(parse_index_list("3-1", 8, &list, &n) < 0 && strstr(error_get(), "3-1"), "reversed range rejected");
+    tap_ok(parse_index_list("1,,2", 8, &list, &n) < 0, "empty element rejected");
+    tap_ok(parse_index_list("a", 8, &list, &n) < 0, "letters rejected");
+
+    int64_t start, stop;
+    tap_ok(parse_span("10:20", &start, &stop) == 0 && start == 10 && stop == 20, "span 10:20");
+    tap_ok(parse_span(":5", &start, &stop) == 0 && start == 0 && stop == 5, "span :5");
+    tap_ok(parse_span("7:", &start, &stop) == 0 && start == 7 && stop == -1, "span 7:");
+    tap_ok(parse_span("9:3", &start, &stop) < 0, "span with STOP before START rejected");
+
+    int h, w;
+    tap_ok(parse_size_hw("96x128", &h, &w) == 0 && h == 96 && w == 128, "size 96x128");
+    tap_ok(parse_size_hw("96x", &h, &w) < 0 && parse_size_hw("0x4", &h, &w) < 0, "bad sizes rejected");
+
+    long v;
+    tap_ok(parse_long("42", 0, 100, &v) == 0 && v == 42, "integer");
+    tap_ok(parse_long("42x", 0, 100, &v) < 0 && parse_long("101", 0, 100, &v) < 0, "bad integers rejected");
+    double d;
+    tap_ok(parse_double("1e-4", 0, 1, &d) == 0 && d == 1e-4, "number");
+    tap_ok(parse_double("nan", 0, 1, &d) < 0, "nan rejected");
+
+    size_t count;
+    char **names = strlist_split("top,angle,,x", ',', &count);
+    tap_ok(names && count == 4 && !strcmp(names[1], "angle") && !strcmp(names[2], "") && names[4] == NULL,
+           "comma list split");
+    strlist_free(names);
+
+    rng_t a, b;
+    rng_seed(&a, 1234);
+    rng_seed(&b, 1234);
+    int same = 1;
+    for (int i = 0; i < 1000; i++) same &= rng_u64(&a) == rng_u64(&b);
+    tap_ok(same, "same seed gives the same stream");
+    rng_seed(&b, 1235);
+    tap_ok(rng_u64(&a) != rng_u64(&b), "different seeds differ");
+
+    enum { N = 200000 };
+    static float x[N];
+    rng_fill_normal(&a, x, N, 0, 1);
+    double mean = 0, var = 0;
+    for (int i = 0; i < N; i++) mean += x[i];
+    mean /= N;
+    for (int i = 0; i < N; i++) var += (x[i] - mean) * (x[i] - mean);
+    var /= N;
+    tap_ok(fabs(mean) < 0.01 && fabs(var - 1) < 0.02, "normal fill: mean %.4f var %.4f", mean, var);
+    rng_fill_uniform(&a, x, N, -2, 2);
+    float lo = 9, hi = -9;
+    mean = 0;
+    for (int i = 0; i < N; i++) { lo = fminf(lo, x[i]); hi = fmaxf(hi, x[i]); mean += x[i]; }
+    tap_ok(lo >= -2 && hi < 2 && fabs(mean / N) < 0.02, "uniform fill in [-2,2)");
+    rng_fill_dropout(&a, x, N, 0.9f, 1 / 0.9f);
+    long kept = 0;
+    for (int i = 0; i < N; i++) kept += x[i] != 0;
+    tap_ok(fabs((double)kept / N - 0.9) < 0.005, "dropout keeps 90%% (%.4f)", (double)kept / N);
+    int64_t idx[10];
+    for (int i = 0; i < 10; i++) idx[i] = i;
+    rng_shuffle(&a, idx, 10);
+    int64_t sum = 0;
+    for (int i = 0; i < 10; i++) sum += idx[i];
+    tap_ok(sum == 45, "shuffle is a permutation");
+    return tap_done();
+}
