@@ -37,7 +37,12 @@ int error_prefix(const char *fmt, ...)
     vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
     memcpy(old, error_message, sizeof old);
-    snprintf(error_message, sizeof error_message, "%s%s", prefix, old);
+    /* truncation of an overlong message is acceptable: copy by hand, no format warning */
+    size_t p = strnlen(prefix, sizeof error_message - 1);
+    memcpy(error_message, prefix, p);
+    size_t rest = strnlen(old, sizeof error_message - 1 - p);
+    memcpy(error_message + p, old, rest);
+    error_message[p + rest] = 0;
     return -1;
 }
 
