@@ -32,8 +32,9 @@ int64_t episode_number_from_path(const char *path)
 {
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
+    const char *ext = strrchr(base, '.'); /* not the 5 of ".hdf5" */
     const char *end = NULL;
-    for (const char *p = base; *p; p++)
+    for (const char *p = base; *p && p != ext; p++)
         if (isdigit((unsigned char)*p)) end = p;
     if (!end) return -1;
     const char *start = end;

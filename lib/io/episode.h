@@ -55,8 +55,8 @@ int64_t episode_file_number(const episode_file *f, size_t i);
 int episode_file_apply_mask(episode_file *f, const char *name);
 void episode_file_close(episode_file *f);
 
-/* The episode number in an ACT file name: the last run of digits in its base name
- * ("episode_12.hdf5" -> 12), or -1 if there is none. */
+/* The episode number in an ACT file name: the last run of digits in its base name without the
+ * extension ("episode_12.hdf5" -> 12), or -1 if there is none. */
 int64_t episode_number_from_path(const char *path);
 
 /* ---------------------------------------------------------------- episodes */

@@ -6,6 +6,7 @@
 #include <archive_entry.h>
 #include <inttypes.h>
 #include <stdarg.h>
+#include <stdio_ext.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -368,6 +369,7 @@ int stream_reader_next(stream_reader *r, stream_sample *s)
 struct stream_writer {
     struct archive *ar;
     struct archive_entry *entry;
+    FILE *fp;
     char *path;
     size_t path_cap;
     int closed;
@@ -377,6 +379,7 @@ stream_writer *stream_writer_open(FILE *fp)
 {
     stream_writer *w = calloc(1, sizeof *w);
     if (!w) return error_set("out of memory"), NULL;
+    w->fp = fp;
     w->ar = archive_write_new();
     w->entry = archive_entry_new();
     if (!w->ar || !w->entry) goto fail;
@@ -444,7 +447,10 @@ void stream_writer_abort(stream_writer *w)
 {
     if (!w) return;
     if (w->ar) {
-        if (!w->closed) archive_write_fail(w->ar); /* so that free writes no end blocks */
+        if (!w->closed) {
+            archive_write_fail(w->ar); /* so that free writes no end blocks */
+            if (w->fp) __fpurge(w->fp); /* and drop what stdio still holds */
+        }
         archive_write_free(w->ar);
     }
     if (w->entry) archive_entry_free(w->entry);

@@ -105,7 +105,8 @@ stream_writer *stream_writer_open(FILE *fp);
 int stream_writer_put(stream_writer *w, stream_sample *s);
 /* Finish the archive (end blocks) and flush. Returns -1 if any write failed; frees w either way. */
 int stream_writer_close(stream_writer *w);
-/* Free without finishing the archive (after an error: nothing more goes to the output). */
+/* Free without finishing the archive (after an error: nothing more goes to the output; what the
+ * FILE still buffers is discarded). */
 void stream_writer_abort(stream_writer *w);
 
 #endif
