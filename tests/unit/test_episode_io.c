@@ -212,6 +212,18 @@ static void test_stats(void)
     tap_ok(im && im->n == 3 && im->ndim == 3 && im->shape[0] == 3 && im->mean[0] == 1.0f && im->std[0] == 0,
            "image stats per channel [3,1,1], scaled to [0,1]");
     stats_free(&st);
+    /* the stats stream on disk, read back with stats_load as a trainer does */
+    char path[512];
+    snprintf(path, sizeof path, "%s/stats.tar", dir);
+    FILE *fp = fopen(path, "wb");
+    stream_writer *w = stream_writer_open(fp);
+    int wrote = stream_writer_put(w, &out) == 0 && stream_writer_close(w) == 0;
+    fclose(fp);
+    tap_ok(wrote && stats_load(path, &st) == 0 && st.n_features == 2 && (a = stats_find(&st, "action")) &&
+               a->n == 1 && fabs(a->mean[0] - mean) < 0.07 && stats_find(&st, "nope") == NULL,
+           "stats_load reads the stats stream back");
+    stats_free(&st);
+    unlink(path);
     stream_sample_reset(&s, "bad");
     npy_array *x = stream_sample_add(&s, "action", NPY_F64, 1, (int64_t[]){1});
     ((double *)x->data)[0] = NAN;
