@@ -237,6 +237,44 @@ static void test_stats(void)
     stream_sample_free(&out);
 }
 
+/* A million float64 samples at offset 1e6 with a spread of 1e-3: a naive sum of squares loses
+ * every digit here. NumPy's answer, from
+ *   i = np.arange(1000000.); x = 1e6 + 1e-3*np.sin(i*0.7) + 1e-4*(i % 13); x.std(), x.mean()
+ * is 0.000799999678078852 and 1000000.000600002. */
+static void test_stats_million(void)
+{
+    stats_accumulator *acc = stats_accumulator_new();
+    stream_sample s, out;
+    stream_sample_init(&s);
+    stream_sample_init(&out);
+    stream_sample_reset(&s, "x");
+    npy_array *a = stream_sample_add(&s, "observation.state", NPY_F64, 1, (int64_t[]){1});
+    int ok = 1;
+    for (int i = 0; i < 1000000 && ok; i++) {
+        ((double *)a->data)[0] = 1e6 + 1e-3 * sin(i * 0.7) + 1e-4 * (i % 13);
+        ok = stats_accumulator_add(acc, &s) == 0;
+    }
+    char *json = NULL;
+    size_t json_size = 0;
+    FILE *mem = open_memstream(&json, &json_size);
+    ok = ok && stats_accumulator_json(acc, mem) == 0;
+    fclose(mem);
+    const char *p = json ? strstr(json, "\"std\": [") : NULL;
+    double got = p ? strtod(p + 8, NULL) : 0, want = 0.000799999678078852;
+    tap_ok(ok && fabs(got - want) / want < 1e-9, "1e6 samples at offset 1e6: std %.15g, NumPy %.15g (JSON, double)", got, want);
+    p = json ? strstr(json, "\"mean\": [") : NULL;
+    got = p ? strtod(p + 9, NULL) : 0;
+    tap_ok(fabs(got - 1000000.000600002) / 1e6 < 1e-12, "and the mean to 1e-12 relative (%.15f)", got);
+    free(json);
+    ok = stats_accumulator_sample(acc, &out) == 0;
+    const npy_array *std = stream_sample_get(&out, "observation.state.std");
+    got = ok && std ? ((float *)std->data)[0] : 0;
+    tap_ok(fabs(got - want) / want < 1e-6, "float32 std in the stats stream %.9g", got);
+    stats_accumulator_free(acc);
+    stream_sample_free(&s);
+    stream_sample_free(&out);
+}
+
 static void test_chunk(void)
 {
     stream_sample frames[5];
@@ -286,6 +324,7 @@ int main(void)
     test_robomimic_round_trip();
     test_resize();
     test_stats();
+    test_stats_million();
     test_chunk();
     if (!keep) rmdir(dir);
     return tap_done();
