@@ -227,6 +227,9 @@ bad() {  # bad EXPECTED_MESSAGE_PART command...
     bad "no mask test" h5slice --mask test "$F/rm.hdf5"
     bad "rm.hdf5: missing dataset /data/demo_0/obs/robot0_joint_pos" h5slice --state robot0_joint_pos "$F/rm.hdf5"
     bad "no episode matches" h5slice -e 99 "$F/bad/good.hdf5"
+    bad "good.hdf5: no group /data (not a robomimic file)" h5slice --layout robomimic "$F/bad/good.hdf5"
+    bad "--mask needs a robomimic file" h5slice --mask train "$F/bad/good.hdf5"
+    bad "episode 4 appears twice" h5slice "$F/act/episode_4.hdf5" "$F/act/episode_4.hdf5"
 }
 
 @test "stream bad input: truncated tar, corrupt .npy header, unsupported dtype, Fortran order" {
