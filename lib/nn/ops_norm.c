@@ -186,8 +186,8 @@ static void norm_backward_task(void *arg, long t0, long t1)
                 if (j->kind != 2) {
                     /* partial per (task, channel within task) */
                     long slot = j->kind == 0 ? ch : (long)b * j->C + ch;
-                    if (j->dw_part) j->dw_part[slot] = pw;
-                    if (j->db_part) j->db_part[slot] = pb;
+                    if (j->dw_part) j->dw_part[slot] += pw;   /* batch norm: summed over b */
+                    if (j->db_part) j->db_part[slot] += pb;
                 }
             }
         if (!j->dx) continue;
@@ -220,6 +220,8 @@ static void norm_backward(nn_ctx *c, nn_node *n)
     j.dw_part = dw ? nn_arena_alloc(c->arena, (size_t)parts * sizeof(double)) : NULL;
     j.db_part = db ? nn_arena_alloc(c->arena, (size_t)parts * sizeof(double)) : NULL;
     if ((dw && !j.dw_part) || (db && !j.db_part)) return;
+    if (j.dw_part) memset(j.dw_part, 0, (size_t)parts * sizeof(double));
+    if (j.db_part) memset(j.db_part, 0, (size_t)parts * sizeof(double));
     nn_parallel_for(tasks, 1, norm_backward_task, &j);
     /* reduce partials over the batch in a fixed order */
     long per = j.kind == 2 ? j.S : j.C, reps = parts / per;
