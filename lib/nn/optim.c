@@ -145,7 +145,7 @@ void nn_ema_update(nn_ema *ema)
         const nn_param_info *p = &ps->list[i];
         float *s = ema->shadow + p->offset;
         const float *w = ps->data + p->offset;
-        if (!trainable(p)) { memcpy(s, w, (size_t)p->t->size * sizeof(float)); continue; }
+        if (!trainable(p) || (p->flags & NN_EMA_COPY)) { memcpy(s, w, (size_t)p->t->size * sizeof(float)); continue; }
         for (long k = 0; k < p->t->size; k++) s[k] = d * s[k] + (1.0f - d) * w[k];
     }
     ema->optimization_step++;

@@ -46,7 +46,8 @@ float nn_lr_constant(long step, long warmup_steps);
 float nn_lr_cosine(long step, long warmup_steps, long total_steps);
 
 /* EMA of the weights (Diffusion Policy's EMAModel: power 0.75, inv_gamma 1, max 0.9999,
- * update_after_step 0). Buffers and FROZEN entries are copied, trainable ones averaged. */
+ * update_after_step 0). Buffers, FROZEN and NN_EMA_COPY entries are copied, trainable ones
+ * averaged. (The reference leaves buffers at their initial copy; we copy them every update.) */
 typedef struct nn_ema {
     nn_params *ps;
     float *shadow;          /* same layout as ps->data */

@@ -21,6 +21,8 @@ enum {
     NN_FROZEN   = 1 << 1,   /* not trained: no gradient, the optimizer skips it */
     NN_BUFFER   = 1 << 2,   /* state, not a parameter (BatchNorm running stats, counters):
                                saved in checkpoints, never trained, copied (not averaged) by EMA */
+    NN_EMA_COPY = 1 << 3,   /* trained, but EMA copies it instead of averaging (Diffusion
+                               Policy's EMAModel does this for BatchNorm weight/bias) */
 };
 
 typedef struct nn_param_info {
