@@ -34,9 +34,6 @@ import torchvision
 HERE = os.path.dirname(os.path.abspath(__file__))
 HEAD = 1024  # elements of a large gradient that are stored
 
-torch.manual_seed(0)
-torch.set_num_threads(1)
-torch.use_deterministic_algorithms(True)
 
 
 # ---------------------------------------------------------------- output helpers
@@ -463,6 +460,8 @@ def case_small_model():
 
 
 def main():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
     for name in os.listdir(HERE):
         if os.path.isdir(os.path.join(HERE, name)) and not name.startswith("__"):
             shutil.rmtree(os.path.join(HERE, name))
