@@ -72,7 +72,9 @@ int nn_set_threads(int n)
         n = cpus > 0 ? (int)cpus : 1;
     }
     if (n > MAX_THREADS) n = MAX_THREADS;
-    openblas_set_num_threads(n);
+    /* OpenBLAS stays single-threaded: nn_gemm splits products over our pool instead, so that
+     * OpenBLAS's spinning workers never compete with ours for the cores */
+    openblas_set_num_threads(1);
     if (n == pool.n_threads) return n;
     pool_stop();
     pool.n_threads = 1;

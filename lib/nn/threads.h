@@ -1,10 +1,14 @@
 /* threads.h — the one thread-count knob (--threads N) and our own parallel loops.
  *
- * nn_set_threads(n) sets OpenBLAS's thread count and the size of a small pthread pool. Our loops
- * (im2col, elementwise, norms) never run at the same time as an sgemm, so the two sets of
- * threads take turns on the cores instead of fighting; pool workers sleep on a condition
- * variable, they do not spin. A parallel loop splits [0, n) into one fixed contiguous chunk
- * per thread, so results are bit-identical for a given thread count. */
+ * nn_set_threads(n) sizes a small pthread pool (n-1 workers + the caller) and sets OpenBLAS to ONE
+ * thread: nn_gemm (kernels.h) splits a large product into slices of C, one single-threaded
+ * sgemm per pool thread. So one set of threads does everything (im2col, sgemm, elementwise,
+ * norms) and there are no OpenBLAS workers spinning (sched_yield) against ours between calls —
+ * measured: with OpenBLAS's own 2 threads, a quarter of the conv benchmark's CPU time went to
+ * their sched_yield loop. Code outside lib/nn should call nn_gemm, not cblas_sgemm, to get
+ * the threads. Pool workers sleep on a condition variable between loops. A parallel loop
+ * splits [0, n) into one fixed contiguous chunk per thread, so results are bit-identical for a
+ * given thread count (and our kernels compute each output element in one thread, in one order). */
 #ifndef ILT_NN_THREADS_H
 #define ILT_NN_THREADS_H
 
