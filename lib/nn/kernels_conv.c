@@ -63,38 +63,43 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
 /* ---------------------------------------------------------------- im2col / col2im */
 typedef struct { const nn_conv_geom *g; const float *src; float *dst; } conv_job;
 
+/* Output columns ox whose input column ix = ix0 + ox*sw lies inside [0, W): [lo, hi). */
+static inline void valid_range(int ix0, int sw, int W, int Wo, int *lo, int *hi)
+{
+    int a = ix0 >= 0 ? 0 : (-ix0 + sw - 1) / sw;
+    int b = ix0 >= W ? 0 : (W - 1 - ix0) / sw + 1;
+    if (b > Wo) b = Wo;
+    if (a > b) a = b;
+    *lo = a;
+    *hi = b;
+}
+
 static void im2col_rows(void *arg, long r0, long r1)
 {
     const conv_job *j = arg;
     const nn_conv_geom *g = j->g;
     const long P = (long)g->Ho * g->Wo, N = (long)g->B * P;
+    const int sw = g->sw, Wo = g->Wo;
     for (long r = r0; r < r1; r++) {
         int c = (int)(r / (g->kh * g->kw)), ki = (int)(r / g->kw % g->kh), kj = (int)(r % g->kw);
+        int ix0 = kj - g->pw, lo, hi;
+        valid_range(ix0, sw, g->W, Wo, &lo, &hi);
         float *row = j->dst + r * N;
         for (int b = 0; b < g->B; b++) {
             const float *xc = j->src + ((long)b * g->C + c) * g->H * g->W;
             float *out = row + b * P;
             for (int oy = 0; oy < g->Ho; oy++) {
                 int iy = oy * g->sh - g->ph + ki;
-                float *o = out + (long)oy * g->Wo;
-                if (iy < 0 || iy >= g->H) { memset(o, 0, (size_t)g->Wo * sizeof(float)); continue; }
-                const float *xr = xc + (long)iy * g->W;
-                int ix0 = kj - g->pw;
-                if (g->sw == 1) {
-                    /* contiguous run: zero edges, copy the middle */
-                    int lo = ix0 < 0 ? -ix0 : 0;
-                    int hi = g->Wo;
-                    if (ix0 + hi > g->W) hi = g->W - ix0;
-                    if (hi < lo) hi = lo;
-                    for (int ox = 0; ox < lo; ox++) o[ox] = 0;
-                    if (hi > lo) memcpy(o + lo, xr + ix0 + lo, (size_t)(hi - lo) * sizeof(float));
-                    for (int ox = hi; ox < g->Wo; ox++) o[ox] = 0;
-                } else {
-                    for (int ox = 0; ox < g->Wo; ox++) {
-                        int ix = ix0 + ox * g->sw;
-                        o[ox] = (ix >= 0 && ix < g->W) ? xr[ix] : 0.0f;
-                    }
-                }
+                float *o = out + (long)oy * Wo;
+                if (iy < 0 || iy >= g->H) { memset(o, 0, (size_t)Wo * sizeof(float)); continue; }
+                const float *xr = xc + (long)iy * g->W + ix0;
+                for (int ox = 0; ox < lo; ox++) o[ox] = 0;
+                if (sw == 1) memcpy(o + lo, xr + lo, (size_t)(hi - lo) * sizeof(float));
+                else if (sw == 2)
+                    for (int ox = lo; ox < hi; ox++) o[ox] = xr[2 * ox];
+                else
+                    for (int ox = lo; ox < hi; ox++) o[ox] = xr[ox * sw];
+                for (int ox = hi; ox < Wo; ox++) o[ox] = 0;
             }
         }
     }
@@ -112,23 +117,25 @@ static void col2im_channels(void *arg, long c0, long c1)
     const conv_job *j = arg;
     const nn_conv_geom *g = j->g;
     const long P = (long)g->Ho * g->Wo, N = (long)g->B * P;
+    const int sw = g->sw, Wo = g->Wo;
     for (long c = c0; c < c1; c++)
         for (int ki = 0; ki < g->kh; ki++)
             for (int kj = 0; kj < g->kw; kj++) {
                 const float *row = j->src + ((c * g->kh + ki) * g->kw + kj) * N;
+                int ix0 = kj - g->pw, lo, hi;
+                valid_range(ix0, sw, g->W, Wo, &lo, &hi);
                 for (int b = 0; b < g->B; b++) {
                     float *xc = j->dst + ((long)b * g->C + c) * g->H * g->W;
                     const float *in = row + b * P;
                     for (int oy = 0; oy < g->Ho; oy++) {
                         int iy = oy * g->sh - g->ph + ki;
                         if (iy < 0 || iy >= g->H) continue;
-                        float *xr = xc + (long)iy * g->W;
-                        const float *o = in + (long)oy * g->Wo;
-                        int ix0 = kj - g->pw;
-                        for (int ox = 0; ox < g->Wo; ox++) {
-                            int ix = ix0 + ox * g->sw;
-                            if (ix >= 0 && ix < g->W) xr[ix] += o[ox];
-                        }
+                        float *xr = xc + (long)iy * g->W + ix0;
+                        const float *o = in + (long)oy * Wo;
+                        if (sw == 1)
+                            for (int ox = lo; ox < hi; ox++) xr[ox] += o[ox];
+                        else
+                            for (int ox = lo; ox < hi; ox++) xr[ox * sw] += o[ox];
                     }
                 }
             }
