@@ -238,7 +238,8 @@ static void test_gradient_direction(void)
     unsigned char pad[2 * 4] = {0, 0, 0, 0, 0, 0, 1, 1};
 
     /* double-precision bookkeeping; the engine is float32, so the step is large-ish and the
-     * tolerance a few 1e-3: a wrong sign or a missing term is off by O(1). */
+     * tolerance 2e-3 (measured 5e-5..2e-4; a BatchNorm weight gradient missing one batch entry
+     * gave 2e-2): a wrong sign or a missing term is far outside it. */
     long total = ps->total;
     float *base = malloc((size_t)total * sizeof(float)), *dir = malloc((size_t)total * sizeof(float));
     memcpy(base, ps->data, (size_t)total * sizeof(float));
@@ -277,7 +278,7 @@ static void test_gradient_direction(void)
         }
         double numeric = (l[0] - l[1]) / (2 * eps);
         double rel = fabs(numeric - analytic) / fmax(1e-3, fabs(numeric));
-        tap_ok(rel < 1e-2, "whole-model random-direction gradient check %d: analytic %.6g, central difference %.6g "
+        tap_ok(rel < 2e-3, "whole-model random-direction gradient check %d: analytic %.6g, central difference %.6g "
                "(relative error %.2g)", trial, analytic, numeric, rel);
     }
     memcpy(ps->data, base, (size_t)total * sizeof(float));
