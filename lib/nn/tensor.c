@@ -92,11 +92,14 @@ void *nn_arena_alloc(nn_arena *a, size_t bytes)
 void nn_arena_reset(nn_arena *a)
 {
     if (a->n_blocks > 1) {
-        /* this step needed more than one block: merge into one so the next step never mallocs */
+        /* This step needed more than one block: replace them with one block as large as the
+         * step's peak (which counts the unused tails of full blocks, so it is an upper bound),
+         * so that the next step of the same shape never mallocs or faults in fresh pages. */
         size_t total = 0;
         for (int i = 0; i < a->n_blocks; i++) { total += a->blocks[i].size; free(a->blocks[i].base); }
+        if (a->peak > total) total = a->peak;
         a->n_blocks = 0;
-        if (arena_add_block(a, total) < 0) {
+        if (arena_add_block(a, align_up(total + total / 16)) < 0) {
             /* keep a usable (small) arena; the next alloc reports the failure if it recurs */
             a->n_blocks = 0;
             arena_add_block(a, 1u << 20);
