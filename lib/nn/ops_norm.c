@@ -45,6 +45,20 @@ static void channel_affine_backward(nn_ctx *c, nn_node *n)
         }
 }
 
+typedef struct { const float *x; float *y; const float *scale, *shift; int C; long S; } affine_job;
+
+static void affine_planes(void *arg, long p0, long p1)
+{
+    const affine_job *j = arg;
+    for (long pl = p0; pl < p1; pl++) {
+        int ch = (int)(pl % j->C);
+        const float *x = j->x + pl * j->S;
+        float *y = j->y + pl * j->S;
+        float a = j->scale[ch], b = j->shift[ch];
+        for (long s = 0; s < j->S; s++) y[s] = x[s] * a + b;
+    }
+}
+
 static nn_tensor *channel_affine(nn_ctx *c, const char *op, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
                                  const float *mean, const float *var, float eps)
 {
@@ -62,11 +76,8 @@ static nn_tensor *channel_affine(nn_ctx *c, const char *op, nn_tensor *x, nn_ten
         scale[ch] = (weight ? weight->data[ch] : 1.0f) * rstd[ch];
         shift[ch] = (bias ? bias->data[ch] : 0.0f) - mean[ch] * scale[ch];
     }
-    for (int b = 0; b < B; b++)
-        for (int ch = 0; ch < C; ch++) {
-            long off = ((long)b * C + ch) * S;
-            for (long s = 0; s < S; s++) y->data[off + s] = x->data[off + s] * scale[ch] + shift[ch];
-        }
+    affine_job j = { x->data, y->data, scale, shift, C, S };
+    nn_parallel_for((long)B * C, 4, affine_planes, &j);
     if (rec) {
         nn_node *n = nn_record(c, op, channel_affine_backward, y, 3, IN(x, weight, bias));
         if (!n) return NULL;

@@ -18,6 +18,7 @@ struct nn_arena {
     arena_block blocks[ARENA_MAX_BLOCKS];
     int n_blocks, cur;
     size_t peak;
+    long failures;           /* allocations refused (checked by nn_backward) */
 };
 
 static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
@@ -84,7 +85,7 @@ void *nn_arena_alloc(nn_arena *a, size_t bytes)
             a->n_blocks = a->cur + 1;
         }
         size_t grow = b->size * 2 > bytes ? b->size * 2 : bytes;
-        if (arena_add_block(a, grow) < 0) return NULL;
+        if (arena_add_block(a, grow) < 0) { a->failures++; return NULL; }
         a->cur = a->n_blocks - 1;
     }
 }
@@ -265,9 +266,12 @@ int nn_backward_from(nn_ctx *c, nn_tensor *out, const float *out_grad)
     float *g = nn_grad(c, out);
     if (!g) return -1;
     for (long i = 0; i < out->size; i++) g[i] += out_grad ? out_grad[i] : 1.0f;
+    long failures = c->arena->failures;
     for (nn_node *n = c->tape; n; n = n->prev) {
         if (!n->out->grad) continue;            /* does not lead to the output */
         n->backward(c, n);
+        if (c->arena->failures != failures)
+            return error_prefix("nn backward of %s: ", n->op);   /* the arena's message follows */
     }
     return 0;
 }

@@ -13,15 +13,15 @@ static struct {
     int n_workers;                   /* pool threads besides the caller */
     int n_threads;                   /* in effect (>= 1) */
     pthread_mutex_t mu;
+    pthread_mutex_t run;             /* held by the thread driving a loop; others run inline */
     pthread_cond_t start, done;
     long generation;
     int pending;
-    int busy;                        /* a loop is running: nested calls run inline */
     void (*fn)(void *, long, long);
     void *arg;
     long n;
     int quit;
-} pool = { .n_threads = 1, .mu = PTHREAD_MUTEX_INITIALIZER, .start = PTHREAD_COND_INITIALIZER,
+} pool = { .n_threads = 1, .mu = PTHREAD_MUTEX_INITIALIZER, .run = PTHREAD_MUTEX_INITIALIZER, .start = PTHREAD_COND_INITIALIZER,
            .done = PTHREAD_COND_INITIALIZER };
 
 static void chunk(long n, int parts, int k, long *begin, long *end)
@@ -91,12 +91,14 @@ int nn_get_threads(void) { return pool.n_threads; }
 void nn_parallel_for(long n, long min_per_thread, void (*fn)(void *arg, long begin, long end), void *arg)
 {
     if (n <= 0) return;
-    if (pool.n_workers == 0 || pool.busy || n < 2 * (min_per_thread > 0 ? min_per_thread : 1)) {
+    if (pool.n_workers == 0 || n < 2 * (min_per_thread > 0 ? min_per_thread : 1) ||
+        pthread_mutex_trylock(&pool.run) != 0) {
+        /* small, single-threaded, or the pool is busy (a nested call from inside a loop, or
+         * another application thread driving its own ops): run inline */
         fn(arg, 0, n);
         return;
     }
     pthread_mutex_lock(&pool.mu);
-    pool.busy = 1;
     pool.fn = fn;
     pool.arg = arg;
     pool.n = n;
@@ -109,6 +111,6 @@ void nn_parallel_for(long n, long min_per_thread, void (*fn)(void *arg, long beg
     if (e > b) fn(arg, b, e);
     pthread_mutex_lock(&pool.mu);
     while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
-    pool.busy = 0;
     pthread_mutex_unlock(&pool.mu);
+    pthread_mutex_unlock(&pool.run);
 }

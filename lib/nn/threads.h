@@ -16,8 +16,8 @@
 int nn_set_threads(int n);
 int nn_get_threads(void);
 /* Call fn(arg, begin, end) on disjoint chunks covering [0, n); runs inline when n is small
- * (below min_per_thread per thread) or one thread is set. Not reentrant: fn must not call
- * nn_parallel_for itself (it then runs inline). */
+ * (below min_per_thread per thread), one thread is set, or the pool is already running a loop
+ * (a nested call from fn, or a second application thread using nn at the same time). */
 void nn_parallel_for(long n, long min_per_thread, void (*fn)(void *arg, long begin, long end), void *arg);
 
 #endif
