@@ -352,16 +352,22 @@ static void check_inference_mode(void)
 
 int main(void)
 {
-    rng_seed(&rng, 42);
-    check_linear_matmul();
-    check_convs();
-    check_pools();
-    check_norms();
-    check_elementwise();
-    check_softmax_reductions();
-    check_shapes();
-    check_losses();
-    check_positions();
-    check_inference_mode();
+    /* everything once on one thread, then again with the pool on two (parallel paths) */
+    for (int threads = 1; threads <= 2; threads++) {
+        nn_set_threads(threads);
+        tap_diag("%d thread(s)", threads);
+        rng_seed(&rng, 42);
+        check_linear_matmul();
+        check_convs();
+        check_pools();
+        check_norms();
+        check_elementwise();
+        check_softmax_reductions();
+        check_shapes();
+        check_losses();
+        check_positions();
+        check_inference_mode();
+    }
+    nn_set_threads(1);
     return tap_done();
 }
