@@ -1,0 +1,126 @@
+/* nn_conv.c — conv2d kernel benchmark on ResNet18's convolution shapes (batch 8, 3x84x84
+ * input): forward (inference, no tape) and forward+backward (dx and dW), GFLOP/s, and the sgemm
+ * rate of the same matrix product for comparison. Prints a table; medians of R runs.
+ *
+ *   nn_conv [--threads N] [--repeat R] [--batch B] [--size S]
+ */
+#include <cblas.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "nn/nn.h"
+#include "util/error.h"
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *t, int n)
+{
+    qsort(t, (size_t)n, sizeof *t, cmp_double);
+    return n % 2 ? t[n / 2] : 0.5 * (t[n / 2 - 1] + t[n / 2]);
+}
+
+typedef struct { const char *name; int C, O, k, s, p, H, count; } conv_shape;
+
+int main(int argc, char **argv)
+{
+    int threads = 2, repeat = 7, B = 8, S = 84;
+    static const struct option opts[] = { { "threads", 1, 0, 't' }, { "repeat", 1, 0, 'r' }, { "batch", 1, 0, 'b' },
+                                          { "size", 1, 0, 's' }, { 0, 0, 0, 0 } };
+    for (int o; (o = getopt_long(argc, argv, "t:r:b:s:", opts, NULL)) != -1;) {
+        if (o == 't') threads = atoi(optarg);
+        else if (o == 'r') repeat = atoi(optarg);
+        else if (o == 'b') B = atoi(optarg);
+        else if (o == 's') S = atoi(optarg);
+        else return 2;
+    }
+    nn_set_threads(threads);
+    int h1 = (S + 6 - 7) / 2 + 1, h2 = (h1 + 2 - 3) / 2 + 1, h3 = (h2 + 2 - 3) / 2 + 1, h4 = (h3 + 2 - 3) / 2 + 1,
+        h5 = (h4 + 2 - 3) / 2 + 1;
+    conv_shape shapes[] = {
+        { "conv1 7x7 s2 3->64", 3, 64, 7, 2, 3, S, 1 },
+        { "layer1 3x3 64->64", 64, 64, 3, 1, 1, h2, 4 },
+        { "layer2.0 3x3 s2 64->128", 64, 128, 3, 2, 1, h2, 1 },
+        { "layer2 3x3 128->128", 128, 128, 3, 1, 1, h3, 3 },
+        { "layer2 down 1x1 s2", 64, 128, 1, 2, 0, h2, 1 },
+        { "layer3.0 3x3 s2 128->256", 128, 256, 3, 2, 1, h3, 1 },
+        { "layer3 3x3 256->256", 256, 256, 3, 1, 1, h4, 3 },
+        { "layer3 down 1x1 s2", 128, 256, 1, 2, 0, h3, 1 },
+        { "layer4.0 3x3 s2 256->512", 256, 512, 3, 2, 1, h4, 1 },
+        { "layer4 3x3 512->512", 512, 512, 3, 1, 1, h5, 3 },
+        { "layer4 down 1x1 s2", 256, 512, 1, 2, 0, h4, 1 },
+    };
+    (void)h1;
+    rng_t rng;
+    rng_seed(&rng, 1);
+    nn_ctx *c = nn_ctx_new(256 << 20);
+    printf("# conv2d, batch %d, %dx%d input, %d threads, median of %d (ms; GFLOP/s; sgemm = the forward's product alone, cblas_sgemm on OpenBLAS's own threads; ratio = fwd rate / sgemm rate)\n",
+           B, S, S, threads, repeat);
+    printf("%-26s %5s %8s %7s %9s %7s %8s %7s\n", "layer", "count", "fwd ms", "GF/s", "fwd+bwd", "GF/s", "sgemm", "ratio");
+    double tot_f = 0, tot_fb = 0, tot_flop = 0;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        conv_shape *sh = &shapes[i];
+        int Ho = (sh->H + 2 * sh->p - sh->k) / sh->s + 1;
+        long N = (long)B * Ho * Ho, K = (long)sh->C * sh->k * sh->k;
+        double flop = 2.0 * sh->O * K * N;
+        nn_params *ps = nn_params_new();
+        nn_tensor *w = nn_param(ps, "w", 0, NN_DIMS(sh->O, sh->C, sh->k, sh->k));
+        nn_init_normal(w, &rng, 0, 0.05f);
+        float *x = malloc((size_t)B * sh->C * sh->H * sh->H * sizeof(float));
+        rng_fill_normal(&rng, x, (size_t)B * sh->C * sh->H * sh->H, 0, 1);
+        double tf[64], tfb[64], tg[64];
+        for (int r = 0; r < repeat + 1; r++) {
+            nn_ctx_set_record(c, 0);
+            double t0 = now();
+            nn_tensor *y = nn_conv2d(c, nn_wrap(c, x, NN_DIMS(B, sh->C, sh->H, sh->H)), w, NULL, sh->s, sh->p);
+            double t1 = now();
+            nn_ctx_reset(c);
+            if (!y) { fprintf(stderr, "nn_conv: %s\n", error_get()); return 1; }
+            nn_ctx_set_record(c, 1);
+            double t2 = now();
+            nn_tensor *xt = nn_wrap(c, x, NN_DIMS(B, sh->C, sh->H, sh->H));
+            xt->requires_grad = 1;
+            y = nn_conv2d(c, xt, w, NULL, sh->s, sh->p);
+            nn_backward_from(c, y, y->data);     /* any output gradient */
+            double t3 = now();
+            nn_ctx_reset(c);
+            /* the forward's matrix product alone */
+            float *A = w->data, *Bm = malloc((size_t)(K * N) * sizeof(float)), *Cm = malloc((size_t)sh->O * N * sizeof(float));
+            memset(Bm, 0, (size_t)(K * N) * sizeof(float));
+            /* OpenBLAS with its own threads (nn_set_threads leaves it at 1: set it back for this) */
+            openblas_set_num_threads(threads);
+            double t4 = now();
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, sh->O, (int)N, (int)K, 1.0f, A, (int)K, Bm, (int)N, 0.0f, Cm, (int)N);
+            double t5 = now();
+            openblas_set_num_threads(1);
+            free(Bm);
+            free(Cm);
+            if (r > 0) { tf[r - 1] = t1 - t0; tfb[r - 1] = t3 - t2; tg[r - 1] = t5 - t4; }
+        }
+        double mf = median(tf, repeat), mfb = median(tfb, repeat), mg = median(tg, repeat);
+        printf("%-26s %5d %8.2f %7.1f %9.2f %7.1f %8.1f %6.0f%%\n", sh->name, sh->count, 1e3 * mf, flop / mf * 1e-9,
+               1e3 * mfb, 3 * flop / mfb * 1e-9, flop / mg * 1e-9, 100.0 * (flop / mf) / (flop / mg));
+        tot_f += sh->count * mf;
+        tot_fb += sh->count * mfb;
+        tot_flop += sh->count * flop;
+        free(x);
+        nn_params_free(ps);
+    }
+    printf("%-26s %5s %8.2f %7.1f %9.2f %7.1f\n", "ResNet18 convs total", "", 1e3 * tot_f, tot_flop / tot_f * 1e-9,
+           1e3 * tot_fb, 3 * tot_flop / tot_fb * 1e-9);
+    nn_ctx_free(c);
+    return 0;
+}
