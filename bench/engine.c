@@ -2,7 +2,8 @@
  * 84x84 (batch 8, FrozenBatchNorm as ACT, and GroupNorm as Diffusion Policy), a DETR/ACT
  * transformer encoder and decoder layer (batch 8, hidden 512, ff 3200, 8 heads, 11 encoder
  * tokens, 100 queries), Diffusion Policy conditional residual 1-D blocks, and the two-thread
- * sgemm rate for reference. Prints "name<TAB>median seconds<TAB>GFLOP" per workload, the format
+ * sgemm rate for reference. Prints "name<TAB>median seconds<TAB>GFLOP<TAB>median CPU seconds (all
+ * threads)" per workload, the format
  * bench/engine_torch.py prints for PyTorch; bench/engine.sh joins the two into a table.
  *
  *   engine [--threads N] [--repeat R] [--only NAME]
@@ -18,12 +19,16 @@
 #include "util/error.h"
 #include "util/parse.h"
 
-static double now(void)
+static double clock_seconds(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+static double now(void) { return clock_seconds(CLOCK_MONOTONIC); }
+/* CPU time of the whole process (all threads): robust against other jobs on the machine */
+static double cpu_now(void) { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -139,13 +144,13 @@ static float *random_floats(rng_t *rng, long n)
     return p;
 }
 
-/* Time forward + backward; returns the median seconds or -1. */
-static double run(workload *w, int repeat)
+/* Time forward + backward; returns the median wall seconds (and CPU seconds) or -1. */
+static double run(workload *w, int repeat, double *cpu)
 {
-    double times[64];
+    double times[64], cpus[64];
     if (repeat > 64) repeat = 64;
     for (int r = -1; r < repeat; r++) {   /* r = -1 warms up (arena growth, page faults) */
-        double t0 = now();
+        double t0 = now(), c0 = cpu_now();
         nn_params_zero_grad(w->ps);
         nn_tensor *y = w->forward(w);
         if (!y) return -1;
@@ -156,8 +161,12 @@ static double run(workload *w, int repeat)
         }
         if (nn_backward_from(w->c, y, w->out_grad) < 0) return -1;
         nn_ctx_reset(w->c);
-        if (r >= 0) times[r] = now() - t0;
+        if (r >= 0) {
+            times[r] = now() - t0;
+            cpus[r] = cpu_now() - c0;
+        }
     }
+    *cpu = median(cpus, repeat);
     return median(times, repeat);
 }
 
@@ -300,15 +309,15 @@ int main(int argc, char **argv)
         workload *w = &ws[i];
         if (only && !strstr(w->name, only)) continue;
         w->c = nn_ctx_new(256 << 20);
-        double t = run(w, (int)repeat);
+        double cpu = 0, t = run(w, (int)repeat, &cpu);
         if (t < 0) tool_die(1, "%s: %s", w->name, error_get());
-        printf("%s\t%.6f\t%.4f\n", w->name, t, w->gflop);
+        printf("%s\t%.6f\t%.4f\t%.6f\n", w->name, t, w->gflop, cpu);
         fflush(stdout);
         nn_ctx_free(w->c);
     }
     if (!only || strstr("sgemm", only)) {
         double g = sgemm_gflops(1024, 1024, 1024, (int)repeat);
-        printf("sgemm_1024\t%.6f\t%.4f\n", 2.0 * 1024 * 1024 * 1024 / g / 1e9, 2.0 * 1024 * 1024 * 1024 / 1e9);
+        printf("sgemm_1024\t%.6f\t%.4f\t-\n", 2.0 * 1024 * 1024 * 1024 / g / 1e9, 2.0 * 1024 * 1024 * 1024 / 1e9);
     }
     return tool_close_stdout() < 0;
 }

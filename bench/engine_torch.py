@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """engine_torch.py — the PyTorch side of bench/engine.sh: the same training blocks as
 bench/engine.c (forward + backward, median of --repeat runs after one warm-up), printed as
-"name<TAB>median seconds<TAB>GFLOP" (GFLOP column 0: engine.c's count is used).
+"name<TAB>median seconds<TAB>GFLOP<TAB>median CPU seconds" (GFLOP column 0: engine.c's count
+is used).
 
 Run through bench/engine.sh, which sets OMP_WAIT_POLICY=passive; needs Debian's python3-torch
 and python3-torchvision. The transformer layers and the UNet block are the ones
@@ -22,9 +23,9 @@ from make_refs import CondResBlock1D, DecoderLayer, EncoderLayer  # noqa: E402
 
 def timed(name, params, forward, repeat):
     out_grad = None
-    times = []
+    times, cpus = [], []
     for r in range(repeat + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for p in params:
             p.grad = None
         y = forward()
@@ -33,7 +34,8 @@ def timed(name, params, forward, repeat):
         y.backward(out_grad)
         if r > 0:
             times.append(time.perf_counter() - t0)
-    print(f"{name}\t{statistics.median(times):.6f}\t0", flush=True)
+            cpus.append(time.process_time() - c0)
+    print(f"{name}\t{statistics.median(times):.6f}\t0\t{statistics.median(cpus):.6f}", flush=True)
 
 
 def main():
