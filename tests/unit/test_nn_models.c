@@ -151,8 +151,16 @@ static void test_small_model(void)
     nn_tensor *x = ref_input(c, cs, "x", 0), *pos = ref_input(c, cs, "pos", 0), *target = ref_input(c, cs, "target", 0);
     nn_tensor *loss = small_model_loss(c, &m, x, pos, target);
     ref_check_output(cs, "loss", loss, 0, (ref_tol){1e-5, 1e-4});
+    float recorded = loss ? loss->data[0] : NAN;
     if (loss && nn_backward(c, loss) == 0) ref_check_param_grads(ps, cs, (ref_tol){1e-4, 2e-3});
     else tap_ok(0, "%s: backward: %s", cs, error_get());
+    /* inference mode: the same ops without a tape give the same value, and keep no tape */
+    nn_ctx_reset(c);
+    nn_ctx_set_record(c, 0);
+    x = ref_input(c, cs, "x", 0), pos = ref_input(c, cs, "pos", 0), target = ref_input(c, cs, "target", 0);
+    loss = small_model_loss(c, &m, x, pos, target);
+    tap_ok(loss && loss->data[0] == recorded && c->n_nodes == 0 && !loss->requires_grad,
+           "%s: inference mode (no tape) gives the same loss bit for bit, %ld tape nodes", cs, c->n_nodes);
     nn_ctx_free(c);
     nn_params_free(ps);
 }
