@@ -189,4 +189,28 @@ int mod_step_encoder_init(mod_step_encoder *m, nn_params *ps, rng_t *rng, const 
 /* timesteps [batch] (float, as the diffusion step index) -> [batch, dim]. */
 nn_tensor *mod_step_encoder_forward(nn_ctx *c, const mod_step_encoder *m, const float *timesteps, int batch);
 
+/* Diffusion Policy ConditionalUnet1D with a global condition (no local condition): names
+ * diffusion_step_encoder.{1,3}, down_modules.<i>.{0,1} (residual blocks) and .2.conv (Conv1d k3
+ * s2, all levels but the last), mid_modules.{0,1}, up_modules.<i>.{0,1} and .2.conv
+ * (ConvTranspose1d k4 s2), final_conv.0 (Conv1dBlock with 8 groups, as DP's default) and
+ * final_conv.1 (1x1 Conv1d). FiLM condition = [step embedding, global_cond]. */
+#define MOD_UNET_MAX_LEVELS 4
+typedef struct mod_cond_unet1d {
+    int input_dim, n_levels, global_cond_dim;
+    mod_step_encoder step;
+    mod_cond_res_block1d down[MOD_UNET_MAX_LEVELS][2], mid[2], up[MOD_UNET_MAX_LEVELS - 1][2];
+    mod_conv downsample[MOD_UNET_MAX_LEVELS - 1], upsample[MOD_UNET_MAX_LEVELS - 1];
+    mod_conv1d_block final_block;
+    mod_conv final_conv;
+} mod_cond_unet1d;
+/* down_dims[0..n_levels) (DP: 256, 512, 1024); step_dim: diffusion_step_embed_dim (DP: 256);
+ * kernel 5 and groups 8 in DP's image configs; predict_scale = cond_predict_scale. */
+int mod_cond_unet1d_init(mod_cond_unet1d *m, nn_params *ps, rng_t *rng, const char *prefix, int input_dim,
+                         int global_cond_dim, int step_dim, const int *down_dims, int n_levels, int kernel,
+                         int groups, int predict_scale);
+/* sample [B,T,input_dim] (T divisible by 2^(n_levels-1)), timesteps [B], global_cond
+ * [B,global_cond_dim] or NULL (when global_cond_dim is 0) -> [B,T,input_dim]. */
+nn_tensor *mod_cond_unet1d_forward(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *timesteps,
+                                   nn_tensor *global_cond);
+
 #endif

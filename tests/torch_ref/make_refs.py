@@ -114,7 +114,7 @@ def run_case(case, module, inputs, outputs_fn, prefix=""):
     save_params(case, module, prefix)
     leaves = {}
     for k, v in inputs.items():
-        if v.dtype.is_floating_point and not k.endswith("mask"):
+        if v.dtype.is_floating_point and not k.endswith("mask") and k != "timesteps":
             leaves[k] = leaf(v)
         else:
             leaves[k] = v
@@ -257,6 +257,53 @@ class CondResBlock1D(nn.Module):
         else:
             out = out + film.unsqueeze(-1)
         return self.blocks[1](out) + self.residual_conv(x)
+
+
+class CondUnet1D(nn.Module):
+    """Diffusion Policy ConditionalUnet1D (global condition only): diffusion_step_encoder,
+    down_modules [res, res, Downsample1d], mid_modules, up_modules [res, res, Upsample1d],
+    final_conv [Conv1dBlock (8 groups, as DP's default), 1x1 Conv1d]."""
+
+    def __init__(self, input_dim, global_cond_dim, dsed, down_dims, k, groups, predict_scale):
+        super().__init__()
+        dims = [input_dim] + list(down_dims)
+        in_out = list(zip(dims[:-1], dims[1:]))
+        cond_dim = dsed + global_cond_dim
+        self.dsed = dsed
+        self.diffusion_step_encoder = nn.Sequential(nn.Identity(), nn.Linear(dsed, dsed * 4), nn.Mish(),
+                                                    nn.Linear(dsed * 4, dsed))
+        block = lambda a, b: CondResBlock1D(a, b, cond_dim, k, groups, predict_scale)
+        self.mid_modules = nn.ModuleList([block(dims[-1], dims[-1]), block(dims[-1], dims[-1])])
+        self.down_modules = nn.ModuleList()
+        for i, (a, b) in enumerate(in_out):
+            last = i == len(in_out) - 1
+            down = nn.Identity() if last else nn.Module()
+            if not last:
+                down.conv = nn.Conv1d(b, b, 3, 2, 1)
+            self.down_modules.append(nn.ModuleList([block(a, b), block(b, b), down]))
+        self.up_modules = nn.ModuleList()
+        for a, b in reversed(in_out[1:]):
+            up = nn.Module()
+            up.conv = nn.ConvTranspose1d(a, a, 4, 2, 1)
+            self.up_modules.append(nn.ModuleList([block(b * 2, a), block(a, a), up]))
+        self.final_conv = nn.Sequential(Conv1dBlock(dims[1], dims[1], k, 8), nn.Conv1d(dims[1], input_dim, 1))
+
+    def forward(self, sample, timesteps, global_cond):
+        x = sample.transpose(1, 2)
+        emb = sinusoidal_embedding(timesteps, self.dsed).to(sample.dtype)
+        e = self.diffusion_step_encoder[1:](emb)
+        g = torch.cat([e, global_cond], dim=-1)
+        skips = []
+        for res1, res2, down in self.down_modules:
+            x = res2(res1(x, g), g)
+            skips.append(x)
+            x = down.conv(x) if hasattr(down, "conv") else x
+        for res in self.mid_modules:
+            x = res(x, g)
+        for res1, res2, up in self.up_modules:
+            x = torch.cat([x, skips.pop()], dim=1)
+            x = up.conv(res2(res1(x, g), g))
+        return self.final_conv(x).transpose(1, 2)
 
 
 def sinusoidal_embedding(t, dim):
@@ -413,6 +460,11 @@ def case_unet_block():
         randomize(m)
         run_case("condres1d_" + tag, m, {"x": randn(2, cin, 8), "cond": randn(2, 6)},
                  lambda x, cond: {"y": m(x, cond)})
+    m = CondUnet1D(2, 6, 8, [8, 16], 3, 4, True)
+    randomize(m)
+    run_case("cond_unet1d", m, {"sample": randn(2, 8, 2), "timesteps": torch.tensor([3.0, 70.0]),
+                                "global_cond": randn(2, 6)},
+             lambda sample, timesteps, global_cond: {"y": m(sample, timesteps, global_cond)})
     t = torch.tensor([0, 1, 17, 99])
     save("step_embedding", "in", "t", t.float())
     save("step_embedding", "out", "y", sinusoidal_embedding(t, 16))
