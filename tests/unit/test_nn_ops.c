@@ -94,6 +94,17 @@ static void check_convs(void)
         gc_check(name, b_conv2d, p, in, p[2] ? 3 : 2, DEF);
         free_inputs(in, 3);
     }
+    /* maps of 256+ positions take the per-sample path (kernels_conv.c PER_SAMPLE_MIN_P) */
+    static const int big[][3] = { /* k, stride, pad */ { 3, 1, 1 }, { 1, 1, 0 }, { 5, 1, 2 } };
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        int k = big[i][0], p[3] = { big[i][1], big[i][2], 1 };
+        SHAPE(&in[0], 2, 2, 17, 16); SHAPE(&in[1], 3, 2, k, k); SHAPE(&in[2], 3);
+        for (int j = 0; j < 3; j++) uni(&in[j], -1, 1);
+        char name[64];
+        snprintf(name, sizeof name, "conv2d per-sample path k%d s%d p%d 17x16", k, p[0], p[1]);
+        gc_check(name, b_conv2d, p, in, 3, DEF);
+        free_inputs(in, 3);
+    }
     static const int c1[][3] = { { 3, 1, 1 }, { 5, 1, 2 }, { 3, 2, 1 }, { 1, 1, 0 } };
     for (size_t i = 0; i < sizeof c1 / sizeof c1[0]; i++) {
         int p[2] = { c1[i][1], c1[i][2] };
