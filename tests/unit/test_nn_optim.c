@@ -193,8 +193,33 @@ static void check_gemm_split(void)
     nn_set_threads(1);
 }
 
+/* Constant position tables against tests/nn_optim_ref.py (reference formulas in PyTorch). */
+static void check_positions(void)
+{
+    nn_ctx *c = nn_ctx_new(1 << 20);
+    ref_array a;
+    float steps[3] = { 0, 10, 999 };
+    if (ref_load(REF "sine_pos_2d.npy", &a) == 0) {
+        nn_tensor *t = nn_sine_pos_2d(c, 16, 3, 5);
+        tap_close(t->data, a.data, a.size, 1e-5, 1e-5, "sine_pos_2d = DETR PositionEmbeddingSine(normalize=True) [1,16,3,5]");
+        ref_free(&a);
+    }
+    if (ref_load(REF "sine_table_1d.npy", &a) == 0) {
+        nn_tensor *t = nn_sine_table_1d(c, 7, 10);
+        tap_close(t->data, a.data, a.size, 1e-5, 1e-5, "sine_table_1d = ACT get_sinusoid_encoding_table(7, 10)");
+        ref_free(&a);
+    }
+    if (ref_load(REF "sinusoidal_pos_emb.npy", &a) == 0) {
+        nn_tensor *t = nn_sinusoidal_pos_emb(c, steps, 3, 16);
+        tap_close(t->data, a.data, a.size, 2e-4, 1e-4, "sinusoidal_pos_emb = Diffusion Policy SinusoidalPosEmb(16)");
+        ref_free(&a);
+    }
+    nn_ctx_free(c);
+}
+
 int main(void)
 {
+    check_positions();
     check_gemm_split();
     check_params();
     check_arena();
