@@ -312,6 +312,32 @@ static void check_losses(void)
     free_inputs(in, 1);
 }
 
+/* Forward values in closed form. */
+static void check_loss_values(void)
+{
+    nn_ctx *c = nn_ctx_new(1 << 16);
+    float mu[2 * 3] = { 0, 0, 0, 1, 2, 0 }, lv[2 * 3] = { 0, 0, 0, 0, 0, 1 };
+    nn_tensor *kl = nn_kl_normal(c, nn_wrap(c, mu, NN_DIMS(2, 3)), nn_wrap(c, lv, NN_DIMS(2, 3)));
+    /* sample 0: 0; sample 1: 0.5*1 + 0.5*4 + (-0.5)(1 + 1 - e) = 2.5 + 0.5(e - 2); mean over 2 */
+    double want = (2.5 + 0.5 * (exp(1.0) - 2.0)) / 2.0;
+    tap_ok(kl && fabs(kl->data[0] - want) < 1e-5, "kl_normal: sum over latent dims, mean over batch (%g vs %g)", kl ? kl->data[0] : 0, want);
+    float logits[2 * 4] = { 0, 0, 0, 0, 1, 2, 3, 4 };
+    int labels[2] = { 2, 3 };
+    nn_tensor *ce = nn_cross_entropy(c, nn_wrap(c, logits, NN_DIMS(2, 4)), labels);
+    double lse = log(exp(1.0) + exp(2.0) + exp(3.0) + exp(4.0));
+    want = (log(4.0) + (lse - 4.0)) / 2.0;
+    tap_ok(ce && fabs(ce->data[0] - want) < 1e-5, "cross_entropy: mean of -log_softmax at the label (%g vs %g)", ce ? ce->data[0] : 0, want);
+    float a[4] = { 1, 2, 3, 4 }, b[4] = { 0, 2, 5, 4 };
+    nn_tensor *mse = nn_mse_loss(c, nn_wrap(c, a, NN_DIMS(4)), nn_wrap(c, b, NN_DIMS(4)));
+    tap_ok(mse && fabsf(mse->data[0] - 5.0f / 4.0f) < 1e-6f, "mse_loss: mean of squares");
+    /* spatial softmax: a single hot pixel at (row 0, col 2) of 3x3 with a low temperature -> (1, -1) */
+    float m[9] = { 0, 0, 50, 0, 0, 0, 0, 0, 0 };
+    nn_tensor *kp = nn_spatial_softmax(c, nn_wrap(c, m, NN_DIMS(1, 1, 3, 3)), 1.0f);
+    tap_ok(kp && fabsf(kp->data[0] - 1.0f) < 1e-5f && fabsf(kp->data[1] + 1.0f) < 1e-5f,
+           "spatial_softmax: expected (x, y) in [-1,1], x along width (%g, %g)", kp ? kp->data[0] : 0, kp ? kp->data[1] : 0);
+    nn_ctx_free(c);
+}
+
 static void check_positions(void)
 {
     nn_ctx *c = nn_ctx_new(1 << 20);
@@ -377,6 +403,7 @@ int main(void)
         check_shapes();
         check_losses();
         check_positions();
+        check_loss_values();
         check_inference_mode();
     }
     nn_set_threads(1);
