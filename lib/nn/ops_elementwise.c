@@ -205,7 +205,10 @@ static void binary_backward(nn_ctx *c, nn_node *n)
 {
     bcast *p = n->saved[0];
     int kind = (int)n->i[0];
-    float *da = nn_in_grad(c, n, 0), *db = nn_in_grad(c, n, 1);
+    /* a same-shape add hands its output gradient to the first input without copying (the
+     * second input, if it is the same tensor, then accumulates into that buffer: 2*dy) */
+    int adopted = kind == BIN_ADD && nn_grad_adopt(n, 0);
+    float *da = adopted ? NULL : nn_in_grad(c, n, 0), *db = nn_in_grad(c, n, 1);
     const float *dy = n->out->grad, *a = n->in[0]->data, *b = n->in[1]->data;
     if (da) {
         if (kind == BIN_MUL) BCAST_LOOP(p, da[ia] += dy[oi] * b[ib]);

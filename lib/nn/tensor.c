@@ -259,6 +259,14 @@ float *nn_in_grad(nn_ctx *c, nn_node *n, int k)
     return nn_grad(c, t);
 }
 
+int nn_grad_adopt(nn_node *n, int k)
+{
+    nn_tensor *t = n->in[k];
+    if (!t || !t->requires_grad || t->grad || t->size != n->out->size) return 0;
+    t->grad = n->out->grad;
+    return 1;
+}
+
 int nn_backward_from(nn_ctx *c, nn_tensor *out, const float *out_grad)
 {
     if (!out) return error_set("nn backward: no output (an earlier op failed)");

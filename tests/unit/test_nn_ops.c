@@ -29,6 +29,13 @@ static nn_tensor *b_dropout(nn_ctx *c, nn_tensor **in, void *a) { return nn_drop
 static nn_tensor *b_add(nn_ctx *c, nn_tensor **in, void *a) { return nn_add(c, in[0], in[1]); }
 static nn_tensor *b_sub(nn_ctx *c, nn_tensor **in, void *a) { return nn_sub(c, in[0], in[1]); }
 static nn_tensor *b_mul(nn_ctx *c, nn_tensor **in, void *a) { return nn_mul(c, in[0], in[1]); }
+/* gradient adoption (reshape/add hand dy to their input): x used twice, and through a view */
+static nn_tensor *b_add_self(nn_ctx *c, nn_tensor **in, void *a)
+{
+    nn_tensor *x = in[0], *s = nn_add(c, x, x);
+    nn_tensor *v = nn_reshape(c, nn_mul(c, s, x), NN_DIMS(-1));
+    return nn_add(c, nn_add(c, v, nn_reshape(c, x, NN_DIMS(-1))), nn_reshape(c, s, NN_DIMS(-1)));
+}
 static nn_tensor *b_scale(nn_ctx *c, nn_tensor **in, void *a) { return nn_scale(c, in[0], -1.7f, 0.3f); }
 static nn_tensor *b_softmax(nn_ctx *c, nn_tensor **in, void *a) { return nn_softmax(c, in[0]); }
 static nn_tensor *b_log_softmax(nn_ctx *c, nn_tensor **in, void *a) { return nn_log_softmax(c, in[0]); }
@@ -223,6 +230,7 @@ static void check_elementwise(void)
         }
     SHAPE(&in[0], 2, 3); uni(&in[0], -1, 1);
     gc_check("scale", b_scale, NULL, in, 1, DEF);
+    gc_check("add/reshape gradient adoption (x reused)", b_add_self, NULL, in, 1, DEF);
     free_inputs(in, 1);
 }
 
