@@ -27,6 +27,13 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
 static int use_min;   /* --min: report the fastest run (A/B comparisons on a busy machine) */
 
 static double median(double *t, int n)
@@ -76,8 +83,9 @@ int main(int argc, char **argv)
     nn_ctx *c = nn_ctx_new(256 << 20);
     printf("# conv2d, batch %d, %dx%d input, %d threads, median of %d (ms; GFLOP/s; sgemm = the forward's product alone, cblas_sgemm on OpenBLAS's own threads; ratio = fwd rate / sgemm rate)\n",
            B, S, S, threads, repeat);
-    printf("%-26s %5s %8s %7s %9s %7s %8s %7s\n", "layer", "count", "fwd ms", "GF/s", "fwd+bwd", "GF/s", "sgemm", "ratio");
-    double tot_f = 0, tot_fb = 0, tot_flop = 0, res[16][2];
+    printf("%-26s %5s %8s %7s %9s %7s %8s %7s %8s\n", "layer", "count", "fwd ms", "GF/s", "fwd+bwd", "GF/s", "sgemm", "ratio",
+           "GF/cpu-s");
+    double tot_f = 0, tot_fb = 0, tot_flop = 0, res[16][3], tot_cpu = 0;
     for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
         conv_shape *sh = &shapes[i];
         if (only && !strstr(sh->name, only)) continue;
@@ -89,7 +97,7 @@ int main(int argc, char **argv)
         nn_init_normal(w, &rng, 0, 0.05f);
         float *x = malloc((size_t)B * sh->C * sh->H * sh->H * sizeof(float));
         rng_fill_normal(&rng, x, (size_t)B * sh->C * sh->H * sh->H, 0, 1);
-        double tf[256], tfb[256], tg[1];
+        double tf[256], tfb[256], tcpu[256];
         for (int r = 0; r < repeat + 1; r++) {
             nn_ctx_set_record(c, 0);
             double t0 = now();
@@ -98,21 +106,22 @@ int main(int argc, char **argv)
             nn_ctx_reset(c);
             if (!y) { fprintf(stderr, "nn_conv: %s\n", error_get()); return 1; }
             nn_ctx_set_record(c, 1);
-            double t2 = now();
+            double t2 = now(), c2 = cpu_now();
             nn_tensor *xt = nn_wrap(c, x, NN_DIMS(B, sh->C, sh->H, sh->H));
             xt->requires_grad = 1;
             y = nn_conv2d(c, xt, w, NULL, sh->s, sh->p);
             nn_backward_from(c, y, y->data);     /* any output gradient */
-            double t3 = now();
+            double t3 = now(), c3 = cpu_now();
             nn_ctx_reset(c);
-            if (r > 0) { tf[r - 1] = t1 - t0; tfb[r - 1] = t3 - t2; }
+            if (r > 0) { tf[r - 1] = t1 - t0; tfb[r - 1] = t3 - t2; tcpu[r - 1] = c3 - c2; }
         }
         double mf = median(tf, repeat), mfb = median(tfb, repeat);
         res[i][0] = mf;
         res[i][1] = mfb;
-        (void)tg;
+        res[i][2] = median(tcpu, repeat);
         tot_f += sh->count * mf;
         tot_fb += sh->count * mfb;
+        tot_cpu += sh->count * res[i][2];
         tot_flop += sh->count * flop;
         free(x);
         nn_params_free(ps);
@@ -136,11 +145,14 @@ int main(int argc, char **argv)
         }
         free(A); free(Bm); free(Cm);
         double mf = res[i][0], mfb = res[i][1], mg = median(tg, repeat);
-        printf("%-26s %5d %8.2f %7.1f %9.2f %7.1f %8.1f %6.0f%%\n", sh->name, sh->count, 1e3 * mf, flop / mf * 1e-9,
-               1e3 * mfb, 3 * flop / mfb * 1e-9, flop / mg * 1e-9, 100.0 * (flop / mf) / (flop / mg));
+        printf("%-26s %5d %8.2f %7.1f %9.2f %7.1f %8.1f %6.0f%% %8.1f\n", sh->name, sh->count, 1e3 * mf, flop / mf * 1e-9,
+               1e3 * mfb, 3 * flop / mfb * 1e-9, flop / mg * 1e-9, 100.0 * (flop / mf) / (flop / mg),
+               3 * flop / res[i][2] * 1e-9);
     }
-    printf("%-26s %5s %8.2f %7.1f %9.2f %7.1f\n", "ResNet18 convs total", "", 1e3 * tot_f, tot_flop / tot_f * 1e-9,
-           1e3 * tot_fb, 3 * tot_flop / tot_fb * 1e-9);
+    printf("%-26s %5s %8.2f %7.1f %9.2f %7.1f %8s %7s %8.1f\n", "ResNet18 convs total", "", 1e3 * tot_f, tot_flop / tot_f * 1e-9,
+           1e3 * tot_fb, 3 * tot_flop / tot_fb * 1e-9, "", "", 3 * tot_flop / tot_cpu * 1e-9);
+    printf("# GF/cpu-s: forward+backward GFLOP per CPU-second of the process (per-core efficiency; less\n"
+           "# sensitive than wall time to other load on the machine). fwd+bwd counts 3x the forward's FLOP.\n");
     nn_ctx_free(c);
     return 0;
 }
