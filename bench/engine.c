@@ -1,7 +1,8 @@
 /* engine.c — benchmark of the nn engine's training blocks (forward + backward): ResNet18 at
  * 84x84 (batch 8, FrozenBatchNorm as ACT, and GroupNorm as Diffusion Policy), a DETR/ACT
  * transformer encoder and decoder layer (batch 8, hidden 512, ff 3200, 8 heads, 11 encoder
- * tokens, 100 queries), Diffusion Policy conditional residual 1-D blocks, and the two-thread
+ * tokens, 100 queries), Diffusion Policy conditional residual 1-D blocks and the whole
+ * ConditionalUnet1D (batch 64, horizon 16, 256/512/1024), and the two-thread
  * sgemm rate for reference. Prints "name<TAB>median seconds<TAB>GFLOP<TAB>median CPU seconds (all
  * threads)" per workload, the format
  * bench/engine_torch.py prints for PyTorch; bench/engine.sh joins the two into a table.
@@ -137,6 +138,49 @@ static nn_tensor *fw_unet_block(workload *w)
     return mod_cond_res_block1d_forward(w->c, w->module, x, cond);
 }
 
+typedef struct unet_inputs {
+    mod_cond_unet1d net;
+    float timesteps[64];
+} unet_inputs;
+
+static nn_tensor *fw_unet(workload *w)
+{
+    unet_inputs *u = w->module;
+    nn_tensor *sample = nn_wrap(w->c, w->input, w->ndim, w->shape);
+    nn_tensor *cond = nn_wrap(w->c, w->input2, w->ndim2, w->shape2);
+    return mod_cond_unet1d_forward(w->c, &u->net, sample, u->timesteps, cond);
+}
+
+/* forward + backward FLOPs of one conditional residual block at length L */
+static double res_block_flops(double B, double in, double out, double L, double k, double cond)
+{
+    return 3 * 2 * B * L * (in * out * k + out * out * k) + (in != out ? 3 * 2 * B * L * in * out : 0) +
+           3 * 2 * B * cond * 2 * out;
+}
+
+static double unet_gflop(int B, int T, int input_dim, int cond, const int *down, int n, int k)
+{
+    int dims[5] = {input_dim};
+    for (int i = 0; i < n; i++) dims[i + 1] = down[i];
+    double f = 0, L = T;
+    for (int i = 0; i < n; i++) {
+        f += res_block_flops(B, dims[i], dims[i + 1], L, k, cond) + res_block_flops(B, dims[i + 1], dims[i + 1], L, k, cond);
+        if (i + 1 < n) {
+            f += 3 * 2.0 * B * (L / 2) * dims[i + 1] * dims[i + 1] * 3;
+            L /= 2;
+        }
+    }
+    f += 2 * res_block_flops(B, dims[n], dims[n], L, k, cond);
+    for (int u = 0; u + 1 < n; u++) {
+        double in = dims[n - u], out = dims[n - 1 - u];
+        f += res_block_flops(B, 2 * in, out, L, k, cond) + res_block_flops(B, out, out, L, k, cond);
+        f += 3 * 2.0 * B * L * out * out * 4;
+        L *= 2;
+    }
+    f += 3 * 2.0 * B * T * dims[1] * dims[1] * k + 3 * 2.0 * B * T * dims[1] * input_dim;
+    return f / 1e9;
+}
+
 static float *random_floats(rng_t *rng, long n)
 {
     float *p = malloc((size_t)n * sizeof(float));
@@ -217,7 +261,7 @@ int main(int argc, char **argv)
     rng_seed(&rng, 1);
 
     const int B = 8, E = 512, FF = 3200, HEADS = 8, S = 11, Q = 100;
-    workload ws[8];
+    workload ws[10];
     int n = 0;
 
     /* ResNet18, FrozenBatchNorm (ACT) and GroupNorm (Diffusion Policy) */
@@ -303,6 +347,31 @@ int main(int argc, char **argv)
         w->forward = fw_unet_block;
         long C = chans[i], L = lens[i];
         w->gflop = (2 * 3.0 * 2.0 * UB * C * L * ins[i] * 5 + 3.0 * 2.0 * UB * COND * 2 * C) / 1e9;
+    }
+
+    /* the whole Diffusion Policy UNet: 10-D actions, horizon 16, down dims 256/512/1024, kernel 5,
+     * 8 groups, step embedding 256, global condition 274 = 2 observation steps x (2 cameras x 64
+     * keypoint features + 9 low-dim values), batch 64 */
+    static unet_inputs unet_full;
+    {
+        static const int down[3] = {256, 512, 1024};
+        const int T = 16, A = 10, G = 274;
+        workload *w = &ws[n++];
+        memset(w, 0, sizeof *w);
+        w->name = "unet_full_b64_h16_256-512-1024";
+        w->ps = nn_params_new();
+        if (mod_cond_unet1d_init(&unet_full.net, w->ps, &rng, "", A, G, 256, down, 3, 5, 8, 1) < 0)
+            tool_die(1, "%s", error_get());
+        for (int i = 0; i < UB; i++) unet_full.timesteps[i] = (float)(i * 37 % 100);
+        w->module = &unet_full;
+        w->ndim = 3;
+        w->ndim2 = 2;
+        memcpy(w->shape, (int[]){UB, T, A}, sizeof(int) * 3);
+        memcpy(w->shape2, (int[]){UB, G}, sizeof(int) * 2);
+        w->input = random_floats(&rng, (long)UB * T * A);
+        w->input2 = random_floats(&rng, (long)UB * G);
+        w->forward = fw_unet;
+        w->gflop = unet_gflop(UB, T, A, 256 + G, down, 3, 5);
     }
 
     for (int i = 0; i < n; i++) {

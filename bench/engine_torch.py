@@ -18,7 +18,7 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "torch_ref"))
-from make_refs import CondResBlock1D, DecoderLayer, EncoderLayer  # noqa: E402
+from make_refs import CondResBlock1D, CondUnet1D, DecoderLayer, EncoderLayer  # noqa: E402
 
 
 def timed(name, params, forward, repeat):
@@ -72,6 +72,11 @@ def main():
         block = CondResBlock1D(c, c, 768, 5, 8, True)
         x, cond = torch.randn(64, c, length, requires_grad=True), torch.randn(64, 768, requires_grad=True)
         work.append((name, list(block.parameters()), lambda block=block, x=x, cond=cond: block(x, cond)))
+
+    unet = CondUnet1D(10, 274, 256, [256, 512, 1024], 5, 8, True)
+    sample, cond = torch.randn(64, 16, 10), torch.randn(64, 274)
+    steps = torch.tensor([float(i * 37 % 100) for i in range(64)])
+    work.append(("unet_full_b64_h16_256-512-1024", list(unet.parameters()), lambda: unet(sample, steps, cond)))
 
     for name, params, forward in work:
         if args.only in name:
