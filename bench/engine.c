@@ -48,7 +48,8 @@ typedef struct workload {
     const char *name;
     nn_params *ps;
     nn_ctx *c;
-    double gflop;                                  /* forward + backward */
+    double gflop;                                  /* forward + backward (forward for inference) */
+    int inference;                                 /* forward only, no tape, eval mode */
     nn_tensor *(*forward)(struct workload *w);     /* builds the output in w->c */
     void *module;
     float *input, *input2;
@@ -58,10 +59,11 @@ typedef struct workload {
 } workload;
 
 /* conv FLOPs: forward, weight gradient and input gradient (not for the network's first layer) */
+static int flop_passes = 3;   /* 1: forward only */
 static double conv_flops(long batch, long cout, long ho, long wo, long cin, long k2, int first)
 {
     double f = 2.0 * batch * cout * ho * wo * cin * k2;
-    return first ? 2 * f : 3 * f;
+    return flop_passes == 1 ? f : first ? 2 * f : 3 * f;
 }
 
 static double resnet18_gflop(int batch, int h, int w)
@@ -193,11 +195,21 @@ static double run(workload *w, int repeat, double *cpu)
 {
     double times[64], cpus[64];
     if (repeat > 64) repeat = 64;
+    nn_ctx_set_train(w->c, !w->inference);
+    nn_ctx_set_record(w->c, !w->inference);
     for (int r = -1; r < repeat; r++) {   /* r = -1 warms up (arena growth, page faults) */
         double t0 = now(), c0 = cpu_now();
-        nn_params_zero_grad(w->ps);
+        if (!w->inference) nn_params_zero_grad(w->ps);
         nn_tensor *y = w->forward(w);
         if (!y) return -1;
+        if (w->inference) {
+            nn_ctx_reset(w->c);
+            if (r >= 0) {
+                times[r] = now() - t0;
+                cpus[r] = cpu_now() - c0;
+            }
+            continue;
+        }
         if (!w->out_grad) {
             rng_t rng;
             rng_seed(&rng, 5);
@@ -261,7 +273,7 @@ int main(int argc, char **argv)
     rng_seed(&rng, 1);
 
     const int B = 8, E = 512, FF = 3200, HEADS = 8, S = 11, Q = 100;
-    workload ws[10];
+    workload ws[12];
     int n = 0;
 
     /* ResNet18, FrozenBatchNorm (ACT) and GroupNorm (Diffusion Policy) */
@@ -372,6 +384,26 @@ int main(int argc, char **argv)
         w->input2 = random_floats(&rng, (long)UB * G);
         w->forward = fw_unet;
         w->gflop = unet_gflop(UB, T, A, 256 + G, down, 3, 5);
+    }
+
+    /* batch-1 inference (one control step of a policy): the same modules, forward only */
+    {
+        workload *w = &ws[n++];
+        *w = ws[0];
+        w->name = "resnet18_frozenbn_b1_84x84_inference";
+        w->shape[0] = 1;
+        w->inference = 1;
+        w->out_grad = NULL;
+        flop_passes = 1;
+        w->gflop = resnet18_gflop(1, 84, 84);
+        flop_passes = 3;
+        workload *u = &ws[n++];
+        *u = ws[n - 3];
+        u->name = "unet_full_b1_h16_inference";
+        u->shape[0] = u->shape2[0] = 1;
+        u->inference = 1;
+        u->out_grad = NULL;
+        u->gflop = unet_gflop(1, 16, 10, 256 + 274, (const int[]){256, 512, 1024}, 3, 5) / 3;
     }
 
     for (int i = 0; i < n; i++) {

@@ -21,6 +21,20 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from make_refs import CondResBlock1D, CondUnet1D, DecoderLayer, EncoderLayer  # noqa: E402
 
 
+def timed_inference(name, module, forward, repeat):
+    module.eval()
+    times, cpus = [], []
+    with torch.no_grad():
+        for r in range(repeat + 1):
+            t0, c0 = time.perf_counter(), time.process_time()
+            forward()
+            if r > 0:
+                times.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
+    module.train()
+    print(f"{name}\t{statistics.median(times):.6f}\t0\t{statistics.median(cpus):.6f}", flush=True)
+
+
 def timed(name, params, forward, repeat):
     out_grad = None
     times, cpus = [], []
@@ -57,6 +71,8 @@ def main():
                                    net.layer4)
         x = torch.randn(B, 3, 84, 84)
         work.append((name, list(body.parameters()), lambda body=body, x=x: body(x)))
+        if name.startswith("resnet18_frozenbn"):
+            frozen_body = body
 
     enc = EncoderLayer(E, HEADS, FF, "relu", False)
     src, pos = torch.randn(S, B, E, requires_grad=True), torch.randn(S, B, E)
@@ -81,6 +97,13 @@ def main():
     for name, params, forward in work:
         if args.only in name:
             timed(name, params, forward, args.repeat)
+
+    x1 = torch.randn(1, 3, 84, 84)
+    inference = [("resnet18_frozenbn_b1_84x84_inference", frozen_body, lambda: frozen_body(x1)),
+                 ("unet_full_b1_h16_inference", unet, lambda: unet(sample[:1], steps[:1], cond[:1]))]
+    for name, module, forward in inference:
+        if args.only in name:
+            timed_inference(name, module, forward, args.repeat)
 
 
 if __name__ == "__main__":
