@@ -10,6 +10,11 @@
  * *_forward builds the forward pass from ops (ops.h) in a context; gradients follow from the
  * tape. Every *_init returns 0, or -1 with error_set; every *_forward returns NULL on error.
  *
+ * Weight decay: biases and normalisation weights are registered NN_NO_DECAY (the usual grouping,
+ * as Diffusion Policy's transformer optimizer); a policy that decays everything, as
+ * torch.optim.AdamW(model.parameters()) does (ACT), clears it: nn_param_set_flags(ps, "", NN_NO_DECAY, 0).
+ * Running statistics and FrozenBatchNorm tensors are NN_BUFFER (saved, never trained).
+ *
  * Layouts: images [B,C,H,W]; 1-D signals [B,C,L]; token sequences are batch-first [B,L,E]
  * (PyTorch's nn.MultiheadAttention defaults to [L,B,E]; the parameters are the same).
  *

@@ -296,8 +296,64 @@ static void test_gradient_direction(void)
     nn_params_free(ps);
 }
 
+/* ---------------------------------------------------------------- initialisation */
+static void stats_of(const nn_tensor *t, double *mean, double *std, double *maxabs)
+{
+    double s = 0, s2 = 0, m = 0;
+    for (long i = 0; i < t->size; i++) {
+        s += t->data[i];
+        s2 += (double)t->data[i] * t->data[i];
+        if (fabs(t->data[i]) > m) m = fabs(t->data[i]);
+    }
+    *mean = s / (double)t->size;
+    *std = sqrt(s2 / (double)t->size - *mean * *mean);
+    *maxabs = m;
+}
+
+/* PyTorch's default initialisations: torchvision ResNet kaiming_normal(fan_out), norm weight 1
+ * bias 0; Linear/Conv U(+-1/sqrt(fan_in)); attention in_proj xavier_uniform, biases 0. */
+static void test_init(void)
+{
+    rng_t rng;
+    rng_seed(&rng, 9);
+    nn_params *ps = nn_params_new();
+    mod_resnet18 r;
+    mod_attention a;
+    mod_linear l;
+    mod_resnet18_init(&r, ps, &rng, "", MOD_NORM_BATCH);
+    mod_attention_init(&a, ps, &rng, "attn.", 64, 4, 0.1f);
+    mod_linear_init(&l, ps, &rng, "lin.", 400, 300, 1);
+    double mean, std, maxabs;
+    stats_of(nn_param_find(ps, "layer3.0.conv2.weight"), &mean, &std, &maxabs);
+    double want = sqrt(2.0 / (256 * 9));
+    tap_ok(fabs(std / want - 1) < 0.02 && fabs(mean) < 0.05 * want, "resnet conv init: std %.5f (kaiming fan_out %.5f)", std, want);
+    stats_of(nn_param_find(ps, "layer3.0.bn2.weight"), &mean, &std, &maxabs);
+    tap_ok(mean == 1 && std == 0, "norm weight starts at 1");
+    stats_of(nn_param_find(ps, "layer3.0.bn2.running_var"), &mean, &std, &maxabs);
+    tap_ok(mean == 1 && std == 0, "running variance starts at 1");
+    stats_of(a.in_proj_weight, &mean, &std, &maxabs);
+    double bound = sqrt(6.0 / (64 + 3 * 64));
+    tap_ok(maxabs <= bound && maxabs > 0.98 * bound && fabs(std / (bound / sqrt(3.0)) - 1) < 0.03,
+           "in_proj_weight xavier_uniform: max %.4f, bound %.4f", maxabs, bound);
+    stats_of(a.in_proj_bias, &mean, &std, &maxabs);
+    double b2;
+    stats_of(a.out_proj.bias, &b2, &std, &maxabs);
+    tap_ok(mean == 0 && b2 == 0 && maxabs == 0, "attention biases start at 0");
+    stats_of(l.weight, &mean, &std, &maxabs);
+    bound = 1 / sqrt(400.0);
+    tap_ok(maxabs <= bound && maxabs > 0.99 * bound && fabs(std / (bound / sqrt(3.0)) - 1) < 0.02,
+           "Linear weight U(+-1/sqrt(in)): max %.4f, bound %.4f", maxabs, bound);
+    stats_of(l.bias, &mean, &std, &maxabs);
+    tap_ok(maxabs <= bound && maxabs > 0.9 * bound, "Linear bias U(+-1/sqrt(in)): max %.4f", maxabs);
+    tap_ok(nn_param_info_of(ps, l.bias)->flags & NN_NO_DECAY && !(nn_param_info_of(ps, l.weight)->flags & NN_NO_DECAY) &&
+               nn_param_info_of(ps, nn_param_find(ps, "layer1.0.bn1.running_mean"))->flags & NN_BUFFER,
+           "biases and norms excluded from weight decay, running statistics are buffers");
+    nn_params_free(ps);
+}
+
 int main(void)
 {
+    test_init();
     test_resnet();
     test_small_model();
     test_gradient_direction();
