@@ -272,11 +272,15 @@ void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float
                 for (long p = 0; p < P; p++) y[o * P + p] += b[o];
         return;
     }
-    float *cols = work, *t = work + (long)K * N;
+    /* one sample (inference): the product [O, P] is already y's layout */
+    float *cols = work, *t = g->B == 1 ? y : work + (long)K * N;
     if (is_pointwise(g)) nn_gather_obp(g->B, g->C, P, x, cols);
     else nn_im2col(g, x, cols);
     nn_gemm(0, 0, O, (int)N, K, 1.0f, w, K, cols, (int)N, 0.0f, t, (int)N);
-    nn_scatter_obp(g->B, O, P, t, b, y, 0);
+    if (g->B > 1) nn_scatter_obp(g->B, O, P, t, b, y, 0);
+    else if (b)
+        for (int o = 0; o < O; o++)
+            for (long p = 0; p < P; p++) y[o * P + p] += b[o];
 }
 
 void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *dy,
