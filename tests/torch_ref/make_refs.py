@@ -362,6 +362,16 @@ def case_mha():
               "key_padding_mask": kpm, "attn_mask": am}
     run_case("mha", m, inputs, lambda query, key, value, key_padding_mask, attn_mask: {
         "y": m(query, key, value, key_padding_mask=key_padding_mask, attn_mask=attn_mask, need_weights=False)[0]})
+    # additive float attention mask (PyTorch adds it to the scores) and key padding, q = k
+    m3 = nn.MultiheadAttention(E, H, dropout=0.0)
+    randomize(m3)
+    fm = randn(L, L, scale=2.0)
+    kpm3 = torch.zeros(N, L, dtype=torch.bool)
+    kpm3[1, 3:] = True
+    run_case("mha_float_mask", m3, {"x": randn(L, N, E), "v": randn(L, N, E), "attn_mask": fm,
+                                    "key_padding_mask": kpm3},
+             lambda x, v, attn_mask, key_padding_mask: {
+                 "y": m3(x, x, v, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False)[0]})
     # no masks, self attention
     m2 = nn.MultiheadAttention(E, H, dropout=0.0)
     randomize(m2)

@@ -160,6 +160,26 @@ static void test_attention(void)
     free(am);
     harness_free(&h);
 
+    cs = "mha_float_mask";
+    h = harness_new();
+    mod_attention_init(&a, h.ps, NULL, "", 8, 2, 0.0f);
+    ref_load_params(h.ps, cs);
+    nn_tensor *xq = ref_input_seq(h.c, cs, "x", 1), *xv = ref_input_seq(h.c, cs, "v", 1);
+    kpm = ref_key_padding(cs, "key_padding_mask");
+    ref_array fm;
+    if (ref_load(REF_ROOT "/mha_float_mask/in.attn_mask.npy", &fm) == 0) {
+        y = mod_attention_forward(h.c, &a, xq, xq, xv, fm.data, kpm);
+        ref_check_output(cs, "y", y, 1, NORMAL);
+        if (ref_backward(h.c, cs, "y", y, 1)) {
+            ref_check_input_grad(cs, "x", xq, 1, NORMAL);
+            ref_check_input_grad(cs, "v", xv, 1, NORMAL);
+            ref_check_param_grads(h.ps, cs, NORMAL);
+        }
+        ref_free(&fm);
+    }
+    free(kpm);
+    harness_free(&h);
+
     cs = "mha_self";
     h = harness_new();
     mod_attention_init(&a, h.ps, NULL, "", 8, 2, 0.0f);
