@@ -81,8 +81,9 @@ int main(int argc, char **argv)
     rng_t rng;
     rng_seed(&rng, 1);
     nn_ctx *c = nn_ctx_new(256 << 20);
-    printf("# conv2d, batch %d, %dx%d input, %d threads, median of %d (ms; GFLOP/s; sgemm = the forward's product alone, cblas_sgemm on OpenBLAS's own threads; ratio = fwd rate / sgemm rate)\n",
-           B, S, S, threads, repeat);
+    printf("# conv2d, batch %d, %dx%d input, %d threads, %s of %d runs (ms; GFLOP/s; sgemm = the forward's product alone,\n"
+           "# cblas_sgemm on OpenBLAS's own threads; ratio = our forward rate / that sgemm rate)\n",
+           B, S, S, threads, use_min ? "fastest" : "median", repeat);
     printf("%-26s %5s %8s %7s %9s %7s %8s %7s %8s\n", "layer", "count", "fwd ms", "GF/s", "fwd+bwd", "GF/s", "sgemm", "ratio",
            "GF/cpu-s");
     double tot_f = 0, tot_fb = 0, tot_flop = 0, res[16][3], tot_cpu = 0;
