@@ -205,11 +205,19 @@ static int is_pointwise(const nn_conv_geom *g)
 
 static int per_sample(const nn_conv_geom *g) { return g->B > 1 && (long)g->Ho * g->Wo >= PER_SAMPLE_MIN_P; }
 
+static long forward_work(const nn_conv_geom *g, int O);
+static int dx_as_conv(const nn_conv_geom *g);
+static nn_conv_geom dx_geom(const nn_conv_geom *g, int O);
+
 long nn_conv2d_work_floats(const nn_conv_geom *g, int O)
 {
-    long P = (long)g->Ho * g->Wo, N = (long)g->B * P;
-    long K = (long)g->C * g->kh * g->kw;
-    return K * N + (long)O * N;
+    long n = forward_work(g, O);
+    if (dx_as_conv(g)) {
+        nn_conv_geom d = dx_geom(g, O);
+        long m = forward_work(&d, g->C) + (long)g->C * O * g->kh * g->kw;
+        if (m > n) n = m;
+    }
+    return n;
 }
 
 typedef struct {
@@ -218,6 +226,7 @@ typedef struct {
     long P, in_size;             /* P = Ho*Wo; in_size = C*H*W */
     const float *x, *w, *b;
     float *y, *cols;
+    float beta;                  /* 1: accumulate into y */
 } sample_job;
 
 static void sample_im2col(const sample_job *j, long s, float *cols)
@@ -237,7 +246,7 @@ static void conv_forward_samples(void *arg, long s0, long s1)
             cols = c;
         }
         float *y = j->y + s * (long)j->O * j->P;
-        nn_gemm(0, 0, j->O, (int)j->P, j->K, 1.0f, j->w, j->K, cols, (int)j->P, 0.0f, y, (int)j->P);
+        nn_gemm(0, 0, j->O, (int)j->P, j->K, 1.0f, j->w, j->K, cols, (int)j->P, j->beta, y, (int)j->P);
         if (j->b)
             for (int o = 0; o < j->O; o++)
                 for (long p = 0; p < j->P; p++) y[o * j->P + p] += j->b[o];
@@ -247,26 +256,29 @@ static void conv_forward_samples(void *arg, long s0, long s1)
 static sample_job sample_job_of(const nn_conv_geom *g, int O, const float *x, const float *w, float *work)
 {
     sample_job j = { *g, O, g->C * g->kh * g->kw, (long)g->Ho * g->Wo, (long)g->C * g->H * g->W,
-                     x, w, NULL, NULL, work };
+                     x, w, NULL, NULL, work, 0.0f };
     j.one.B = 1;
     return j;
 }
 
-void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *b,
-                       float *y, float *work)
+/* y (+)= conv(x, w) + b; accumulate = 1 adds into y (the data gradient as a convolution). */
+static void conv_forward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *b,
+                         float *y, float *work, int accumulate)
 {
+    const float beta = accumulate ? 1.0f : 0.0f;
     const long P = (long)g->Ho * g->Wo, N = (long)g->B * P;
     const int K = g->C * g->kh * g->kw;
     if (per_sample(g)) {
         sample_job j = sample_job_of(g, O, x, w, work);
         j.b = b;
         j.y = y;
+        j.beta = beta;
         nn_parallel_for(g->B, 1, conv_forward_samples, &j);
         return;
     }
     if (is_pointwise(g) && g->B == 1) {
         /* x is already the column matrix */
-        nn_gemm(0, 0, O, (int)N, K, 1.0f, w, K, x, (int)N, 0.0f, y, (int)N);
+        nn_gemm(0, 0, O, (int)N, K, 1.0f, w, K, x, (int)N, beta, y, (int)N);
         if (b)
             for (int o = 0; o < O; o++)
                 for (long p = 0; p < P; p++) y[o * P + p] += b[o];
@@ -276,11 +288,38 @@ void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float
     float *cols = work, *t = g->B == 1 ? y : work + (long)K * N;
     if (is_pointwise(g)) nn_gather_obp(g->B, g->C, P, x, cols);
     else nn_im2col(g, x, cols);
-    nn_gemm(0, 0, O, (int)N, K, 1.0f, w, K, cols, (int)N, 0.0f, t, (int)N);
-    if (g->B > 1) nn_scatter_obp(g->B, O, P, t, b, y, 0);
+    nn_gemm(0, 0, O, (int)N, K, 1.0f, w, K, cols, (int)N, g->B == 1 ? beta : 0.0f, t, (int)N);
+    if (g->B > 1) nn_scatter_obp(g->B, O, P, t, b, y, accumulate);
     else if (b)
         for (int o = 0; o < O; o++)
             for (long p = 0; p < P; p++) y[o * P + p] += b[o];
+}
+
+void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *b,
+                       float *y, float *work)
+{
+    conv_forward(g, O, x, w, b, y, work, 0);
+}
+
+/* For a stride-1 convolution the data gradient is itself a stride-1 convolution of dy with the
+ * flipped, transposed kernel and padding k-1-p: one more product shaped like the forward's
+ * (reduction over O*kh*kw) instead of a product with reduction O followed by col2im. */
+static int dx_as_conv(const nn_conv_geom *g)
+{
+    return g->sh == 1 && g->sw == 1 && g->ph <= g->kh - 1 && g->pw <= g->kw - 1 && !is_pointwise(g);
+}
+
+static nn_conv_geom dx_geom(const nn_conv_geom *g, int O)
+{
+    nn_conv_geom d = { g->B, O, g->Ho, g->Wo, g->kh, g->kw, 1, 1, g->kh - 1 - g->ph, g->kw - 1 - g->pw, g->H, g->W };
+    return d;
+}
+
+static long forward_work(const nn_conv_geom *g, int O)
+{
+    long P = (long)g->Ho * g->Wo, N = (long)g->B * P;
+    long K = (long)g->C * g->kh * g->kw;
+    return K * N + (long)O * N;
 }
 
 void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *dy,
@@ -307,7 +346,16 @@ void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const floa
         }
         nn_gemm(0, 1, O, K, (int)N, 1.0f, dyt, (int)N, c, (int)N, 1.0f, dw, K);
     }
-    if (dx) {
+    if (dx && dx_as_conv(g)) {
+        /* wt [C, O, kh, kw]: wt[c][o][i][j] = w[o][c][kh-1-i][kw-1-j], after the columns */
+        nn_conv_geom d = dx_geom(g, O);
+        float *wt = work + forward_work(&d, g->C);
+        const int kk = g->kh * g->kw;
+        for (int o = 0; o < O; o++)
+            for (int c = 0; c < g->C; c++)
+                for (int i = 0; i < kk; i++) wt[((long)c * O + o) * kk + (kk - 1 - i)] = w[((long)o * g->C + c) * kk + i];
+        conv_forward(&d, g->C, dy, wt, NULL, dx, work, 1);
+    } else if (dx) {
         if (is_pointwise(g) && g->B == 1) {
             nn_gemm(1, 0, K, (int)N, O, 1.0f, w, K, dyt, (int)N, 1.0f, dx, (int)N);
         } else if (is_pointwise(g)) {

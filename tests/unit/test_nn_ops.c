@@ -90,7 +90,7 @@ static void check_linear_matmul(void)
 static void check_convs(void)
 {
     gc_input in[3];
-    static const int cases[][5] = { /* k, stride, pad, bias, B */ { 3, 1, 1, 1, 2 }, { 3, 2, 1, 0, 2 }, { 1, 1, 0, 1, 2 },
+    static const int cases[][5] = { /* k, stride, pad, bias, B */ { 3, 1, 1, 1, 2 }, { 3, 1, 0, 0, 2 }, { 2, 1, 1, 0, 1 }, { 3, 2, 1, 0, 2 }, { 1, 1, 0, 1, 2 },
                                     { 1, 2, 0, 0, 2 }, { 1, 1, 0, 1, 1 }, { 7, 2, 3, 0, 1 } };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int k = cases[i][0], p[3] = { cases[i][1], cases[i][2], cases[i][3] };
