@@ -66,10 +66,15 @@ static double conv_flops(long batch, long cout, long ho, long wo, long cin, long
     return flop_passes == 1 ? f : first ? 2 * f : 3 * f;
 }
 
+/* frozen_stem: conv1 and layer1 frozen as DETR/ACT train the backbone (forward only there, and
+ * no input gradient into layer2) */
+static int frozen_stem;
 static double resnet18_gflop(int batch, int h, int w)
 {
     double total = 0;
     int H = (h + 6 - 7) / 2 + 1, W = (w + 6 - 7) / 2 + 1;
+    int saved = flop_passes;
+    if (frozen_stem) flop_passes = 1;
     total += conv_flops(batch, 64, H, W, 3, 49, 1);
     H = (H + 2 - 3) / 2 + 1;
     W = (W + 2 - 3) / 2 + 1;
@@ -79,12 +84,15 @@ static double resnet18_gflop(int batch, int h, int w)
         for (int b = 0; b < 2; b++) {
             int stride = l > 0 && b == 0 ? 2 : 1, out = widths[l];
             int Ho = (H + 2 - 3) / stride + 1, Wo = (W + 2 - 3) / stride + 1;
-            total += conv_flops(batch, out, Ho, Wo, in, 9, 0) + conv_flops(batch, out, Ho, Wo, out, 9, 0);
-            if (stride != 1 || in != out) total += conv_flops(batch, out, Ho, Wo, in, 1, 0);
+            if (frozen_stem) flop_passes = l == 0 ? 1 : saved;
+            int first = frozen_stem && l == 1 && b == 0;   /* its input needs no gradient */
+            total += conv_flops(batch, out, Ho, Wo, in, 9, first) + conv_flops(batch, out, Ho, Wo, out, 9, 0);
+            if (stride != 1 || in != out) total += conv_flops(batch, out, Ho, Wo, in, 1, first);
             H = Ho;
             W = Wo;
             in = out;
         }
+    flop_passes = saved;
     return total / 1e9;
 }
 
@@ -273,7 +281,7 @@ int main(int argc, char **argv)
     rng_seed(&rng, 1);
 
     const int B = 8, E = 512, FF = 3200, HEADS = 8, S = 11, Q = 100;
-    workload ws[12];
+    workload ws[14];
     int n = 0;
 
     /* ResNet18, FrozenBatchNorm (ACT) and GroupNorm (Diffusion Policy) */
@@ -293,6 +301,22 @@ int main(int argc, char **argv)
         w->input = random_floats(&rng, (long)B * 3 * 84 * 84);
         w->forward = fw_resnet;
         w->gflop = resnet18_gflop(B, 84, 84);
+    }
+
+    /* ACT's backbone as trained: FrozenBatchNorm, conv1 and layer1 frozen (DETR's BackboneBase) */
+    static mod_resnet18 r_act;
+    {
+        workload *w = &ws[n++];
+        *w = ws[0];
+        w->name = "resnet18_act_frozen_stem_b8_84x84";
+        w->ps = nn_params_new();
+        if (mod_resnet18_init(&r_act, w->ps, &rng, "", MOD_NORM_FROZEN_BATCH) < 0 ||
+            nn_param_set_flags(w->ps, "conv1.", NN_FROZEN, 1) < 0 || nn_param_set_flags(w->ps, "layer1.", NN_FROZEN, 1) < 0)
+            tool_die(1, "%s", error_get());
+        w->module = &r_act;
+        frozen_stem = 1;
+        w->gflop = resnet18_gflop(B, 84, 84);
+        frozen_stem = 0;
     }
 
     /* transformer layers as ACT (post-norm, ReLU, dropout 0.1 in training: kept 0 for the FLOP
@@ -398,7 +422,7 @@ int main(int argc, char **argv)
         w->gflop = resnet18_gflop(1, 84, 84);
         flop_passes = 3;
         workload *u = &ws[n++];
-        *u = ws[n - 3];
+        *u = ws[n - 3];   /* the whole UNet */
         u->name = "unet_full_b1_h16_inference";
         u->shape[0] = u->shape2[0] = 1;
         u->inference = 1;

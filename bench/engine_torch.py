@@ -74,6 +74,15 @@ def main():
         if name.startswith("resnet18_frozenbn"):
             frozen_body = body
 
+    net = torchvision.models.resnet18(weights=None, norm_layer=torchvision.ops.FrozenBatchNorm2d)
+    act_body = torch.nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
+                                   net.layer4)
+    for name, p in act_body.named_parameters():  # DETR's BackboneBase: only layer2..4 (5, 6, 7) train
+        p.requires_grad_(name.split(".")[0] in ("5", "6", "7"))
+    xa = torch.randn(B, 3, 84, 84)
+    work.append(("resnet18_act_frozen_stem_b8_84x84", [p for p in act_body.parameters() if p.requires_grad],
+                 lambda: act_body(xa)))
+
     enc = EncoderLayer(E, HEADS, FF, "relu", False)
     src, pos = torch.randn(S, B, E, requires_grad=True), torch.randn(S, B, E)
     work.append(("encoder_layer_b8_s11_d512_ff3200", list(enc.parameters()), lambda: enc(src, pos, None)))
