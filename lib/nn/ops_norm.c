@@ -20,52 +20,78 @@ static int shape_error(const char *op, const char *what, const nn_tensor *t)
 static int is_vec(const nn_tensor *t, int n) { return !t || (t->ndim == 1 && t->shape[0] == n); }
 
 /* ---------------------------------------------------------------- per-channel affine */
-/* y[b,c,s] = x[b,c,s] * scale[c] + shift[c]: eval BatchNorm, FrozenBatchNorm. Backward: dx =
- * dy*scale; and for eval BatchNorm with trainable weight/bias, dw += dy*xhat, db += dy where
- * xhat = (x - mean)*rstd. saved[0] = scale|shift|mean|rstd [4C]. */
-static void channel_affine_backward(nn_ctx *c, nn_node *n)
-{
-    nn_tensor *x = n->in[0];
-    int B = x->shape[0], C = x->shape[1];
-    long S = x->size / ((long)B * C);
-    const float *p = n->saved[0], *scale = p, *mean = p + 2 * C, *rstd = p + 3 * C, *dy = n->out->grad;
-    float *dx = nn_in_grad(c, n, 0), *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
-    for (int b = 0; b < B; b++)
-        for (int ch = 0; ch < C; ch++) {
-            long off = ((long)b * C + ch) * S;
-            double sw = 0, sb = 0;
-            for (long s = 0; s < S; s++) {
-                float g = dy[off + s];
-                if (dx) dx[off + s] += g * scale[ch];
-                sw += g * (x->data[off + s] - mean[ch]) * rstd[ch];
-                sb += g;
-            }
-            if (dw) dw[ch] += (float)sw;
-            if (db) db[ch] += (float)sb;
-        }
-}
+/* y[b,c,s] = act(x[b,c,s] * scale[c] + shift[c] (+ residual[b,c,s])), act = identity or ReLU:
+ * eval BatchNorm, FrozenBatchNorm, and ResNet's fused bn -> (+ identity) -> relu. Backward:
+ * g = dy (masked by y > 0 with ReLU); dx = g*scale, dresidual = g, and for trainable
+ * weight/bias dw += g*xhat, db += g with xhat = (x - mean)*rstd. saved[0] = scale|shift|mean|rstd
+ * [4C]; i[0] = relu; in[3] = residual. One task per channel (over the batch): each gradient
+ * element is written by one task, in one order. */
+typedef struct {
+    const float *x, *res, *y, *dy, *scale, *shift, *mean, *rstd;
+    float *out, *dx, *dres, *dw, *db;
+    int B, C, relu;
+    long S;
+} affine_job;
 
-typedef struct { const float *x; float *y; const float *scale, *shift; int C; long S; } affine_job;
-
-static void affine_planes(void *arg, long p0, long p1)
+static void affine_forward_planes(void *arg, long p0, long p1)
 {
     const affine_job *j = arg;
     for (long pl = p0; pl < p1; pl++) {
         int ch = (int)(pl % j->C);
-        const float *x = j->x + pl * j->S;
-        float *y = j->y + pl * j->S;
+        const float *x = j->x + pl * j->S, *r = j->res ? j->res + pl * j->S : NULL;
+        float *y = j->out + pl * j->S;
         float a = j->scale[ch], b = j->shift[ch];
-        for (long s = 0; s < j->S; s++) y[s] = x[s] * a + b;
+        if (r && j->relu) for (long s = 0; s < j->S; s++) { float v = x[s] * a + b + r[s]; y[s] = v > 0 ? v : 0.0f; }
+        else if (r) for (long s = 0; s < j->S; s++) y[s] = x[s] * a + b + r[s];
+        else if (j->relu) for (long s = 0; s < j->S; s++) { float v = x[s] * a + b; y[s] = v > 0 ? v : 0.0f; }
+        else for (long s = 0; s < j->S; s++) y[s] = x[s] * a + b;
     }
 }
 
+static void affine_backward_channels(void *arg, long c0, long c1)
+{
+    const affine_job *j = arg;
+    for (long ch = c0; ch < c1; ch++) {
+        double sw = 0, sb = 0;
+        float a = j->scale[ch], m = j->mean[ch], rs = j->rstd[ch];
+        for (int b = 0; b < j->B; b++) {
+            long off = ((long)b * j->C + ch) * j->S;
+            const float *dy = j->dy + off, *x = j->x + off, *y = j->y + off;
+            for (long s = 0; s < j->S; s++) {
+                float g = (!j->relu || y[s] > 0) ? dy[s] : 0.0f;
+                if (j->dx) j->dx[off + s] += g * a;
+                if (j->dres) j->dres[off + s] += g;
+                sw += g * (x[s] - m) * rs;
+                sb += g;
+            }
+        }
+        if (j->dw) j->dw[ch] += (float)sw;
+        if (j->db) j->db[ch] += (float)sb;
+    }
+}
+
+static void channel_affine_backward(nn_ctx *c, nn_node *n)
+{
+    nn_tensor *x = n->in[0];
+    int B = x->shape[0], C = x->shape[1];
+    const float *p = n->saved[0];
+    affine_job j = { x->data, NULL, n->out->data, n->out->grad, p, p + C, p + 2 * C, p + 3 * C,
+                     NULL, nn_in_grad(c, n, 0), nn_in_grad(c, n, 3), nn_in_grad(c, n, 1), nn_in_grad(c, n, 2),
+                     B, C, (int)n->i[0], x->size / ((long)B * C) };
+    nn_parallel_for(C, 1, affine_backward_channels, &j);
+}
+
 static nn_tensor *channel_affine(nn_ctx *c, const char *op, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
-                                 const float *mean, const float *var, float eps)
+                                 const float *mean, const float *var, float eps, nn_tensor *residual, int relu)
 {
     int B = x->shape[0], C = x->shape[1];
-    long S = x->size / ((long)B * C);
+    if (residual && !nn_same_shape(residual, x)) {
+        char b1[64], b2[64];
+        error_set("nn %s: residual %s does not match input %s", op, nn_shape_str(residual, b1, 64), nn_shape_str(x, b2, 64));
+        return NULL;
+    }
     nn_tensor *y = nn_new(c, x->ndim, x->shape);
-    int rec = nn_needs_grad(c, 3, IN(x, weight, bias));
+    int rec = nn_needs_grad(c, 4, IN(x, weight, bias, residual));
     size_t mark = nn_arena_mark(c->arena);
     float *p = y ? nn_alloc_floats(c, 4L * C) : NULL;
     if (!p) return NULL;
@@ -76,12 +102,14 @@ static nn_tensor *channel_affine(nn_ctx *c, const char *op, nn_tensor *x, nn_ten
         scale[ch] = (weight ? weight->data[ch] : 1.0f) * rstd[ch];
         shift[ch] = (bias ? bias->data[ch] : 0.0f) - mean[ch] * scale[ch];
     }
-    affine_job j = { x->data, y->data, scale, shift, C, S };
-    nn_parallel_for((long)B * C, 4, affine_planes, &j);
+    affine_job j = { x->data, residual ? residual->data : NULL, NULL, NULL, scale, shift, mn, rstd, y->data,
+                     NULL, NULL, NULL, NULL, B, C, relu, x->size / ((long)B * C) };
+    nn_parallel_for((long)B * C, 4, affine_forward_planes, &j);
     if (rec) {
-        nn_node *n = nn_record(c, op, channel_affine_backward, y, 3, IN(x, weight, bias));
+        nn_node *n = nn_record(c, op, channel_affine_backward, y, 4, IN(x, weight, bias, residual));
         if (!n) return NULL;
         n->saved[0] = p;
+        n->i[0] = relu;
     } else {
         nn_arena_release(c->arena, mark);
     }
@@ -98,7 +126,21 @@ nn_tensor *nn_frozen_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_t
         error_set("nn frozen_batch_norm: statistics/affine must be [%d]", C);
         return NULL;
     }
-    return channel_affine(c, "frozen_batch_norm", x, weight, bias, running_mean->data, running_var->data, eps);
+    return channel_affine(c, "frozen_batch_norm", x, weight, bias, running_mean->data, running_var->data, eps, NULL, 0);
+}
+
+nn_tensor *nn_frozen_batch_norm_relu(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
+                                     nn_tensor *running_mean, nn_tensor *running_var, float eps, nn_tensor *residual)
+{
+    if (!x || !running_mean || !running_var) return NULL;
+    if (x->ndim < 2) { shape_error("frozen_batch_norm_relu", "input", x); return NULL; }
+    int C = x->shape[1];
+    if (!is_vec(weight, C) || !is_vec(bias, C) || !is_vec(running_mean, C) || !is_vec(running_var, C)) {
+        error_set("nn frozen_batch_norm_relu: statistics/affine must be [%d]", C);
+        return NULL;
+    }
+    return channel_affine(c, "frozen_batch_norm_relu", x, weight, bias, running_mean->data, running_var->data, eps,
+                          residual, 1);
 }
 
 /* ---------------------------------------------------------------- normalisation over groups */
@@ -283,7 +325,7 @@ nn_tensor *nn_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *
         error_set("nn batch_norm: weight/bias/running statistics must be [%d]", C);
         return NULL;
     }
-    if (!c->train) return channel_affine(c, "batch_norm", x, weight, bias, running_mean->data, running_var->data, eps);
+    if (!c->train) return channel_affine(c, "batch_norm", x, weight, bias, running_mean->data, running_var->data, eps, NULL, 0);
     long n = (long)B * S;
     if (n < 2) { error_set("nn batch_norm: training needs more than one value per channel (got %ld)", n); return NULL; }
     float *stats = NULL;

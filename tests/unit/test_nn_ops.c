@@ -21,6 +21,8 @@ static nn_tensor *b_avgpool(nn_ctx *c, nn_tensor **in, void *a) { return nn_avg_
 static nn_tensor *b_adapool(nn_ctx *c, nn_tensor **in, void *a) { return nn_adaptive_avg_pool2d(c, in[0], 2, 3); }
 static nn_tensor *b_bn(nn_ctx *c, nn_tensor **in, void *a) { return nn_batch_norm(c, in[0], in[1], in[2], in[3], in[4], 0.1f, 1e-5f); }
 static nn_tensor *b_fbn(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm(c, in[0], in[1], in[2], in[3], in[4], 1e-5f); }
+static nn_tensor *b_fbn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, in[5]); }
+static nn_tensor *b_fbn_relu_nores(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, NULL); }
 static nn_tensor *b_gn(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm(c, in[0], 2, in[1], in[2], 1e-5f); }
 static nn_tensor *b_ln(nn_ctx *c, nn_tensor **in, void *a) { return nn_layer_norm(c, in[0], in[1], in[2], 1e-5f); }
 typedef nn_tensor *(*unary_fn)(nn_ctx *, nn_tensor *);
@@ -163,6 +165,24 @@ static void check_norms(void)
     gc_check("batch_norm train", b_bn, NULL, in, 5, DEF);
     gc_check("batch_norm eval", b_bn, NULL, in, 5, (gc_opts){ .train = -1 });
     gc_check("frozen_batch_norm", b_fbn, NULL, in, 5, DEF);   /* stats are constants */
+    {
+        gc_input all[6];
+        memcpy(all, in, sizeof in);
+        SHAPE(&all[5], 3, 4, 2, 3);
+        uni(&all[5], -1, 1);
+        gc_check("frozen_batch_norm_relu + residual", b_fbn_relu, NULL, all, 6, (gc_opts){ .h = 1e-3 });
+        gc_check("frozen_batch_norm_relu", b_fbn_relu_nores, NULL, all, 5, (gc_opts){ .h = 1e-3 });
+        /* same values as frozen_batch_norm -> add -> relu */
+        nn_ctx *c = nn_ctx_new(1 << 20);
+        nn_tensor *t[6];
+        for (int k = 0; k < 6; k++) t[k] = nn_wrap(c, all[k].data, all[k].ndim, all[k].shape);
+        nn_tensor *f = nn_frozen_batch_norm_relu(c, t[0], t[1], t[2], t[3], t[4], 1e-5f, t[5]);
+        nn_tensor *u = nn_relu(c, nn_add(c, nn_frozen_batch_norm(c, t[0], t[1], t[2], t[3], t[4], 1e-5f), t[5]));
+        tap_ok(f && u && memcmp(f->data, u->data, (size_t)f->size * sizeof(float)) == 0,
+               "frozen_batch_norm_relu = relu(frozen_batch_norm(x) + residual), bit for bit");
+        nn_ctx_free(c);
+        free(all[5].data);
+    }
     free_inputs(in, 5);
     norm_inputs(in, 2, 4, 0);   /* [B,C,L] */
     gc_check("group_norm [B,C,L]", b_gn, NULL, in, 3, DEF);
