@@ -336,7 +336,7 @@ checkpoint_reader *checkpoint_open(const char *path)
     }
     r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (r->file < 0) {
-        error_set("%s: not an HDF5 file", path);
+        error_set("%s: not an HDF5 file, or a truncated one", path);
         free(r->path);
         free(r);
         return NULL;
