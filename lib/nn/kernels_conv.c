@@ -57,7 +57,10 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
         return;
     }
     gemm_job j = { trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows, alpha, beta, A, B, C };
-    nn_parallel_for(units, 1, gemm_slice, &j);
+    /* exactly one slice per thread: every slice packs the whole shared operand again (A when
+     * splitting columns, B when splitting rows), so more, thinner slices cost more copying */
+    int threads = nn_get_threads();
+    nn_parallel_for(units, units / threads > 0 ? units / threads : 1, gemm_slice, &j);
 }
 
 /* ---------------------------------------------------------------- im2col / col2im */
