@@ -156,7 +156,16 @@ typedef struct {
     const float *dy;
     float *dx;
     double *dw_part, *db_part;   /* per task partial sums (fixed order: deterministic) */
+    const float *res;            /* fused: y = act(norm(x) + res) (group norm) */
+    float *dres;
+    int relu;
 } norm_job;
+
+/* The output gradient seen by the normalisation: masked where a fused ReLU clipped y. */
+static inline float norm_dy(const norm_job *j, long idx)
+{
+    return (j->relu && j->y[idx] <= 0.0f) ? 0.0f : j->dy[idx];
+}
 
 /* element (b, ch, s) -> statistic index */
 static inline long norm_stat(const norm_job *j, int b, int ch)
@@ -202,6 +211,12 @@ static void norm_forward_task(void *arg, long t0, long t1)
                     float w = j->w ? j->w[ch] : 1.0f, bb = j->b ? j->b[ch] : 0.0f;
                     for (long i = 0; i < j->S; i++) y[i] = (x[i] - m) * rstd * w + bb;
                 }
+                if (j->res) {
+                    const float *r = j->res + off;
+                    for (long i = 0; i < j->S; i++) y[i] += r[i];
+                }
+                if (j->relu)
+                    for (long i = 0; i < j->S; i++) y[i] = y[i] > 0 ? y[i] : 0.0f;
             }
     }
 }
@@ -220,20 +235,22 @@ static void norm_backward_task(void *arg, long t0, long t1)
         for (int b = b0; b < b1; b++)
             for (int ch = c0; ch < c1; ch++) {
                 long off = ((long)b * j->C + ch) * j->S;
-                const float *x = j->x + off, *dy = j->dy + off;
+                const float *x = j->x + off;
                 double pw = 0, pb = 0;
                 for (long i = 0; i < j->S; i++) {
+                    float dyi = norm_dy(j, off + i);
+                    if (j->dres) j->dres[off + i] += dyi;
                     float xh = (x[i] - m) * rstd;
                     float w = j->w ? (j->kind == 2 ? j->w[i] : j->w[ch]) : 1.0f;
-                    float g = dy[i] * w;
+                    float g = dyi * w;
                     s1 += g;
                     s2 += g * xh;
                     if (j->kind == 2) {
-                        if (j->dw_part) j->dw_part[t * j->S + i] = dy[i] * xh;
-                        if (j->db_part) j->db_part[t * j->S + i] = dy[i];
+                        if (j->dw_part) j->dw_part[t * j->S + i] = dyi * xh;
+                        if (j->db_part) j->db_part[t * j->S + i] = dyi;
                     } else {
-                        pw += dy[i] * xh;
-                        pb += dy[i];
+                        pw += dyi * xh;
+                        pb += dyi;
                     }
                 }
                 if (j->kind != 2) {
@@ -248,12 +265,12 @@ static void norm_backward_task(void *arg, long t0, long t1)
         for (int b = b0; b < b1; b++)
             for (int ch = c0; ch < c1; ch++) {
                 long off = ((long)b * j->C + ch) * j->S;
-                const float *x = j->x + off, *dy = j->dy + off;
+                const float *x = j->x + off;
                 float *dx = j->dx + off;
                 for (long i = 0; i < j->S; i++) {
                     float xh = (x[i] - m) * rstd;
                     float w = j->w ? (j->kind == 2 ? j->w[i] : j->w[ch]) : 1.0f;
-                    dx[i] += rstd * (dy[i] * w - a1 - xh * a2);
+                    dx[i] += rstd * (norm_dy(j, off + i) * w - a1 - xh * a2);
                 }
             }
     }
@@ -266,6 +283,7 @@ static void norm_backward(nn_ctx *c, nn_node *n)
     norm_job j = *(norm_job *)n->saved[0];
     j.dy = n->out->grad;
     j.dx = nn_in_grad(c, n, 0);
+    j.dres = nn_in_grad(c, n, 3);
     float *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
     size_t mark = nn_arena_mark(c->arena);
     long tasks = norm_tasks(&j);
@@ -287,13 +305,13 @@ static void norm_backward(nn_ctx *c, nn_node *n)
 }
 
 static nn_tensor *norm_common(nn_ctx *c, const char *op, int kind, nn_tensor *x, nn_tensor *w, nn_tensor *b,
-                              int B, int C, int G, long S, float eps, float **mean_out)
+                              int B, int C, int G, long S, float eps, float **mean_out, nn_tensor *res, int relu)
 {
     nn_tensor *y = nn_new(c, x->ndim, x->shape);
     if (!y) return NULL;
-    int rec = nn_needs_grad(c, 3, IN(x, w, b));
+    int rec = nn_needs_grad(c, 4, IN(x, w, b, res));
     norm_job j = { kind, B, C, G, S, x->data, w ? w->data : NULL, b ? b->data : NULL, y->data, NULL, NULL, eps,
-                   NULL, NULL, NULL, NULL };
+                   NULL, NULL, NULL, NULL, res ? res->data : NULL, NULL, relu };
     long tasks = norm_tasks(&j);
     size_t mark = nn_arena_mark(c->arena);
     float *stats = nn_alloc_floats(c, 2 * tasks);
@@ -305,7 +323,7 @@ static nn_tensor *norm_common(nn_ctx *c, const char *op, int kind, nn_tensor *x,
     if (mean_out) *mean_out = stats;
     if (rec) {
         *saved = j;
-        nn_node *n = nn_record(c, op, norm_backward, y, 3, IN(x, w, b));
+        nn_node *n = nn_record(c, op, norm_backward, y, 4, IN(x, w, b, res));
         if (!n) return NULL;
         n->saved[0] = saved;
     } else if (!mean_out) {
@@ -329,7 +347,7 @@ nn_tensor *nn_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *
     long n = (long)B * S;
     if (n < 2) { error_set("nn batch_norm: training needs more than one value per channel (got %ld)", n); return NULL; }
     float *stats = NULL;
-    nn_tensor *y = norm_common(c, "batch_norm", 0, x, weight, bias, B, C, C, S, eps, &stats);
+    nn_tensor *y = norm_common(c, "batch_norm", 0, x, weight, bias, B, C, C, S, eps, &stats, NULL, 0);
     if (!y) return NULL;
     /* running statistics: unbiased variance from rstd */
     for (int ch = 0; ch < C; ch++) {
@@ -352,7 +370,23 @@ nn_tensor *nn_group_norm(nn_ctx *c, nn_tensor *x, int groups, nn_tensor *weight,
     }
     int B = x->shape[0], C = x->shape[1];
     if (!is_vec(weight, C) || !is_vec(bias, C)) { error_set("nn group_norm: weight/bias must be [%d]", C); return NULL; }
-    return norm_common(c, "group_norm", 1, x, weight, bias, B, C, groups, x->size / ((long)B * C), eps, NULL);
+    return norm_common(c, "group_norm", 1, x, weight, bias, B, C, groups, x->size / ((long)B * C), eps, NULL, NULL, 0);
+}
+
+nn_tensor *nn_group_norm_relu(nn_ctx *c, nn_tensor *x, int groups, nn_tensor *weight, nn_tensor *bias, float eps,
+                              nn_tensor *residual)
+{
+    if (!x) return NULL;
+    if (x->ndim < 2 || groups < 1 || x->shape[1] % groups) {
+        char b[64];
+        error_set("nn group_norm_relu: %d groups for input %s", groups, nn_shape_str(x, b, 64));
+        return NULL;
+    }
+    int B = x->shape[0], C = x->shape[1];
+    if (!is_vec(weight, C) || !is_vec(bias, C)) { error_set("nn group_norm_relu: weight/bias must be [%d]", C); return NULL; }
+    if (residual && !nn_same_shape(residual, x)) { shape_error("group_norm_relu", "residual", residual); return NULL; }
+    return norm_common(c, "group_norm_relu", 1, x, weight, bias, B, C, groups, x->size / ((long)B * C), eps, NULL,
+                       residual, 1);
 }
 
 nn_tensor *nn_layer_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias, float eps)
@@ -361,7 +395,7 @@ nn_tensor *nn_layer_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *
     int D = x->shape[x->ndim - 1];
     if (!is_vec(weight, D) || !is_vec(bias, D)) { error_set("nn layer_norm: weight/bias must be [%d]", D); return NULL; }
     int rows = (int)(x->size / D);
-    return norm_common(c, "layer_norm", 2, x, weight, bias, rows, 1, 1, D, eps, NULL);
+    return norm_common(c, "layer_norm", 2, x, weight, bias, rows, 1, 1, D, eps, NULL, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- pooling */

@@ -24,6 +24,8 @@ static nn_tensor *b_fbn(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_b
 static nn_tensor *b_fbn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, in[5]); }
 static nn_tensor *b_fbn_relu_nores(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, NULL); }
 static nn_tensor *b_gn(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm(c, in[0], 2, in[1], in[2], 1e-5f); }
+static nn_tensor *b_gn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm_relu(c, in[0], 2, in[1], in[2], 1e-5f, in[3]); }
+static nn_tensor *b_gn_relu_nores(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm_relu(c, in[0], 2, in[1], in[2], 1e-5f, NULL); }
 static nn_tensor *b_ln(nn_ctx *c, nn_tensor **in, void *a) { return nn_layer_norm(c, in[0], in[1], in[2], 1e-5f); }
 typedef nn_tensor *(*unary_fn)(nn_ctx *, nn_tensor *);
 static nn_tensor *b_unary(nn_ctx *c, nn_tensor **in, void *a) { return (*(unary_fn *)a)(c, in[0]); }
@@ -189,6 +191,24 @@ static void check_norms(void)
     free_inputs(in, 5);
     norm_inputs(in, 2, 4, 2);
     gc_check("group_norm [B,C,H,W]", b_gn, NULL, in, 3, DEF);
+    {
+        /* fused GroupNorm + residual + ReLU (x, weight, bias from above; a new residual) */
+        gc_input all[4];
+        memcpy(all, in, 3 * sizeof in[0]);
+        SHAPE(&all[3], 2, 4, 2, 3);
+        uni(&all[3], -1, 1);
+        gc_check("group_norm_relu + residual", b_gn_relu, NULL, all, 4, (gc_opts){ .h = 1e-3 });
+        gc_check("group_norm_relu", b_gn_relu_nores, NULL, all, 3, (gc_opts){ .h = 1e-3 });
+        nn_ctx *c = nn_ctx_new(1 << 20);
+        nn_tensor *t[4];
+        for (int k = 0; k < 4; k++) t[k] = nn_wrap(c, all[k].data, all[k].ndim, all[k].shape);
+        nn_tensor *f = nn_group_norm_relu(c, t[0], 2, t[1], t[2], 1e-5f, t[3]);
+        nn_tensor *u = nn_relu(c, nn_add(c, nn_group_norm(c, t[0], 2, t[1], t[2], 1e-5f), t[3]));
+        tap_ok(f && u && memcmp(f->data, u->data, (size_t)f->size * sizeof(float)) == 0,
+               "group_norm_relu = relu(group_norm(x) + residual), bit for bit");
+        nn_ctx_free(c);
+        free(all[3].data);
+    }
     free_inputs(in, 5);
     SHAPE(&in[0], 2, 3, 5); SHAPE(&in[1], 5); SHAPE(&in[2], 5);
     uni(&in[0], -2, 2); uni(&in[1], 0.5f, 1.5f); uni(&in[2], -1, 1);
