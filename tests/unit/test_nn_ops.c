@@ -126,6 +126,14 @@ static void check_convs(void)
         gc_check(name, b_conv1d, p, in, 3, DEF);
         free_inputs(in, 3);
     }
+    /* long sequences take the per-sample path (and the data gradient as a convolution) */
+    {
+        int p[2] = { 1, 2 };
+        SHAPE(&in[0], 2, 2, 260); SHAPE(&in[1], 3, 2, 5); SHAPE(&in[2], 3);
+        for (int j = 0; j < 3; j++) uni(&in[j], -1, 1);
+        gc_check("conv1d k5 s1 p2 length 260 (per-sample path)", b_conv1d, p, in, 3, DEF);
+        free_inputs(in, 3);
+    }
     /* Diffusion Policy Upsample1d: ConvTranspose1d(dim, dim, 4, 2, 1) */
     static const int ct[][3] = { { 4, 2, 1 }, { 3, 1, 1 }, { 3, 2, 0 } };
     for (size_t i = 0; i < sizeof ct / sizeof ct[0]; i++) {
