@@ -103,6 +103,13 @@ typedef struct mod_resnet18 {
     mod_basic_block blocks[8];   /* layer1.0, layer1.1, layer2.0, ... layer4.1 */
 } mod_resnet18;
 int mod_resnet18_init(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *prefix, mod_norm_kind norm);
+/* Parameter names: MOD_RESNET_TORCHVISION ("conv1.", "bn1.", "layer1." ... as resnet18 itself, and
+ * DETR/ACT's backbone body) or MOD_RESNET_SEQUENTIAL ("0.", "1.", "4." ... "7.": robomimic's
+ * ResNet18Conv, nn.Sequential(*list(resnet18.children())[:-2]), which Diffusion Policy's image
+ * encoder uses under "...backbone.nets."). */
+typedef enum mod_resnet_names { MOD_RESNET_TORCHVISION, MOD_RESNET_SEQUENTIAL } mod_resnet_names;
+int mod_resnet18_init_named(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *prefix, mod_norm_kind norm,
+                            mod_resnet_names names);
 /* x [B,3,H,W] -> layer4 feature map [B,512,ceil(H/32),ceil(W/32)]. */
 nn_tensor *mod_resnet18_forward(nn_ctx *c, const mod_resnet18 *m, nn_tensor *x);
 

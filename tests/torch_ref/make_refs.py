@@ -445,6 +445,16 @@ def case_resnet():
                 save(case, "buf", name, dict(m.named_buffers())[name])
 
 
+def case_resnet_sequential():
+    """robomimic ResNet18Conv names (nn.Sequential of resnet18's children minus avgpool, fc), as
+    Diffusion Policy's image encoder has them with GroupNorm: names and shapes only."""
+    case = "resnet18_sequential_groupnorm"
+    net = torchvision.models.resnet18(weights=None, norm_layer=lambda c: nn.GroupNorm(c // 16, c))
+    body = nn.Sequential(*list(net.children())[:-2])
+    os.makedirs(os.path.join(HERE, case), exist_ok=True)
+    save_names(case, body)
+
+
 def case_transformer():
     d, heads, ff, S, T, N = 16, 4, 32, 7, 5, 2
     kpm = torch.zeros(N, S, dtype=torch.bool)
@@ -494,14 +504,16 @@ class SmallModel(nn.Module):
         self.head = nn.Linear(16, 4)
 
     def forward(self, x, pos, target):
+        return F.l1_loss(self.predict(x, pos), target)
+
+    def predict(self, x, pos):
         f = self.input_proj(resnet_layer4(self.backbone, x))  # N,16,2,2
         src = f.flatten(2).permute(2, 0, 1)  # 4,N,16
         pos = pos.unsqueeze(1).repeat(1, x.shape[0], 1)
         memory = self.encoder(src, pos, None)
         q = self.query_embed.weight.unsqueeze(1).repeat(1, x.shape[0], 1)
         h = self.decoder(torch.zeros_like(q), memory, pos, q, None)  # 3,N,16
-        pred = self.head(h).transpose(0, 1)  # N,3,4
-        return F.l1_loss(pred, target)
+        return self.head(h).transpose(0, 1)  # N,3,4
 
 
 def case_small_model():
@@ -516,7 +528,27 @@ def case_small_model():
     for name, p in m.named_parameters():
         if not name.startswith("backbone."):
             save(case, "param", name, p)
-    x, pos, target = randn(2, 3, 64, 64), randn(4, 16), randn(2, 3, 4)
+    def grads(x, pos, target):
+        m.zero_grad()
+        m(x, pos, target).backward()
+        return torch.cat([p.grad.reshape(-1) for p in m.parameters()])
+
+    for attempt in range(20):
+        x, pos = randn(2, 3, 64, 64), randn(4, 16)
+        # targets at least 0.5 away from the prediction: L1's kink must not sit within float32 noise
+        with torch.no_grad():
+            pred = m.predict(x, pos)
+            offset = (0.5 + torch.rand(2, 3, 4)) * torch.sign(torch.randn(2, 3, 4))
+            target = (pred + offset).float().to(torch.get_default_dtype())
+        # nor may a ReLU or max-pool tie: the gradients must not move when the input moves by
+        # float32 rounding (a near-tie in one max-pool window moved them by 10% in float32)
+        g = grads(x, pos, target)
+        g2 = grads(x * (1 + 1e-5 * torch.randn_like(x)), pos, target)
+        if ((g - g2).abs().max() / g.abs().max()) < 1e-3:
+            break
+    else:
+        raise SystemExit("make_refs: no kink-free small-model input found")
+    m.zero_grad()
     for k, v in (("x", x), ("pos", pos), ("target", target)):
         save(case, "in", k, v)
     loss = m(x, pos, target)
@@ -536,7 +568,7 @@ def main():
         if os.path.isdir(os.path.join(HERE, name)) and not name.startswith("__"):
             shutil.rmtree(os.path.join(HERE, name))
     for seed, fn in enumerate((case_linear, case_conv2d, case_conv1d, case_conv_transpose1d, case_mha, case_norms,
-               case_resnet, case_transformer, case_unet_block, case_small_model)):
+               case_resnet, case_transformer, case_unet_block, case_small_model, case_resnet_sequential)):
         torch.manual_seed(1000 + seed)
         fn()
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(HERE) for f in fs)

@@ -192,6 +192,11 @@ static __attribute__((unused)) int ref_check_param_grads(nn_params *ps, const ch
         for (long j = 0; j < a.size; j++) rms += (double)a.data[j] * a.data[j];
         rms = sqrt(rms / (double)(a.size ? a.size : 1));
         double atol = tol.atol * (rms > 1 ? rms : 1);
+        if (getenv("NN_REF_VERBOSE")) {
+            double m = 0;
+            for (long j = 0; j < a.size; j++) m = fmax(m, fabs((double)t->grad[j] - a.data[j]));
+            tap_diag("%s: %s max diff %.3g (rms %.3g)", case_name, t->name, m, rms);
+        }
         for (long j = 0; j < a.size; j++) {
             double d = fabs((double)t->grad[j] - a.data[j]);
             if (!(d <= atol + tol.rtol * fabs(a.data[j]))) {

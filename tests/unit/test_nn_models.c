@@ -74,6 +74,17 @@ static void test_resnet(void)
         nn_params_free(ps);
     }
 
+    /* robomimic's (Diffusion Policy's) sequential names */
+    {
+        nn_params *sp = nn_params_new();
+        mod_resnet18 sr;
+        if (mod_resnet18_init_named(&sr, sp, NULL, "", MOD_NORM_GROUP, MOD_RESNET_SEQUENTIAL) == 0)
+            check_names(sp, "resnet18_sequential_groupnorm");
+        else
+            tap_ok(0, "sequential resnet: %s", error_get());
+        nn_params_free(sp);
+    }
+
     /* the name prefix ACT uses */
     nn_params *ps = nn_params_new();
     mod_resnet18 r;
