@@ -72,13 +72,21 @@ int mod_resnet18_init(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *pr
     return mod_resnet18_init_named(m, ps, rng, prefix, norm, MOD_RESNET_TORCHVISION);
 }
 
+/* relu(norm(x) + residual); FrozenBatchNorm uses the engine's fused one-pass op (same values) */
+static nn_tensor *norm_relu(nn_ctx *c, const mod_norm *n, nn_tensor *x, nn_tensor *residual)
+{
+    if (n->kind == MOD_NORM_FROZEN_BATCH)
+        return nn_frozen_batch_norm_relu(c, x, n->weight, n->bias, n->running_mean, n->running_var, n->eps, residual);
+    nn_tensor *h = mod_norm_forward(c, n, x);
+    return nn_relu(c, residual ? nn_add(c, h, residual) : h);
+}
+
 static nn_tensor *block_forward(nn_ctx *c, const mod_basic_block *b, nn_tensor *x)
 {
-    nn_tensor *h = nn_relu(c, mod_norm_forward(c, &b->bn1, mod_conv2d_forward(c, &b->conv1, x)));
-    h = mod_norm_forward(c, &b->bn2, mod_conv2d_forward(c, &b->conv2, h));
+    nn_tensor *h = norm_relu(c, &b->bn1, mod_conv2d_forward(c, &b->conv1, x), NULL);
     nn_tensor *identity = b->has_downsample ? mod_norm_forward(c, &b->down_norm, mod_conv2d_forward(c, &b->down_conv, x))
                                             : x;
-    return nn_relu(c, nn_add(c, h, identity));
+    return norm_relu(c, &b->bn2, mod_conv2d_forward(c, &b->conv2, h), identity);
 }
 
 nn_tensor *mod_resnet18_forward(nn_ctx *c, const mod_resnet18 *m, nn_tensor *x)
@@ -88,7 +96,7 @@ nn_tensor *mod_resnet18_forward(nn_ctx *c, const mod_resnet18 *m, nn_tensor *x)
         error_set("ResNet18: input must be [B,3,H,W], got %s", nn_shape_str(x, s, sizeof s));
         return NULL;
     }
-    nn_tensor *h = nn_relu(c, mod_norm_forward(c, &m->bn1, mod_conv2d_forward(c, &m->conv1, x)));
+    nn_tensor *h = norm_relu(c, &m->bn1, mod_conv2d_forward(c, &m->conv1, x), NULL);
     h = nn_max_pool2d(c, h, 3, 2, 1);
     for (int i = 0; i < 8; i++) h = block_forward(c, &m->blocks[i], h);
     return h;
