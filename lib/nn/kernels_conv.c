@@ -309,7 +309,10 @@ void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float
  * (reduction over O*kh*kw) instead of a product with reduction O followed by col2im. */
 static int dx_as_conv(const nn_conv_geom *g)
 {
-    return g->sh == 1 && g->sw == 1 && g->ph <= g->kh - 1 && g->pw <= g->kw - 1 && !is_pointwise(g);
+    /* only for large maps: the flipped kernel is a transposed copy of the weights, which costs
+     * more than col2im when the maps are small and the weights large (layer4: 2.4M floats) */
+    return g->sh == 1 && g->sw == 1 && g->ph <= g->kh - 1 && g->pw <= g->kw - 1 && !is_pointwise(g) &&
+           (long)g->H * g->W >= PER_SAMPLE_MIN_P;
 }
 
 static nn_conv_geom dx_geom(const nn_conv_geom *g, int O)
