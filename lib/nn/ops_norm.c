@@ -182,20 +182,18 @@ static void norm_forward_task(void *arg, long t0, long t1)
         int b0, b1, c0, c1;
         if (j->kind == 0) { b0 = 0; b1 = j->B; c0 = (int)t; c1 = c0 + 1; }
         else { int cg = j->C / j->G; b0 = (int)(t / j->G); b1 = b0 + 1; c0 = (int)(t % j->G) * cg; c1 = c0 + cg; }
+        /* one pass: sums of x and x^2 in double; the cancellation in E[x^2] - mean^2 stays below
+         * float precision unless |mean| exceeds the standard deviation by about 1e3 */
         double s = 0, ss = 0;
         long cnt = (long)(b1 - b0) * (c1 - c0) * j->S;
         for (int b = b0; b < b1; b++)
             for (int ch = c0; ch < c1; ch++) {
                 const float *x = j->x + ((long)b * j->C + ch) * j->S;
-                for (long i = 0; i < j->S; i++) s += x[i];
+                for (long i = 0; i < j->S; i++) { double v = x[i]; s += v; ss += v * v; }
             }
         double mean = s / (double)cnt;
-        for (int b = b0; b < b1; b++)
-            for (int ch = c0; ch < c1; ch++) {
-                const float *x = j->x + ((long)b * j->C + ch) * j->S;
-                for (long i = 0; i < j->S; i++) { double d = x[i] - mean; ss += d * d; }
-            }
-        double var = ss / (double)cnt;
+        double var = ss / (double)cnt - mean * mean;
+        if (var < 0) var = 0;
         float rstd = (float)(1.0 / sqrt(var + j->eps)), m = (float)mean;
         j->mean[t] = m;
         j->rstd[t] = rstd;
