@@ -223,6 +223,19 @@ static void check_norms(void)
     gc_check("layer_norm", b_ln, NULL, in, 3, DEF);
     free_inputs(in, 3);
 
+    /* one-pass statistics with a large offset: mean 1000, std 1 */
+    {
+        nn_ctx *c = nn_ctx_new(1 << 16);
+        float v[256];
+        rng_fill_normal(&rng, v, 256, 1000.0f, 1.0f);
+        nn_tensor *y = nn_layer_norm(c, nn_wrap(c, v, NN_DIMS(1, 256)), NULL, NULL, 1e-5f);
+        double m = 0, q = 0;
+        for (int i = 0; i < 256; i++) { m += y->data[i]; q += (double)y->data[i] * y->data[i]; }
+        m /= 256;
+        q = q / 256 - m * m;
+        tap_ok(fabs(m) < 1e-3 && fabs(q - 1) < 1e-3, "layer_norm of values 1000 +- 1: mean %.2g, var %.6f", m, q);
+        nn_ctx_free(c);
+    }
     /* running statistics: momentum 0.1, unbiased variance */
     nn_ctx *c = nn_ctx_new(1 << 16);
     float x[2 * 1 * 2] = { 1, 2, 3, 6 };   /* one channel, 4 values: mean 3, biased var 3.5 */
