@@ -40,6 +40,9 @@ nn_tensor *nn_adaptive_avg_pool2d(nn_ctx *c, nn_tensor *x, int out_h, int out_w)
  * eval: running statistics. weight/bias [C] (may be NULL for affine=False). */
 nn_tensor *nn_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
                          nn_tensor *running_mean, nn_tensor *running_var, float momentum, float eps);
+/* relu(batch_norm(x) + residual) in one op (residual NULL, or x's shape), train or eval. */
+nn_tensor *nn_batch_norm_relu(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_tensor *running_mean,
+                              nn_tensor *running_var, float momentum, float eps, nn_tensor *residual);
 /* torchvision FrozenBatchNorm2d: y = (x - rm) * w / sqrt(rv + eps) + b, every [C] tensor frozen
  * (eps 1e-5 as torchvision >= 0.5; DETR used 1e-5 too). Gradient flows to x only. */
 nn_tensor *nn_frozen_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,

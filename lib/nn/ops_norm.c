@@ -330,22 +330,25 @@ static nn_tensor *norm_common(nn_ctx *c, const char *op, int kind, nn_tensor *x,
     return y;
 }
 
-nn_tensor *nn_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
-                         nn_tensor *running_mean, nn_tensor *running_var, float momentum, float eps)
+static nn_tensor *batch_norm_common(nn_ctx *c, const char *op, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
+                                    nn_tensor *running_mean, nn_tensor *running_var, float momentum, float eps,
+                                    nn_tensor *residual, int relu)
 {
     if (!x || !running_mean || !running_var) return NULL;
-    if (x->ndim < 2) { shape_error("batch_norm", "input", x); return NULL; }
+    if (x->ndim < 2) { shape_error(op, "input", x); return NULL; }
     int B = x->shape[0], C = x->shape[1];
     long S = x->size / ((long)B * C);
     if (!is_vec(weight, C) || !is_vec(bias, C) || !is_vec(running_mean, C) || !is_vec(running_var, C)) {
-        error_set("nn batch_norm: weight/bias/running statistics must be [%d]", C);
+        error_set("nn %s: weight/bias/running statistics must be [%d]", op, C);
         return NULL;
     }
-    if (!c->train) return channel_affine(c, "batch_norm", x, weight, bias, running_mean->data, running_var->data, eps, NULL, 0);
+    if (residual && !nn_same_shape(residual, x)) { shape_error(op, "residual", residual); return NULL; }
+    if (!c->train)
+        return channel_affine(c, op, x, weight, bias, running_mean->data, running_var->data, eps, residual, relu);
     long n = (long)B * S;
-    if (n < 2) { error_set("nn batch_norm: training needs more than one value per channel (got %ld)", n); return NULL; }
+    if (n < 2) { error_set("nn %s: training needs more than one value per channel (got %ld)", op, n); return NULL; }
     float *stats = NULL;
-    nn_tensor *y = norm_common(c, "batch_norm", 0, x, weight, bias, B, C, C, S, eps, &stats, NULL, 0);
+    nn_tensor *y = norm_common(c, op, 0, x, weight, bias, B, C, C, S, eps, &stats, residual, relu);
     if (!y) return NULL;
     /* running statistics: unbiased variance from rstd */
     for (int ch = 0; ch < C; ch++) {
@@ -356,6 +359,19 @@ nn_tensor *nn_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *
         running_var->data[ch] = (float)((1 - momentum) * running_var->data[ch] + momentum * unbiased);
     }
     return y;
+}
+
+nn_tensor *nn_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
+                         nn_tensor *running_mean, nn_tensor *running_var, float momentum, float eps)
+{
+    return batch_norm_common(c, "batch_norm", x, weight, bias, running_mean, running_var, momentum, eps, NULL, 0);
+}
+
+nn_tensor *nn_batch_norm_relu(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias, nn_tensor *running_mean,
+                              nn_tensor *running_var, float momentum, float eps, nn_tensor *residual)
+{
+    return batch_norm_common(c, "batch_norm_relu", x, weight, bias, running_mean, running_var, momentum, eps,
+                             residual, 1);
 }
 
 nn_tensor *nn_group_norm(nn_ctx *c, nn_tensor *x, int groups, nn_tensor *weight, nn_tensor *bias, float eps)

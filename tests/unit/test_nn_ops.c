@@ -21,6 +21,7 @@ static nn_tensor *b_avgpool(nn_ctx *c, nn_tensor **in, void *a) { return nn_avg_
 static nn_tensor *b_adapool(nn_ctx *c, nn_tensor **in, void *a) { return nn_adaptive_avg_pool2d(c, in[0], 2, 3); }
 static nn_tensor *b_bn(nn_ctx *c, nn_tensor **in, void *a) { return nn_batch_norm(c, in[0], in[1], in[2], in[3], in[4], 0.1f, 1e-5f); }
 static nn_tensor *b_fbn(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm(c, in[0], in[1], in[2], in[3], in[4], 1e-5f); }
+static nn_tensor *b_bn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 0.1f, 1e-5f, in[5]); }
 static nn_tensor *b_fbn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, in[5]); }
 static nn_tensor *b_fbn_relu_nores(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, NULL); }
 static nn_tensor *b_gn(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm(c, in[0], 2, in[1], in[2], 1e-5f); }
@@ -181,6 +182,8 @@ static void check_norms(void)
         SHAPE(&all[5], 3, 4, 2, 3);
         uni(&all[5], -1, 1);
         gc_check("frozen_batch_norm_relu + residual", b_fbn_relu, NULL, all, 6, (gc_opts){ .h = 1e-3 });
+        gc_check("batch_norm_relu + residual, train", b_bn_relu, NULL, all, 6, (gc_opts){ .h = 1e-3 });
+        gc_check("batch_norm_relu + residual, eval", b_bn_relu, NULL, all, 6, (gc_opts){ .h = 1e-3, .train = -1 });
         gc_check("frozen_batch_norm_relu", b_fbn_relu_nores, NULL, all, 5, (gc_opts){ .h = 1e-3 });
         /* same values as frozen_batch_norm -> add -> relu */
         nn_ctx *c = nn_ctx_new(1 << 20);
@@ -190,6 +193,13 @@ static void check_norms(void)
         nn_tensor *u = nn_relu(c, nn_add(c, nn_frozen_batch_norm(c, t[0], t[1], t[2], t[3], t[4], 1e-5f), t[5]));
         tap_ok(f && u && memcmp(f->data, u->data, (size_t)f->size * sizeof(float)) == 0,
                "frozen_batch_norm_relu = relu(frozen_batch_norm(x) + residual), bit for bit");
+        float rm1[4], rv1[4], rm2[4], rv2[4];
+        memcpy(rm1, all[3].data, sizeof rm1); memcpy(rm2, all[3].data, sizeof rm2);
+        memcpy(rv1, all[4].data, sizeof rv1); memcpy(rv2, all[4].data, sizeof rv2);
+        f = nn_batch_norm_relu(c, t[0], t[1], t[2], nn_wrap(c, rm1, NN_DIMS(4)), nn_wrap(c, rv1, NN_DIMS(4)), 0.1f, 1e-5f, t[5]);
+        u = nn_relu(c, nn_add(c, nn_batch_norm(c, t[0], t[1], t[2], nn_wrap(c, rm2, NN_DIMS(4)), nn_wrap(c, rv2, NN_DIMS(4)), 0.1f, 1e-5f), t[5]));
+        tap_ok(f && u && memcmp(f->data, u->data, (size_t)f->size * sizeof(float)) == 0 && !memcmp(rm1, rm2, sizeof rm1) &&
+               !memcmp(rv1, rv2, sizeof rv1), "batch_norm_relu (train) = relu(batch_norm(x) + residual), running stats too");
         nn_ctx_free(c);
         free(all[5].data);
     }
