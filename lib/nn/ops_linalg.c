@@ -16,6 +16,13 @@ static int shape_error(const char *op, const char *what, const nn_tensor *t)
     return error_set("nn %s: %s has shape %s", op, what, nn_shape_str(t, b, sizeof b));
 }
 
+static int weight_error(const char *op, const nn_tensor *w, const nn_tensor *x, const char *layout)
+{
+    char b1[64], b2[64];
+    return error_set("nn %s: weight %s does not fit input %s (weight layout %s)", op, nn_shape_str(w, b1, 64),
+                     nn_shape_str(x, b2, 64), layout);
+}
+
 /* ---------------------------------------------------------------- linear */
 static void linear_backward(nn_ctx *c, nn_node *n)
 {
@@ -205,7 +212,7 @@ nn_tensor *nn_conv2d(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b, int st
 {
     if (!x || !w) return NULL;
     if (x->ndim != 4) { shape_error("conv2d", "input", x); return NULL; }
-    if (w->ndim != 4 || w->shape[1] != x->shape[1]) { shape_error("conv2d", "weight", w); return NULL; }
+    if (w->ndim != 4 || w->shape[1] != x->shape[1]) { weight_error("conv2d", w, x, "[out,in,kh,kw]"); return NULL; }
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) { shape_error("conv2d", "bias", b); return NULL; }
     if (stride < 1 || padding < 0) { error_set("nn conv2d: stride %d padding %d", stride, padding); return NULL; }
     nn_conv_geom g = { x->shape[0], x->shape[1], x->shape[2], x->shape[3], w->shape[2], w->shape[3],
@@ -220,7 +227,7 @@ nn_tensor *nn_conv1d(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b, int st
 {
     if (!x || !w) return NULL;
     if (x->ndim != 3) { shape_error("conv1d", "input", x); return NULL; }
-    if (w->ndim != 3 || w->shape[1] != x->shape[1]) { shape_error("conv1d", "weight", w); return NULL; }
+    if (w->ndim != 3 || w->shape[1] != x->shape[1]) { weight_error("conv1d", w, x, "[out,in,k]"); return NULL; }
     if (b && (b->ndim != 1 || b->shape[0] != w->shape[0])) { shape_error("conv1d", "bias", b); return NULL; }
     if (stride < 1 || padding < 0) { error_set("nn conv1d: stride %d padding %d", stride, padding); return NULL; }
     if (x->shape[2] + 2 * padding < w->shape[2]) { shape_error("conv1d", "input (shorter than the kernel)", x); return NULL; }
@@ -267,7 +274,7 @@ nn_tensor *nn_conv_transpose1d(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor 
 {
     if (!x || !w) return NULL;
     if (x->ndim != 3) { shape_error("conv_transpose1d", "input", x); return NULL; }
-    if (w->ndim != 3 || w->shape[0] != x->shape[1]) { shape_error("conv_transpose1d", "weight", w); return NULL; }
+    if (w->ndim != 3 || w->shape[0] != x->shape[1]) { weight_error("conv_transpose1d", w, x, "[in,out,k]"); return NULL; }
     int B = x->shape[0], Cx = x->shape[1], L = x->shape[2], O = w->shape[1], k = w->shape[2];
     if (b && (b->ndim != 1 || b->shape[0] != O)) { shape_error("conv_transpose1d", "bias", b); return NULL; }
     int Lo = (L - 1) * stride - 2 * padding + k;

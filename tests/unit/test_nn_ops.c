@@ -438,6 +438,23 @@ static void check_positions(void)
     nn_ctx_free(c);
 }
 
+/* Bad shapes are errors with a message naming the op and shape; NULL inputs propagate. */
+static void check_errors(void)
+{
+    nn_ctx *c = nn_ctx_new(1 << 16);
+    nn_tensor *x = nn_zeros(c, NN_DIMS(2, 3, 5, 5)), *w = nn_zeros(c, NN_DIMS(4, 2, 3, 3));
+    error_clear();
+    tap_ok(!nn_conv2d(c, x, w, NULL, 1, 1) && strstr(error_get(), "conv2d") && strstr(error_get(), "[4,2,3,3]"),
+           "conv2d channel mismatch: %s", error_get());
+    nn_tensor *a = nn_zeros(c, NN_DIMS(3, 4)), *b = nn_zeros(c, NN_DIMS(5, 6));
+    tap_ok(!nn_matmul(c, a, b, 0, 0) && strstr(error_get(), "[3,4]"), "matmul mismatch: %s", error_get());
+    tap_ok(!nn_add(c, a, b) && strstr(error_get(), "broadcast"), "add without broadcast: %s", error_get());
+    tap_ok(!nn_relu(c, nn_linear(c, nn_conv2d(c, x, w, NULL, 1, 1), a, NULL)), "NULL propagates through later ops");
+    tap_ok(nn_backward(c, NULL) < 0 && strstr(error_get(), "earlier op failed"), "backward of a failed graph: %s", error_get());
+    tap_ok(!nn_reshape(c, a, NN_DIMS(5, -1)) && strstr(error_get(), "reshape"), "bad reshape: %s", error_get());
+    nn_ctx_free(c);
+}
+
 /* Inference mode (no recording) gives the same forward values as recording mode. */
 static void check_inference_mode(void)
 {
@@ -483,6 +500,7 @@ int main(void)
         check_losses();
         check_positions();
         check_loss_values();
+        check_errors();
         check_inference_mode();
     }
     nn_set_threads(1);
