@@ -61,8 +61,8 @@ mjModel *sim_scene_load(const char *scene, int height, int width);
 
 /* Helpers the tasks share. */
 int sim_id(const mjModel *m, int type, const char *name);   /* mj_name2id or error_set, -1 */
-/* Does any contact touch geoms of body a and body b (bodies, not subtrees; -1 = any body)? */
-int sim_bodies_touch(const mjModel *m, const mjData *d, int body_a, int body_b);
+/* Is there a contact between a geom of set a and a geom of set b? */
+int sim_geoms_touch(const mjData *d, const int *set_a, int n_a, const int *set_b, int n_b);
 
 extern const sim_task_class_t sim_task_transfer_cube;
 extern const sim_task_class_t sim_task_insertion;
