@@ -69,15 +69,18 @@ static int ins_reset(sim_task_t *t, rng_t *rng)
     const double meet[3] = {0.04, 0.0, 0.21};           /* socket centre during insertion */
     const double inserted = meet[0] + PIN_FACE_X - PEG_HALF_LENGTH + 0.004;   /* peg centre x */
     double peg_z = PEG_HALF_HEIGHT + tip, socket_z = SOCKET_HALF_HEIGHT + tip;
+    /* Lift first, meet with the peg's tip 3 cm before the opening, then push it in. */
+    const double lift_z = meet[2] + tip, before = inserted - 0.13;
     bimanual_waypoint_t left[] = {
         {0, {-0.22, 0.0, 0.24}, 1},
         {60, {px + peg_grip, py, 0.14}, 1},
         {100, {px + peg_grip, py, peg_z}, 1},
         {115, {px + peg_grip, py, peg_z}, 0},
         {135, {px + peg_grip, py, peg_z}, 0},
-        {210, {inserted - 0.07 + peg_grip, meet[1], meet[2] + tip}, 0},
-        {230, {inserted - 0.07 + peg_grip, meet[1], meet[2] + tip}, 0},
-        {290, {inserted + peg_grip, meet[1], meet[2] + tip}, 0},
+        {175, {px + peg_grip, py, lift_z}, 0},
+        {225, {before + peg_grip, meet[1], lift_z}, 0},
+        {245, {before + peg_grip, meet[1], lift_z}, 0},
+        {310, {inserted + peg_grip, meet[1], lift_z}, 0},
     };
     bimanual_waypoint_t right[] = {
         {0, {0.22, 0.0, 0.24}, 1},
@@ -85,7 +88,8 @@ static int ins_reset(sim_task_t *t, rng_t *rng)
         {100, {sx + socket_grip, sy, socket_z}, 1},
         {115, {sx + socket_grip, sy, socket_z}, 0},
         {135, {sx + socket_grip, sy, socket_z}, 0},
-        {210, {meet[0] + socket_grip, meet[1], meet[2] + tip}, 0},
+        {175, {sx + socket_grip, sy, lift_z}, 0},
+        {220, {meet[0] + socket_grip, meet[1], lift_z}, 0},
     };
     return bimanual_plan(t, &p->robot, left, sizeof left / sizeof left[0], bimanual_left_down,
                          right, sizeof right / sizeof right[0], bimanual_right_down);

@@ -294,7 +294,7 @@ static void grasp_orientation(double yaw, double quat[4])
 static double clampd(double v, double limit) { return v < -limit ? -limit : v > limit ? limit : v; }
 
 #define EXPERT_GAIN 1.0     /* fraction of the remaining error corrected per step */
-#define EXPERT_MAX_MOVE 0.35/* action units per step */
+#define EXPERT_MAX_MOVE 0.35 /* action units per step */
 #define EXPERT_HOVER 0.10   /* approach height above the cube centre */
 #define EXPERT_LIFT_HEIGHT 0.15
 
