@@ -1,0 +1,101 @@
+/* hdf5_util.c — HDF5 type and attribute helpers shared by the episode reader and writer. */
+#include "io/hdf5_util.h"
+
+#include <string.h>
+
+void h5u_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+static hid_t bool_type(void)
+{
+    hid_t t = H5Tenum_create(H5T_NATIVE_INT8);
+    if (t < 0) return t;
+    int8_t v = 0;
+    H5Tenum_insert(t, "FALSE", &v);
+    v = 1;
+    H5Tenum_insert(t, "TRUE", &v);
+    return t;
+}
+
+hid_t h5u_type_for(npy_dtype dtype)
+{
+    switch (dtype) {
+    case NPY_BOOL: return bool_type();
+    case NPY_U8: return H5T_NATIVE_UINT8;
+    case NPY_I8: return H5T_NATIVE_INT8;
+    case NPY_U16: return H5T_NATIVE_UINT16;
+    case NPY_I16: return H5T_NATIVE_INT16;
+    case NPY_U32: return H5T_NATIVE_UINT32;
+    case NPY_I32: return H5T_NATIVE_INT32;
+    case NPY_U64: return H5T_NATIVE_UINT64;
+    case NPY_I64: return H5T_NATIVE_INT64;
+    case NPY_F32: return H5T_NATIVE_FLOAT;
+    case NPY_F64: return H5T_NATIVE_DOUBLE;
+    default: return -1;
+    }
+}
+
+void h5u_type_close(hid_t type)
+{
+    /* native types are predefined and must not be closed; only our enum is a transient type */
+    if (type >= 0 && H5Tget_class(type) == H5T_ENUM) H5Tclose(type);
+}
+
+int h5u_dtype_of(hid_t type, npy_dtype *out)
+{
+    H5T_class_t cls = H5Tget_class(type);
+    size_t size = H5Tget_size(type);
+    if (cls == H5T_FLOAT) {
+        if (size == 4) { *out = NPY_F32; return 0; }
+        if (size == 8) { *out = NPY_F64; return 0; }
+        return -1;
+    }
+    if (cls == H5T_ENUM && size == 1) { /* h5py bool */
+        *out = NPY_BOOL;
+        return 0;
+    }
+    if (cls == H5T_INTEGER) {
+        int is_signed = H5Tget_sign(type) == H5T_SGN_2;
+        switch (size) {
+        case 1: *out = is_signed ? NPY_I8 : NPY_U8; return 0;
+        case 2: *out = is_signed ? NPY_I16 : NPY_U16; return 0;
+        case 4: *out = is_signed ? NPY_I32 : NPY_U32; return 0;
+        case 8: *out = is_signed ? NPY_I64 : NPY_U64; return 0;
+        }
+    }
+    return -1;
+}
+
+static int write_attr(hid_t object, const char *name, hid_t type, const void *value)
+{
+    if (H5Aexists(object, name) > 0) H5Adelete(object, name);
+    hid_t space = H5Screate(H5S_SCALAR);
+    hid_t attr = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = attr >= 0 && H5Awrite(attr, type, value) >= 0 ? 0 : -1;
+    if (attr >= 0) H5Aclose(attr);
+    H5Sclose(space);
+    return rc;
+}
+
+int h5u_attr_string(hid_t object, const char *name, const char *value)
+{
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    int rc = write_attr(object, name, type, &value);
+    H5Tclose(type);
+    return rc;
+}
+
+int h5u_attr_i64(hid_t object, const char *name, int64_t value)
+{
+    return write_attr(object, name, H5T_NATIVE_INT64, &value);
+}
+
+int h5u_attr_bool(hid_t object, const char *name, int value)
+{
+    hid_t type = bool_type();
+    int8_t v = value != 0;
+    int rc = write_attr(object, name, type, &v);
+    H5Tclose(type);
+    return rc;
+}

@@ -1,0 +1,24 @@
+/* hdf5_util.h — small shared helpers for the HDF5 episode reader and writer (internal to lib/io). */
+#ifndef ILT_IO_HDF5_UTIL_H
+#define ILT_IO_HDF5_UTIL_H
+
+#include "io/npy.h"
+
+#include <hdf5.h>
+
+/* Silence HDF5's own error printing (we report errors ourselves). Idempotent. */
+void h5u_quiet(void);
+/* The memory type for an npy dtype (bool: h5py's enum FALSE/TRUE over int8). Close with
+ * h5u_type_close. Returns a negative id on error. */
+hid_t h5u_type_for(npy_dtype dtype);
+void h5u_type_close(hid_t type);
+/* The npy dtype matching a dataset's stored type (integers, floats, h5py bools); -1 if none. */
+int h5u_dtype_of(hid_t type, npy_dtype *out);
+/* Variable-length UTF-8 string attribute, as h5py writes str attributes. */
+int h5u_attr_string(hid_t object, const char *name, const char *value);
+/* Scalar int64 attribute. */
+int h5u_attr_i64(hid_t object, const char *name, int64_t value);
+/* Scalar bool attribute (h5py's enum), as h5py writes Python bools. */
+int h5u_attr_bool(hid_t object, const char *name, int value);
+
+#endif
