@@ -10,7 +10,9 @@
  * the pose delta into joint position targets: damped least squares on the grip site's Jacobian
  * (mj_jacSite), from the measured joint positions, with gravity compensation applied as a joint
  * force. The position actuators then track the targets for the 25 physics steps of the control
- * step.
+ * step; they cover about three quarters of a full-scale 5 cm step within it, and the next step
+ * plans again from the measured pose (robosuite's OSC is softer still), so an action is closer to
+ * a velocity command than to an exact displacement.
  *
  * Observations (robomimic names): robot0_eef_pos (3, world), robot0_eef_quat (4, x y z w as
  * robosuite writes quaternions), robot0_gripper_qpos (2, finger openings in metres),
