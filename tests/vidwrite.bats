@@ -179,3 +179,11 @@ assert_no_output() {
   run probe "$T/ep0.mp4"
   [ "$output" = "h264,32,24,yuv420p,12" ]
 }
+
+@test "vidwrite: rollout --frames - | vidwrite (the man page example)" {
+  rollout -q -t transfer_cube -p scripted -n 2 --max-steps 15 --cameras top,angle --image-size 48x64 \
+    --frames - 2>"$T/results.jsonl" | vidwrite -q --label -o "$T/eval.mp4" --fps 50
+  run probe "$T/eval.mp4"
+  [ "$output" = "h264,128,48,yuv420p,30" ]
+  grep -q '"summary":true' "$T/results.jsonl"
+}
