@@ -232,7 +232,7 @@ static int summarize_file(summary_t *s, FILE *fp, const char *name)
     long number = 0;
     while (getline(&line, &cap, fp) > 0) {
         number++;
-        if (line[0] != '{' || strstr(line, "\"summary\":true")) continue;
+        if (line[strspn(line, " \t\r\n")] == '\0' || strstr(line, "\"summary\":true")) continue;
         int success, lenient;
         double stage, stages, ret = 0, wall = 0;
         if (json_bool(line, "success", &success) < 0 || json_number(line, "max_reward", &stage) < 0 ||
