@@ -51,9 +51,10 @@ mjModel *sim_scene_load(const char *scene, int height, int width)
         error_set("scene %s: %s", file, message);
     mj_deleteVFS(vfs);
     free(vfs);
-    if (m) {
-        if (m->vis.global.offheight < height) m->vis.global.offheight = height;
-        if (m->vis.global.offwidth < width) m->vis.global.offwidth = width;
+    /* The offscreen buffer exactly as large as the images: software rendering pays per pixel. */
+    if (m && height > 0 && width > 0) {
+        m->vis.global.offheight = height;
+        m->vis.global.offwidth = width;
     }
     return m;
 }

@@ -55,7 +55,7 @@ struct sim_task {
     void *priv;
 };
 
-/* Load a scene compiled into the library (scenes.c) with the offscreen buffer at least
+/* Load a scene compiled into the library (scenes.c) with the offscreen buffer of
  * height x width. NULL with error_set on failure. */
 mjModel *sim_scene_load(const char *scene, int height, int width);
 
