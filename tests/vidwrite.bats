@@ -187,3 +187,23 @@ assert_no_output() {
   [ "$output" = "h264,128,48,yuv420p,30" ]
   grep -q '"summary":true' "$T/results.jsonl"
 }
+
+@test "vidwrite: killed while waiting for input, it leaves no temporary file" {
+  $MAKE_FRAMES "$T/s.tar" --frames 40 --cams top:64:64
+  mkfifo "$T/fifo"
+  mkdir "$T/out"
+  vidwrite -q -o "$T/out/v.mp4" "$T/fifo" &
+  pid=$!
+  # 200 kB (the reader takes 128 kB blocks): the first frames open the writer and its temporary,
+  # then the pipe stays open with nothing more in it
+  { head -c 200000 "$T/s.tar"; sleep 5; } > "$T/fifo" &
+  feeder=$!
+  for i in $(seq 40); do [ -n "$(ls -A "$T/out")" ] && break; sleep 0.1; done
+  [ -n "$(ls -A "$T/out")" ]
+  kill -TERM $pid
+  st=0
+  wait $pid || st=$?
+  [ "$st" -eq 143 ]
+  kill $feeder 2>/dev/null || true
+  [ -z "$(ls -A "$T/out")" ]
+}
