@@ -638,8 +638,9 @@ int main(int argc, char **argv)
     r.render = render;
     r.max_steps = o.max_steps > 0 ? o.max_steps : info->max_steps;
 
-    /* Outputs: results on stdout unless the frames go there. */
+    /* Outputs: results on stdout unless the frames go there. The writer keeps env_args. */
     FILE *results = stdout;
+    char env_args[2048];
     if (o.frames) {
         if (strcmp(o.frames, "-") == 0) {
             r.frames_fp = stdout;
@@ -653,7 +654,6 @@ int main(int argc, char **argv)
     if (o.output && o.layout == EPISODE_LAYOUT_ACT) {
         if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(1, "%s: cannot create the directory: %s", o.output, strerror(errno));
     } else if (o.output) {
-        char env_args[2048];
         env_args_json(info, env_args, sizeof env_args);
         episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = env_args, .gzip_level = o.gzip};
         if (!(r.robomimic = episode_writer_create(o.output, &wo))) tool_die(1, "%s", error_get());
