@@ -33,6 +33,13 @@ py() { "$PYTHON" "$@"; }
   grep -q '"seed":12' <<<"$output"
 }
 
+@test "--stop-on-success ends an episode at its first successful step" {
+  run -0 --separate-stderr rollout -t transfer_cube -p scripted --seed 1 --stop-on-success -q
+  steps=$(head -1 <<<"$output" | sed 's/.*"steps":\([0-9]*\).*/\1/')
+  [ "$steps" -gt 200 ] && [ "$steps" -lt 400 ]
+  [[ "$(head -1 <<<"$output")" == *'"success":true'* ]]
+}
+
 @test "result lines are JSON with the documented fields" {
   run -0 --separate-stderr rollout -t transfer_cube -p scripted --seed 7 -n 2 --max-steps 20 -q
   printf '%s\n' "$output" > results.jsonl
@@ -175,6 +182,10 @@ EOF
   run -2 --separate-stderr rollout -t transfer_cube -p scripted --only-success
   [ -z "$output" ]
   run -2 --separate-stderr rollout -t transfer_cube -p scripted --layout hdf9
+  [ -z "$output" ]
+  run -2 --separate-stderr rollout -t transfer_cube -p scripted --temporal-agg --chunk-exec 2
+  [ -z "$output" ]
+  run -2 --separate-stderr rollout -t transfer_cube -p scripted --temporal-agg=x
   [ -z "$output" ]
   [ ! -e x ]
 }
