@@ -84,6 +84,9 @@ for i in (0, 1):
         assert f["observations/images/top"].shape == (12, 24, 32, 3)
         assert f["observations/images/angle"].dtype == "uint8"
         assert f["observations/images/top"][0].std() > 1   # something was rendered
+        # top row first: the angle camera sees the dark background above the table
+        angle = f["observations/images/angle"][0].astype(float)
+        assert angle[0].mean() + 40 < angle[-1].mean(), (angle[0].mean(), angle[-1].mean())
 EOF
   h5slice -q eps/episode_0.hdf5 eps/episode_1.hdf5 > stream.tar
   [ "$(tar tf stream.tar | grep -c 'observation.images.top.npy')" -eq 24 ]
