@@ -68,7 +68,7 @@ static _Noreturn void usage(void)
            "      --gzip N           gzip level of recorded images, 0 (none) to 9 (default 1)\n"
            "      --stop-on-success  end an episode at its first successful step\n"
            "      --cameras LIST     cameras to render, e.g. top,left_wrist (default: the task's default)\n"
-           "      --image-size HxW   image size (default 120x160)\n"
+           "      --image-size HxW   image size (default: the task's, 120x160 bimanual, 84x84 lift)\n"
            "      --frames FILE      write the rendered frames as a sample stream ('-': stdout,\n"
            "                         the results then go to stderr)\n"
            "      --chunk-exec N     execute N actions of each predicted chunk (default: the policy's)\n"
