@@ -22,7 +22,7 @@ setup() {
   rollout -q -t lift -p scripted -n 1 --seed 17 --max-steps 60 --image-size 32x32 -o "$T/b" >/dev/null
   rollout -q -t lift -p scripted -n 1 --seed 18 --max-steps 60 --image-size 32x32 -o "$T/c" >/dev/null
   a=$(ls "$T"/a/*.hdf5) b=$(ls "$T"/b/*.hdf5) c=$(ls "$T"/c/*.hdf5)
-  h5diff "$a" "$b"
+  cmp "$a" "$b"
   run h5diff -q "$a" "$c"
   [ "$status" -eq 1 ]
 }

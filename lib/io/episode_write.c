@@ -40,6 +40,34 @@ static int fail(episode_writer *w, const char *fmt, const char *what)
     return error_prefix("%s: ", w->path);
 }
 
+/* Objects are created without modification times, so that the same episode written twice gives
+ * the same bytes (HDF5 tracks times by default). */
+static hid_t create_group_untimed(hid_t loc, const char *name)
+{
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(gcpl, 0);
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    H5Pclose(gcpl);
+    return g;
+}
+
+/* Create the groups leading to path ("a/b/c" creates a and a/b) where missing. */
+static int create_parent_groups(hid_t loc, const char *path)
+{
+    char prefix[512];
+    for (const char *slash = strchr(path, '/'); slash; slash = strchr(slash + 1, '/')) {
+        size_t n = (size_t)(slash - path);
+        if (n == 0 || n >= sizeof prefix) continue;
+        memcpy(prefix, path, n);
+        prefix[n] = 0;
+        if (H5Lexists(loc, prefix, H5P_DEFAULT) > 0) continue;
+        hid_t g = create_group_untimed(loc, prefix);
+        if (g < 0) return -1;
+        H5Gclose(g);
+    }
+    return 0;
+}
+
 episode_writer *episode_writer_create(const char *path, const episode_writer_options *options)
 {
     h5u_quiet();
@@ -68,7 +96,7 @@ episode_writer *episode_writer_create(const char *path, const episode_writer_opt
     if (options->layout == EPISODE_LAYOUT_ACT) {
         if (h5u_attr_bool(w->file, "sim", options->sim) < 0) goto fail_attr;
     } else {
-        w->data_group = H5Gcreate2(w->file, "data", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        w->data_group = create_group_untimed(w->file, "data");
         if (w->data_group < 0) goto fail_attr;
     }
     return w;
@@ -87,7 +115,7 @@ int episode_writer_begin(episode_writer *w)
     } else {
         char name[64];
         snprintf(name, sizeof name, "demo_%" PRId64, w->n_episodes);
-        w->episode_group = H5Gcreate2(w->data_group, name, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        w->episode_group = create_group_untimed(w->data_group, name);
     }
     if (w->episode_group < 0) return fail(w, "cannot create the episode group%s", "");
     w->in_episode = 1;
@@ -132,12 +160,12 @@ int episode_writer_dataset(episode_writer *w, const char *name, npy_dtype dtype,
     }
     hid_t space = H5Screate_simple(d->rank, d->dims, maxdims);
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
+    H5Pset_obj_track_times(dcpl, 0);
     H5Pset_chunk(dcpl, d->rank, chunk);
     if (is_image && w->o.gzip_level > 0) H5Pset_deflate(dcpl, (unsigned)w->o.gzip_level);
-    d->dset = H5Dcreate2(w->episode_group, name, d->mem_type, space, lcpl, dcpl, H5P_DEFAULT);
-    H5Pclose(lcpl);
+    d->dset = create_parent_groups(w->episode_group, name) < 0
+                  ? -1
+                  : H5Dcreate2(w->episode_group, name, d->mem_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     H5Pclose(dcpl);
     H5Sclose(space);
     if (d->dset < 0) return fail(w, "cannot create dataset %s", name);
@@ -265,14 +293,16 @@ int episode_writer_mask(episode_writer *w, const char *name, const int64_t *demo
     H5Tset_strpad(type, H5T_STR_NULLPAD);
     hsize_t dims[1] = {count};
     hid_t space = H5Screate_simple(1, dims, NULL);
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t dset = H5Dcreate2(w->file, path, type, space, lcpl, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    hid_t dset = create_parent_groups(w->file, path) < 0
+                     ? -1
+                     : H5Dcreate2(w->file, path, type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     int rc = dset >= 0 && (count == 0 || H5Dwrite(dset, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, names) >= 0)
                  ? 0
                  : fail(w, "cannot write mask %s", name);
     if (dset >= 0) H5Dclose(dset);
-    H5Pclose(lcpl);
+    H5Pclose(dcpl);
     H5Sclose(space);
     H5Tclose(type);
     free(names);
