@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# engine.sh — training-block benchmark of the nn engine (bench/engine.c) against PyTorch
+# (bench/engine_torch.py) in the same run: ResNet18 at 84x84, ACT-sized transformer encoder and
+# decoder layers, Diffusion Policy UNet blocks; forward + backward, median of REPEAT runs.
+#
+#   bench/engine.sh [THREADS [REPEAT]]        (defaults 2 and 5)
+#
+# PyTorch is optional: Debian's python3-torch (apt-get install python3-torch); without it the
+# PyTorch columns say "-". bench/ installs nothing. PyTorch runs with OMP_WAIT_POLICY=passive and
+# torch.set_num_threads(THREADS) so that its OpenMP workers do not spin against OpenBLAS.
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+threads=${1:-2}
+repeat=${2:-5}
+python=${PYTHON:-/usr/bin/python3}
+build=${BUILD:-$root/build}
+
+make -s -C "$root" build >/dev/null
+mkdir -p "$build/bench"
+cc -O2 -march=native -g -std=c11 -Wall -Wextra -Wno-unused-parameter -pthread -I"$root/lib" -D_GNU_SOURCE \
+  $(pkg-config --cflags openblas) "$here/engine.c" "$build/libilt.a" $(pkg-config --libs openblas) -lm \
+  -o "$build/bench/engine"
+
+ours=$(mktemp) theirs=$(mktemp)
+trap 'rm -f "$ours" "$theirs"' EXIT
+OPENBLAS_NUM_THREADS=$threads "$build/bench/engine" --threads "$threads" --repeat "$repeat" >"$ours"
+if "$python" -c 'import torch' 2>/dev/null; then
+  OMP_WAIT_POLICY=passive OMP_NUM_THREADS=$threads "$python" "$here/engine_torch.py" --threads "$threads" \
+    --repeat "$repeat" >"$theirs" || : >"$theirs"
+fi
+
+echo "# engine: forward+backward, median of $repeat runs, $threads threads ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
+awk -F'\t' -v threads="$threads" '
+  NR == FNR { t[$1] = $2; next }
+  { name[++n] = $1; ours[$1] = $2; flop[$1] = $3 }
+  END {
+    printf "%-40s %10s %9s %10s %9s %8s\n", "workload", "ilt ms", "GFLOP/s", "torch ms", "GFLOP/s", "speedup"
+    for (i = 1; i <= n; i++) {
+      k = name[i]
+      g = flop[k] / ours[k]
+      if (k in t) printf "%-40s %10.1f %9.1f %10.1f %9.1f %7.2fx\n", k, 1000 * ours[k], g, 1000 * t[k], flop[k] / t[k], t[k] / ours[k]
+      else printf "%-40s %10.1f %9.1f %10s %9s %8s\n", k, 1000 * ours[k], g, "-", "-", "-"
+    }
+  }' "$theirs" "$ours"

@@ -1,0 +1,34 @@
+/* kernels.h — plain kernels over float* with explicit sizes, used by the ops and timed by the
+ * benchmarks. Backward kernels accumulate (+=) into gradients. Shapes in comments. */
+#ifndef ILT_NN_KERNELS_H
+#define ILT_NN_KERNELS_H
+
+/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major (cblas_sgemm). */
+void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+             const float *B, int ldb, float beta, float *C, int ldc);
+
+/* Convolution geometry (2-D; 1-D is H = kh = 1, ph = 0, sh = 1). */
+typedef struct nn_conv_geom {
+    int B, C, H, W;        /* input */
+    int kh, kw, sh, sw, ph, pw;
+    int Ho, Wo;            /* output */
+} nn_conv_geom;
+
+/* cols [C*kh*kw, B*Ho*Wo] from x [B,C,H,W] (zero padding); parallel over rows. */
+void nn_im2col(const nn_conv_geom *g, const float *x, float *cols);
+/* dx [B,C,H,W] += scatter of dcols [C*kh*kw, B*Ho*Wo]; parallel over channels. */
+void nn_col2im_add(const nn_conv_geom *g, const float *dcols, float *dx);
+/* y [B,O,P] (+)= t [O, B*P] (add = 1 accumulates); bias[O] added if non-NULL. */
+void nn_scatter_obp(int B, int O, long P, const float *t, const float *bias, float *y, int add);
+/* t [O, B*P] = y [B,O,P] */
+void nn_gather_obp(int B, int O, long P, const float *y, float *t);
+
+/* y[B,O,Ho,Wo] = conv(x[B,C,H,W], w[O,C,kh,kw]) + b[O]; work: C*kh*kw * B*Ho*Wo + O*B*Ho*Wo floats. */
+void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *b,
+                       float *y, float *work);
+/* Accumulates dx (may be NULL), dw (may be NULL), db (may be NULL). Same work size. */
+void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *dy,
+                        float *dx, float *dw, float *db, float *work);
+long nn_conv2d_work_floats(const nn_conv_geom *g, int O);
+
+#endif

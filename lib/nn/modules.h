@@ -1,0 +1,192 @@
+/* modules.h — the layers models are built from: Linear, Conv, MLP, normalisation layers,
+ * ResNet18 (torchvision), multi-head attention (PyTorch's parameterisation), DETR/ACT transformer
+ * encoder and decoder layers, and Diffusion Policy's conditional residual 1-D block with FiLM
+ * and diffusion-step encoder.
+ *
+ * A module is a small struct of parameter pointers. *_init registers its parameters in a store
+ * under "<prefix><pytorch name>" (so a checkpoint uses the names and layouts PyTorch's
+ * state_dict would) and fills them with PyTorch's default initialisation drawn from rng (rng NULL:
+ * leave them for a checkpoint to fill; norm weights and running variances still start at 1).
+ * *_forward builds the forward pass from ops (ops.h) in a context; gradients follow from the
+ * tape. Every *_init returns 0, or -1 with error_set; every *_forward returns NULL on error.
+ *
+ * Layouts: images [B,C,H,W]; 1-D signals [B,C,L]; token sequences are batch-first [B,L,E]
+ * (PyTorch's nn.MultiheadAttention defaults to [L,B,E]; the parameters are the same).
+ *
+ *   mod_resnet18 r;  mod_resnet18_init(&r, ps, rng, "model.backbones.0.0.body.", MOD_NORM_FROZEN_BATCH);
+ *   nn_tensor *features = mod_resnet18_forward(c, &r, images);      // [B,512,H/32,W/32]
+ */
+#ifndef ILT_NN_MODULES_H
+#define ILT_NN_MODULES_H
+
+#include "nn/nn.h"
+
+#define MOD_NAME_MAX 256
+
+/* ---------------------------------------------------------------- Linear and convolutions */
+typedef struct mod_linear {
+    nn_tensor *weight;      /* [out, in] */
+    nn_tensor *bias;        /* [out] or NULL */
+} mod_linear;
+int mod_linear_init(mod_linear *m, nn_params *ps, rng_t *rng, const char *prefix, int in, int out, int bias);
+nn_tensor *mod_linear_forward(nn_ctx *c, const mod_linear *m, nn_tensor *x);   /* [..., in] -> [..., out] */
+
+typedef struct mod_conv {
+    nn_tensor *weight;      /* Conv2d [out,in,kh,kw]; Conv1d [out,in,k]; ConvTranspose1d [in,out,k] */
+    nn_tensor *bias;        /* [out] or NULL */
+    int stride, padding;
+} mod_conv;
+int mod_conv2d_init(mod_conv *m, nn_params *ps, rng_t *rng, const char *prefix, int in, int out, int kernel,
+                    int stride, int padding, int bias);
+int mod_conv1d_init(mod_conv *m, nn_params *ps, rng_t *rng, const char *prefix, int in, int out, int kernel,
+                    int stride, int padding, int bias);
+int mod_conv_transpose1d_init(mod_conv *m, nn_params *ps, rng_t *rng, const char *prefix, int in, int out,
+                              int kernel, int stride, int padding, int bias);
+nn_tensor *mod_conv2d_forward(nn_ctx *c, const mod_conv *m, nn_tensor *x);
+nn_tensor *mod_conv1d_forward(nn_ctx *c, const mod_conv *m, nn_tensor *x);
+nn_tensor *mod_conv_transpose1d_forward(nn_ctx *c, const mod_conv *m, nn_tensor *x);
+
+/* ---------------------------------------------------------------- normalisation layers */
+typedef enum mod_norm_kind {
+    MOD_NORM_BATCH,         /* nn.BatchNorm2d: weight, bias; running_mean/var buffers; momentum 0.1 */
+    MOD_NORM_FROZEN_BATCH,  /* torchvision FrozenBatchNorm2d: all four tensors are buffers */
+    MOD_NORM_GROUP,         /* nn.GroupNorm(C/16, C) as Diffusion Policy puts in ResNets */
+    MOD_NORM_LAYER,         /* nn.LayerNorm over the last dim */
+} mod_norm_kind;
+
+typedef struct mod_norm {
+    mod_norm_kind kind;
+    int groups;             /* GroupNorm */
+    float eps;
+    nn_tensor *weight, *bias, *running_mean, *running_var;
+} mod_norm;
+/* groups: GroupNorm's group count (<= 0: channels/16). */
+int mod_norm_init(mod_norm *m, nn_params *ps, const char *prefix, mod_norm_kind kind, int channels, int groups);
+nn_tensor *mod_norm_forward(nn_ctx *c, const mod_norm *m, nn_tensor *x);
+/* "batch", "frozen", "group" (also "batchnorm", "frozenbatchnorm", "groupnorm") -> kind; -1 if unknown. */
+int mod_norm_kind_parse(const char *text);
+
+/* ---------------------------------------------------------------- MLP */
+typedef enum mod_activation { MOD_ACT_NONE, MOD_ACT_RELU, MOD_ACT_GELU, MOD_ACT_MISH, MOD_ACT_SILU } mod_activation;
+nn_tensor *mod_activate(nn_ctx *c, mod_activation act, nn_tensor *x);
+
+#define MOD_MLP_MAX_LAYERS 8
+/* nn.Sequential(Linear, act, Linear, act, ..., Linear): Linear i is named "<prefix><2i>.weight". */
+typedef struct mod_mlp {
+    int n_layers;
+    mod_activation act;
+    mod_linear layers[MOD_MLP_MAX_LAYERS];
+} mod_mlp;
+/* dims[0] = input size, dims[n_layers] = output size. */
+int mod_mlp_init(mod_mlp *m, nn_params *ps, rng_t *rng, const char *prefix, const int *dims, int n_layers,
+                 mod_activation act);
+nn_tensor *mod_mlp_forward(nn_ctx *c, const mod_mlp *m, nn_tensor *x);
+
+/* ---------------------------------------------------------------- ResNet18 */
+typedef struct mod_basic_block {
+    mod_conv conv1, conv2, down_conv;
+    mod_norm bn1, bn2, down_norm;
+    int has_downsample;
+} mod_basic_block;
+
+/* torchvision resnet18 up to layer4 (no avgpool/fc): conv1, bn1, layer1..layer4 (two BasicBlocks
+ * each, 64/128/256/512 channels), with torchvision's names and initialisation (conv
+ * kaiming_normal fan_out, norm weight 1, bias 0). */
+typedef struct mod_resnet18 {
+    mod_conv conv1;
+    mod_norm bn1;
+    mod_basic_block blocks[8];   /* layer1.0, layer1.1, layer2.0, ... layer4.1 */
+} mod_resnet18;
+int mod_resnet18_init(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *prefix, mod_norm_kind norm);
+/* x [B,3,H,W] -> layer4 feature map [B,512,ceil(H/32),ceil(W/32)]. */
+nn_tensor *mod_resnet18_forward(nn_ctx *c, const mod_resnet18 *m, nn_tensor *x);
+
+/* ---------------------------------------------------------------- multi-head attention */
+/* nn.MultiheadAttention: in_proj_weight [3E,E] (q, k, v rows), in_proj_bias [3E],
+ * out_proj.weight [E,E], out_proj.bias [E]; dropout on the attention weights. Initialised as
+ * PyTorch: in_proj_weight xavier_uniform, biases 0, out_proj.weight Linear's default. */
+typedef struct mod_attention {
+    int embed_dim, heads;
+    float dropout;
+    nn_tensor *in_proj_weight, *in_proj_bias;
+    mod_linear out_proj;
+} mod_attention;
+int mod_attention_init(mod_attention *m, nn_params *ps, rng_t *rng, const char *prefix, int embed_dim,
+                       int heads, float dropout);
+/* q [B,Lq,E], k and v [B,Lk,E] -> [B,Lq,E]. attn_mask [Lq,Lk] additive (-INFINITY = not allowed)
+ * or NULL; key_padding [B,Lk] (nonzero = padded key) or NULL. Passing the same tensor for q and
+ * k (and v) shares their projection. */
+nn_tensor *mod_attention_forward(nn_ctx *c, const mod_attention *m, nn_tensor *q, nn_tensor *k, nn_tensor *v,
+                                 const float *attn_mask, const unsigned char *key_padding);
+
+/* ---------------------------------------------------------------- transformer layers (DETR / ACT) */
+typedef struct mod_transformer_config {
+    int d_model, heads, dim_feedforward;
+    float dropout;
+    mod_activation activation;   /* MOD_ACT_RELU (ACT) or MOD_ACT_GELU */
+    int pre_norm;                /* 0: post-norm (ACT default), 1: pre-norm */
+} mod_transformer_config;
+
+/* Names: self_attn.*, linear1, linear2, norm1, norm2. Positions are added to queries and keys
+ * only, as DETR does. */
+typedef struct mod_encoder_layer {
+    mod_transformer_config cfg;
+    mod_attention self_attn;
+    mod_linear linear1, linear2;
+    mod_norm norm1, norm2;
+} mod_encoder_layer;
+int mod_encoder_layer_init(mod_encoder_layer *m, nn_params *ps, rng_t *rng, const char *prefix,
+                           const mod_transformer_config *cfg);
+/* src [B,L,E]; pos [B,L,E] or [1,L,E] (broadcast) or NULL; key_padding [B,L] or NULL. */
+nn_tensor *mod_encoder_layer_forward(nn_ctx *c, const mod_encoder_layer *m, nn_tensor *src, nn_tensor *pos,
+                                     const unsigned char *key_padding);
+
+/* Names: self_attn.*, multihead_attn.*, linear1, linear2, norm1..norm3. */
+typedef struct mod_decoder_layer {
+    mod_transformer_config cfg;
+    mod_attention self_attn, multihead_attn;
+    mod_linear linear1, linear2;
+    mod_norm norm1, norm2, norm3;
+} mod_decoder_layer;
+int mod_decoder_layer_init(mod_decoder_layer *m, nn_params *ps, rng_t *rng, const char *prefix,
+                           const mod_transformer_config *cfg);
+/* tgt [B,T,E], memory [B,S,E]; pos (memory's) and query_pos as in the encoder (may be NULL);
+ * memory_key_padding [B,S] or NULL. */
+nn_tensor *mod_decoder_layer_forward(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
+                                     nn_tensor *pos, nn_tensor *query_pos, const unsigned char *memory_key_padding);
+
+/* ---------------------------------------------------------------- Diffusion Policy 1-D blocks */
+/* Conv1dBlock: Conv1d(k, padding k/2) -> GroupNorm(groups) -> Mish; names block.0.*, block.1.*. */
+typedef struct mod_conv1d_block {
+    mod_conv conv;
+    mod_norm norm;
+} mod_conv1d_block;
+int mod_conv1d_block_init(mod_conv1d_block *m, nn_params *ps, rng_t *rng, const char *prefix, int in, int out,
+                          int kernel, int groups);
+nn_tensor *mod_conv1d_block_forward(nn_ctx *c, const mod_conv1d_block *m, nn_tensor *x);
+
+/* ConditionalResidualBlock1D: blocks.0, blocks.1 (Conv1dBlocks), cond_encoder.1 (Linear after a
+ * Mish), residual_conv (1x1 Conv1d when in != out). FiLM: with predict_scale the condition gives
+ * a per-channel scale and bias (out = scale*out + bias), else only a bias. */
+typedef struct mod_cond_res_block1d {
+    mod_conv1d_block blocks[2];
+    mod_linear cond_encoder;
+    mod_conv residual_conv;
+    int has_residual_conv, predict_scale, out_channels;
+} mod_cond_res_block1d;
+int mod_cond_res_block1d_init(mod_cond_res_block1d *m, nn_params *ps, rng_t *rng, const char *prefix, int in,
+                              int out, int cond_dim, int kernel, int groups, int predict_scale);
+/* x [B,in,L], cond [B,cond_dim] -> [B,out,L]. */
+nn_tensor *mod_cond_res_block1d_forward(nn_ctx *c, const mod_cond_res_block1d *m, nn_tensor *x, nn_tensor *cond);
+
+/* diffusion_step_encoder: SinusoidalPosEmb(dim) -> Linear(dim, 4dim) -> Mish -> Linear(4dim, dim);
+ * the Linears are named "<prefix>1." and "<prefix>3.". */
+typedef struct mod_step_encoder {
+    int dim;
+    mod_linear linear1, linear2;
+} mod_step_encoder;
+int mod_step_encoder_init(mod_step_encoder *m, nn_params *ps, rng_t *rng, const char *prefix, int dim);
+/* timesteps [batch] (float, as the diffusion step index) -> [batch, dim]. */
+nn_tensor *mod_step_encoder_forward(nn_ctx *c, const mod_step_encoder *m, const float *timesteps, int batch);
+
+#endif

@@ -1,0 +1,461 @@
+/* ops_norm.c — BatchNorm (train/eval), FrozenBatchNorm, GroupNorm, LayerNorm, and pooling
+ * (max, average, adaptive average). Statistics are accumulated in double so that batch
+ * statistics over large maps stay accurate; each (group, sample) is one parallel task. */
+#include "nn/ops.h"
+#include "nn/tape.h"
+#include "nn/threads.h"
+#include "util/error.h"
+
+#include <math.h>
+#include <string.h>
+
+#define IN(...) ((nn_tensor *const[]){ __VA_ARGS__ })
+
+static int shape_error(const char *op, const char *what, const nn_tensor *t)
+{
+    char b[64];
+    return error_set("nn %s: %s has shape %s", op, what, nn_shape_str(t, b, sizeof b));
+}
+
+static int is_vec(const nn_tensor *t, int n) { return !t || (t->ndim == 1 && t->shape[0] == n); }
+
+/* ---------------------------------------------------------------- per-channel affine */
+/* y[b,c,s] = x[b,c,s] * scale[c] + shift[c]: eval BatchNorm, FrozenBatchNorm. Backward: dx =
+ * dy*scale; and for eval BatchNorm with trainable weight/bias, dw += dy*xhat, db += dy where
+ * xhat = (x - mean)*rstd. saved[0] = scale|shift|mean|rstd [4C]. */
+static void channel_affine_backward(nn_ctx *c, nn_node *n)
+{
+    nn_tensor *x = n->in[0];
+    int B = x->shape[0], C = x->shape[1];
+    long S = x->size / ((long)B * C);
+    const float *p = n->saved[0], *scale = p, *mean = p + 2 * C, *rstd = p + 3 * C, *dy = n->out->grad;
+    float *dx = nn_in_grad(c, n, 0), *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
+    for (int b = 0; b < B; b++)
+        for (int ch = 0; ch < C; ch++) {
+            long off = ((long)b * C + ch) * S;
+            double sw = 0, sb = 0;
+            for (long s = 0; s < S; s++) {
+                float g = dy[off + s];
+                if (dx) dx[off + s] += g * scale[ch];
+                sw += g * (x->data[off + s] - mean[ch]) * rstd[ch];
+                sb += g;
+            }
+            if (dw) dw[ch] += (float)sw;
+            if (db) db[ch] += (float)sb;
+        }
+}
+
+static nn_tensor *channel_affine(nn_ctx *c, const char *op, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
+                                 const float *mean, const float *var, float eps)
+{
+    int B = x->shape[0], C = x->shape[1];
+    long S = x->size / ((long)B * C);
+    nn_tensor *y = nn_new(c, x->ndim, x->shape);
+    int rec = nn_needs_grad(c, 3, IN(x, weight, bias));
+    size_t mark = nn_arena_mark(c->arena);
+    float *p = y ? nn_alloc_floats(c, 4L * C) : NULL;
+    if (!p) return NULL;
+    float *scale = p, *shift = p + C, *mn = p + 2 * C, *rstd = p + 3 * C;
+    for (int ch = 0; ch < C; ch++) {
+        rstd[ch] = 1.0f / sqrtf(var[ch] + eps);
+        mn[ch] = mean[ch];
+        scale[ch] = (weight ? weight->data[ch] : 1.0f) * rstd[ch];
+        shift[ch] = (bias ? bias->data[ch] : 0.0f) - mean[ch] * scale[ch];
+    }
+    for (int b = 0; b < B; b++)
+        for (int ch = 0; ch < C; ch++) {
+            long off = ((long)b * C + ch) * S;
+            for (long s = 0; s < S; s++) y->data[off + s] = x->data[off + s] * scale[ch] + shift[ch];
+        }
+    if (rec) {
+        nn_node *n = nn_record(c, op, channel_affine_backward, y, 3, IN(x, weight, bias));
+        if (!n) return NULL;
+        n->saved[0] = p;
+    } else {
+        nn_arena_release(c->arena, mark);
+    }
+    return y;
+}
+
+nn_tensor *nn_frozen_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
+                                nn_tensor *running_mean, nn_tensor *running_var, float eps)
+{
+    if (!x || !running_mean || !running_var) return NULL;
+    if (x->ndim < 2) { shape_error("frozen_batch_norm", "input", x); return NULL; }
+    int C = x->shape[1];
+    if (!is_vec(weight, C) || !is_vec(bias, C) || !is_vec(running_mean, C) || !is_vec(running_var, C)) {
+        error_set("nn frozen_batch_norm: statistics/affine must be [%d]", C);
+        return NULL;
+    }
+    return channel_affine(c, "frozen_batch_norm", x, weight, bias, running_mean->data, running_var->data, eps);
+}
+
+/* ---------------------------------------------------------------- normalisation over groups */
+/* Shared by BatchNorm (train), GroupNorm and LayerNorm. Data seen as [outer, G, inner-of-group]:
+ * statistic index g; each statistic covers `count` elements spread as blocks. */
+typedef struct {
+    int kind;                /* 0 batch norm, 1 group norm, 2 layer norm */
+    int B, C, G;             /* group norm: G groups of C/G channels; batch norm: G = C */
+    long S;                  /* elements per (b, c) (layer norm: S = D, C = 1, B = rows) */
+    const float *x, *w, *b;
+    float *y, *mean, *rstd;
+    float eps;
+    const float *dy;
+    float *dx;
+    double *dw_part, *db_part;   /* per task partial sums (fixed order: deterministic) */
+} norm_job;
+
+/* element (b, ch, s) -> statistic index */
+static inline long norm_stat(const norm_job *j, int b, int ch)
+{
+    return j->kind == 0 ? ch : (long)b * j->G + ch / (j->C / j->G);
+}
+
+/* Tasks: batch norm one per channel (over B and S); group norm one per (b, g); layer norm
+ * one per row. */
+static void norm_forward_task(void *arg, long t0, long t1)
+{
+    const norm_job *j = arg;
+    for (long t = t0; t < t1; t++) {
+        int b0, b1, c0, c1;
+        if (j->kind == 0) { b0 = 0; b1 = j->B; c0 = (int)t; c1 = c0 + 1; }
+        else { int cg = j->C / j->G; b0 = (int)(t / j->G); b1 = b0 + 1; c0 = (int)(t % j->G) * cg; c1 = c0 + cg; }
+        double s = 0, ss = 0;
+        long cnt = (long)(b1 - b0) * (c1 - c0) * j->S;
+        for (int b = b0; b < b1; b++)
+            for (int ch = c0; ch < c1; ch++) {
+                const float *x = j->x + ((long)b * j->C + ch) * j->S;
+                for (long i = 0; i < j->S; i++) s += x[i];
+            }
+        double mean = s / (double)cnt;
+        for (int b = b0; b < b1; b++)
+            for (int ch = c0; ch < c1; ch++) {
+                const float *x = j->x + ((long)b * j->C + ch) * j->S;
+                for (long i = 0; i < j->S; i++) { double d = x[i] - mean; ss += d * d; }
+            }
+        double var = ss / (double)cnt;
+        float rstd = (float)(1.0 / sqrt(var + j->eps)), m = (float)mean;
+        j->mean[t] = m;
+        j->rstd[t] = rstd;
+        for (int b = b0; b < b1; b++)
+            for (int ch = c0; ch < c1; ch++) {
+                long off = ((long)b * j->C + ch) * j->S;
+                const float *x = j->x + off;
+                float *y = j->y + off;
+                if (j->kind == 2) {
+                    for (long i = 0; i < j->S; i++)
+                        y[i] = (x[i] - m) * rstd * (j->w ? j->w[i] : 1.0f) + (j->b ? j->b[i] : 0.0f);
+                } else {
+                    float w = j->w ? j->w[ch] : 1.0f, bb = j->b ? j->b[ch] : 0.0f;
+                    for (long i = 0; i < j->S; i++) y[i] = (x[i] - m) * rstd * w + bb;
+                }
+            }
+    }
+}
+
+/* dx = rstd * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)), dxhat = dy * w */
+static void norm_backward_task(void *arg, long t0, long t1)
+{
+    const norm_job *j = arg;
+    for (long t = t0; t < t1; t++) {
+        int b0, b1, c0, c1;
+        if (j->kind == 0) { b0 = 0; b1 = j->B; c0 = (int)t; c1 = c0 + 1; }
+        else { int cg = j->C / j->G; b0 = (int)(t / j->G); b1 = b0 + 1; c0 = (int)(t % j->G) * cg; c1 = c0 + cg; }
+        float m = j->mean[t], rstd = j->rstd[t];
+        long cnt = (long)(b1 - b0) * (c1 - c0) * j->S;
+        double s1 = 0, s2 = 0;
+        for (int b = b0; b < b1; b++)
+            for (int ch = c0; ch < c1; ch++) {
+                long off = ((long)b * j->C + ch) * j->S;
+                const float *x = j->x + off, *dy = j->dy + off;
+                double pw = 0, pb = 0;
+                for (long i = 0; i < j->S; i++) {
+                    float xh = (x[i] - m) * rstd;
+                    float w = j->w ? (j->kind == 2 ? j->w[i] : j->w[ch]) : 1.0f;
+                    float g = dy[i] * w;
+                    s1 += g;
+                    s2 += g * xh;
+                    if (j->kind == 2) {
+                        if (j->dw_part) j->dw_part[t * j->S + i] = dy[i] * xh;
+                        if (j->db_part) j->db_part[t * j->S + i] = dy[i];
+                    } else {
+                        pw += dy[i] * xh;
+                        pb += dy[i];
+                    }
+                }
+                if (j->kind != 2) {
+                    /* partial per (task, channel within task) */
+                    long slot = j->kind == 0 ? ch : (long)b * j->C + ch;
+                    if (j->dw_part) j->dw_part[slot] += pw;   /* batch norm: summed over b */
+                    if (j->db_part) j->db_part[slot] += pb;
+                }
+            }
+        if (!j->dx) continue;
+        float a1 = (float)(s1 / (double)cnt), a2 = (float)(s2 / (double)cnt);
+        for (int b = b0; b < b1; b++)
+            for (int ch = c0; ch < c1; ch++) {
+                long off = ((long)b * j->C + ch) * j->S;
+                const float *x = j->x + off, *dy = j->dy + off;
+                float *dx = j->dx + off;
+                for (long i = 0; i < j->S; i++) {
+                    float xh = (x[i] - m) * rstd;
+                    float w = j->w ? (j->kind == 2 ? j->w[i] : j->w[ch]) : 1.0f;
+                    dx[i] += rstd * (dy[i] * w - a1 - xh * a2);
+                }
+            }
+    }
+}
+
+static long norm_tasks(const norm_job *j) { return j->kind == 0 ? j->C : (long)j->B * j->G; }
+
+static void norm_backward(nn_ctx *c, nn_node *n)
+{
+    norm_job j = *(norm_job *)n->saved[0];
+    j.dy = n->out->grad;
+    j.dx = nn_in_grad(c, n, 0);
+    float *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
+    size_t mark = nn_arena_mark(c->arena);
+    long tasks = norm_tasks(&j);
+    long parts = j.kind == 0 ? j.C : j.kind == 1 ? (long)j.B * j.C : tasks * j.S;
+    j.dw_part = dw ? nn_arena_alloc(c->arena, (size_t)parts * sizeof(double)) : NULL;
+    j.db_part = db ? nn_arena_alloc(c->arena, (size_t)parts * sizeof(double)) : NULL;
+    if ((dw && !j.dw_part) || (db && !j.db_part)) return;
+    if (j.dw_part) memset(j.dw_part, 0, (size_t)parts * sizeof(double));
+    if (j.db_part) memset(j.db_part, 0, (size_t)parts * sizeof(double));
+    nn_parallel_for(tasks, 1, norm_backward_task, &j);
+    /* reduce partials over the batch in a fixed order */
+    long per = j.kind == 2 ? j.S : j.C, reps = parts / per;
+    for (long r = 0; r < reps; r++)
+        for (long k = 0; k < per; k++) {
+            if (dw) dw[k] += (float)j.dw_part[r * per + k];
+            if (db) db[k] += (float)j.db_part[r * per + k];
+        }
+    nn_arena_release(c->arena, mark);
+}
+
+static nn_tensor *norm_common(nn_ctx *c, const char *op, int kind, nn_tensor *x, nn_tensor *w, nn_tensor *b,
+                              int B, int C, int G, long S, float eps, float **mean_out)
+{
+    nn_tensor *y = nn_new(c, x->ndim, x->shape);
+    if (!y) return NULL;
+    int rec = nn_needs_grad(c, 3, IN(x, w, b));
+    norm_job j = { kind, B, C, G, S, x->data, w ? w->data : NULL, b ? b->data : NULL, y->data, NULL, NULL, eps,
+                   NULL, NULL, NULL, NULL };
+    long tasks = norm_tasks(&j);
+    size_t mark = nn_arena_mark(c->arena);
+    float *stats = nn_alloc_floats(c, 2 * tasks);
+    norm_job *saved = rec ? nn_arena_alloc(c->arena, sizeof *saved) : NULL;
+    if (!stats || (rec && !saved)) return NULL;
+    j.mean = stats;
+    j.rstd = stats + tasks;
+    nn_parallel_for(tasks, 1, norm_forward_task, &j);
+    if (mean_out) *mean_out = stats;
+    if (rec) {
+        *saved = j;
+        nn_node *n = nn_record(c, op, norm_backward, y, 3, IN(x, w, b));
+        if (!n) return NULL;
+        n->saved[0] = saved;
+    } else if (!mean_out) {
+        nn_arena_release(c->arena, mark);
+    }
+    return y;
+}
+
+nn_tensor *nn_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
+                         nn_tensor *running_mean, nn_tensor *running_var, float momentum, float eps)
+{
+    if (!x || !running_mean || !running_var) return NULL;
+    if (x->ndim < 2) { shape_error("batch_norm", "input", x); return NULL; }
+    int B = x->shape[0], C = x->shape[1];
+    long S = x->size / ((long)B * C);
+    if (!is_vec(weight, C) || !is_vec(bias, C) || !is_vec(running_mean, C) || !is_vec(running_var, C)) {
+        error_set("nn batch_norm: weight/bias/running statistics must be [%d]", C);
+        return NULL;
+    }
+    if (!c->train) return channel_affine(c, "batch_norm", x, weight, bias, running_mean->data, running_var->data, eps);
+    long n = (long)B * S;
+    if (n < 2) { error_set("nn batch_norm: training needs more than one value per channel (got %ld)", n); return NULL; }
+    float *stats = NULL;
+    nn_tensor *y = norm_common(c, "batch_norm", 0, x, weight, bias, B, C, C, S, eps, &stats);
+    if (!y) return NULL;
+    /* running statistics: unbiased variance from rstd */
+    for (int ch = 0; ch < C; ch++) {
+        float r = stats[C + ch];
+        double var = 1.0 / ((double)r * r) - eps;
+        double unbiased = var * (double)n / (double)(n - 1);
+        running_mean->data[ch] = (1 - momentum) * running_mean->data[ch] + momentum * stats[ch];
+        running_var->data[ch] = (float)((1 - momentum) * running_var->data[ch] + momentum * unbiased);
+    }
+    return y;
+}
+
+nn_tensor *nn_group_norm(nn_ctx *c, nn_tensor *x, int groups, nn_tensor *weight, nn_tensor *bias, float eps)
+{
+    if (!x) return NULL;
+    if (x->ndim < 2 || groups < 1 || x->shape[1] % groups) {
+        char b[64];
+        error_set("nn group_norm: %d groups for input %s", groups, nn_shape_str(x, b, 64));
+        return NULL;
+    }
+    int B = x->shape[0], C = x->shape[1];
+    if (!is_vec(weight, C) || !is_vec(bias, C)) { error_set("nn group_norm: weight/bias must be [%d]", C); return NULL; }
+    return norm_common(c, "group_norm", 1, x, weight, bias, B, C, groups, x->size / ((long)B * C), eps, NULL);
+}
+
+nn_tensor *nn_layer_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias, float eps)
+{
+    if (!x) return NULL;
+    int D = x->shape[x->ndim - 1];
+    if (!is_vec(weight, D) || !is_vec(bias, D)) { error_set("nn layer_norm: weight/bias must be [%d]", D); return NULL; }
+    int rows = (int)(x->size / D);
+    return norm_common(c, "layer_norm", 2, x, weight, bias, rows, 1, 1, D, eps, NULL);
+}
+
+/* ---------------------------------------------------------------- pooling */
+/* max pool: saved[0] = argmax index (within the input plane) per output element, as int */
+static void max_pool_backward(nn_ctx *c, nn_node *n)
+{
+    float *dx = nn_in_grad(c, n, 0);
+    if (!dx) return;
+    nn_tensor *x = n->in[0], *y = n->out;
+    long HW = (long)x->shape[2] * x->shape[3], P = (long)y->shape[2] * y->shape[3];
+    long planes = (long)y->shape[0] * y->shape[1];
+    const int *arg = n->saved[0];
+    for (long pl = 0; pl < planes; pl++)
+        for (long p = 0; p < P; p++) dx[pl * HW + arg[pl * P + p]] += y->grad[pl * P + p];
+}
+
+typedef struct { const float *x; float *y; int *arg; int H, W, Ho, Wo, k, s, p; } pool_job;
+
+static void max_pool_planes(void *a, long p0, long p1)
+{
+    const pool_job *j = a;
+    for (long pl = p0; pl < p1; pl++) {
+        const float *x = j->x + pl * j->H * j->W;
+        for (int oy = 0; oy < j->Ho; oy++)
+            for (int ox = 0; ox < j->Wo; ox++) {
+                float best = -INFINITY;
+                int bi = -1;
+                for (int ki = 0; ki < j->k; ki++) {
+                    int iy = oy * j->s - j->p + ki;
+                    if (iy < 0 || iy >= j->H) continue;
+                    for (int kj = 0; kj < j->k; kj++) {
+                        int ix = ox * j->s - j->p + kj;
+                        if (ix < 0 || ix >= j->W) continue;
+                        float v = x[iy * j->W + ix];
+                        if (v > best || bi < 0 || v != v) { best = v; bi = iy * j->W + ix; }
+                    }
+                }
+                long o = (pl * j->Ho + oy) * j->Wo + ox;
+                j->y[o] = best;
+                if (j->arg) j->arg[o] = bi;
+            }
+    }
+}
+
+nn_tensor *nn_max_pool2d(nn_ctx *c, nn_tensor *x, int kernel, int stride, int padding)
+{
+    if (!x) return NULL;
+    if (x->ndim != 4 || kernel < 1 || stride < 1 || padding < 0 || 2 * padding > kernel) {
+        char b[64];
+        error_set("nn max_pool2d: input %s, kernel %d stride %d padding %d", nn_shape_str(x, b, 64), kernel, stride, padding);
+        return NULL;
+    }
+    int B = x->shape[0], C = x->shape[1], H = x->shape[2], W = x->shape[3];
+    int Ho = (H + 2 * padding - kernel) / stride + 1, Wo = (W + 2 * padding - kernel) / stride + 1;
+    if (Ho < 1 || Wo < 1) { error_set("nn max_pool2d: input %dx%d smaller than the kernel %d", H, W, kernel); return NULL; }
+    nn_tensor *y = nn_new(c, NN_DIMS(B, C, Ho, Wo));
+    if (!y) return NULL;
+    int rec = nn_needs_grad(c, 1, IN(x));
+    int *arg = rec ? nn_arena_alloc(c->arena, (size_t)y->size * sizeof(int)) : NULL;
+    if (rec && !arg) return NULL;
+    pool_job j = { x->data, y->data, arg, H, W, Ho, Wo, kernel, stride, padding };
+    nn_parallel_for((long)B * C, 1, max_pool_planes, &j);
+    if (rec) {
+        nn_node *n = nn_record(c, "max_pool2d", max_pool_backward, y, 1, IN(x));
+        if (!n) return NULL;
+        n->saved[0] = arg;
+    }
+    return y;
+}
+
+/* Average pooling with explicit bins: bin (oy, ox) covers rows [ys, ye) and cols [xs, xe) of
+ * the input (clipped); divisor = (adaptive ? clipped area : k*k). i: 0 kind(0 fixed, 1 adaptive)
+ * 1 k, 2 s, 3 p. */
+static void avg_bin(const nn_node *n, int H, int W, int Ho, int Wo, int oy, int ox, int *ys, int *ye, int *xs, int *xe, float *div)
+{
+    if (n->i[0]) {
+        *ys = oy * H / Ho; *ye = ((oy + 1) * H + Ho - 1) / Ho;
+        *xs = ox * W / Wo; *xe = ((ox + 1) * W + Wo - 1) / Wo;
+        *div = (float)((*ye - *ys) * (*xe - *xs));
+    } else {
+        int k = (int)n->i[1], s = (int)n->i[2], p = (int)n->i[3];
+        *ys = oy * s - p; *ye = *ys + k; *xs = ox * s - p; *xe = *xs + k;
+        *div = (float)(k * k);
+        if (*ys < 0) *ys = 0;
+        if (*xs < 0) *xs = 0;
+        if (*ye > H) *ye = H;
+        if (*xe > W) *xe = W;
+    }
+}
+
+static void avg_pool_run(const nn_node *n, const nn_tensor *x, nn_tensor *y, float *dx)
+{
+    int H = x->shape[2], W = x->shape[3], Ho = y->shape[2], Wo = y->shape[3];
+    long planes = (long)x->shape[0] * x->shape[1];
+    for (long pl = 0; pl < planes; pl++)
+        for (int oy = 0; oy < Ho; oy++)
+            for (int ox = 0; ox < Wo; ox++) {
+                int ys, ye, xs, xe;
+                float div;
+                avg_bin(n, H, W, Ho, Wo, oy, ox, &ys, &ye, &xs, &xe, &div);
+                long o = (pl * Ho + oy) * Wo + ox;
+                if (dx) {
+                    float g = y->grad[o] / div;
+                    for (int iy = ys; iy < ye; iy++)
+                        for (int ix = xs; ix < xe; ix++) dx[(pl * H + iy) * W + ix] += g;
+                } else {
+                    double s = 0;
+                    for (int iy = ys; iy < ye; iy++)
+                        for (int ix = xs; ix < xe; ix++) s += x->data[(pl * H + iy) * W + ix];
+                    y->data[o] = (float)(s / div);
+                }
+            }
+}
+
+static void avg_pool_backward(nn_ctx *c, nn_node *n)
+{
+    float *dx = nn_in_grad(c, n, 0);
+    if (dx) avg_pool_run(n, n->in[0], n->out, dx);
+}
+
+static nn_tensor *avg_pool(nn_ctx *c, nn_tensor *x, int adaptive, int k, int s, int p, int Ho, int Wo)
+{
+    nn_tensor *y = nn_new(c, NN_DIMS(x->shape[0], x->shape[1], Ho, Wo));
+    if (!y) return NULL;
+    nn_node tmp = { 0 };
+    tmp.i[0] = adaptive; tmp.i[1] = k; tmp.i[2] = s; tmp.i[3] = p;
+    avg_pool_run(&tmp, x, y, NULL);
+    if (nn_needs_grad(c, 1, IN(x))) {
+        nn_node *n = nn_record(c, adaptive ? "adaptive_avg_pool2d" : "avg_pool2d", avg_pool_backward, y, 1, IN(x));
+        if (!n) return NULL;
+        memcpy(n->i, tmp.i, sizeof tmp.i);
+    }
+    return y;
+}
+
+nn_tensor *nn_avg_pool2d(nn_ctx *c, nn_tensor *x, int kernel, int stride, int padding)
+{
+    if (!x) return NULL;
+    if (x->ndim != 4 || kernel < 1 || stride < 1 || padding < 0 || 2 * padding > kernel) { shape_error("avg_pool2d", "input", x); return NULL; }
+    int Ho = (x->shape[2] + 2 * padding - kernel) / stride + 1, Wo = (x->shape[3] + 2 * padding - kernel) / stride + 1;
+    if (Ho < 1 || Wo < 1) { shape_error("avg_pool2d", "input (smaller than the kernel)", x); return NULL; }
+    return avg_pool(c, x, 0, kernel, stride, padding, Ho, Wo);
+}
+
+nn_tensor *nn_adaptive_avg_pool2d(nn_ctx *c, nn_tensor *x, int out_h, int out_w)
+{
+    if (!x) return NULL;
+    if (x->ndim != 4 || out_h < 1 || out_w < 1) { shape_error("adaptive_avg_pool2d", "input", x); return NULL; }
+    return avg_pool(c, x, 1, 0, 0, 0, out_h, out_w);
+}

@@ -1,0 +1,179 @@
+/* params.c — the parameter store: one block for every parameter and buffer, gradients in the
+ * same layout, registration by PyTorch name, and PyTorch's default initialisers. */
+#include "nn/params.h"
+#include "util/error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PARAM_ALIGN 16   /* floats: each parameter starts on a 64-byte boundary */
+
+nn_params *nn_params_new(void)
+{
+    nn_params *ps = calloc(1, sizeof *ps);
+    if (!ps) error_set("nn params: out of memory");
+    return ps;
+}
+
+void nn_params_free(nn_params *ps)
+{
+    if (!ps) return;
+    for (int i = 0; i < ps->count; i++) {
+        free((char *)ps->list[i].t->name);
+        free(ps->list[i].t);
+    }
+    free(ps->list);
+    free(ps->data);
+    free(ps->grad);
+    free(ps);
+}
+
+static void repoint(nn_params *ps)
+{
+    for (int i = 0; i < ps->count; i++) {
+        nn_param_info *p = &ps->list[i];
+        p->t->data = ps->data + p->offset;
+        p->t->grad = (p->flags & (NN_FROZEN | NN_BUFFER)) ? NULL : ps->grad + p->offset;
+        p->t->requires_grad = p->t->grad != NULL;
+    }
+}
+
+static float *grow_block(float *old, long old_n, long new_n)
+{
+    void *p = NULL;
+    if (posix_memalign(&p, 64, (size_t)new_n * sizeof(float)) != 0) return NULL;
+    if (old_n) memcpy(p, old, (size_t)old_n * sizeof(float));
+    memset((float *)p + old_n, 0, (size_t)(new_n - old_n) * sizeof(float));
+    free(old);
+    return p;
+}
+
+nn_tensor *nn_param(nn_params *ps, const char *name, unsigned flags, int ndim, const int *shape)
+{
+    if (ndim < 0 || ndim > NN_MAX_DIMS) { error_set("nn param %s: %d dims (at most %d)", name, ndim, NN_MAX_DIMS); return NULL; }
+    for (int i = 0; i < ndim; i++)
+        if (shape[i] <= 0) { error_set("nn param %s: dim %d is %d", name, i, shape[i]); return NULL; }
+    if (nn_param_find(ps, name)) { error_set("nn param %s: registered twice", name); return NULL; }
+    long size = nn_shape_size(ndim, shape);
+    long offset = ps->total;
+    long end = (offset + size + PARAM_ALIGN - 1) / PARAM_ALIGN * PARAM_ALIGN;
+    if (end > ps->capacity) {
+        long cap = ps->capacity ? ps->capacity : 4096;
+        while (cap < end) cap *= 2;
+        float *d = grow_block(ps->data, ps->total, cap);
+        if (!d) { error_set("nn param %s: out of memory", name); return NULL; }
+        ps->data = d;
+        float *g = grow_block(ps->grad, ps->total, cap);
+        if (!g) { error_set("nn param %s: out of memory", name); return NULL; }
+        ps->grad = g;
+        ps->capacity = cap;
+    }
+    if (ps->count == ps->list_cap) {
+        int n = ps->list_cap ? 2 * ps->list_cap : 64;
+        nn_param_info *l = realloc(ps->list, (size_t)n * sizeof *l);
+        if (!l) { error_set("nn param %s: out of memory", name); return NULL; }
+        ps->list = l;
+        ps->list_cap = n;
+    }
+    nn_tensor *t = calloc(1, sizeof *t);
+    char *nm = strdup(name);
+    if (!t || !nm) { free(t); free(nm); error_set("nn param %s: out of memory", name); return NULL; }
+    t->ndim = ndim;
+    memcpy(t->shape, shape, (size_t)ndim * sizeof(int));
+    t->size = size;
+    t->name = nm;
+    ps->list[ps->count++] = (nn_param_info){ t, offset, flags, 0 };
+    ps->total = end;
+    repoint(ps);
+    return t;
+}
+
+nn_tensor *nn_param_find(const nn_params *ps, const char *name)
+{
+    for (int i = 0; i < ps->count; i++)
+        if (strcmp(ps->list[i].t->name, name) == 0) return ps->list[i].t;
+    return NULL;
+}
+
+nn_param_info *nn_param_info_of(const nn_params *ps, const nn_tensor *t)
+{
+    for (int i = 0; i < ps->count; i++)
+        if (ps->list[i].t == t) return &ps->list[i];
+    return NULL;
+}
+
+int nn_param_set_group(nn_params *ps, const char *prefix, int group)
+{
+    int n = 0;
+    size_t len = strlen(prefix);
+    for (int i = 0; i < ps->count; i++)
+        if (strncmp(ps->list[i].t->name, prefix, len) == 0) { ps->list[i].group = group; n++; }
+    if (!n) return error_set("nn params: no parameter named %s*", prefix);
+    return n;
+}
+
+int nn_param_set_flags(nn_params *ps, const char *prefix, unsigned flags, int set)
+{
+    int n = 0;
+    size_t len = strlen(prefix);
+    for (int i = 0; i < ps->count; i++) {
+        nn_param_info *p = &ps->list[i];
+        if (strncmp(p->t->name, prefix, len) != 0) continue;
+        p->flags = set ? (p->flags | flags) : (p->flags & ~flags);
+        if (p->flags & (NN_FROZEN | NN_BUFFER)) memset(ps->grad + p->offset, 0, (size_t)p->t->size * sizeof(float));
+        n++;
+    }
+    if (!n) return error_set("nn params: no parameter named %s*", prefix);
+    repoint(ps);
+    return n;
+}
+
+void nn_params_zero_grad(nn_params *ps)
+{
+    if (ps->total) memset(ps->grad, 0, (size_t)ps->total * sizeof(float));
+}
+
+long nn_params_trainable(const nn_params *ps)
+{
+    long n = 0;
+    for (int i = 0; i < ps->count; i++)
+        if (!(ps->list[i].flags & (NN_FROZEN | NN_BUFFER))) n += ps->list[i].t->size;
+    return n;
+}
+
+/* ---------------------------------------------------------------- initialisers */
+void nn_init_uniform(nn_tensor *t, rng_t *rng, float lo, float hi) { rng_fill_uniform(rng, t->data, (size_t)t->size, lo, hi); }
+void nn_init_normal(nn_tensor *t, rng_t *rng, float mean, float std) { rng_fill_normal(rng, t->data, (size_t)t->size, mean, std); }
+
+void nn_init_const(nn_tensor *t, float value)
+{
+    for (long i = 0; i < t->size; i++) t->data[i] = value;
+}
+
+void nn_init_kaiming_uniform_default(nn_tensor *t, rng_t *rng, long fan_in)
+{
+    float bound = fan_in > 0 ? 1.0f / sqrtf((float)fan_in) : 0.0f;
+    nn_init_uniform(t, rng, -bound, bound);
+}
+
+static long receptive(const nn_tensor *t)
+{
+    long r = 1;
+    for (int i = 2; i < t->ndim; i++) r *= t->shape[i];
+    return r;
+}
+
+void nn_init_kaiming_normal_fan_out(nn_tensor *t, rng_t *rng)
+{
+    long fan_out = (long)t->shape[0] * receptive(t);
+    nn_init_normal(t, rng, 0.0f, sqrtf(2.0f / (float)fan_out));
+}
+
+void nn_init_xavier_uniform(nn_tensor *t, rng_t *rng)
+{
+    long fan_out = (long)t->shape[0] * receptive(t);
+    long fan_in = (t->ndim > 1 ? t->shape[1] : 1) * receptive(t);
+    float a = sqrtf(6.0f / (float)(fan_in + fan_out));
+    nn_init_uniform(t, rng, -a, a);
+}

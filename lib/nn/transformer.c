@@ -1,0 +1,129 @@
+/* transformer.c — DETR/ACT transformer encoder and decoder layers (post-norm and pre-norm,
+ * ReLU or GELU, dropout, positions added to queries and keys) (modules.h). */
+#include <string.h>
+
+#include "nn/modules.h"
+#include "nn/modules_internal.h"
+#include "util/error.h"
+
+static int sub(char *name, const char *prefix, const char *what)
+{
+    return mod_prefix(name, MOD_NAME_MAX, prefix, "%s", what);
+}
+
+static int feedforward_init(mod_linear *l1, mod_linear *l2, nn_params *ps, rng_t *rng, const char *prefix,
+                            const mod_transformer_config *cfg)
+{
+    char name[MOD_NAME_MAX];
+    if (sub(name, prefix, "linear1.") < 0 || mod_linear_init(l1, ps, rng, name, cfg->d_model, cfg->dim_feedforward, 1) < 0)
+        return -1;
+    if (sub(name, prefix, "linear2.") < 0 || mod_linear_init(l2, ps, rng, name, cfg->dim_feedforward, cfg->d_model, 1) < 0)
+        return -1;
+    return 0;
+}
+
+static int layer_norm_init(mod_norm *n, nn_params *ps, const char *prefix, const char *what, int d)
+{
+    char name[MOD_NAME_MAX];
+    if (sub(name, prefix, what) < 0) return -1;
+    return mod_norm_init(n, ps, name, MOD_NORM_LAYER, d, 0);
+}
+
+static int attention_init(mod_attention *a, nn_params *ps, rng_t *rng, const char *prefix, const char *what,
+                          const mod_transformer_config *cfg)
+{
+    char name[MOD_NAME_MAX];
+    if (sub(name, prefix, what) < 0) return -1;
+    return mod_attention_init(a, ps, rng, name, cfg->d_model, cfg->heads, cfg->dropout);
+}
+
+static nn_tensor *with_pos(nn_ctx *c, nn_tensor *x, nn_tensor *pos)
+{
+    return pos ? nn_add(c, x, pos) : x;
+}
+
+/* linear2(dropout(act(linear1(x)))) */
+static nn_tensor *feedforward(nn_ctx *c, const mod_transformer_config *cfg, const mod_linear *l1,
+                              const mod_linear *l2, nn_tensor *x)
+{
+    nn_tensor *h = mod_activate(c, cfg->activation, mod_linear_forward(c, l1, x));
+    return mod_linear_forward(c, l2, nn_dropout(c, h, cfg->dropout));
+}
+
+/* x + dropout(y) */
+static nn_tensor *residual(nn_ctx *c, const mod_transformer_config *cfg, nn_tensor *x, nn_tensor *y)
+{
+    return nn_add(c, x, nn_dropout(c, y, cfg->dropout));
+}
+
+/* ---------------------------------------------------------------- encoder layer */
+int mod_encoder_layer_init(mod_encoder_layer *m, nn_params *ps, rng_t *rng, const char *prefix,
+                           const mod_transformer_config *cfg)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    if (attention_init(&m->self_attn, ps, rng, prefix, "self_attn.", cfg) < 0) return -1;
+    if (feedforward_init(&m->linear1, &m->linear2, ps, rng, prefix, cfg) < 0) return -1;
+    if (layer_norm_init(&m->norm1, ps, prefix, "norm1.", cfg->d_model) < 0) return -1;
+    if (layer_norm_init(&m->norm2, ps, prefix, "norm2.", cfg->d_model) < 0) return -1;
+    return 0;
+}
+
+nn_tensor *mod_encoder_layer_forward(nn_ctx *c, const mod_encoder_layer *m, nn_tensor *src, nn_tensor *pos,
+                                     const unsigned char *key_padding)
+{
+    const mod_transformer_config *cfg = &m->cfg;
+    if (cfg->pre_norm) {
+        nn_tensor *h = mod_norm_forward(c, &m->norm1, src);
+        nn_tensor *qk = with_pos(c, h, pos);
+        src = residual(c, cfg, src, mod_attention_forward(c, &m->self_attn, qk, qk, h, NULL, key_padding));
+        h = feedforward(c, cfg, &m->linear1, &m->linear2, mod_norm_forward(c, &m->norm2, src));
+        return residual(c, cfg, src, h);
+    }
+    nn_tensor *qk = with_pos(c, src, pos);
+    nn_tensor *h = mod_attention_forward(c, &m->self_attn, qk, qk, src, NULL, key_padding);
+    src = mod_norm_forward(c, &m->norm1, residual(c, cfg, src, h));
+    h = feedforward(c, cfg, &m->linear1, &m->linear2, src);
+    return mod_norm_forward(c, &m->norm2, residual(c, cfg, src, h));
+}
+
+/* ---------------------------------------------------------------- decoder layer */
+int mod_decoder_layer_init(mod_decoder_layer *m, nn_params *ps, rng_t *rng, const char *prefix,
+                           const mod_transformer_config *cfg)
+{
+    memset(m, 0, sizeof *m);
+    m->cfg = *cfg;
+    if (attention_init(&m->self_attn, ps, rng, prefix, "self_attn.", cfg) < 0) return -1;
+    if (attention_init(&m->multihead_attn, ps, rng, prefix, "multihead_attn.", cfg) < 0) return -1;
+    if (feedforward_init(&m->linear1, &m->linear2, ps, rng, prefix, cfg) < 0) return -1;
+    if (layer_norm_init(&m->norm1, ps, prefix, "norm1.", cfg->d_model) < 0) return -1;
+    if (layer_norm_init(&m->norm2, ps, prefix, "norm2.", cfg->d_model) < 0) return -1;
+    if (layer_norm_init(&m->norm3, ps, prefix, "norm3.", cfg->d_model) < 0) return -1;
+    return 0;
+}
+
+nn_tensor *mod_decoder_layer_forward(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
+                                     nn_tensor *pos, nn_tensor *query_pos, const unsigned char *memory_key_padding)
+{
+    const mod_transformer_config *cfg = &m->cfg;
+    nn_tensor *memory_k = with_pos(c, memory, pos);
+    if (cfg->pre_norm) {
+        nn_tensor *h = mod_norm_forward(c, &m->norm1, tgt);
+        nn_tensor *qk = with_pos(c, h, query_pos);
+        tgt = residual(c, cfg, tgt, mod_attention_forward(c, &m->self_attn, qk, qk, h, NULL, NULL));
+        h = mod_norm_forward(c, &m->norm2, tgt);
+        h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, h, query_pos), memory_k, memory, NULL,
+                                  memory_key_padding);
+        tgt = residual(c, cfg, tgt, h);
+        h = feedforward(c, cfg, &m->linear1, &m->linear2, mod_norm_forward(c, &m->norm3, tgt));
+        return residual(c, cfg, tgt, h);
+    }
+    nn_tensor *qk = with_pos(c, tgt, query_pos);
+    nn_tensor *h = mod_attention_forward(c, &m->self_attn, qk, qk, tgt, NULL, NULL);
+    tgt = mod_norm_forward(c, &m->norm1, residual(c, cfg, tgt, h));
+    h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, tgt, query_pos), memory_k, memory, NULL,
+                              memory_key_padding);
+    tgt = mod_norm_forward(c, &m->norm2, residual(c, cfg, tgt, h));
+    h = feedforward(c, cfg, &m->linear1, &m->linear2, tgt);
+    return mod_norm_forward(c, &m->norm3, residual(c, cfg, tgt, h));
+}

@@ -1,0 +1,477 @@
+#!/usr/bin/python3
+"""make_refs.py — PyTorch reference values for the nn modules' C unit tests.
+
+Builds small deterministic PyTorch modules and writes, per case, a folder of small .npy files
+(float32, C order) that tests/unit/test_nn_modules*.c compare against:
+
+    <case>/in.<name>.npy      inputs (masks as float32: 1 = masked / padded)
+    <case>/param.<name>.npy   parameters and buffers before the call, PyTorch names and layouts
+    <case>/out.<name>.npy     outputs
+    <case>/dout.<name>.npy    the gradient fed into the backward pass for that output
+    <case>/gin.<name>.npy     gradients of the inputs
+    <case>/grad.<name>.npy    gradients of the parameters
+    <case>/buf.<name>.npy     buffers after the call (BatchNorm running statistics)
+    <case>/names.txt          "name d0xd1x..." for every parameter and buffer (ResNet cases)
+
+The ResNet18 cases are too large to store (11M parameters), so their parameters come from a
+counter-based hash (hash_uniform below) that the C test reproduces bit for bit; only the
+gradients of the small tensors and the first HEAD elements of the large ones are stored.
+
+Run with Debian's PyTorch:  /usr/bin/python3 tests/torch_ref/make_refs.py
+Dropout is off everywhere (p = 0).
+"""
+import math
+import os
+import shutil
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import torchvision
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+HEAD = 1024  # elements of a large gradient that are stored
+
+
+
+# ---------------------------------------------------------------- output helpers
+def save(case, kind, name, value):
+    folder = os.path.join(HERE, case)
+    os.makedirs(folder, exist_ok=True)
+    if isinstance(value, torch.Tensor):
+        value = value.detach().cpu().numpy()
+    value = np.ascontiguousarray(np.asarray(value, dtype=np.float32))
+    np.save(os.path.join(folder, f"{kind}.{name}.npy"), value)
+
+
+def save_params(case, module, prefix=""):
+    for name, p in module.named_parameters():
+        save(case, "param", prefix + name, p)
+    for name, b in module.named_buffers():
+        if b.dtype.is_floating_point:
+            save(case, "param", prefix + name, b)
+
+
+def save_grads(case, module, prefix="", head=None):
+    for name, p in module.named_parameters():
+        if p.grad is None:
+            continue
+        g = p.grad.detach().reshape(-1)
+        if head is not None and g.numel() > 8 * head:
+            save(case, "grad", prefix + name, g[:head])
+        else:
+            save(case, "grad", prefix + name, p.grad)
+
+
+def save_buffers(case, module, prefix=""):
+    for name, b in module.named_buffers():
+        if b.dtype.is_floating_point:
+            save(case, "buf", prefix + name, b)
+
+
+def save_names(case, module, prefix=""):
+    lines = []
+    for name, p in list(module.named_parameters()) + list(module.named_buffers()):
+        if not p.dtype.is_floating_point:
+            continue
+        lines.append(prefix + name + " " + "x".join(str(d) for d in p.shape))
+    with open(os.path.join(HERE, case, "names.txt"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+def randn(*shape, scale=1.0):
+    return (torch.randn(*shape) * scale).float()
+
+
+def leaf(t):
+    return t.clone().requires_grad_(True)
+
+
+def randomize(module, scale=0.3):
+    """Give every parameter and float buffer non-trivial values (norm weights near 1, variances > 0)."""
+    with torch.no_grad():
+        for name, p in list(module.named_parameters()) + list(module.named_buffers()):
+            if not p.dtype.is_floating_point:
+                continue
+            last = name.rsplit(".", 1)[-1]
+            if last == "running_var":
+                p.copy_(0.5 + torch.rand_like(p))
+            elif last == "running_mean":
+                p.copy_(0.2 * torch.randn_like(p))
+            elif p.dim() == 1 and last == "weight":  # norm scales
+                p.copy_(1 + 0.2 * torch.randn_like(p))
+            else:
+                fan_in = p[0].numel() if p.dim() > 1 else p.numel()
+                p.copy_(torch.randn_like(p) * (scale if p.dim() == 1 else 1 / math.sqrt(fan_in)))
+
+
+def run_case(case, module, inputs, outputs_fn, prefix=""):
+    """inputs: dict name -> tensor (float ones get gradients); outputs_fn(**inputs) -> dict of outputs."""
+    save_params(case, module, prefix)
+    leaves = {}
+    for k, v in inputs.items():
+        if v.dtype.is_floating_point and not k.endswith("mask"):
+            leaves[k] = leaf(v)
+        else:
+            leaves[k] = v
+        save(case, "in", k, v.float())
+    outs = outputs_fn(**leaves)
+    total = 0
+    for k, v in outs.items():
+        save(case, "out", k, v)
+        if v.requires_grad:
+            d = randn(*v.shape)
+            save(case, "dout", k, d)
+            total = total + (v * d).sum()
+    if isinstance(total, torch.Tensor):
+        total.backward()
+    for k, v in leaves.items():
+        if isinstance(v, torch.Tensor) and v.grad is not None:
+            save(case, "gin", k, v.grad)
+    save_grads(case, module, prefix)
+    save_buffers(case, module, prefix)
+
+
+# ---------------------------------------------------------------- hash-filled parameters (ResNet)
+def fnv1a32(text):
+    h = 0x811C9DC5
+    for c in text.encode():
+        h = ((h ^ c) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def hash_uniform(name, n):
+    """n float32 values in [-1, 1), a function of the name and the index only.
+    C twin: tests/unit/npy_load.c ref_hash_uniform()."""
+    i = np.arange(n, dtype=np.uint64)
+    x = ((i * np.uint64(0x9E3779B9) + np.uint64(fnv1a32(name))) & np.uint64(0xFFFFFFFF)).astype(np.uint64)
+    x ^= x >> np.uint64(16)
+    x = (x * np.uint64(0x7FEB352D)) & np.uint64(0xFFFFFFFF)
+    x ^= x >> np.uint64(15)
+    x = (x * np.uint64(0x846CA68B)) & np.uint64(0xFFFFFFFF)
+    x ^= x >> np.uint64(16)
+    return ((x >> np.uint64(8)).astype(np.float32) * np.float32(2.0 ** -23) - np.float32(1)).astype(np.float32)
+
+
+def hash_fill(module):
+    """Rules (mirrored in C): running_var 1 + 0.5u; running_mean 0.1u; 1-D weight 1 + 0.1u;
+    1-D bias 0.1u; other tensors u / sqrt(fan_in), fan_in = numel / shape[0]; all in float32."""
+    with torch.no_grad():
+        for name, p in list(module.named_parameters()) + list(module.named_buffers()):
+            if not p.dtype.is_floating_point:
+                continue
+            u = hash_uniform(name, p.numel()).reshape(tuple(p.shape))
+            last = name.rsplit(".", 1)[-1]
+            f1 = np.float32
+            if last == "running_var":
+                v = f1(1) + f1(0.5) * u
+            elif last == "running_mean":
+                v = f1(0.1) * u
+            elif p.dim() == 1 and last == "weight":
+                v = f1(1) + f1(0.1) * u
+            elif p.dim() == 1:
+                v = f1(0.1) * u
+            else:
+                fan_in = p.numel() // p.shape[0]
+                v = u * (f1(1) / np.sqrt(f1(fan_in)))
+            p.copy_(torch.from_numpy(np.ascontiguousarray(v.astype(np.float32))))
+
+
+# ---------------------------------------------------------------- modules as ACT and Diffusion Policy write them
+class EncoderLayer(nn.Module):
+    """DETR/ACT encoder layer: positions added to queries and keys, not to values."""
+
+    def __init__(self, d, heads, ff, activation, pre_norm):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(d, heads, dropout=0.0)
+        self.linear1, self.linear2 = nn.Linear(d, ff), nn.Linear(ff, d)
+        self.norm1, self.norm2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.act = F.relu if activation == "relu" else F.gelu
+        self.pre_norm = pre_norm
+
+    def forward(self, src, pos, key_padding_mask):
+        if self.pre_norm:
+            h = self.norm1(src)
+            src = src + self.self_attn(h + pos, h + pos, h, key_padding_mask=key_padding_mask)[0]
+            return src + self.linear2(self.act(self.linear1(self.norm2(src))))
+        src = self.norm1(src + self.self_attn(src + pos, src + pos, src, key_padding_mask=key_padding_mask)[0])
+        return self.norm2(src + self.linear2(self.act(self.linear1(src))))
+
+
+class DecoderLayer(nn.Module):
+    """DETR/ACT decoder layer: self-attention on queries (+query_pos), cross-attention to memory (+pos)."""
+
+    def __init__(self, d, heads, ff, activation, pre_norm):
+        super().__init__()
+        self.self_attn = nn.MultiheadAttention(d, heads, dropout=0.0)
+        self.multihead_attn = nn.MultiheadAttention(d, heads, dropout=0.0)
+        self.linear1, self.linear2 = nn.Linear(d, ff), nn.Linear(ff, d)
+        self.norm1, self.norm2, self.norm3 = nn.LayerNorm(d), nn.LayerNorm(d), nn.LayerNorm(d)
+        self.act = F.relu if activation == "relu" else F.gelu
+        self.pre_norm = pre_norm
+
+    def forward(self, tgt, memory, pos, query_pos, memory_key_padding_mask):
+        mkpm = memory_key_padding_mask
+        if self.pre_norm:
+            h = self.norm1(tgt)
+            tgt = tgt + self.self_attn(h + query_pos, h + query_pos, h)[0]
+            h = self.norm2(tgt)
+            tgt = tgt + self.multihead_attn(h + query_pos, memory + pos, memory, key_padding_mask=mkpm)[0]
+            return tgt + self.linear2(self.act(self.linear1(self.norm3(tgt))))
+        tgt = self.norm1(tgt + self.self_attn(tgt + query_pos, tgt + query_pos, tgt)[0])
+        tgt = self.norm2(tgt + self.multihead_attn(tgt + query_pos, memory + pos, memory, key_padding_mask=mkpm)[0])
+        return self.norm3(tgt + self.linear2(self.act(self.linear1(tgt))))
+
+
+class Conv1dBlock(nn.Module):
+    """Diffusion Policy: Conv1d (same padding) -> GroupNorm -> Mish, parameters under block.0 / block.1."""
+
+    def __init__(self, cin, cout, k, groups):
+        super().__init__()
+        self.block = nn.Sequential(nn.Conv1d(cin, cout, k, padding=k // 2), nn.GroupNorm(groups, cout), nn.Mish())
+
+    def forward(self, x):
+        return self.block(x)
+
+
+class CondResBlock1D(nn.Module):
+    """Diffusion Policy ConditionalResidualBlock1D: FiLM from the condition between two Conv1dBlocks."""
+
+    def __init__(self, cin, cout, cond_dim, k, groups, predict_scale):
+        super().__init__()
+        self.blocks = nn.ModuleList([Conv1dBlock(cin, cout, k, groups), Conv1dBlock(cout, cout, k, groups)])
+        self.cout, self.predict_scale = cout, predict_scale
+        self.cond_encoder = nn.Sequential(nn.Mish(), nn.Linear(cond_dim, cout * 2 if predict_scale else cout))
+        self.residual_conv = nn.Conv1d(cin, cout, 1) if cin != cout else nn.Identity()
+
+    def forward(self, x, cond):
+        out = self.blocks[0](x)
+        film = self.cond_encoder(cond)
+        if self.predict_scale:
+            film = film.reshape(film.shape[0], 2, self.cout, 1)
+            out = film[:, 0] * out + film[:, 1]
+        else:
+            out = out + film.unsqueeze(-1)
+        return self.blocks[1](out) + self.residual_conv(x)
+
+
+def sinusoidal_embedding(t, dim):
+    """Diffusion Policy SinusoidalPosEmb: [sin(t w_i), cos(t w_i)], w_i = 10000^(-i/(dim/2-1))."""
+    half = dim // 2
+    w = torch.exp(torch.arange(half, dtype=torch.float32) * -(math.log(10000) / (half - 1)))
+    arg = t.float()[:, None] * w[None, :]
+    return torch.cat([arg.sin(), arg.cos()], dim=-1)
+
+
+# ---------------------------------------------------------------- the cases
+def case_linear():
+    m = nn.Linear(5, 3)
+    randomize(m)
+    run_case("linear", m, {"x": randn(4, 5)}, lambda x: {"y": m(x)})
+
+
+def case_conv2d():
+    m = nn.Conv2d(3, 4, 3, stride=2, padding=1)
+    randomize(m)
+    run_case("conv2d", m, {"x": randn(2, 3, 7, 6)}, lambda x: {"y": m(x)})
+    m = nn.Conv2d(3, 5, (3, 2), stride=1, padding=0, bias=False)
+    randomize(m)
+    run_case("conv2d_nobias", m, {"x": randn(2, 3, 5, 4)}, lambda x: {"y": m(x)})
+
+
+def case_conv1d():
+    m = nn.Conv1d(4, 6, 3, padding=1)
+    randomize(m)
+    run_case("conv1d", m, {"x": randn(2, 4, 8)}, lambda x: {"y": m(x)})
+    m = nn.Conv1d(4, 4, 3, stride=2, padding=1)  # Diffusion Policy Downsample1d
+    randomize(m)
+    run_case("conv1d_down", m, {"x": randn(2, 4, 8)}, lambda x: {"y": m(x)})
+
+
+def case_conv_transpose1d():
+    m = nn.ConvTranspose1d(4, 4, 4, stride=2, padding=1)  # Diffusion Policy Upsample1d
+    randomize(m)
+    run_case("convt1d_up", m, {"x": randn(2, 4, 5)}, lambda x: {"y": m(x)})
+    m = nn.ConvTranspose1d(3, 5, 3, stride=2, padding=0)
+    randomize(m)
+    run_case("convt1d", m, {"x": randn(2, 3, 4)}, lambda x: {"y": m(x)})
+
+
+def case_mha():
+    # sequence-first layout (L, N, E) as ACT uses; cross attention with distinct q, k, v
+    E, H, L, S, N = 8, 2, 5, 6, 2
+    m = nn.MultiheadAttention(E, H, dropout=0.0)
+    randomize(m)
+    kpm = torch.zeros(N, S, dtype=torch.bool)
+    kpm[0, 4:] = True
+    kpm[1, 0] = True
+    am = torch.zeros(L, S, dtype=torch.bool)
+    am[0, 1] = am[2, 3] = am[3, 0] = am[4, 5] = True  # True = not allowed (PyTorch's boolean convention)
+    inputs = {"query": randn(L, N, E), "key": randn(S, N, E), "value": randn(S, N, E),
+              "key_padding_mask": kpm, "attn_mask": am}
+    run_case("mha", m, inputs, lambda query, key, value, key_padding_mask, attn_mask: {
+        "y": m(query, key, value, key_padding_mask=key_padding_mask, attn_mask=attn_mask, need_weights=False)[0]})
+    # no masks, self attention
+    m2 = nn.MultiheadAttention(E, H, dropout=0.0)
+    randomize(m2)
+    run_case("mha_self", m2, {"x": randn(L, N, E)}, lambda x: {"y": m2(x, x, x, need_weights=False)[0]})
+
+
+def case_norms():
+    m = nn.GroupNorm(3, 6)
+    randomize(m)
+    run_case("groupnorm", m, {"x": randn(2, 6, 3, 3, scale=2.0) + 0.5}, lambda x: {"y": m(x)})
+    m = nn.GroupNorm(2, 8)
+    randomize(m)
+    run_case("groupnorm1d", m, {"x": randn(2, 8, 5) + 1.0}, lambda x: {"y": m(x)})
+    m = nn.LayerNorm(8)
+    randomize(m)
+    run_case("layernorm", m, {"x": randn(3, 4, 8, scale=1.5) + 0.3}, lambda x: {"y": m(x)})
+    m = nn.BatchNorm2d(4, momentum=0.1)
+    randomize(m)
+    m.train()
+    run_case("batchnorm_train", m, {"x": randn(3, 4, 5, 5, scale=1.7) + 0.4}, lambda x: {"y": m(x)})
+    m = nn.BatchNorm2d(4)
+    randomize(m)
+    m.eval()
+    run_case("batchnorm_eval", m, {"x": randn(3, 4, 5, 5) + 0.4}, lambda x: {"y": m(x)})
+    m = torchvision.ops.FrozenBatchNorm2d(4)
+    randomize(m)
+    run_case("frozenbatchnorm", m, {"x": randn(2, 4, 3, 3)}, lambda x: {"y": m(x)})
+
+
+def resnet(norm):
+    if norm == "batchnorm":
+        layer = nn.BatchNorm2d
+    elif norm == "frozenbatchnorm":
+        layer = torchvision.ops.FrozenBatchNorm2d
+    else:
+        layer = lambda c: nn.GroupNorm(c // 16, c)  # Diffusion Policy's replacement
+    m = torchvision.models.resnet18(weights=None, norm_layer=layer)
+    m.fc = nn.Identity()
+    m.avgpool = nn.Identity()
+    hash_fill(m)
+    return m
+
+
+def resnet_layer4(m, x):
+    for name in ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4"):
+        x = getattr(m, name)(x)
+    return x
+
+
+def case_resnet():
+    for norm in ("batchnorm", "frozenbatchnorm", "groupnorm"):
+        case = "resnet18_" + norm
+        m = resnet(norm)
+        m.train()
+        folder = os.path.join(HERE, case)
+        os.makedirs(folder, exist_ok=True)
+        save_names(case, m)
+        x = leaf(randn(2, 3, 64, 64))
+        save(case, "in", "x", x)
+        y = resnet_layer4(m, x)
+        d = randn(*y.shape)
+        save(case, "out", "y", y)
+        save(case, "dout", "y", d)
+        (y * d).sum().backward()
+        save(case, "gin", "x", x.grad)
+        save_grads(case, m, head=HEAD)
+        if norm == "batchnorm":
+            for name in ("bn1.running_mean", "bn1.running_var", "layer4.1.bn2.running_var"):
+                save(case, "buf", name, dict(m.named_buffers())[name])
+
+
+def case_transformer():
+    d, heads, ff, S, T, N = 16, 4, 32, 7, 5, 2
+    kpm = torch.zeros(N, S, dtype=torch.bool)
+    kpm[1, 5:] = True
+    for pre_norm, act in ((False, "relu"), (True, "gelu")):
+        tag = "prenorm" if pre_norm else "postnorm"
+        m = EncoderLayer(d, heads, ff, act, pre_norm)
+        randomize(m)
+        run_case("encoder_" + tag, m, {"src": randn(S, N, d), "pos": randn(S, N, d), "key_padding_mask": kpm},
+                 lambda src, pos, key_padding_mask: {"y": m(src, pos, key_padding_mask)})
+        m = DecoderLayer(d, heads, ff, act, pre_norm)
+        randomize(m)
+        run_case("decoder_" + tag, m,
+                 {"tgt": randn(T, N, d), "memory": randn(S, N, d), "pos": randn(S, N, d),
+                  "query_pos": randn(T, N, d), "memory_key_padding_mask": kpm},
+                 lambda tgt, memory, pos, query_pos, memory_key_padding_mask:
+                 {"y": m(tgt, memory, pos, query_pos, memory_key_padding_mask)})
+
+
+def case_unet_block():
+    for predict_scale, cin, tag in ((True, 4, "film_scale"), (False, 4, "film_bias"), (True, 8, "film_same")):
+        m = CondResBlock1D(cin, 8, 6, 3, 4, predict_scale)
+        randomize(m)
+        run_case("condres1d_" + tag, m, {"x": randn(2, cin, 8), "cond": randn(2, 6)},
+                 lambda x, cond: {"y": m(x, cond)})
+    t = torch.tensor([0, 1, 17, 99])
+    save("step_embedding", "in", "t", t.float())
+    save("step_embedding", "out", "y", sinusoidal_embedding(t, 16))
+
+
+class SmallModel(nn.Module):
+    """ResNet18 (GroupNorm) -> 1x1 projection -> tokens + pos -> encoder layer -> decoder layer
+    (3 queries) -> linear head; L1 loss. A whole-model reference for loss and gradients."""
+
+    def __init__(self):
+        super().__init__()
+        self.backbone = resnet("groupnorm")
+        self.input_proj = nn.Conv2d(512, 16, 1)
+        self.encoder = EncoderLayer(16, 2, 32, "relu", False)
+        self.decoder = DecoderLayer(16, 2, 32, "relu", False)
+        self.query_embed = nn.Embedding(3, 16)
+        self.head = nn.Linear(16, 4)
+
+    def forward(self, x, pos, target):
+        f = self.input_proj(resnet_layer4(self.backbone, x))  # N,16,2,2
+        src = f.flatten(2).permute(2, 0, 1)  # 4,N,16
+        pos = pos.unsqueeze(1).repeat(1, x.shape[0], 1)
+        memory = self.encoder(src, pos, None)
+        q = self.query_embed.weight.unsqueeze(1).repeat(1, x.shape[0], 1)
+        h = self.decoder(torch.zeros_like(q), memory, pos, q, None)  # 3,N,16
+        pred = self.head(h).transpose(0, 1)  # N,3,4
+        return F.l1_loss(pred, target)
+
+
+def case_small_model():
+    case = "small_model"
+    m = SmallModel()
+    randomize(m.input_proj)
+    randomize(m.encoder)
+    randomize(m.decoder)
+    randomize(m.query_embed)
+    randomize(m.head)
+    os.makedirs(os.path.join(HERE, case), exist_ok=True)
+    for name, p in m.named_parameters():
+        if not name.startswith("backbone."):
+            save(case, "param", name, p)
+    x, pos, target = randn(2, 3, 64, 64), randn(4, 16), randn(2, 3, 4)
+    for k, v in (("x", x), ("pos", pos), ("target", target)):
+        save(case, "in", k, v)
+    loss = m(x, pos, target)
+    save(case, "out", "loss", loss.reshape(1))
+    loss.backward()
+    save_grads(case, m, head=HEAD)
+
+
+def main():
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    for name in os.listdir(HERE):
+        if os.path.isdir(os.path.join(HERE, name)) and not name.startswith("__"):
+            shutil.rmtree(os.path.join(HERE, name))
+    for seed, fn in enumerate((case_linear, case_conv2d, case_conv1d, case_conv_transpose1d, case_mha, case_norms,
+               case_resnet, case_transformer, case_unet_block, case_small_model)):
+        torch.manual_seed(1000 + seed)
+        fn()
+    total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(HERE) for f in fs)
+    print(f"make_refs: wrote {total / 1e6:.2f} MB under {HERE}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,367 @@
+/* test_nn_ops.c — central-difference gradient checks for every nn op on tiny shapes, against
+ * every differentiable input, plus forward values checked by hand or against closed forms. */
+#include "nn_gradcheck.h"
+
+static rng_t rng;
+
+#define SHAPE(g, ...) gc_shape(g, NN_DIMS(__VA_ARGS__))
+#define DEF (gc_opts){ 0 }
+
+static void uni(gc_input *g, float lo, float hi) { gc_fill_uniform(g, &rng, lo, hi); }
+static void free_inputs(gc_input *in, int n) { for (int k = 0; k < n; k++) free(in[k].data); }
+
+/* ---------------------------------------------------------------- builders */
+static nn_tensor *b_linear(nn_ctx *c, nn_tensor **in, void *a) { return nn_linear(c, in[0], in[1], in[2]); }
+static nn_tensor *b_matmul(nn_ctx *c, nn_tensor **in, void *a) { int *t = a; return nn_matmul(c, in[0], in[1], t[0], t[1]); }
+static nn_tensor *b_conv2d(nn_ctx *c, nn_tensor **in, void *a) { int *p = a; return nn_conv2d(c, in[0], in[1], p[2] ? in[2] : NULL, p[0], p[1]); }
+static nn_tensor *b_conv1d(nn_ctx *c, nn_tensor **in, void *a) { int *p = a; return nn_conv1d(c, in[0], in[1], in[2], p[0], p[1]); }
+static nn_tensor *b_convt1d(nn_ctx *c, nn_tensor **in, void *a) { int *p = a; return nn_conv_transpose1d(c, in[0], in[1], in[2], p[0], p[1]); }
+static nn_tensor *b_maxpool(nn_ctx *c, nn_tensor **in, void *a) { return nn_max_pool2d(c, in[0], 3, 2, 1); }
+static nn_tensor *b_avgpool(nn_ctx *c, nn_tensor **in, void *a) { return nn_avg_pool2d(c, in[0], 3, 2, 1); }
+static nn_tensor *b_adapool(nn_ctx *c, nn_tensor **in, void *a) { return nn_adaptive_avg_pool2d(c, in[0], 2, 3); }
+static nn_tensor *b_bn(nn_ctx *c, nn_tensor **in, void *a) { return nn_batch_norm(c, in[0], in[1], in[2], in[3], in[4], 0.1f, 1e-5f); }
+static nn_tensor *b_fbn(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm(c, in[0], in[1], in[2], in[3], in[4], 1e-5f); }
+static nn_tensor *b_gn(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm(c, in[0], 2, in[1], in[2], 1e-5f); }
+static nn_tensor *b_ln(nn_ctx *c, nn_tensor **in, void *a) { return nn_layer_norm(c, in[0], in[1], in[2], 1e-5f); }
+typedef nn_tensor *(*unary_fn)(nn_ctx *, nn_tensor *);
+static nn_tensor *b_unary(nn_ctx *c, nn_tensor **in, void *a) { return (*(unary_fn *)a)(c, in[0]); }
+static nn_tensor *b_dropout(nn_ctx *c, nn_tensor **in, void *a) { return nn_dropout(c, in[0], 0.3f); }
+static nn_tensor *b_add(nn_ctx *c, nn_tensor **in, void *a) { return nn_add(c, in[0], in[1]); }
+static nn_tensor *b_sub(nn_ctx *c, nn_tensor **in, void *a) { return nn_sub(c, in[0], in[1]); }
+static nn_tensor *b_mul(nn_ctx *c, nn_tensor **in, void *a) { return nn_mul(c, in[0], in[1]); }
+static nn_tensor *b_scale(nn_ctx *c, nn_tensor **in, void *a) { return nn_scale(c, in[0], -1.7f, 0.3f); }
+static nn_tensor *b_softmax(nn_ctx *c, nn_tensor **in, void *a) { return nn_softmax(c, in[0]); }
+static nn_tensor *b_log_softmax(nn_ctx *c, nn_tensor **in, void *a) { return nn_log_softmax(c, in[0]); }
+static float attn_mask[3 * 4];
+static unsigned char key_pad[2 * 4];
+static nn_tensor *b_softmax_masked(nn_ctx *c, nn_tensor **in, void *a) { return nn_softmax_masked(c, in[0], attn_mask, key_pad); }
+static nn_tensor *b_sum(nn_ctx *c, nn_tensor **in, void *a) { return nn_sum(c, in[0]); }
+static nn_tensor *b_mean(nn_ctx *c, nn_tensor **in, void *a) { return nn_mean(c, in[0]); }
+static nn_tensor *b_mean_dim(nn_ctx *c, nn_tensor **in, void *a) { return nn_mean_dim(c, in[0], 1); }
+static nn_tensor *b_reshape(nn_ctx *c, nn_tensor **in, void *a) { return nn_mul(c, nn_reshape(c, in[0], NN_DIMS(3, -1)), nn_reshape(c, in[0], NN_DIMS(3, 4))); }
+static nn_tensor *b_permute(nn_ctx *c, nn_tensor **in, void *a) { return nn_permute(c, in[0], (const int[]){ 2, 0, 3, 1 }); }
+static nn_tensor *b_transpose(nn_ctx *c, nn_tensor **in, void *a) { return nn_transpose(c, in[0], 0, 2); }
+static nn_tensor *b_concat(nn_ctx *c, nn_tensor **in, void *a) { return nn_concat(c, in, 3, 1); }
+static nn_tensor *b_slice(nn_ctx *c, nn_tensor **in, void *a) { return nn_slice(c, in[0], 1, 1, 3); }
+static nn_tensor *b_repeat0(nn_ctx *c, nn_tensor **in, void *a) { return nn_repeat0(c, in[0], 3); }
+static const int emb_idx[] = { 2, 0, 2, 4 };
+static nn_tensor *b_embedding(nn_ctx *c, nn_tensor **in, void *a) { return nn_embedding(c, in[0], emb_idx, 4); }
+static nn_tensor *b_spatial(nn_ctx *c, nn_tensor **in, void *a) { return nn_spatial_softmax(c, in[0], 0.7f); }
+static unsigned char is_pad[2 * 3] = { 0, 0, 1, 0, 1, 1 };
+static nn_tensor *b_l1(nn_ctx *c, nn_tensor **in, void *a) { return nn_l1_loss_masked(c, in[0], in[1], is_pad); }
+static nn_tensor *b_mse(nn_ctx *c, nn_tensor **in, void *a) { return nn_mse_loss(c, in[0], in[1]); }
+static nn_tensor *b_kl(nn_ctx *c, nn_tensor **in, void *a) { return nn_kl_normal(c, in[0], in[1]); }
+static const int ce_labels[] = { 1, 0, 3 };
+static nn_tensor *b_ce(nn_ctx *c, nn_tensor **in, void *a) { return nn_cross_entropy(c, in[0], ce_labels); }
+
+/* ---------------------------------------------------------------- checks */
+static void check_linear_matmul(void)
+{
+    gc_input in[3];
+    SHAPE(&in[0], 2, 3, 4); SHAPE(&in[1], 5, 4); SHAPE(&in[2], 5);
+    for (int k = 0; k < 3; k++) uni(&in[k], -1, 1);
+    gc_check("linear", b_linear, NULL, in, 3, DEF);
+    free_inputs(in, 3);
+    for (int ta = 0; ta < 2; ta++)
+        for (int tb = 0; tb < 2; tb++) {
+            int t[2] = { ta, tb };
+            SHAPE(&in[0], 2, ta ? 4 : 3, ta ? 3 : 4);
+            SHAPE(&in[1], 2, tb ? 5 : 4, tb ? 4 : 5);
+            uni(&in[0], -1, 1); uni(&in[1], -1, 1);
+            char name[64];
+            snprintf(name, sizeof name, "matmul batched ta=%d tb=%d", ta, tb);
+            gc_check(name, b_matmul, t, in, 2, DEF);
+            free_inputs(in, 2);
+        }
+    int t[2] = { 0, 1 };
+    SHAPE(&in[0], 2, 3, 4); SHAPE(&in[1], 5, 4);
+    uni(&in[0], -1, 1); uni(&in[1], -1, 1);
+    gc_check("matmul shared 2-D b^T", b_matmul, t, in, 2, DEF);
+    free_inputs(in, 2);
+}
+
+static void check_convs(void)
+{
+    gc_input in[3];
+    static const int cases[][5] = { /* k, stride, pad, bias, B */ { 3, 1, 1, 1, 2 }, { 3, 2, 1, 0, 2 }, { 1, 1, 0, 1, 2 },
+                                    { 1, 2, 0, 0, 2 }, { 1, 1, 0, 1, 1 }, { 7, 2, 3, 0, 1 } };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int k = cases[i][0], p[3] = { cases[i][1], cases[i][2], cases[i][3] };
+        SHAPE(&in[0], cases[i][4], 3, 7, 6); SHAPE(&in[1], 4, 3, k, k); SHAPE(&in[2], 4);
+        for (int j = 0; j < 3; j++) uni(&in[j], -1, 1);
+        char name[64];
+        snprintf(name, sizeof name, "conv2d k%d s%d p%d%s B%d", k, p[0], p[1], p[2] ? " bias" : "", cases[i][4]);
+        gc_check(name, b_conv2d, p, in, p[2] ? 3 : 2, DEF);
+        free_inputs(in, 3);
+    }
+    static const int c1[][3] = { { 3, 1, 1 }, { 5, 1, 2 }, { 3, 2, 1 }, { 1, 1, 0 } };
+    for (size_t i = 0; i < sizeof c1 / sizeof c1[0]; i++) {
+        int p[2] = { c1[i][1], c1[i][2] };
+        SHAPE(&in[0], 2, 3, 8); SHAPE(&in[1], 4, 3, c1[i][0]); SHAPE(&in[2], 4);
+        for (int j = 0; j < 3; j++) uni(&in[j], -1, 1);
+        char name[64];
+        snprintf(name, sizeof name, "conv1d k%d s%d p%d", c1[i][0], p[0], p[1]);
+        gc_check(name, b_conv1d, p, in, 3, DEF);
+        free_inputs(in, 3);
+    }
+    /* Diffusion Policy Upsample1d: ConvTranspose1d(dim, dim, 4, 2, 1) */
+    static const int ct[][3] = { { 4, 2, 1 }, { 3, 1, 1 }, { 3, 2, 0 } };
+    for (size_t i = 0; i < sizeof ct / sizeof ct[0]; i++) {
+        int p[2] = { ct[i][1], ct[i][2] };
+        SHAPE(&in[0], 2, 3, 5); SHAPE(&in[1], 3, 4, ct[i][0]); SHAPE(&in[2], 4);
+        for (int j = 0; j < 3; j++) uni(&in[j], -1, 1);
+        char name[64];
+        snprintf(name, sizeof name, "conv_transpose1d k%d s%d p%d", ct[i][0], p[0], p[1]);
+        gc_check(name, b_convt1d, p, in, 3, DEF);
+        free_inputs(in, 3);
+    }
+}
+
+static void check_pools(void)
+{
+    gc_input in[1];
+    SHAPE(&in[0], 2, 2, 7, 6);
+    gc_fill_distinct(&in[0], &rng, 0.05f);
+    gc_check("max_pool2d 3x3 s2 p1", b_maxpool, NULL, in, 1, (gc_opts){ .h = 1e-3 });
+    uni(&in[0], -1, 1);
+    gc_check("avg_pool2d 3x3 s2 p1", b_avgpool, NULL, in, 1, DEF);
+    gc_check("adaptive_avg_pool2d 2x3", b_adapool, NULL, in, 1, DEF);
+    free_inputs(in, 1);
+}
+
+static void norm_inputs(gc_input *in, int B, int C, int L)
+{
+    if (L) SHAPE(&in[0], B, C, L, 3); else SHAPE(&in[0], B, C, 3);
+    SHAPE(&in[1], C); SHAPE(&in[2], C); SHAPE(&in[3], C); SHAPE(&in[4], C);
+    uni(&in[0], -2, 3); uni(&in[1], 0.5f, 1.5f); uni(&in[2], -1, 1);
+    uni(&in[3], -0.5f, 0.5f); uni(&in[4], 0.5f, 2.0f);
+    in[3].no_grad = in[4].no_grad = 1;
+}
+
+static void check_norms(void)
+{
+    gc_input in[5];
+    norm_inputs(in, 3, 4, 2);
+    gc_check("batch_norm train", b_bn, NULL, in, 5, DEF);
+    gc_check("batch_norm eval", b_bn, NULL, in, 5, (gc_opts){ .train = -1 });
+    gc_check("frozen_batch_norm", b_fbn, NULL, in, 5, DEF);   /* stats are constants */
+    free_inputs(in, 5);
+    norm_inputs(in, 2, 4, 0);   /* [B,C,L] */
+    gc_check("group_norm [B,C,L]", b_gn, NULL, in, 3, DEF);
+    free_inputs(in, 5);
+    norm_inputs(in, 2, 4, 2);
+    gc_check("group_norm [B,C,H,W]", b_gn, NULL, in, 3, DEF);
+    free_inputs(in, 5);
+    SHAPE(&in[0], 2, 3, 5); SHAPE(&in[1], 5); SHAPE(&in[2], 5);
+    uni(&in[0], -2, 2); uni(&in[1], 0.5f, 1.5f); uni(&in[2], -1, 1);
+    gc_check("layer_norm", b_ln, NULL, in, 3, DEF);
+    free_inputs(in, 3);
+
+    /* running statistics: momentum 0.1, unbiased variance */
+    nn_ctx *c = nn_ctx_new(1 << 16);
+    float x[2 * 1 * 2] = { 1, 2, 3, 6 };   /* one channel, 4 values: mean 3, biased var 3.5 */
+    float rm = 0.5f, rv = 2.0f;
+    nn_tensor *tx = nn_wrap(c, x, NN_DIMS(2, 1, 2)), *trm = nn_wrap(c, &rm, NN_DIMS(1)), *trv = nn_wrap(c, &rv, NN_DIMS(1));
+    nn_tensor *y = nn_batch_norm(c, tx, NULL, NULL, trm, trv, 0.1f, 1e-5f);
+    tap_ok(y && fabsf(rm - (0.9f * 0.5f + 0.1f * 3.0f)) < 1e-6f, "batch_norm running_mean updated (%g)", rm);
+    tap_ok(fabsf(rv - (0.9f * 2.0f + 0.1f * 14.0f / 3.0f)) < 1e-5f, "batch_norm running_var uses unbiased var (%g)", rv);
+    tap_ok(y && fabsf(y->data[0] - (1 - 3) / sqrtf(3.5f + 1e-5f)) < 1e-5f, "batch_norm train normalises with biased var");
+    nn_ctx_free(c);
+}
+
+static void check_elementwise(void)
+{
+    static const struct { const char *name; unary_fn f; int kink; } acts[] = {
+        { "relu", nn_relu, 1 }, { "gelu", nn_gelu, 0 }, { "mish", nn_mish, 0 }, { "silu", nn_silu, 0 },
+        { "sigmoid", nn_sigmoid, 0 }, { "tanh", nn_tanh, 0 }, { "exp", nn_exp, 0 } };
+    gc_input in[3];
+    for (size_t i = 0; i < sizeof acts / sizeof acts[0]; i++) {
+        SHAPE(&in[0], 3, 7);
+        if (acts[i].kink) gc_fill_away_from_zero(&in[0], &rng, -3, 3, 0.05f);
+        else uni(&in[0], -3, 3);
+        unary_fn f = acts[i].f;
+        gc_check(acts[i].name, b_unary, &f, in, 1, acts[i].kink ? (gc_opts){ .h = 1e-3 } : DEF);
+        free_inputs(in, 1);
+    }
+    /* GELU is the erf form (not tanh): gelu(1) = 0.841344746 */
+    nn_ctx *c = nn_ctx_new(1 << 16);
+    float one = 1.0f;
+    nn_tensor *g = nn_gelu(c, nn_wrap(c, &one, NN_DIMS(1)));
+    tap_ok(g && fabsf(g->data[0] - 0.841344746f) < 1e-6f, "gelu(1) = %.9f (erf form)", g ? g->data[0] : 0);
+    nn_ctx_free(c);
+
+    rng_t drop;
+    rng_seed(&drop, 7);
+    SHAPE(&in[0], 4, 5); uni(&in[0], -1, 1);
+    gc_check("dropout (fixed mask)", b_dropout, NULL, in, 1, (gc_opts){ .reseed = &drop });
+    free_inputs(in, 1);
+
+    static const int shapes[][2][4] = { /* a, b (ndim first) */
+        { { 3, 2, 3, 4 }, { 3, 2, 3, 4 } }, { { 3, 2, 3, 4 }, { 1, 4, 0, 0 } }, { { 3, 2, 3, 4 }, { 3, 1, 3, 1 } },
+        { { 2, 3, 1, 0 }, { 3, 1, 1, 4 } } };
+    static const struct { const char *name; gc_build f; } bins[] = { { "add", b_add }, { "sub", b_sub }, { "mul", b_mul } };
+    for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+        for (size_t k = 0; k < 3; k++) {
+            gc_shape(&in[0], shapes[s][0][0], &shapes[s][0][1]);
+            gc_shape(&in[1], shapes[s][1][0], &shapes[s][1][1]);
+            uni(&in[0], -1, 1); uni(&in[1], -1, 1);
+            char name[64];
+            snprintf(name, sizeof name, "%s broadcast case %zu", bins[k].name, s);
+            gc_check(name, bins[k].f, NULL, in, 2, DEF);
+            free_inputs(in, 2);
+        }
+    SHAPE(&in[0], 2, 3); uni(&in[0], -1, 1);
+    gc_check("scale", b_scale, NULL, in, 1, DEF);
+    free_inputs(in, 1);
+}
+
+static void check_softmax_reductions(void)
+{
+    gc_input in[3];
+    SHAPE(&in[0], 2, 3, 5); uni(&in[0], -2, 2);
+    gc_check("softmax", b_softmax, NULL, in, 1, DEF);
+    gc_check("log_softmax", b_log_softmax, NULL, in, 1, DEF);
+    gc_check("sum", b_sum, NULL, in, 1, DEF);
+    gc_check("mean", b_mean, NULL, in, 1, DEF);
+    gc_check("mean_dim", b_mean_dim, NULL, in, 1, DEF);
+    free_inputs(in, 1);
+    /* causal additive mask [Lq=3, Lk=4] and padding of the last key of sample 1 */
+    for (int q = 0; q < 3; q++)
+        for (int k = 0; k < 4; k++) attn_mask[q * 4 + k] = k > q + 1 ? -INFINITY : 0.1f * (float)k;
+    key_pad[1 * 4 + 3] = 1;
+    SHAPE(&in[0], 2, 2, 3, 4); uni(&in[0], -2, 2);
+    gc_check("softmax_masked", b_softmax_masked, NULL, in, 1, DEF);
+    nn_ctx *c = nn_ctx_new(1 << 16);
+    nn_tensor *y = nn_softmax_masked(c, nn_wrap(c, in[0].data, 4, in[0].shape), attn_mask, key_pad);
+    int ok = y != NULL;
+    for (int b = 0; ok && b < 2; b++)
+        for (int h = 0; h < 2; h++)
+            for (int q = 0; q < 3; q++) {
+                const float *row = y->data + ((b * 2 + h) * 3 + q) * 4;
+                float s = 0;
+                for (int k = 0; k < 4; k++) {
+                    s += row[k];
+                    if ((k > q + 1 || (b == 1 && k == 3)) && row[k] != 0) ok = 0;
+                }
+                if (fabsf(s - 1) > 1e-5f) ok = 0;
+            }
+    tap_ok(ok, "softmax_masked: masked keys get 0, rows sum to 1");
+    nn_ctx_free(c);
+    free_inputs(in, 1);
+    SHAPE(&in[0], 2, 3, 3, 4); uni(&in[0], -2, 2);
+    gc_check("spatial_softmax", b_spatial, NULL, in, 1, DEF);
+    free_inputs(in, 1);
+}
+
+static void check_shapes(void)
+{
+    gc_input in[3];
+    SHAPE(&in[0], 2, 6); uni(&in[0], -1, 1);
+    gc_check("reshape (used twice)", b_reshape, NULL, in, 1, DEF);
+    free_inputs(in, 1);
+    SHAPE(&in[0], 2, 3, 4, 5); uni(&in[0], -1, 1);
+    gc_check("permute", b_permute, NULL, in, 1, DEF);
+    gc_check("transpose", b_transpose, NULL, in, 1, DEF);
+    gc_check("slice", b_slice, NULL, in, 1, DEF);
+    gc_check("repeat0", b_repeat0, NULL, in, 1, DEF);
+    free_inputs(in, 1);
+    SHAPE(&in[0], 2, 1, 3); SHAPE(&in[1], 2, 2, 3); SHAPE(&in[2], 2, 3, 3);
+    for (int k = 0; k < 3; k++) uni(&in[k], -1, 1);
+    gc_check("concat", b_concat, NULL, in, 3, DEF);
+    free_inputs(in, 3);
+    SHAPE(&in[0], 5, 3); uni(&in[0], -1, 1);
+    gc_check("embedding (repeated index)", b_embedding, NULL, in, 1, DEF);
+    free_inputs(in, 1);
+}
+
+static void check_losses(void)
+{
+    gc_input in[2];
+    SHAPE(&in[0], 2, 3, 4); SHAPE(&in[1], 2, 3, 4);
+    uni(&in[0], -1, 1); uni(&in[1], -1, 1);
+    for (long i = 0; i < 24; i++)   /* keep |a-b| away from the kink */
+        if (fabsf(in[0].data[i] - in[1].data[i]) < 0.05f) in[0].data[i] += 0.1f;
+    gc_check("l1_loss_masked", b_l1, NULL, in, 2, (gc_opts){ .h = 1e-3 });
+    gc_check("mse_loss", b_mse, NULL, in, 2, DEF);
+    /* ACT normalisation: divided by every element, padded ones included */
+    nn_ctx *c = nn_ctx_new(1 << 16);
+    nn_tensor *l = nn_l1_loss_masked(c, nn_wrap(c, in[0].data, 3, in[0].shape), nn_wrap(c, in[1].data, 3, in[1].shape), is_pad);
+    double s = 0;
+    for (int i = 0; i < 24; i++)
+        if (!is_pad[i / 4]) s += fabs(in[0].data[i] - in[1].data[i]);
+    tap_ok(l && fabs(l->data[0] - s / 24) < 1e-6, "l1_loss_masked = sum(|a-b| * ~pad) / (B*T*D)");
+    nn_ctx_free(c);
+    free_inputs(in, 2);
+    SHAPE(&in[0], 3, 4); SHAPE(&in[1], 3, 4);
+    uni(&in[0], -1, 1); uni(&in[1], -1, 1);
+    gc_check("kl_normal", b_kl, NULL, in, 2, DEF);
+    free_inputs(in, 2);
+    SHAPE(&in[0], 3, 5); uni(&in[0], -2, 2);
+    gc_check("cross_entropy", b_ce, NULL, in, 1, DEF);
+    free_inputs(in, 1);
+}
+
+static void check_positions(void)
+{
+    nn_ctx *c = nn_ctx_new(1 << 20);
+    nn_tensor *t = nn_sine_table_1d(c, 4, 6);
+    /* pos 3, column 2: sin(3 / 10000^(2/6)); column 3: cos of the same */
+    float a = 3.0f / powf(10000.0f, 2.0f / 6.0f);
+    tap_ok(t && fabsf(t->data[3 * 6 + 2] - sinf(a)) < 1e-6f && fabsf(t->data[3 * 6 + 3] - cosf(a)) < 1e-6f,
+           "sine_table_1d: sin at even, cos at odd columns");
+    float steps[2] = { 0, 10 };
+    nn_tensor *e = nn_sinusoidal_pos_emb(c, steps, 2, 8);
+    float f1 = expf(-logf(10000.0f) / 3.0f);
+    tap_ok(e && e->data[0] == 0 && e->data[4] == 1 && fabsf(e->data[8 + 1] - sinf(10 * f1)) < 1e-5f &&
+           fabsf(e->data[8 + 5] - cosf(10 * f1)) < 1e-5f, "sinusoidal_pos_emb: [sin | cos] halves");
+    nn_tensor *p = nn_sine_pos_2d(c, 8, 3, 5);
+    /* y feature k=0 at row 2: sin(3/(3+eps)*2pi) ~ 0; x feature k=1 (cos) at col 0: cos(1/5*2pi/10000^(0)) */
+    float ye = 3.0f / (3.0f + 1e-6f) * 2 * (float)M_PI, xe = 1.0f / (5.0f + 1e-6f) * 2 * (float)M_PI;
+    tap_ok(p && p->shape[1] == 8 && fabsf(p->data[(0 * 3 + 2) * 5 + 0] - sinf(ye)) < 1e-5f &&
+           fabsf(p->data[((4 + 1) * 3 + 0) * 5 + 0] - cosf(xe)) < 1e-5f, "sine_pos_2d: y features then x, normalised");
+    nn_ctx_free(c);
+}
+
+/* Inference mode (no recording) gives the same forward values as recording mode. */
+static void check_inference_mode(void)
+{
+    nn_ctx *c = nn_ctx_new(1 << 20);
+    float x[2 * 3 * 6 * 6], w[4 * 3 * 3 * 3], g[4], b[4], rm[4] = { 0 }, rv[4] = { 1, 1, 1, 1 };
+    rng_fill_uniform(&rng, x, 216, -1, 1);
+    rng_fill_uniform(&rng, w, 108, -1, 1);
+    rng_fill_uniform(&rng, g, 4, 0.5f, 1.5f);
+    rng_fill_uniform(&rng, b, 4, -1, 1);
+    float out[2][2 * 4 * 3 * 3];
+    for (int rec = 1; rec >= 0; rec--) {
+        nn_ctx_set_record(c, rec);
+        nn_ctx_set_train(c, 0);
+        nn_tensor *tw = nn_wrap(c, w, NN_DIMS(4, 3, 3, 3));
+        tw->requires_grad = 1;
+        nn_tensor *h = nn_conv2d(c, nn_wrap(c, x, NN_DIMS(2, 3, 6, 6)), tw, NULL, 1, 1);
+        h = nn_batch_norm(c, h, nn_wrap(c, g, NN_DIMS(4)), nn_wrap(c, b, NN_DIMS(4)), nn_wrap(c, rm, NN_DIMS(4)), nn_wrap(c, rv, NN_DIMS(4)), 0.1f, 1e-5f);
+        h = nn_max_pool2d(c, nn_relu(c, h), 3, 2, 1);
+        h = nn_softmax(c, nn_gelu(c, h));
+        if (!h) { tap_ok(0, "inference chain: %s", error_get()); return; }
+        memcpy(out[rec], h->data, sizeof out[0]);
+        tap_ok(rec ? c->n_nodes > 0 : c->n_nodes == 0, "record=%d: %ld tape nodes", rec, c->n_nodes);
+        nn_ctx_reset(c);
+    }
+    tap_ok(memcmp(out[0], out[1], sizeof out[0]) == 0, "inference mode: forward values identical to recording mode");
+    nn_ctx_free(c);
+}
+
+int main(void)
+{
+    rng_seed(&rng, 42);
+    check_linear_matmul();
+    check_convs();
+    check_pools();
+    check_norms();
+    check_elementwise();
+    check_softmax_reductions();
+    check_shapes();
+    check_losses();
+    check_positions();
+    check_inference_mode();
+    return tap_done();
+}
