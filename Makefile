@@ -90,6 +90,9 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIBILT)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(UNIT_HELPER_OBJ) $(LIBILT) $(LDLIBS) -o $@
 
+# The scenes are compiled into the library (lib/sim/scenes.c, .incbin).
+$(BUILD)/obj/lib/sim/scenes.o: $(wildcard data/*.xml)
+
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d)
 
 # ---------------------------------------------------------------- tests
@@ -107,6 +110,9 @@ check-asan: deps
 
 lint-man:
 	@mandoc -Tlint -W warning $(MANPAGES)
+
+task-pictures: all
+	@ILT_BIN=$(abspath $(BUILD)/bin) bash bench/task-pictures.sh $(BUILD)/task-pictures
 
 bench: all
 	@ILT_BIN=$(abspath $(BUILD)/bin) bash bench/run

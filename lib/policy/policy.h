@@ -1,0 +1,111 @@
+/* policy.h — the policy interface rollout (and later robots) call: reset, observe, act.
+ *
+ * A policy class (ACT, Diffusion Policy, IBC, the task's scripted expert) implements three hooks:
+ * reset at the start of an episode, observe once per control step (so that a policy with an
+ * observation history, like Diffusion Policy, can keep one), and act, which predicts a chunk of
+ * future actions from what it has observed. policy_step() turns chunks into one action per step:
+ *
+ *   - chunk execution: the first `chunk_exec` actions of a chunk are executed before the policy
+ *     is asked again (0 = the class's default, e.g. Diffusion Policy's n_action_steps, ACT's
+ *     whole chunk);
+ *   - ACT temporal ensembling (`temporal_agg`): the policy is asked at every step, and the action
+ *     for step t is the weighted mean of every chunk's prediction for t, with weights exp(-k*i)
+ *     where i = 0 is the OLDEST prediction (ACT's convention; k = 0.01 by default).
+ *
+ *   policy_options_t o = policy_default_options();
+ *   policy_t *p = policy_open("ckpt.h5", &env, &o);       or policy_open("scripted", ...)
+ *   policy_reset(p, seed);
+ *   each step: fill a policy_observation_t; policy_step(p, &obs, action); sim_task_step(...)
+ *   policy_free(p);
+ *
+ * Checkpoints are HDF5 files whose root attribute "policy" (a string) names the policy kind
+ * ("act", "cnnmlp", "diffusion", "ibc"); policy_open dispatches on it through the registry in
+ * registry.c, where each policy's code adds its class. A file that is not HDF5, is truncated, has
+ * no "policy" attribute or names an unknown kind is an error naming the file. */
+#ifndef ILT_POLICY_POLICY_H
+#define ILT_POLICY_POLICY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define POLICY_MAX_CAMERAS 8
+#define POLICY_MAX_OBS 16
+
+/* What the environment offers a policy (from the task's info). */
+typedef struct {
+    const char *task;              /* task name */
+    int state_dim, velocity_dim, action_dim;
+    int n_cameras;                 /* rendered cameras, in this order in every observation */
+    const char *camera_names[POLICY_MAX_CAMERAS];
+    int height, width;             /* image size */
+    int n_obs;                     /* named low-dimensional observations (robomimic keys) */
+    const char *obs_names[POLICY_MAX_OBS];
+    int obs_dims[POLICY_MAX_OBS];
+    double control_hz;
+    int max_steps;
+} policy_env_t;
+
+/* One control step's observation. Pointers are valid during the observe call only. */
+typedef struct {
+    int step;                      /* control step since reset */
+    const float *state;            /* state_dim (qpos) */
+    const float *velocity;         /* velocity_dim (qvel) */
+    const uint8_t *images[POLICY_MAX_CAMERAS];   /* per camera: height x width x 3, top row first */
+    const float *obs[POLICY_MAX_OBS];            /* per named observation */
+} policy_observation_t;
+
+typedef struct {
+    int chunk_exec;                /* actions of a chunk executed per query; 0 = class default */
+    int temporal_agg;              /* 1: ACT temporal ensembling (query every step) */
+    double temporal_k;             /* ensembling weight exp(-k*i), i = 0 the oldest */
+    int n_threads;                 /* for the policy's own computation; 0 = its default */
+} policy_options_t;
+
+typedef struct policy policy_t;
+
+/* A policy class. `self` is the class's own state (allocated by open). */
+typedef struct policy_class {
+    const char *kind;              /* "scripted", "act", ... (the checkpoint's "policy" attribute) */
+    /* Load from a checkpoint (path NULL for built-ins) for this environment; check that the
+     * checkpoint's cameras/dims match env. Return the state or NULL with error_set. Set
+     * *chunk_size (actions per act call) and *default_exec (actions executed per query). */
+    void *(*open)(const char *path, const policy_env_t *env, const policy_options_t *options,
+                  int *chunk_size, int *default_exec);
+    int (*reset)(void *self, uint64_t seed);
+    int (*observe)(void *self, const policy_observation_t *obs);
+    /* Predict chunk_size actions (chunk[chunk_size * action_dim]) from the observations so far;
+     * chunk[0] is the action for the current step. */
+    int (*act)(void *self, float *chunk);
+    void (*close)(void *self);
+} policy_class_t;
+
+policy_options_t policy_default_options(void);
+
+/* "scripted" gives the task's expert (it needs the callback below); anything else is a
+ * checkpoint path. NULL with error_set on failure. */
+policy_t *policy_open(const char *spec, const policy_env_t *env, const policy_options_t *options);
+/* The scripted policy asks the environment for the expert's action: rollout passes a function
+ * that calls sim_task_expert_action (policy/ knows nothing of sim/). */
+typedef int (*policy_expert_fn)(void *context, float *action);
+policy_t *policy_open_scripted(const policy_env_t *env, policy_expert_fn expert, void *context);
+
+/* Wrap an opened class state (takes ownership of self, closing it on failure); for built-ins
+ * and tests. */
+policy_t *policy_wrap(const policy_class_t *cls, void *self, const policy_env_t *env,
+                      const policy_options_t *options, int chunk_size, int default_exec);
+
+/* The policy kind of a checkpoint file ("act", ...) into kind[size]; -1 with error_set when the
+ * file is not a policy checkpoint. */
+int policy_checkpoint_kind(const char *path, char *kind, size_t size);
+/* The registered class for a kind, or NULL. */
+const policy_class_t *policy_class_find(const char *kind);
+/* NULL-terminated list of registered checkpoint kinds (for messages). */
+const policy_class_t *const *policy_classes(void);
+
+const char *policy_kind(const policy_t *p);
+int policy_reset(policy_t *p, uint64_t seed);
+/* Observe the current step and write the action to execute now (action_dim values). */
+int policy_step(policy_t *p, const policy_observation_t *obs, float *action);
+void policy_free(policy_t *p);
+
+#endif

@@ -1,0 +1,9 @@
+/* registry.c — the policy classes a checkpoint can name in its "policy" attribute. Each policy's
+ * code (ACT, Diffusion Policy, IBC) adds its class here: declare it and list it before NULL. */
+#include "policy/policy.h"
+
+static const policy_class_t *const registered[] = {
+    NULL,
+};
+
+const policy_class_t *const *policy_classes(void) { return registered; }

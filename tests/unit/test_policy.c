@@ -1,0 +1,88 @@
+/* test_policy.c — the policy interface's chunk execution and ACT temporal ensembling, with a fake
+ * policy whose chunks are known: query q predicts 100*q + j for step q+j. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "policy/policy.h"
+#include "tap.h"
+
+typedef struct { int queries; } fake_t;
+
+static void *fake_open(const char *path, const policy_env_t *env, const policy_options_t *o, int *cs, int *de) { return NULL; }
+static int fake_reset(void *self, uint64_t seed) { ((fake_t *)self)->queries = 0; return 0; }
+static int fake_observe(void *self, const policy_observation_t *obs) { return 0; }
+static int fake_act(void *self, float *chunk)
+{
+    fake_t *f = self;
+    for (int j = 0; j < 5; j++) chunk[j] = (float)(100 * f->queries + j);
+    f->queries++;
+    return 0;
+}
+static void fake_close(void *self) { free(self); }
+static const policy_class_t fake_class = {"fake", fake_open, fake_reset, fake_observe, fake_act, fake_close};
+
+static policy_t *make(int exec, int agg, double k)
+{
+    policy_env_t env = {.action_dim = 1};
+    policy_options_t o = policy_default_options();
+    o.chunk_exec = exec;
+    o.temporal_agg = agg;
+    o.temporal_k = k;
+    return policy_wrap(&fake_class, calloc(1, sizeof(fake_t)), &env, &o, 5, 5);
+}
+
+int main(void)
+{
+    policy_observation_t obs = {0};
+    float a;
+    int ok = 1;
+
+    policy_t *p = make(3, 0, 0);
+    policy_reset(p, 0);
+    static const float expect_exec3[8] = {0, 1, 2, 100, 101, 102, 200, 201};
+    for (int t = 0; t < 8; t++) {
+        obs.step = t;
+        policy_step(p, &obs, &a);
+        ok &= a == expect_exec3[t];
+    }
+    tap_ok(ok, "chunk_exec 3 of 5 executes the first 3 actions of each chunk");
+    policy_free(p);
+
+    p = make(0, 0, 0);
+    policy_reset(p, 0);
+    ok = 1;
+    for (int t = 0; t < 10; t++) {
+        obs.step = t;
+        policy_step(p, &obs, &a);
+        ok &= a == (float)(100 * (t / 5) + t % 5);
+    }
+    tap_ok(ok, "default execution runs the whole chunk");
+    policy_free(p);
+
+    const double k = 0.3;
+    p = make(0, 1, k);
+    policy_reset(p, 0);
+    double worst = 0;
+    for (int t = 0; t < 12; t++) {
+        obs.step = t;
+        policy_step(p, &obs, &a);
+        double sum = 0, weight = 0;
+        int first = t - 4 > 0 ? t - 4 : 0;  /* the oldest query that predicted step t */
+        for (int q = first; q <= t; q++) {
+            double w = exp(-k * (q - first));
+            sum += w * (100 * q + (t - q));
+            weight += w;
+        }
+        double diff = fabs(a - sum / weight);
+        if (diff > worst) worst = diff;
+    }
+    tap_ok(worst < 1e-3, "temporal ensembling weights exp(-k*i), i = 0 the oldest (max diff %g)", worst);
+    policy_free(p);
+
+    p = make(6, 0, 0);
+    tap_ok(p == NULL, "executing more actions than a chunk holds is an error");
+
+    char kind[32];
+    tap_ok(policy_checkpoint_kind("/nonexistent.h5", kind, sizeof kind) < 0, "a missing checkpoint is an error");
+    return tap_failures != 0;
+}
