@@ -112,7 +112,7 @@ lint-man:
 	@mandoc -Tlint -W warning $(MANPAGES)
 
 task-pictures: all
-	@ILT_BIN=$(abspath $(BUILD)/bin) bash bench/task-pictures.sh $(BUILD)/task-pictures
+	@ILT_BIN=$(abspath $(BUILD)/bin) bash tests/task-pictures.sh $(BUILD)/task-pictures
 
 bench: all
 	@ILT_BIN=$(abspath $(BUILD)/bin) bash bench/run
