@@ -141,6 +141,7 @@ typedef struct act_dataset {
     int64_t n;                       /* samples */
     int state_dim, action_dim, rows; /* rows: action chunk rows in the stream */
     int n_cameras, height, width;
+    char camera_names[ACT_MAX_CAMERAS][ACT_NAME_MAX];
     float *state;                    /* [n, S] */
     float *action;                   /* [n, rows, A] */
     unsigned char *is_pad;           /* [n, rows] */
@@ -151,7 +152,7 @@ typedef struct act_dataset {
 #define ACT_DATA_BLOCK 256
 
 /* Read a chunkified sample stream into memory (images stay uint8). cameras: the camera names
- * (fields observation.images.<name>). Stops with an error before memory_limit bytes would be
+ * (fields observation.images.<name>); NULL: every camera of the first sample, sorted. Stops with an error before memory_limit bytes would be
  * exceeded (0: the system's available memory at the start, minus a margin). */
 int act_dataset_read(act_dataset *ds, stream_reader *r, char **cameras, int n_cameras, size_t memory_limit);
 /* Append one sample (the first one fixes the layout; limit 0: no memory check). */

@@ -73,18 +73,30 @@ static int layout_from(act_dataset *ds, const stream_sample *s, char **cameras, 
         else if (action->ndim == 1) ds->rows = 1, ds->action_dim = (int)action->shape[0];
         else return error_set("sample %s: action must be [K,A] (chunkify) or [A]", s->key);
     }
+    if (!cameras) {   /* every observation.images.<name> field of the first sample (sorted) */
+        n_cameras = 0;
+        for (size_t f = 0; f < s->n_fields; f++)
+            if (strncmp(s->fields[f].name, "observation.images.", 19) == 0) {
+                if (n_cameras == ACT_MAX_CAMERAS) return error_set("sample %s has more than %d cameras", s->key, ACT_MAX_CAMERAS);
+                snprintf(ds->camera_names[n_cameras++], ACT_NAME_MAX, "%s", s->fields[f].name + 19);
+            }
+        if (!n_cameras) return error_set("sample %s has no observation.images.* field (ACT needs a camera)", s->key);
+    } else {
+        if (n_cameras < 1 || n_cameras > ACT_MAX_CAMERAS) return error_set("ACT needs 1 to %d cameras", ACT_MAX_CAMERAS);
+        for (int k = 0; k < n_cameras; k++) snprintf(ds->camera_names[k], ACT_NAME_MAX, "%s", cameras[k]);
+    }
     ds->n_cameras = n_cameras;
     for (int k = 0; k < n_cameras; k++) {
         char name[128];
-        snprintf(name, sizeof name, "observation.images.%s", cameras[k]);
+        snprintf(name, sizeof name, "observation.images.%s", ds->camera_names[k]);
         const npy_array *img = stream_sample_get(s, name);
-        if (!img) return error_set("sample %s has no field %s (camera '%s')", s->key, name, cameras[k]);
+        if (!img) return error_set("sample %s has no field %s (camera '%s')", s->key, name, ds->camera_names[k]);
         if (img->dtype != NPY_U8 || img->ndim != 3 || img->shape[2] != 3)
             return error_set("sample %s: %s must be uint8 [H,W,3]", s->key, name);
         if (k == 0) ds->height = (int)img->shape[0], ds->width = (int)img->shape[1];
         else if (img->shape[0] != ds->height || img->shape[1] != ds->width)
             return error_set("sample %s: camera %s is %lldx%lld, camera %s %dx%d (cameras must share one size)", s->key,
-                             cameras[k], (long long)img->shape[0], (long long)img->shape[1], cameras[0], ds->height,
+                             ds->camera_names[k], (long long)img->shape[0], (long long)img->shape[1], ds->camera_names[0], ds->height,
                              ds->width);
     }
     return 0;
@@ -127,9 +139,9 @@ int act_dataset_add(act_dataset *ds, const stream_sample *s, char **cameras, int
             memset(out, 0, ds->rows);
         }
     }
-    for (int k = 0; k < n_cameras; k++) {
+    for (int k = 0; k < ds->n_cameras; k++) {
         char name[128];
-        snprintf(name, sizeof name, "observation.images.%s", cameras[k]);
+        snprintf(name, sizeof name, "observation.images.%s", ds->camera_names[k]);
         const npy_array *img = stream_sample_require(s, name, NPY_U8);
         if (!img) return -1;
         if (img->ndim != 3 || img->shape[0] != ds->height || img->shape[1] != ds->width || img->shape[2] != 3)
