@@ -175,6 +175,15 @@ print(np.load(io.BytesIO(t.extractfile(m).read())).shape)" < <(predict -c "$t/ml
   [ -z "$(ls "$t" | grep -v cut.tar)" ]
 }
 
+@test "act-train: a stream larger than --max-memory is a clear error, not an out-of-memory crash" {
+  "$PYTHON" "$ILT_TESTS/make_episodes.py" act "$t/big" --episodes 1 --frames 4 --cams top:128:128 >/dev/null
+  h5slice "$t"/big/*.hdf5 | chunkify -k 5 > "$t/big.tar"
+  run --separate-stderr act-train --stats "$d/stats.tar" -o "$t/m.h5" --max-memory 1 "$t/big.tar"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"does not fit in memory"*"1 MiB usable"* ]]
+  [ ! -e "$t/m.h5" ]
+}
+
 @test "predict: bad checkpoint or mismatched stream is an error with empty stdout" {
   run --separate-stderr predict -c "$d/stats.tar" "$d/train.tar"
   [ "$status" -eq 1 ]
