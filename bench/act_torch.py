@@ -67,21 +67,22 @@ class DecLayer(nn.Module):
 class ACT(nn.Module):
     def __init__(self, a):
         super().__init__()
-        e, self.k, self.z = a.hidden, a.chunk, 32
+        e, self.k, self.z = a.hidden, a.chunk, getattr(a, "latent", 32)
+        h = getattr(a, "nheads", 8)
         norm = torchvision.ops.FrozenBatchNorm2d if a.frozen else (lambda c: nn.GroupNorm(c // 16, c))
         r = torchvision.models.resnet18(norm_layer=norm)
         self.body = nn.Sequential(r.conv1, r.bn1, r.relu, r.maxpool, r.layer1, r.layer2, r.layer3, r.layer4)
         self.input_proj = nn.Conv2d(512, e, 1)
-        self.enc = nn.ModuleList(EncLayer(e, 8, a.ff, 0.1) for _ in range(a.enc))
-        self.dec = nn.ModuleList(DecLayer(e, 8, a.ff, 0.1) for _ in range(a.dec))
-        self.cvae = nn.ModuleList(EncLayer(e, 8, a.ff, 0.1) for _ in range(a.enc))
+        self.enc = nn.ModuleList(EncLayer(e, h, a.ff, 0.1) for _ in range(a.enc))
+        self.dec = nn.ModuleList(DecLayer(e, h, a.ff, 0.1) for _ in range(a.dec))
+        self.cvae = nn.ModuleList(EncLayer(e, h, a.ff, 0.1) for _ in range(a.enc))
         self.dec_norm = nn.LayerNorm(e)
         self.action_head = nn.Linear(e, 14)
         self.query_embed = nn.Embedding(a.chunk, e)
         self.input_proj_robot_state = nn.Linear(14, e)
         self.cls_embed = nn.Embedding(1, e)
         self.encoder_action_proj, self.encoder_joint_proj = nn.Linear(14, e), nn.Linear(14, e)
-        self.latent_proj, self.latent_out_proj = nn.Linear(e, 64), nn.Linear(32, e)
+        self.latent_proj, self.latent_out_proj = nn.Linear(e, 2 * self.z), nn.Linear(self.z, e)
         self.additional_pos_embed = nn.Embedding(2, e)
         self.register_buffer("pos_table", sine_1d(a.chunk + 2, e))
 
