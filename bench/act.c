@@ -47,6 +47,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--frozen")) cfg.backbone_norm = v ? MOD_NORM_FROZEN_BATCH : MOD_NORM_GROUP;
         else { fprintf(stderr, "act bench: unknown %s\n", k); return 2; }
     }
+    if (repeat < 1) repeat = 1;
     nn_set_threads(threads);
     rng_t rng;
     rng_seed(&rng, 0);
