@@ -53,6 +53,9 @@ while [ $# -gt 0 ]; do
       name=${1%%=*} value=${1#*=}
       [[ $name =~ ^[A-Z_][A-Z0-9_]*$ ]] || die "bad variable name '$name'"
       read -r -a words <<<"$value"
+      # a later assignment of the same variable replaces an earlier one
+      keep=(); for a in "${axes[@]}"; do [ "$a" = "$name" ] || keep+=("$a"); done; axes=("${keep[@]}")
+      keep=(); for f in "${fixed[@]}"; do [ "${f%%=*}" = "$name" ] || keep+=("$f"); done; fixed=("${keep[@]}")
       if [ ${#words[@]} -gt 1 ]; then axes+=("$name"); eval "axis_$name=(\"\${words[@]}\")"
       else fixed+=("$name=$value"); fi
       shift ;;
@@ -132,9 +135,15 @@ awk -F'\t' 'NR == 1 { printf "|"; for (i = 1; i <= NF; i++) printf " %s |", $i; 
   "$dir/sweep.tsv" > "$dir/sweep.md.tmp"
 mv "$dir/sweep.md.tmp" "$dir/sweep.md"
 
-na=${#axes[@]}
-gnuplot -e "in='$dir/sweep.tsv'; out='$dir/sweep.png.tmp'; first=$((na + 1)); name='sweep: ${axes[*]}'" \
-  "$here/sweep.gp" && mv "$dir/sweep.png.tmp" "$dir/sweep.png"
+first=$((${#axes[@]} + 1))
+count_numbers() { awk -F'\t' -v c="$1" 'NR > 1 && $c != "NA" { n++ } END { print n + 0 }' "$dir/sweep.tsv"; }
+if [ "$(count_numbers $((first + 1)))" -gt 0 ]; then
+  has_val=$(( $(count_numbers "$first") > 0 ))
+  gnuplot -e "in='$dir/sweep.tsv'; out='$dir/sweep.png.tmp'; first=$first; has_val=$has_val; name='sweep: ${axes[*]}'" \
+    "$here/sweep.gp" && mv "$dir/sweep.png.tmp" "$dir/sweep.png"
+else
+  echo "$prog: no run has a success rate; no plot" >&2
+fi
 
 cat "$dir/sweep.md"
 echo "$prog: table $dir/sweep.tsv, $dir/sweep.md; plot $dir/sweep.png"
