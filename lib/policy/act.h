@@ -1,0 +1,184 @@
+/* act.h — Action Chunking with Transformers (ACT, Zhao et al. 2023) and the CNNMLP baseline from
+ * the same codebase: configuration, model, losses, normalisation, in-memory dataset, checkpoints.
+ *
+ * The model parts live in one file each: act_backbone.c (ResNet18 per camera, shared weights,
+ * 1x1 input projection, DETR 2-D sine positions, cameras side by side along the width),
+ * act_cvae.c (the CVAE encoder giving the style latent), act_model.c (the whole ACT network and
+ * its L1 + KL loss), cnnmlp.c (the baseline), act_data.c (stream -> memory, batches),
+ * act_checkpoint.c (save/load with the configuration and statistics), act_policy.c (the "act"
+ * and "cnnmlp" classes of the policy interface).
+ *
+ * Parameter names are those of the reference PyTorch modules (tonyzhaozh/act: policy.model is a
+ * DETRVAE or CNNMLP), prefixed "model.", so a PyTorch user loads our checkpoint's /params into
+ * ACTPolicy with {k: torch.from_numpy(v[()]) for k, v in f["params"].items()}.
+ *
+ *   act_model m;  act_model_init(&m, &config, &rng);            // or rng NULL, then load
+ *   act_batch b = ...;                                            // normalised inputs
+ *   act_losses L; nn_tensor *loss = act_model_loss(c, &m, &b, &L);  nn_backward(c, loss) ...
+ *   nn_tensor *a = act_model_predict(c, &m, &b);                  // [B, chunk, A] normalised
+ */
+#ifndef ILT_POLICY_ACT_H
+#define ILT_POLICY_ACT_H
+
+#include <stdint.h>
+
+#include "io/stream.h"
+#include "nn/modules.h"
+
+#define ACT_MAX_CAMERAS 8
+#define ACT_MAX_LAYERS 16
+#define ACT_NAME_MAX 64
+
+typedef enum { ACT_KIND_ACT, ACT_KIND_CNNMLP } act_kind;
+typedef enum { ACT_IMAGE_NORM_IMAGENET, ACT_IMAGE_NORM_DATASET } act_image_norm;
+
+typedef struct act_config {
+    act_kind kind;
+    int state_dim, action_dim;
+    int chunk;                       /* num_queries (ACT); CNNMLP predicts 1 action */
+    int hidden_dim, dim_feedforward, enc_layers, dec_layers, nheads, latent_dim;
+    float dropout, kl_weight;
+    int n_cameras;
+    char camera_names[ACT_MAX_CAMERAS][ACT_NAME_MAX];
+    int height, width;               /* image size the model was built for */
+    mod_norm_kind backbone_norm;
+    act_image_norm image_norm;
+} act_config;
+
+/* The "cpu" defaults (see act-train(1)). */
+void act_config_default(act_config *cfg);
+
+/* Normalisation statistics (raw data units). */
+typedef struct act_norm {
+    float *state_mean, *state_std;       /* [state_dim], std clipped below at 1e-2 */
+    float *action_mean, *action_std;     /* [action_dim] */
+    float image_mean[ACT_MAX_CAMERAS][3], image_std[ACT_MAX_CAMERAS][3];   /* after /255 */
+} act_norm;
+#define ACT_STD_MIN 1e-2f
+
+/* ---------------------------------------------------------------- model parts */
+typedef struct act_backbone {
+    mod_resnet18 resnet;             /* model.backbones.0.0.body.* (one, shared by the cameras) */
+    mod_conv input_proj;             /* model.input_proj: 1x1 conv 512 -> hidden_dim (ACT only) */
+} act_backbone;
+int act_backbone_init(act_backbone *m, nn_params *ps, rng_t *rng, const act_config *cfg, int with_proj);
+/* images: per camera [B,3,H,W] normalised; -> per camera layer4 features [B,512,h,w]. */
+nn_tensor *act_backbone_features(nn_ctx *c, const act_backbone *m, nn_tensor *image);
+/* ACT's image tokens: input_proj of every camera's features, cameras concatenated along the
+ * width, flattened row-major -> *tokens [B, h*w*n_cam, hidden]; *pos [1, same, hidden] the DETR
+ * sine embedding of each camera's map, concatenated the same way. */
+int act_backbone_tokens(nn_ctx *c, const act_backbone *m, const act_config *cfg, nn_tensor **images,
+                        nn_tensor **tokens, nn_tensor **pos);
+
+typedef struct act_cvae {
+    mod_linear encoder_action_proj, encoder_joint_proj, latent_proj;
+    nn_tensor *cls_embed;            /* model.cls_embed.weight [1, hidden] */
+    nn_tensor *pos_table;            /* model.pos_table buffer [1, chunk+2, hidden] */
+    int n_layers;
+    mod_encoder_layer layers[ACT_MAX_LAYERS];   /* model.encoder.layers.N */
+} act_cvae;
+int act_cvae_init(act_cvae *m, nn_params *ps, rng_t *rng, const act_config *cfg);
+/* state [B,S], action [B,K,A], is_pad [B,K] -> *mu, *logvar [B, latent]. */
+int act_cvae_encode(nn_ctx *c, const act_cvae *m, const act_config *cfg, nn_tensor *state, nn_tensor *action,
+                    const unsigned char *is_pad, nn_tensor **mu, nn_tensor **logvar);
+
+/* ---------------------------------------------------------------- whole models */
+typedef struct act_model {
+    act_config cfg;
+    act_norm norm;
+    nn_params *ps;
+    rng_t *rng;                      /* the reparameterisation noise (training) */
+    act_backbone backbone;
+    /* ACT */
+    act_cvae cvae;
+    int n_enc, n_dec;
+    mod_encoder_layer enc[ACT_MAX_LAYERS];      /* model.transformer.encoder.layers.N */
+    mod_decoder_layer dec[ACT_MAX_LAYERS];      /* model.transformer.decoder.layers.N */
+    mod_norm dec_norm;                          /* model.transformer.decoder.norm */
+    mod_linear action_head, is_pad_head, input_proj_robot_state, latent_out_proj;
+    nn_tensor *query_embed, *additional_pos_embed;
+    /* CNNMLP */
+    mod_conv down_proj[ACT_MAX_CAMERAS][3];     /* model.backbone_down_projs.K.{0,1,2} */
+    mod_mlp mlp;                                /* model.mlp.{0,2,4} */
+    mod_linear cnnmlp_action_head;              /* model.action_head [A,1000], unused as in the reference */
+} act_model;
+
+/* Build (registering every parameter in a new store) and initialise from rng as the reference
+ * does (rng NULL: leave for a checkpoint). Statistics start as mean 0, std 1. */
+int act_model_init(act_model *m, const act_config *cfg, rng_t *rng);
+void act_model_free(act_model *m);
+
+/* A batch of normalised inputs. */
+typedef struct act_batch {
+    int batch;
+    float *state;                    /* [B, state_dim] */
+    float *images;                   /* [n_cam][B][3][H][W] (camera-major) */
+    float *action;                   /* [B, chunk, A] (training/validation), or NULL */
+    unsigned char *is_pad;           /* [B, chunk] */
+} act_batch;
+
+typedef struct act_losses {
+    float l1, kl, loss;              /* CNNMLP: l1 holds the MSE, kl 0 */
+} act_losses;
+
+/* Training loss (ACT: L1 over non-padded + kl_weight * KL; CNNMLP: MSE of the first action).
+ * c->train decides dropout; the latent is sampled from m->rng. */
+nn_tensor *act_model_loss(nn_ctx *c, act_model *m, const act_batch *b, act_losses *out);
+/* Inference: ACT with z = 0 and no CVAE encoder -> [B, chunk, A]; CNNMLP -> [B, 1, A]. */
+nn_tensor *act_model_predict(nn_ctx *c, act_model *m, const act_batch *b);
+/* Actions predicted per query (chunk for ACT, 1 for CNNMLP). */
+int act_model_chunk(const act_model *m);
+
+/* ---------------------------------------------------------------- normalisation */
+void act_normalize_state(const act_model *m, const float *raw, float *out);
+void act_normalize_action(const act_model *m, const float *raw, int rows, float *out);
+void act_denormalize_action(const act_model *m, const float *normalised, int rows, float *out);
+/* One camera image HxWx3 uint8 (top row first) -> [3,H,W] normalised float. */
+void act_normalize_image(const act_model *m, int camera, const uint8_t *hwc, float *chw);
+
+/* ---------------------------------------------------------------- in-memory dataset */
+typedef struct act_dataset {
+    int64_t n;                       /* samples */
+    int state_dim, action_dim, rows; /* rows: action chunk rows in the stream */
+    int n_cameras, height, width;
+    char camera_names[ACT_MAX_CAMERAS][ACT_NAME_MAX];
+    float *state;                    /* [n, S] */
+    float *action;                   /* [n, rows, A] */
+    unsigned char *is_pad;           /* [n, rows] */
+    uint8_t **image_blocks;          /* blocks of ACT_DATA_BLOCK samples: [cam][H][W][3] each */
+    int64_t *episode, *frame;
+    int64_t capacity;
+} act_dataset;
+#define ACT_DATA_BLOCK 256
+
+/* Read a chunkified sample stream into memory (images stay uint8). cameras: the camera names
+ * (fields observation.images.<name>); NULL: every camera of the first sample, sorted. Stops with an error before memory_limit bytes would be
+ * exceeded (0: the system's available memory at the start, minus a margin). */
+int act_dataset_read(act_dataset *ds, stream_reader *r, char **cameras, int n_cameras, size_t memory_limit);
+/* Append one sample (the first one fixes the layout; limit 0: no memory check). */
+int act_dataset_add(act_dataset *ds, const stream_sample *s, char **cameras, int n_cameras, size_t limit);
+void act_dataset_free(act_dataset *ds);
+const uint8_t *act_dataset_image(const act_dataset *ds, int64_t i, int camera);
+/* Sorted distinct episode indices (malloc'd) and their count. */
+int act_dataset_episodes(const act_dataset *ds, int64_t **episodes, size_t *count);
+
+/* Normalised batch of samples idx[0..B) into b's buffers (allocated by act_batch_alloc). */
+int act_batch_alloc(act_batch *b, const act_model *m, int batch);
+void act_batch_free(act_batch *b);
+void act_batch_fill(act_batch *b, const act_model *m, const act_dataset *ds, const int64_t *idx, int batch);
+
+/* ---------------------------------------------------------------- checkpoints */
+/* Write the model (params, config, stats; optimizer state when opt != NULL; step) to path
+ * atomically, with the root attribute "policy" = "act" or "cnnmlp". extra: NULL-terminated
+ * key, value pairs of further configuration (training options), may be NULL. */
+struct nn_adamw;
+int act_checkpoint_save(const char *path, const act_model *m, const struct nn_adamw *opt, long step,
+                        const char *const *extra);
+/* Build the model from a checkpoint's configuration and load its weights and statistics. */
+int act_checkpoint_load(const char *path, act_model *m);
+/* Restore the optimizer state and step of a checkpoint written with one. */
+int act_checkpoint_load_optim(const char *path, struct nn_adamw *opt, long *step);
+/* A configuration value of a checkpoint ("lr", ...) into buf; -1 if absent (no error set). */
+int act_checkpoint_config(const char *path, const char *key, char *buf, size_t size);
+
+#endif

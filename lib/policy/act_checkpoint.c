@@ -1,0 +1,234 @@
+/* act_checkpoint.c — ACT/CNNMLP checkpoints through io/checkpoint.h: parameters with the
+ * reference's names, the model configuration as /config attributes, the normalisation actually
+ * used under /stats, optionally the AdamW state, and the root attribute "policy" ("act" or
+ * "cnnmlp") that the policy registry dispatches on. Written atomically: the checkpoint is
+ * committed under a temporary name, gets its root attribute, and is renamed over the target. */
+#include "policy/act.h"
+
+#include <hdf5.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "io/checkpoint.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+static const char *norm_name(mod_norm_kind k)
+{
+    return k == MOD_NORM_BATCH ? "batch" : k == MOD_NORM_FROZEN_BATCH ? "frozen" : "group";
+}
+
+/* io/checkpoint.h writes no root attribute but "step"/"format"; the registry needs "policy". */
+static int write_root_policy(const char *path, const char *kind)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
+    if (file < 0) return error_set("%s: cannot reopen the checkpoint to mark it", path);
+    hid_t type = H5Tcopy(H5T_C_S1);
+    H5Tset_size(type, H5T_VARIABLE);
+    H5Tset_cset(type, H5T_CSET_UTF8);
+    hid_t space = H5Screate(H5S_SCALAR);
+    if (H5Aexists(file, "policy") > 0) H5Adelete(file, "policy");
+    hid_t attr = H5Acreate2(file, "policy", type, space, H5P_DEFAULT, H5P_DEFAULT);
+    int rc = attr >= 0 && H5Awrite(attr, type, &kind) >= 0 ? 0 : -1;
+    if (attr >= 0) H5Aclose(attr);
+    H5Sclose(space);
+    H5Tclose(type);
+    if (H5Fclose(file) < 0) rc = -1;
+    return rc < 0 ? error_set("%s: cannot write the root attribute 'policy'", path) : 0;
+}
+
+static int put(checkpoint_writer *w, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static int put(checkpoint_writer *w, const char *key, const char *fmt, ...)
+{
+    char value[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    return checkpoint_write_config(w, key, value);
+}
+
+static int write_model(checkpoint_writer *w, const act_model *m)
+{
+    const act_config *cfg = &m->cfg;
+    char cameras[ACT_MAX_CAMERAS * (ACT_NAME_MAX + 1)] = "";
+    for (int k = 0; k < cfg->n_cameras; k++)
+        snprintf(cameras + strlen(cameras), sizeof cameras - strlen(cameras), "%s%s", k ? "," : "", cfg->camera_names[k]);
+    if (put(w, "policy", "%s", cfg->kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act") < 0 ||
+        put(w, "state_dim", "%d", cfg->state_dim) < 0 || put(w, "action_dim", "%d", cfg->action_dim) < 0 ||
+        put(w, "chunk", "%d", cfg->chunk) < 0 || put(w, "hidden_dim", "%d", cfg->hidden_dim) < 0 ||
+        put(w, "dim_feedforward", "%d", cfg->dim_feedforward) < 0 || put(w, "enc_layers", "%d", cfg->enc_layers) < 0 ||
+        put(w, "dec_layers", "%d", cfg->dec_layers) < 0 || put(w, "nheads", "%d", cfg->nheads) < 0 ||
+        put(w, "latent_dim", "%d", cfg->latent_dim) < 0 || put(w, "dropout", "%.9g", cfg->dropout) < 0 ||
+        put(w, "kl_weight", "%.9g", cfg->kl_weight) < 0 || put(w, "cameras", "%s", cameras) < 0 ||
+        put(w, "height", "%d", cfg->height) < 0 || put(w, "width", "%d", cfg->width) < 0 ||
+        put(w, "backbone_norm", "%s", norm_name(cfg->backbone_norm)) < 0 ||
+        put(w, "image_norm", "%s", cfg->image_norm == ACT_IMAGE_NORM_DATASET ? "dataset" : "imagenet") < 0)
+        return -1;
+    if (checkpoint_write_stat(w, "observation.state", "mean", m->norm.state_mean, 1, (const int[]){cfg->state_dim}) < 0 ||
+        checkpoint_write_stat(w, "observation.state", "std", m->norm.state_std, 1, (const int[]){cfg->state_dim}) < 0 ||
+        checkpoint_write_stat(w, "action", "mean", m->norm.action_mean, 1, (const int[]){cfg->action_dim}) < 0 ||
+        checkpoint_write_stat(w, "action", "std", m->norm.action_std, 1, (const int[]){cfg->action_dim}) < 0)
+        return -1;
+    for (int k = 0; k < cfg->n_cameras; k++) {
+        char feature[128];
+        snprintf(feature, sizeof feature, "observation.images.%s", cfg->camera_names[k]);
+        if (checkpoint_write_stat(w, feature, "mean", m->norm.image_mean[k], 3, (const int[]){3, 1, 1}) < 0 ||
+            checkpoint_write_stat(w, feature, "std", m->norm.image_std[k], 3, (const int[]){3, 1, 1}) < 0)
+            return -1;
+    }
+    return checkpoint_write_params(w, m->ps);
+}
+
+int act_checkpoint_save(const char *path, const act_model *m, const struct nn_adamw *opt, long step,
+                        const char *const *extra)
+{
+    char tmp[4096];
+    if (snprintf(tmp, sizeof tmp, "%s.part.%ld", path, (long)getpid()) >= (int)sizeof tmp)
+        return error_set("%s: path too long", path);
+    checkpoint_writer *w = checkpoint_create(tmp);
+    if (!w) return error_prefix("%s: ", path);
+    int rc = write_model(w, m);
+    if (rc == 0 && opt) rc = checkpoint_write_optim(w, opt);
+    if (rc == 0) rc = checkpoint_write_step(w, step);
+    for (int i = 0; rc == 0 && extra && extra[i]; i += 2) rc = checkpoint_write_config(w, extra[i], extra[i + 1]);
+    if (rc < 0) {
+        checkpoint_abort(w);
+        return error_prefix("%s: ", path);
+    }
+    if (checkpoint_commit(w) < 0) return error_prefix("%s: ", path);
+    if (write_root_policy(tmp, m->cfg.kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act") < 0 || rename(tmp, path) < 0) {
+        if (!*error_get()) error_set("%s:", path);
+        unlink(tmp);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- loading */
+
+static int config_int(checkpoint_reader *r, const char *path, const char *key, int *out)
+{
+    const char *v = checkpoint_config(r, key);
+    char *end;
+    if (!v) return error_set("%s: configuration has no '%s'", path, key);
+    long x = strtol(v, &end, 10);
+    if (*end || end == v) return error_set("%s: configuration '%s' = '%s' is not an integer", path, key, v);
+    *out = (int)x;
+    return 0;
+}
+
+static int config_float(checkpoint_reader *r, const char *path, const char *key, float *out)
+{
+    const char *v = checkpoint_config(r, key);
+    char *end;
+    if (!v) return error_set("%s: configuration has no '%s'", path, key);
+    *out = strtof(v, &end);
+    if (*end || end == v) return error_set("%s: configuration '%s' = '%s' is not a number", path, key, v);
+    return 0;
+}
+
+static int read_vector(checkpoint_reader *r, const char *path, const char *feature, const char *name, float *out, int n)
+{
+    float *data = NULL;
+    int ndim = 0, shape[8];
+    if (checkpoint_read_stat(r, feature, name, &data, &ndim, shape) < 0) return -1;
+    long count = 1;
+    for (int i = 0; i < ndim; i++) count *= shape[i];
+    if (count != n) {
+        free(data);
+        return error_set("%s: /stats/%s/%s has %ld values, %d expected", path, feature, name, count, n);
+    }
+    memcpy(out, data, sizeof(float) * n);
+    free(data);
+    return 0;
+}
+
+static int read_config(checkpoint_reader *r, const char *path, act_config *cfg)
+{
+    act_config_default(cfg);
+    const char *kind = checkpoint_config(r, "policy");
+    if (!kind) return error_set("%s: configuration has no 'policy'", path);
+    if (strcmp(kind, "act") == 0) cfg->kind = ACT_KIND_ACT;
+    else if (strcmp(kind, "cnnmlp") == 0) cfg->kind = ACT_KIND_CNNMLP;
+    else return error_set("%s: policy '%s' is not act or cnnmlp", path, kind);
+    if (config_int(r, path, "state_dim", &cfg->state_dim) < 0 || config_int(r, path, "action_dim", &cfg->action_dim) < 0 ||
+        config_int(r, path, "chunk", &cfg->chunk) < 0 || config_int(r, path, "hidden_dim", &cfg->hidden_dim) < 0 ||
+        config_int(r, path, "dim_feedforward", &cfg->dim_feedforward) < 0 ||
+        config_int(r, path, "enc_layers", &cfg->enc_layers) < 0 || config_int(r, path, "dec_layers", &cfg->dec_layers) < 0 ||
+        config_int(r, path, "nheads", &cfg->nheads) < 0 || config_int(r, path, "latent_dim", &cfg->latent_dim) < 0 ||
+        config_float(r, path, "dropout", &cfg->dropout) < 0 || config_float(r, path, "kl_weight", &cfg->kl_weight) < 0 ||
+        config_int(r, path, "height", &cfg->height) < 0 || config_int(r, path, "width", &cfg->width) < 0)
+        return -1;
+    const char *cams = checkpoint_config(r, "cameras"), *bn = checkpoint_config(r, "backbone_norm"),
+               *in = checkpoint_config(r, "image_norm");
+    if (!cams || !bn || !in) return error_set("%s: configuration lacks cameras, backbone_norm or image_norm", path);
+    size_t n = 0;
+    char **list = strlist_split(cams, ',', &n);
+    if (!list || n < 1 || n > ACT_MAX_CAMERAS) {
+        strlist_free(list);
+        return error_set("%s: bad camera list '%s'", path, cams);
+    }
+    cfg->n_cameras = (int)n;
+    for (size_t k = 0; k < n; k++) snprintf(cfg->camera_names[k], ACT_NAME_MAX, "%s", list[k]);
+    strlist_free(list);
+    int norm = mod_norm_kind_parse(bn);
+    if (norm < 0) return error_set("%s: unknown backbone_norm '%s'", path, bn);
+    cfg->backbone_norm = (mod_norm_kind)norm;
+    cfg->image_norm = strcmp(in, "dataset") == 0 ? ACT_IMAGE_NORM_DATASET : ACT_IMAGE_NORM_IMAGENET;
+    return 0;
+}
+
+int act_checkpoint_load(const char *path, act_model *m)
+{
+    memset(m, 0, sizeof *m);
+    checkpoint_reader *r = checkpoint_open(path);
+    if (!r) return -1;
+    act_config cfg;
+    int rc = read_config(r, path, &cfg);
+    if (rc == 0) rc = act_model_init(m, &cfg, NULL);
+    if (rc == 0) rc = checkpoint_read_params(r, m->ps);
+    if (rc == 0)
+        rc = read_vector(r, path, "observation.state", "mean", m->norm.state_mean, cfg.state_dim) < 0 ||
+                     read_vector(r, path, "observation.state", "std", m->norm.state_std, cfg.state_dim) < 0 ||
+                     read_vector(r, path, "action", "mean", m->norm.action_mean, cfg.action_dim) < 0 ||
+                     read_vector(r, path, "action", "std", m->norm.action_std, cfg.action_dim) < 0
+                 ? -1 : 0;
+    for (int k = 0; rc == 0 && k < cfg.n_cameras; k++) {
+        char feature[128];
+        snprintf(feature, sizeof feature, "observation.images.%s", cfg.camera_names[k]);
+        if (read_vector(r, path, feature, "mean", m->norm.image_mean[k], 3) < 0 ||
+            read_vector(r, path, feature, "std", m->norm.image_std[k], 3) < 0)
+            rc = -1;
+    }
+    checkpoint_close(r);
+    if (rc < 0) act_model_free(m);
+    return rc;
+}
+
+int act_checkpoint_load_optim(const char *path, struct nn_adamw *opt, long *step)
+{
+    checkpoint_reader *r = checkpoint_open(path);
+    if (!r) return -1;
+    int rc = 0;
+    if (!checkpoint_has(r, "optim")) rc = error_set("%s: no optimizer state to resume from", path);
+    if (rc == 0) rc = checkpoint_read_optim(r, opt);
+    if (rc == 0) rc = checkpoint_read_step(r, step);
+    checkpoint_close(r);
+    return rc;
+}
+
+int act_checkpoint_config(const char *path, const char *key, char *buf, size_t size)
+{
+    checkpoint_reader *r = checkpoint_open(path);
+    if (!r) return -1;
+    const char *v = checkpoint_config(r, key);
+    int rc = v ? 0 : -1;
+    if (v) snprintf(buf, size, "%s", v);
+    checkpoint_close(r);
+    return rc;
+}
