@@ -54,6 +54,9 @@ BATCH         ?=
 STEPS         ?= 2000
 TRAIN_SEED    ?= 0
 THREADS       ?= $(NPROC)
+# Validate (and save ckpt.h5) every SAVE_EVERY steps, log every LOG_EVERY; empty: act-train's.
+SAVE_EVERY    ?=
+LOG_EVERY     ?=
 TRAIN_ARGS    ?=
 # Evaluation: seeds disjoint from the recording seeds.
 EVAL_EPISODES ?= 50
@@ -84,7 +87,7 @@ stage_config = $(shell mkdir -p $(dir $1) && \
 
 RECORD_VARS := TASK RECORD_SEED CAMERAS IMAGE_SIZE MAX_STEPS
 TRAIN_VARS  := CHUNK HIDDEN FF ENC_LAYERS DEC_LAYERS KL LR BATCH STEPS TRAIN_SEED THREADS \
-               CAMERAS EVAL_EVERY TRAIN_ARGS
+               SAVE_EVERY LOG_EVERY CAMERAS EVAL_EVERY TRAIN_ARGS
 EVAL_VARS   := TASK CAMERAS IMAGE_SIZE MAX_STEPS EVAL_EPISODES EVAL_SEED EVAL_CKPT EVAL_POLICY TEMPORAL_AGG \
                EVAL_ARGS VIDEO_EPISODES
 STEP_EVAL_VARS := TASK CAMERAS IMAGE_SIZE MAX_STEPS EVAL_EVERY_EPISODES EVAL_SEED TEMPORAL_AGG EVAL_ARGS
@@ -101,6 +104,7 @@ TRAIN_OPTS := --chunk $(CHUNK) --steps $(STEPS) --seed $(TRAIN_SEED) --threads $
   --cameras $(CAMERAS) $(call opt,--hidden-dim,$(HIDDEN)) $(call opt,--dim-feedforward,$(FF)) \
   $(call opt,--enc-layers,$(ENC_LAYERS)) $(call opt,--dec-layers,$(DEC_LAYERS)) \
   $(call opt,--kl-weight,$(KL)) $(call opt,--lr,$(LR)) $(call opt,--batch-size,$(BATCH)) \
+  $(call opt,--save-every,$(SAVE_EVERY)) $(call opt,--log-every,$(LOG_EVERY)) \
   $(call opt,--keep-every,$(EVAL_EVERY)) $(TRAIN_ARGS)
 ROLLOUT_ARGS := $(SIM_ARGS) $(if $(TEMPORAL_AGG),--temporal-agg=$(TEMPORAL_AGG)) $(EVAL_ARGS)
 
