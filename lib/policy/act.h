@@ -181,4 +181,9 @@ int act_checkpoint_load_optim(const char *path, struct nn_adamw *opt, long *step
 /* A configuration value of a checkpoint ("lr", ...) into buf; -1 if absent (no error set). */
 int act_checkpoint_config(const char *path, const char *key, char *buf, size_t size);
 
+/* ---------------------------------------------------------------- the policy classes */
+/* "act" and "cnnmlp" for the registry (policy/registry.c). */
+struct policy_class;
+extern const struct policy_class act_policy_class, cnnmlp_policy_class;
+
 #endif
