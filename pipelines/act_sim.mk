@@ -193,8 +193,9 @@ $R/eval.mp4: $R/eval.jsonl
 $R/loss.png: $R/ckpt.h5 $(PIPELINES)/loss.gp
 	awk -v fields=step,$(LOSS_FIELD) -f $(PIPELINES)/jsonl.awk $R/train.jsonl > $R/loss-train.tsv
 	awk -v fields=step,$(VAL_LOSS_FIELD) -f $(PIPELINES)/jsonl.awk $R/train.jsonl > $R/loss-val.tsv
-	val=$$([ -s $R/loss-val.tsv ] && echo $R/loss-val.tsv || true); \
-	gnuplot -e "train='$R/loss-train.tsv'; val='$$val'; out='$@.tmp'; name='ACT $(TASK): loss'" $(PIPELINES)/loss.gp
+	awk -v fields=step,$(L1_FIELD) -f $(PIPELINES)/jsonl.awk $R/train.jsonl > $R/loss-l1.tsv
+	nonempty() { [ -s "$$1" ] && echo "$$1" || true; }; \
+	gnuplot -e "train='$R/loss-train.tsv'; val='$$(nonempty $R/loss-val.tsv)'; l1='$$(nonempty $R/loss-l1.tsv)'; out='$@.tmp'; name='ACT $(TASK): loss'" $(PIPELINES)/loss.gp
 	mv $@.tmp $@
 
 # step, success rate, interval, episodes: the intermediate checkpoints, then the final one.
@@ -208,8 +209,10 @@ $R/success.png: $R/success.tsv $(PIPELINES)/success.gp
 	gnuplot -e "in='$<'; out='$@.tmp'; name='ACT $(TASK): success rate ($(EVAL_EVERY_EPISODES) episodes per point)'" $(PIPELINES)/success.gp
 	mv $@.tmp $@
 
+# train.jsonl's field names (act-train --log)
 LOSS_FIELD     ?= loss
 VAL_LOSS_FIELD ?= val_loss
+L1_FIELD       ?= l1
 
 # ---------------------------------------------------------------- report
 REPORT_INPUTS := $R/eval.jsonl $R/ckpt.h5 $D/episodes.list $(CFG_TRAIN) $(CFG_EVAL) \
