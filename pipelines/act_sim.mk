@@ -100,12 +100,11 @@ CFG_STEP_EVAL := $(if $(EVAL_EVERY),$(call stage_config,$R/config/step-eval.txt,
 
 opt = $(if $2,$1 $2)
 SIM_ARGS   := -t $(TASK) --cameras $(CAMERAS) --image-size $(IMAGE_SIZE) $(call opt,--max-steps,$(MAX_STEPS))
-TRAIN_OPTS := --chunk $(CHUNK) --steps $(STEPS) --seed $(TRAIN_SEED) --threads $(THREADS) \
+TRAIN_OPTS := --seed $(TRAIN_SEED) --threads $(THREADS) \
   --cameras $(CAMERAS) $(call opt,--hidden-dim,$(HIDDEN)) $(call opt,--dim-feedforward,$(FF)) \
   $(call opt,--enc-layers,$(ENC_LAYERS)) $(call opt,--dec-layers,$(DEC_LAYERS)) \
   $(call opt,--kl-weight,$(KL)) $(call opt,--lr,$(LR)) $(call opt,--batch-size,$(BATCH)) \
-  $(call opt,--save-every,$(SAVE_EVERY)) $(call opt,--log-every,$(LOG_EVERY)) \
-  $(call opt,--keep-every,$(EVAL_EVERY)) $(TRAIN_ARGS)
+  $(call opt,--save-every,$(SAVE_EVERY)) $(call opt,--log-every,$(LOG_EVERY)) $(TRAIN_ARGS)
 ROLLOUT_ARGS := $(SIM_ARGS) $(if $(TEMPORAL_AGG),--temporal-agg=$(TEMPORAL_AGG)) $(EVAL_ARGS)
 
 # Intermediate checkpoints evaluated for success.png: every EVAL_EVERY steps before STEPS.
@@ -148,25 +147,12 @@ $D/stats.json: $D/episodes.list
 	h5slice -q $$(cat $<) | normstats --json > $@.tmp && mv $@.tmp $@
 
 # ---------------------------------------------------------------- train
-# act-train works in $R/train.work and resumes there (--resume) when a run with the same inputs
-# was interrupted; a finished run moves its outputs into $R and leaves no work directory.
-$R/ckpt.h5: $D/stats.tar $D/episodes.list $(CFG_TRAIN)
-	@w=$R/train.work; ident="$$(cat $(CFG_TRAIN) $D/episodes.list; md5sum < $D/stats.tar)"; \
-	if [ ! -f $$w/ident ] || [ "$$(cat $$w/ident)" != "$$ident" ]; then rm -rf $$w; fi; \
-	mkdir -p $$w; printf '%s\n' "$$ident" > $$w/ident; \
-	resume=; if [ -e $$w/ckpt.h5 ]; then resume=--resume; echo "act_sim: resuming training from $$w/ckpt.h5"; fi; \
-	echo "act_sim: training ACT for $(STEPS) steps -> $@"; \
-	echo "h5slice -q EPISODES | chunkify -k $(CHUNK) | act-train --stats $D/stats.tar -o $$w/ckpt.h5 --log $$w/train.jsonl $(strip $(TRAIN_OPTS)) $$resume"; \
-	start=$$(date +%s.%N); \
-	h5slice -q $$(cat $D/episodes.list) | chunkify -k $(CHUNK) | \
-	  act-train --stats $D/stats.tar -o $$w/ckpt.h5 --log $$w/train.jsonl $(TRAIN_OPTS) $$resume; \
-	awk -v a=$$start -v b=$$(date +%s.%N) 'BEGIN { print b - a }' >> $$w/time; \
-	awk '{ t += $$1 } END { printf "%.1f\n", t }' $$w/time > $R/train.time; \
-	rm -rf $R/ckpts; mkdir -p $R/ckpts; \
-	for f in $$w/*.step*.h5; do [ -e "$$f" ] && mv "$$f" $R/ckpts/; done; \
-	mv $$w/train.jsonl $R/train.jsonl; \
-	if [ -e $$w/ckpt.best.h5 ]; then mv $$w/ckpt.best.h5 $R/ckpt.best.h5; else cp $$w/ckpt.h5 $R/ckpt.best.h5; fi; \
-	mv $$w/ckpt.h5 $@; rm -rf $$w; touch $@
+# train.sh works in $R/train.work and resumes there (act-train --resume) when a run with the same
+# inputs was interrupted; a finished run moves its outputs into $R and removes the work directory.
+$R/ckpt.h5: $D/stats.tar $D/episodes.list $(CFG_TRAIN) $(PIPELINES)/train.sh
+	@echo "act_sim: training ACT for $(STEPS) steps -> $@"
+	@$(PIPELINES)/train.sh -o $R --stats $D/stats.tar --episodes $D/episodes.list --chunk $(CHUNK) \
+	  --steps $(STEPS) $(call opt,--keep-every,$(EVAL_EVERY)) --ident $(CFG_TRAIN) -- $(TRAIN_OPTS)
 
 # ckpt.h5 stands for all the training outputs (ckpt.best.h5, train.jsonl, train.time, ckpts/):
 # they are written together and ckpt.h5 last.

@@ -2,8 +2,8 @@
 # pipeline.bats — pipelines/act_sim.mk, evaluate.sh and sweep.sh at toy sizes (3 short demos at
 # 24x32, a tiny model trained for 4 steps, 2 evaluation episodes): every declared output exists
 # and is well formed, a second make does nothing, touching the stats retrains without
-# re-recording, the sweep writes one row per grid point. Tests skip (saying why) while act-train,
-# its --keep-every or rollout's ACT policy are not built yet.
+# re-recording, the sweep writes one row per grid point. Tests skip (saying why) while act-train
+# or rollout's ACT policy are not built yet.
 
 bats_require_minimum_version 1.5.0
 
@@ -14,11 +14,10 @@ setup_file() {
   export TOY="TASK=transfer_cube DEMOS=3 IMAGE_SIZE=24x32 MAX_STEPS=80 CHUNK=10 HIDDEN=32 FF=64
     ENC_LAYERS=1 DEC_LAYERS=1 BATCH=8 STEPS=4 SAVE_EVERY=2 LOG_EVERY=1 EVAL_EPISODES=2
     VIDEO_EPISODES=1 THREADS=1 JOBS=2"
-  # What is built yet: act-train, its --keep-every, an ACT policy in rollout.
-  export HAVE_ACT_TRAIN=0 HAVE_KEEP_EVERY=0 HAVE_ROLLOUT_ACT=0
+  # What is built yet: act-train, an ACT policy in rollout.
+  export HAVE_ACT_TRAIN=0 HAVE_ROLLOUT_ACT=0
   command -v act-train >/dev/null || return 0
   HAVE_ACT_TRAIN=1
-  act-train --help | grep -q -- --keep-every && HAVE_KEEP_EVERY=1
   local d=$BATS_FILE_TMPDIR/probe
   rollout -q -t transfer_cube -p scripted -n 1 --max-steps 4 --image-size 24x32 -o "$d" >/dev/null &&
     h5slice -q "$d"/*.hdf5 | chunkify -k 2 |
@@ -38,10 +37,6 @@ need_act_train() { [ "$HAVE_ACT_TRAIN" = 1 ] || skip "act-train is not built yet
 need_rollout_act() {
   need_act_train
   [ "$HAVE_ROLLOUT_ACT" = 1 ] || skip "rollout cannot run an ACT checkpoint yet"
-}
-need_keep_every() {
-  need_rollout_act
-  [ "$HAVE_KEEP_EVERY" = 1 ] || skip "act-train has no --keep-every yet (NOTES-requests.md)"
 }
 
 act_sim() { make --no-print-directory -f "$PIPELINES/act_sim.mk" $TOY "$@"; }
@@ -193,6 +188,16 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   [ "$(grep -c '"step"' r/train.jsonl)" -eq 4 ]
 }
 
+@test "act_sim: EVAL_EVERY keeps the intermediate checkpoints, with the same losses" {
+  need_act_train
+  run act_sim RUN_DIR=r EVAL_EVERY=2 train
+  [ "$status" -eq 0 ]
+  [ -s r/ckpts/ckpt.step2.h5 ] && [ ! -e r/ckpts/ckpt.step4.h5 ]
+  h5ls r/ckpts/ckpt.step2.h5 >/dev/null
+  act_sim RUN_DIR=u DATA_DIR=r train >/dev/null 2>&1
+  [ "$(cut -d, -f1-4 r/train.jsonl)" = "$(cut -d, -f1-4 u/train.jsonl)" ]
+}
+
 @test "act_sim: every output exists and is well formed; a second make does nothing" {
   need_rollout_act
   run act_sim RUN_DIR=r
@@ -237,7 +242,7 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
 }
 
 @test "act_sim: EVAL_EVERY evaluates the intermediate checkpoints (success.png)" {
-  need_keep_every
+  need_rollout_act
   run act_sim RUN_DIR=r EVAL_EVERY=2
   [ "$status" -eq 0 ]
   [ -s r/ckpts/ckpt.step2.h5 ]
