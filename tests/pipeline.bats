@@ -12,7 +12,7 @@ setup_file() {
   export PYTHON=${PYTHON:-/usr/bin/python3}
   # Toy settings shared by every run (MAX_STEPS also shortens the evaluation episodes).
   export TOY="TASK=transfer_cube DEMOS=3 IMAGE_SIZE=24x32 MAX_STEPS=80 CHUNK=10 HIDDEN=32 FF=64
-    ENC_LAYERS=1 DEC_LAYERS=1 BATCH=8 STEPS=4 SAVE_EVERY=2 LOG_EVERY=1 EVAL_EPISODES=2
+    ENC_LAYERS=1 DEC_LAYERS=1 BATCH=8 STEPS=4 SAVE_EVERY=4 LOG_EVERY=1 EVAL_EPISODES=2
     VIDEO_EPISODES=1 THREADS=1 JOBS=2"
   # What is built yet: act-train, an ACT policy in rollout.
   export HAVE_ACT_TRAIN=0 HAVE_ROLLOUT_ACT=0
@@ -227,13 +227,6 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   [ "$output" = "make: Nothing to be done for 'all'." ]
   run act_sim -q RUN_DIR=r r/report.md r/results.tsv r/eval.mp4 r/loss.png
   [ "$status" -eq 0 ]
-  # touching the stats retrains and re-evaluates, without re-recording
-  sleep 1; touch r/stats.tar
-  run act_sim RUN_DIR=r
-  [[ "$output" == *"act_sim: training ACT"* ]]
-  [[ "$output" == *"act_sim: evaluating"* ]]
-  [[ "$output" != *"act_sim: recording"* ]]
-  [ r/report.md -nt r/stats.tar ]
   # an evaluation variable re-evaluates only
   run act_sim RUN_DIR=r EVAL_EPISODES=3
   [ "$status" -eq 0 ]
