@@ -131,20 +131,22 @@ $D/episodes.list: $(CFG_RECORD) $(CFG_DEMOS)
 	@mkdir -p $D/episodes
 	@cmp -s $(CFG_RECORD) $D/episodes/record.txt || { rm -rf $D/episodes; mkdir -p $D/episodes; cp $(CFG_RECORD) $D/episodes/record.txt; }
 	@echo "act_sim: recording $(DEMOS) scripted $(TASK) demonstrations in $D/episodes"
-	seeds=$$(seq $(RECORD_SEED) $$(($(RECORD_SEED) + $(DEMOS) - 1))); \
+	@seeds=$$(seq $(RECORD_SEED) $$(($(RECORD_SEED) + $(DEMOS) - 1))); \
 	for s in $$seeds; do [ -e $D/episodes/episode_$$s.json ] || echo $$s; done | \
 	  OPENBLAS_NUM_THREADS=1 parallel -j $(JOBS) --halt now,fail=1 \
 	  'rollout -q -p scripted -n 1 --seed {} -o $D/episodes $(SIM_ARGS) | grep -v "\"summary\"" > $D/episodes/episode_{}.tmp && mv $D/episodes/episode_{}.tmp $D/episodes/episode_{}.json'; \
 	for s in $$seeds; do cat $D/episodes/episode_$$s.json; done > $D/record.jsonl; \
 	rollout --summarize $D/record.jsonl >> $D/record.jsonl; \
-	for s in $$seeds; do echo $D/episodes/episode_$$s.hdf5; done > $@.tmp && mv $@.tmp $@
+	for s in $$seeds; do echo $D/episodes/episode_$$s.hdf5; done > $@.tmp && mv $@.tmp $@; \
+	echo "act_sim: demonstrations: $$(awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=line $D/record.jsonl)"
 
 # ---------------------------------------------------------------- stats
 $D/stats.tar: $D/episodes.list
-	h5slice -q $$(cat $<) | normstats > $@.tmp && mv $@.tmp $@
+	@echo "act_sim: normalization statistics -> $@"
+	@h5slice -q $$(cat $<) | normstats > $@.tmp && mv $@.tmp $@
 
 $D/stats.json: $D/episodes.list
-	h5slice -q $$(cat $<) | normstats --json > $@.tmp && mv $@.tmp $@
+	@h5slice -q $$(cat $<) | normstats --json > $@.tmp && mv $@.tmp $@
 
 # ---------------------------------------------------------------- train
 # train.sh works in $R/train.work and resumes there (act-train --resume) when a run with the same
@@ -160,40 +162,44 @@ $R/ckpt.h5: $D/stats.tar $D/episodes.list $(CFG_TRAIN) $(PIPELINES)/train.sh
 # ---------------------------------------------------------------- evaluate
 $R/eval.jsonl: $(if $(EVAL_POLICY_FILE),$R/ckpt.h5) $(CFG_EVAL)
 	@echo "act_sim: evaluating $(EVAL_POLICY) on $(EVAL_EPISODES) episodes (seeds from $(EVAL_SEED), $(JOBS) jobs)"
-	$(PIPELINES)/evaluate.sh -o $@ -p $(EVAL_POLICY) -n $(EVAL_EPISODES) --seed $(EVAL_SEED) \
+	@$(PIPELINES)/evaluate.sh -o $@ -p $(EVAL_POLICY) -n $(EVAL_EPISODES) --seed $(EVAL_SEED) \
 	  -j $(JOBS) --frames $(VIDEO_EPISODES) -- $(ROLLOUT_ARGS)
-	@tail -n 1 $@
+	@echo "act_sim: $$(awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=line $@)"
 
 $R/evals/step%.jsonl: $R/ckpt.h5 $(CFG_STEP_EVAL)
 	@mkdir -p $(@D)
 	@echo "act_sim: evaluating the step-$* checkpoint on $(EVAL_EVERY_EPISODES) episodes"
-	$(PIPELINES)/evaluate.sh -o $@ -p $(if $(EVAL_POLICY_FILE),$R/ckpts/ckpt.step$*.h5,scripted) -n $(EVAL_EVERY_EPISODES) \
+	@$(PIPELINES)/evaluate.sh -o $@ -p $(if $(EVAL_POLICY_FILE),$R/ckpts/ckpt.step$*.h5,scripted) -n $(EVAL_EVERY_EPISODES) \
 	  --seed $(EVAL_SEED) -j $(JOBS) -- $(ROLLOUT_ARGS)
 	@rm -rf $@.d
+	@echo "act_sim: step $*: $$(awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=line $@)"
 
 $R/eval.mp4: $R/eval.jsonl
-	cat $(foreach s,$(shell seq $(EVAL_SEED) $$(($(EVAL_SEED) + $(VIDEO_EPISODES) - 1))),$R/eval.jsonl.d/frames_$s.tar) | \
+	@echo "act_sim: video of $(VIDEO_EPISODES) evaluation episodes -> $@"
+	@cat $(foreach s,$(shell seq $(EVAL_SEED) $$(($(EVAL_SEED) + $(VIDEO_EPISODES) - 1))),$R/eval.jsonl.d/frames_$s.tar) | \
 	  vidwrite -q -l -r 50 -o $@ -
 
 # ---------------------------------------------------------------- plots
 $R/loss.png: $R/ckpt.h5 $(PIPELINES)/loss.gp
-	awk -v fields=step,$(LOSS_FIELD) -f $(PIPELINES)/jsonl.awk $R/train.jsonl > $R/loss-train.tsv
-	awk -v fields=step,$(VAL_LOSS_FIELD) -f $(PIPELINES)/jsonl.awk $R/train.jsonl > $R/loss-val.tsv
-	awk -v fields=step,$(L1_FIELD) -f $(PIPELINES)/jsonl.awk $R/train.jsonl > $R/loss-l1.tsv
-	nonempty() { [ -s "$$1" ] && echo "$$1" || true; }; \
+	@echo "act_sim: plot -> $@"
+	@awk -v fields=step,$(LOSS_FIELD) -f $(PIPELINES)/jsonl.awk $R/train.jsonl > $R/loss-train.tsv
+	@awk -v fields=step,$(VAL_LOSS_FIELD) -f $(PIPELINES)/jsonl.awk $R/train.jsonl > $R/loss-val.tsv
+	@awk -v fields=step,$(L1_FIELD) -f $(PIPELINES)/jsonl.awk $R/train.jsonl > $R/loss-l1.tsv
+	@nonempty() { [ -s "$$1" ] && echo "$$1" || true; }; \
 	gnuplot -e "train='$R/loss-train.tsv'; val='$$(nonempty $R/loss-val.tsv)'; l1='$$(nonempty $R/loss-l1.tsv)'; out='$@.tmp'; name='ACT $(TASK): loss'" $(PIPELINES)/loss.gp
-	mv $@.tmp $@
+	@mv $@.tmp $@
 
 # step, success rate, interval, episodes: the intermediate checkpoints, then the final one.
 $R/success.tsv: $(STEP_EVALS) $R/eval.jsonl
-	for f in $(STEP_EVALS); do s=$${f##*/step}; tail -n 1 $$f | sed "s/^{/{\"at_step\":$${s%.jsonl},/"; done > $@.tmp1
-	tail -n 1 $R/eval.jsonl | sed 's/^{/{"at_step":$(STEPS),/' >> $@.tmp1
-	awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=success $@.tmp1 > $@.tmp
-	rm $@.tmp1; mv $@.tmp $@
+	@for f in $(STEP_EVALS); do s=$${f##*/step}; tail -n 1 $$f | sed "s/^{/{\"at_step\":$${s%.jsonl},/"; done > $@.tmp1
+	@tail -n 1 $R/eval.jsonl | sed 's/^{/{"at_step":$(STEPS),/' >> $@.tmp1
+	@awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=success $@.tmp1 > $@.tmp
+	@rm $@.tmp1; mv $@.tmp $@
 
 $R/success.png: $R/success.tsv $(PIPELINES)/success.gp
-	gnuplot -e "in='$<'; out='$@.tmp'; name='ACT $(TASK): success rate ($(EVAL_EVERY_EPISODES) episodes per point)'" $(PIPELINES)/success.gp
-	mv $@.tmp $@
+	@echo "act_sim: plot -> $@"
+	@gnuplot -e "in='$<'; out='$@.tmp'; name='ACT $(TASK): success rate ($(EVAL_EVERY_EPISODES) episodes per point)'" $(PIPELINES)/success.gp
+	@mv $@.tmp $@
 
 # train.jsonl's field names (act-train --log)
 LOSS_FIELD     ?= loss
@@ -204,7 +210,8 @@ L1_FIELD       ?= l1
 REPORT_INPUTS := $R/eval.jsonl $R/ckpt.h5 $D/episodes.list $(CFG_TRAIN) $(CFG_EVAL) \
   $(CFG_RECORD) $(CFG_DEMOS) $(PIPELINES)/report.sh
 $R/report.md $R/results.tsv &: $(REPORT_INPUTS) $R/eval.mp4 $(PLOTS)
-	LOSS_FIELD=$(LOSS_FIELD) VAL_LOSS_FIELD=$(VAL_LOSS_FIELD) $(PIPELINES)/report.sh $R $D
+	@echo "act_sim: report -> $R/report.md"
+	@LOSS_FIELD=$(LOSS_FIELD) VAL_LOSS_FIELD=$(VAL_LOSS_FIELD) $(PIPELINES)/report.sh $R $D
 
 summary: $R/report.md
 	@awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=line $R/eval.jsonl
