@@ -9,7 +9,7 @@
 # rewritten only when their values change, so changing a variable redoes only the stages that
 # depend on it (CHUNK retrains and re-evaluates but does not re-record; EVAL_EPISODES only
 # re-evaluates). Targets: all (default), record, stats, train, eval, video, plots, report,
-# summary (prints the success rate and the paths of the video, plots and report).
+# summary (prints the success rate and the paths of the video, plots and report), help (this text).
 #
 # Run directory ($(RUN_DIR), default runs/$(TASK)-act):
 #   episodes/episode_<seed>.hdf5   scripted demonstrations (ACT layout), record.jsonl their results
@@ -81,9 +81,9 @@ EVAL_POLICY_FILE := $(filter-out scripted,$(EVAL_POLICY))
 # ---------------------------------------------------------------- stage configurations
 # $(call stage_config,FILE,VARIABLES): write VAR=value lines to FILE when they differ from its
 # content (at parse time, so `make -q` sees the same dates as a real run); expands to FILE.
-stage_config = $(shell mkdir -p $(dir $1) && \
+stage_config = $(if $(filter help,$(MAKECMDGOALS)),$1,$(shell mkdir -p $(dir $1) && \
   printf '%s\n' $(foreach v,$2,'$v=$($v)') > $1.$$$$ && \
-  { if cmp -s $1.$$$$ $1; then rm -f $1.$$$$; else mv -f $1.$$$$ $1; fi; } && echo $1)
+  { if cmp -s $1.$$$$ $1; then rm -f $1.$$$$; else mv -f $1.$$$$ $1; fi; } && echo $1))
 
 RECORD_VARS := TASK RECORD_SEED CAMERAS IMAGE_SIZE MAX_STEPS
 TRAIN_VARS  := CHUNK HIDDEN FF ENC_LAYERS DEC_LAYERS KL LR BATCH STEPS TRAIN_SEED THREADS \
@@ -113,7 +113,7 @@ STEP_EVALS  := $(STEP_POINTS:%=$R/evals/step%.jsonl)
 PLOTS := $R/loss.png $(if $(EVAL_EVERY),$R/success.png)
 
 # ---------------------------------------------------------------- targets
-.PHONY: all record stats train eval video plots report summary
+.PHONY: all record stats train eval video plots report summary help
 all: report
 record: $D/episodes.list
 stats: $D/stats.tar $D/stats.json
@@ -212,6 +212,9 @@ REPORT_INPUTS := $R/eval.jsonl $R/ckpt.h5 $D/episodes.list $(CFG_TRAIN) $(CFG_EV
 $R/report.md $R/results.tsv &: $(REPORT_INPUTS) $R/eval.mp4 $(PLOTS)
 	@echo "act_sim: report -> $R/report.md"
 	@LOSS_FIELD=$(LOSS_FIELD) VAL_LOSS_FIELD=$(VAL_LOSS_FIELD) $(PIPELINES)/report.sh $R $D
+
+help:
+	@sed -n '1,/^$$/{/^$$/d;s/^# \{0,1\}//;p}' $(lastword $(MAKEFILE_LIST))
 
 summary: $R/report.md
 	@awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=line $R/eval.jsonl
