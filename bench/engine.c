@@ -1,8 +1,10 @@
 /* engine.c — benchmark of the nn engine's training blocks (forward + backward): ResNet18 at
  * 84x84 (batch 8, FrozenBatchNorm as ACT, and GroupNorm as Diffusion Policy), a DETR/ACT
  * transformer encoder and decoder layer (batch 8, hidden 512, ff 3200, 8 heads, 11 encoder
- * tokens, 100 queries), Diffusion Policy conditional residual 1-D blocks, and the two-thread
- * sgemm rate for reference. Prints "name<TAB>median seconds<TAB>GFLOP" per workload, the format
+ * tokens, 100 queries), Diffusion Policy conditional residual 1-D blocks and the whole
+ * ConditionalUnet1D (batch 64, horizon 16, 256/512/1024), and the two-thread
+ * sgemm rate for reference. Prints "name<TAB>median seconds<TAB>GFLOP<TAB>median CPU seconds (all
+ * threads)" per workload, the format
  * bench/engine_torch.py prints for PyTorch; bench/engine.sh joins the two into a table.
  *
  *   engine [--threads N] [--repeat R] [--only NAME]
@@ -18,12 +20,16 @@
 #include "util/error.h"
 #include "util/parse.h"
 
-static double now(void)
+static double clock_seconds(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
+
+static double now(void) { return clock_seconds(CLOCK_MONOTONIC); }
+/* CPU time of the whole process (all threads): robust against other jobs on the machine */
+static double cpu_now(void) { return clock_seconds(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -42,7 +48,8 @@ typedef struct workload {
     const char *name;
     nn_params *ps;
     nn_ctx *c;
-    double gflop;                                  /* forward + backward */
+    double gflop;                                  /* forward + backward (forward for inference) */
+    int inference;                                 /* forward only, no tape, eval mode */
     nn_tensor *(*forward)(struct workload *w);     /* builds the output in w->c */
     void *module;
     float *input, *input2;
@@ -52,16 +59,22 @@ typedef struct workload {
 } workload;
 
 /* conv FLOPs: forward, weight gradient and input gradient (not for the network's first layer) */
+static int flop_passes = 3;   /* 1: forward only */
 static double conv_flops(long batch, long cout, long ho, long wo, long cin, long k2, int first)
 {
     double f = 2.0 * batch * cout * ho * wo * cin * k2;
-    return first ? 2 * f : 3 * f;
+    return flop_passes == 1 ? f : first ? 2 * f : 3 * f;
 }
 
+/* frozen_stem: conv1 and layer1 frozen as DETR/ACT train the backbone (forward only there, and
+ * no input gradient into layer2) */
+static int frozen_stem;
 static double resnet18_gflop(int batch, int h, int w)
 {
     double total = 0;
     int H = (h + 6 - 7) / 2 + 1, W = (w + 6 - 7) / 2 + 1;
+    int saved = flop_passes;
+    if (frozen_stem) flop_passes = 1;
     total += conv_flops(batch, 64, H, W, 3, 49, 1);
     H = (H + 2 - 3) / 2 + 1;
     W = (W + 2 - 3) / 2 + 1;
@@ -71,12 +84,15 @@ static double resnet18_gflop(int batch, int h, int w)
         for (int b = 0; b < 2; b++) {
             int stride = l > 0 && b == 0 ? 2 : 1, out = widths[l];
             int Ho = (H + 2 - 3) / stride + 1, Wo = (W + 2 - 3) / stride + 1;
-            total += conv_flops(batch, out, Ho, Wo, in, 9, 0) + conv_flops(batch, out, Ho, Wo, out, 9, 0);
-            if (stride != 1 || in != out) total += conv_flops(batch, out, Ho, Wo, in, 1, 0);
+            if (frozen_stem) flop_passes = l == 0 ? 1 : saved;
+            int first = frozen_stem && l == 1 && b == 0;   /* its input needs no gradient */
+            total += conv_flops(batch, out, Ho, Wo, in, 9, first) + conv_flops(batch, out, Ho, Wo, out, 9, 0);
+            if (stride != 1 || in != out) total += conv_flops(batch, out, Ho, Wo, in, 1, first);
             H = Ho;
             W = Wo;
             in = out;
         }
+    flop_passes = saved;
     return total / 1e9;
 }
 
@@ -132,6 +148,49 @@ static nn_tensor *fw_unet_block(workload *w)
     return mod_cond_res_block1d_forward(w->c, w->module, x, cond);
 }
 
+typedef struct unet_inputs {
+    mod_cond_unet1d net;
+    float timesteps[64];
+} unet_inputs;
+
+static nn_tensor *fw_unet(workload *w)
+{
+    unet_inputs *u = w->module;
+    nn_tensor *sample = nn_wrap(w->c, w->input, w->ndim, w->shape);
+    nn_tensor *cond = nn_wrap(w->c, w->input2, w->ndim2, w->shape2);
+    return mod_cond_unet1d_forward(w->c, &u->net, sample, u->timesteps, cond);
+}
+
+/* forward + backward FLOPs of one conditional residual block at length L */
+static double res_block_flops(double B, double in, double out, double L, double k, double cond)
+{
+    return 3 * 2 * B * L * (in * out * k + out * out * k) + (in != out ? 3 * 2 * B * L * in * out : 0) +
+           3 * 2 * B * cond * 2 * out;
+}
+
+static double unet_gflop(int B, int T, int input_dim, int cond, const int *down, int n, int k)
+{
+    int dims[5] = {input_dim};
+    for (int i = 0; i < n; i++) dims[i + 1] = down[i];
+    double f = 0, L = T;
+    for (int i = 0; i < n; i++) {
+        f += res_block_flops(B, dims[i], dims[i + 1], L, k, cond) + res_block_flops(B, dims[i + 1], dims[i + 1], L, k, cond);
+        if (i + 1 < n) {
+            f += 3 * 2.0 * B * (L / 2) * dims[i + 1] * dims[i + 1] * 3;
+            L /= 2;
+        }
+    }
+    f += 2 * res_block_flops(B, dims[n], dims[n], L, k, cond);
+    for (int u = 0; u + 1 < n; u++) {
+        double in = dims[n - u], out = dims[n - 1 - u];
+        f += res_block_flops(B, 2 * in, out, L, k, cond) + res_block_flops(B, out, out, L, k, cond);
+        f += 3 * 2.0 * B * L * out * out * 4;
+        L *= 2;
+    }
+    f += 3 * 2.0 * B * T * dims[1] * dims[1] * k + 3 * 2.0 * B * T * dims[1] * input_dim;
+    return f / 1e9;
+}
+
 static float *random_floats(rng_t *rng, long n)
 {
     float *p = malloc((size_t)n * sizeof(float));
@@ -139,16 +198,26 @@ static float *random_floats(rng_t *rng, long n)
     return p;
 }
 
-/* Time forward + backward; returns the median seconds or -1. */
-static double run(workload *w, int repeat)
+/* Time forward + backward; returns the median wall seconds (and CPU seconds) or -1. */
+static double run(workload *w, int repeat, double *cpu)
 {
-    double times[64];
+    double times[64], cpus[64];
     if (repeat > 64) repeat = 64;
+    nn_ctx_set_train(w->c, !w->inference);
+    nn_ctx_set_record(w->c, !w->inference);
     for (int r = -1; r < repeat; r++) {   /* r = -1 warms up (arena growth, page faults) */
-        double t0 = now();
-        nn_params_zero_grad(w->ps);
+        double t0 = now(), c0 = cpu_now();
+        if (!w->inference) nn_params_zero_grad(w->ps);
         nn_tensor *y = w->forward(w);
         if (!y) return -1;
+        if (w->inference) {
+            nn_ctx_reset(w->c);
+            if (r >= 0) {
+                times[r] = now() - t0;
+                cpus[r] = cpu_now() - c0;
+            }
+            continue;
+        }
         if (!w->out_grad) {
             rng_t rng;
             rng_seed(&rng, 5);
@@ -156,8 +225,12 @@ static double run(workload *w, int repeat)
         }
         if (nn_backward_from(w->c, y, w->out_grad) < 0) return -1;
         nn_ctx_reset(w->c);
-        if (r >= 0) times[r] = now() - t0;
+        if (r >= 0) {
+            times[r] = now() - t0;
+            cpus[r] = cpu_now() - c0;
+        }
     }
+    *cpu = median(cpus, repeat);
     return median(times, repeat);
 }
 
@@ -208,7 +281,7 @@ int main(int argc, char **argv)
     rng_seed(&rng, 1);
 
     const int B = 8, E = 512, FF = 3200, HEADS = 8, S = 11, Q = 100;
-    workload ws[8];
+    workload ws[14];
     int n = 0;
 
     /* ResNet18, FrozenBatchNorm (ACT) and GroupNorm (Diffusion Policy) */
@@ -228,6 +301,22 @@ int main(int argc, char **argv)
         w->input = random_floats(&rng, (long)B * 3 * 84 * 84);
         w->forward = fw_resnet;
         w->gflop = resnet18_gflop(B, 84, 84);
+    }
+
+    /* ACT's backbone as trained: FrozenBatchNorm, conv1 and layer1 frozen (DETR's BackboneBase) */
+    static mod_resnet18 r_act;
+    {
+        workload *w = &ws[n++];
+        *w = ws[0];
+        w->name = "resnet18_act_frozen_stem_b8_84x84";
+        w->ps = nn_params_new();
+        if (mod_resnet18_init(&r_act, w->ps, &rng, "", MOD_NORM_FROZEN_BATCH) < 0 ||
+            nn_param_set_flags(w->ps, "conv1.", NN_FROZEN, 1) < 0 || nn_param_set_flags(w->ps, "layer1.", NN_FROZEN, 1) < 0)
+            tool_die(1, "%s", error_get());
+        w->module = &r_act;
+        frozen_stem = 1;
+        w->gflop = resnet18_gflop(B, 84, 84);
+        frozen_stem = 0;
     }
 
     /* transformer layers as ACT (post-norm, ReLU, dropout 0.1 in training: kept 0 for the FLOP
@@ -296,19 +385,64 @@ int main(int argc, char **argv)
         w->gflop = (2 * 3.0 * 2.0 * UB * C * L * ins[i] * 5 + 3.0 * 2.0 * UB * COND * 2 * C) / 1e9;
     }
 
+    /* the whole Diffusion Policy UNet: 10-D actions, horizon 16, down dims 256/512/1024, kernel 5,
+     * 8 groups, step embedding 256, global condition 274 = 2 observation steps x (2 cameras x 64
+     * keypoint features + 9 low-dim values), batch 64 */
+    static unet_inputs unet_full;
+    {
+        static const int down[3] = {256, 512, 1024};
+        const int T = 16, A = 10, G = 274;
+        workload *w = &ws[n++];
+        memset(w, 0, sizeof *w);
+        w->name = "unet_full_b64_h16_256-512-1024";
+        w->ps = nn_params_new();
+        if (mod_cond_unet1d_init(&unet_full.net, w->ps, &rng, "", A, G, 256, down, 3, 5, 8, 1) < 0)
+            tool_die(1, "%s", error_get());
+        for (int i = 0; i < UB; i++) unet_full.timesteps[i] = (float)(i * 37 % 100);
+        w->module = &unet_full;
+        w->ndim = 3;
+        w->ndim2 = 2;
+        memcpy(w->shape, (int[]){UB, T, A}, sizeof(int) * 3);
+        memcpy(w->shape2, (int[]){UB, G}, sizeof(int) * 2);
+        w->input = random_floats(&rng, (long)UB * T * A);
+        w->input2 = random_floats(&rng, (long)UB * G);
+        w->forward = fw_unet;
+        w->gflop = unet_gflop(UB, T, A, 256 + G, down, 3, 5);
+    }
+
+    /* batch-1 inference (one control step of a policy): the same modules, forward only */
+    {
+        workload *w = &ws[n++];
+        *w = ws[0];
+        w->name = "resnet18_frozenbn_b1_84x84_inference";
+        w->shape[0] = 1;
+        w->inference = 1;
+        w->out_grad = NULL;
+        flop_passes = 1;
+        w->gflop = resnet18_gflop(1, 84, 84);
+        flop_passes = 3;
+        workload *u = &ws[n++];
+        *u = ws[n - 3];   /* the whole UNet */
+        u->name = "unet_full_b1_h16_inference";
+        u->shape[0] = u->shape2[0] = 1;
+        u->inference = 1;
+        u->out_grad = NULL;
+        u->gflop = unet_gflop(1, 16, 10, 256 + 274, (const int[]){256, 512, 1024}, 3, 5) / 3;
+    }
+
     for (int i = 0; i < n; i++) {
         workload *w = &ws[i];
         if (only && !strstr(w->name, only)) continue;
         w->c = nn_ctx_new(256 << 20);
-        double t = run(w, (int)repeat);
+        double cpu = 0, t = run(w, (int)repeat, &cpu);
         if (t < 0) tool_die(1, "%s: %s", w->name, error_get());
-        printf("%s\t%.6f\t%.4f\n", w->name, t, w->gflop);
+        printf("%s\t%.6f\t%.4f\t%.6f\n", w->name, t, w->gflop, cpu);
         fflush(stdout);
         nn_ctx_free(w->c);
     }
     if (!only || strstr("sgemm", only)) {
         double g = sgemm_gflops(1024, 1024, 1024, (int)repeat);
-        printf("sgemm_1024\t%.6f\t%.4f\n", 2.0 * 1024 * 1024 * 1024 / g / 1e9, 2.0 * 1024 * 1024 * 1024 / 1e9);
+        printf("sgemm_1024\t%.6f\t%.4f\t-\n", 2.0 * 1024 * 1024 * 1024 / g / 1e9, 2.0 * 1024 * 1024 * 1024 / 1e9);
     }
     return tool_close_stdout() < 0;
 }

@@ -31,15 +31,22 @@ if "$python" -c 'import torch' 2>/dev/null; then
 fi
 
 echo "# engine: forward+backward, median of $repeat runs, $threads threads ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
-awk -F'\t' -v threads="$threads" '
-  NR == FNR { t[$1] = $2; next }
-  { name[++n] = $1; ours[$1] = $2; flop[$1] = $3 }
+awk -F'\t' '
+  NR == FNR { t[$1] = $2; tc[$1] = $4; next }
+  { name[++n] = $1; ours[$1] = $2; flop[$1] = $3; oc[$1] = $4 }
   END {
-    printf "%-40s %10s %9s %10s %9s %8s\n", "workload", "ilt ms", "GFLOP/s", "torch ms", "GFLOP/s", "speedup"
+    printf "%-38s %9s %8s %9s %8s %8s   %9s %9s %8s\n", "workload", "ilt ms", "GFLOP/s", "torch ms", "GFLOP/s",
+      "speedup", "ilt cpu", "torch cpu", "cpu gain"
     for (i = 1; i <= n; i++) {
       k = name[i]
-      g = flop[k] / ours[k]
-      if (k in t) printf "%-40s %10.1f %9.1f %10.1f %9.1f %7.2fx\n", k, 1000 * ours[k], g, 1000 * t[k], flop[k] / t[k], t[k] / ours[k]
-      else printf "%-40s %10.1f %9.1f %10s %9s %8s\n", k, 1000 * ours[k], g, "-", "-", "-"
+      if (k in t)
+        printf "%-38s %9.1f %8.1f %9.1f %8.1f %7.2fx   %9.1f %9.1f %7.2fx\n", k, 1000 * ours[k], flop[k] / ours[k],
+          1000 * t[k], flop[k] / t[k], t[k] / ours[k], 1000 * oc[k], 1000 * tc[k], tc[k] / oc[k]
+      else if (oc[k] == "-")
+        printf "%-38s %9.1f %8.1f\n", k, 1000 * ours[k], flop[k] / ours[k]
+      else
+        printf "%-38s %9.1f %8.1f %9s %8s %8s   %9.1f\n", k, 1000 * ours[k], flop[k] / ours[k], "-", "-", "-", 1000 * oc[k]
     }
   }' "$theirs" "$ours"
+echo "# ms: median wall time of one forward+backward; cpu: median CPU ms summed over threads (less"
+echo "# sensitive to other jobs on the machine); speedup = torch ms / ilt ms. Load average: $(cut -d' ' -f1-3 /proc/loadavg)"

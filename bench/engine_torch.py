@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """engine_torch.py — the PyTorch side of bench/engine.sh: the same training blocks as
 bench/engine.c (forward + backward, median of --repeat runs after one warm-up), printed as
-"name<TAB>median seconds<TAB>GFLOP" (GFLOP column 0: engine.c's count is used).
+"name<TAB>median seconds<TAB>GFLOP<TAB>median CPU seconds" (GFLOP column 0: engine.c's count
+is used).
 
 Run through bench/engine.sh, which sets OMP_WAIT_POLICY=passive; needs Debian's python3-torch
 and python3-torchvision. The transformer layers and the UNet block are the ones
@@ -17,14 +18,28 @@ import torch
 import torchvision
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "tests", "torch_ref"))
-from make_refs import CondResBlock1D, DecoderLayer, EncoderLayer  # noqa: E402
+from make_refs import CondResBlock1D, CondUnet1D, DecoderLayer, EncoderLayer  # noqa: E402
+
+
+def timed_inference(name, module, forward, repeat):
+    module.eval()
+    times, cpus = [], []
+    with torch.no_grad():
+        for r in range(repeat + 1):
+            t0, c0 = time.perf_counter(), time.process_time()
+            forward()
+            if r > 0:
+                times.append(time.perf_counter() - t0)
+                cpus.append(time.process_time() - c0)
+    module.train()
+    print(f"{name}\t{statistics.median(times):.6f}\t0\t{statistics.median(cpus):.6f}", flush=True)
 
 
 def timed(name, params, forward, repeat):
     out_grad = None
-    times = []
+    times, cpus = [], []
     for r in range(repeat + 1):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         for p in params:
             p.grad = None
         y = forward()
@@ -33,7 +48,8 @@ def timed(name, params, forward, repeat):
         y.backward(out_grad)
         if r > 0:
             times.append(time.perf_counter() - t0)
-    print(f"{name}\t{statistics.median(times):.6f}\t0", flush=True)
+            cpus.append(time.process_time() - c0)
+    print(f"{name}\t{statistics.median(times):.6f}\t0\t{statistics.median(cpus):.6f}", flush=True)
 
 
 def main():
@@ -55,6 +71,17 @@ def main():
                                    net.layer4)
         x = torch.randn(B, 3, 84, 84)
         work.append((name, list(body.parameters()), lambda body=body, x=x: body(x)))
+        if name.startswith("resnet18_frozenbn"):
+            frozen_body = body
+
+    net = torchvision.models.resnet18(weights=None, norm_layer=torchvision.ops.FrozenBatchNorm2d)
+    act_body = torch.nn.Sequential(net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3,
+                                   net.layer4)
+    for name, p in act_body.named_parameters():  # DETR's BackboneBase: only layer2..4 (5, 6, 7) train
+        p.requires_grad_(name.split(".")[0] in ("5", "6", "7"))
+    xa = torch.randn(B, 3, 84, 84)
+    work.append(("resnet18_act_frozen_stem_b8_84x84", [p for p in act_body.parameters() if p.requires_grad],
+                 lambda: act_body(xa)))
 
     enc = EncoderLayer(E, HEADS, FF, "relu", False)
     src, pos = torch.randn(S, B, E, requires_grad=True), torch.randn(S, B, E)
@@ -71,9 +98,21 @@ def main():
         x, cond = torch.randn(64, c, length, requires_grad=True), torch.randn(64, 768, requires_grad=True)
         work.append((name, list(block.parameters()), lambda block=block, x=x, cond=cond: block(x, cond)))
 
+    unet = CondUnet1D(10, 274, 256, [256, 512, 1024], 5, 8, True)
+    sample, cond = torch.randn(64, 16, 10), torch.randn(64, 274)
+    steps = torch.tensor([float(i * 37 % 100) for i in range(64)])
+    work.append(("unet_full_b64_h16_256-512-1024", list(unet.parameters()), lambda: unet(sample, steps, cond)))
+
     for name, params, forward in work:
         if args.only in name:
             timed(name, params, forward, args.repeat)
+
+    x1 = torch.randn(1, 3, 84, 84)
+    inference = [("resnet18_frozenbn_b1_84x84_inference", frozen_body, lambda: frozen_body(x1)),
+                 ("unet_full_b1_h16_inference", unet, lambda: unet(sample[:1], steps[:1], cond[:1]))]
+    for name, module, forward in inference:
+        if args.only in name:
+            timed_inference(name, module, forward, args.repeat)
 
 
 if __name__ == "__main__":

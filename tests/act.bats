@@ -98,6 +98,34 @@ PY
   [ "$output" = "36" ]
 }
 
+@test "predict matches the same ACT in PyTorch with the checkpoint's weights (max difference 1e-4)" {
+  predict -c "$d/init.h5" -b 1 --threads 1 "$d/train.tar" > "$t/ours.tar"
+  ref="$ILT_TESTS/act_ref/predict_torch.npy"
+  if "$PYTHON" -c 'import torch, torchvision' 2>/dev/null; then
+    "$PYTHON" "$ILT_TESTS/act_torch_ref.py" "$d/init.h5" "$d/train.tar" "$t/torch.npy"
+    ref="$t/torch.npy"
+  fi
+  run "$PYTHON" - "$t/ours.tar" "$ref" "$d/init.h5" "$ILT_TESTS/act_ref/params.sha256" "$t/torch.npy" <<'PY'
+import sys, os, tarfile, io, hashlib, h5py, numpy as np
+ours_path, ref_path, ckpt, sha_path, live = sys.argv[1:6]
+if not os.path.exists(live):   # committed reference: valid only for the same initial weights
+    f = h5py.File(ckpt, "r"); h = hashlib.sha256()
+    for k in sorted(f["params"]): h.update(k.encode()); h.update(f["params"][k][()].tobytes())
+    if h.hexdigest() != open(sha_path).read().strip():
+        print("skip: initial weights changed; regenerate tests/act_ref with tests/act_torch_ref.py"); sys.exit(0)
+t = tarfile.open(ours_path)
+ours = np.stack([np.load(io.BytesIO(t.extractfile(m).read())) for m in t if m.name.endswith(".action.npy")])
+ref = np.load(ref_path)
+assert ours.shape == ref.shape == (36, 5, 14), (ours.shape, ref.shape)
+d = np.abs(ours - ref).max()
+assert d < 1e-4, d
+print("ok")
+PY
+  [ "$status" -eq 0 ]
+  if [[ "$output" == skip:* ]]; then skip "${output#skip: }"; fi
+  [ "$output" = "ok" ]
+}
+
 @test "predict --loss: a JSON line per episode and an overall one" {
   run predict -c "$d/init.h5" --loss "$d/train.tar"
   [ "$status" -eq 0 ]
@@ -173,6 +201,15 @@ print(np.load(io.BytesIO(t.extractfile(m).read())).shape)" < <(predict -c "$t/ml
   [[ "$output" == *"observation.images.wrist"* ]]
   [ ! -e "$t/x.h5" ]
   [ -z "$(ls "$t" | grep -v cut.tar)" ]
+}
+
+@test "act-train: a stream larger than --max-memory is a clear error, not an out-of-memory crash" {
+  "$PYTHON" "$ILT_TESTS/make_episodes.py" act "$t/big" --episodes 1 --frames 4 --cams top:128:128 >/dev/null
+  h5slice "$t"/big/*.hdf5 | chunkify -k 5 > "$t/big.tar"
+  run --separate-stderr act-train --stats "$d/stats.tar" -o "$t/m.h5" --max-memory 1 "$t/big.tar"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"does not fit in memory"*"1 MiB usable"* ]]
+  [ ! -e "$t/m.h5" ]
 }
 
 @test "predict: bad checkpoint or mismatched stream is an error with empty stdout" {

@@ -2,6 +2,8 @@
 # checkpoint.bats — a checkpoint written by lib/io/checkpoint.c opens with h5py: PyTorch names
 # and layouts under /params, optimizer moments, EMA, step, configuration and statistics.
 
+bats_require_minimum_version 1.5.0
+
 setup() {
   : "${ILT_UNIT:?}" "${PYTHON:=/usr/bin/python3}"
   ckpt="$BATS_TEST_TMPDIR/ckpt.h5"
@@ -51,4 +53,41 @@ PY
   [ "$status" -eq 1 ]
   [[ "$output" == *"missing/dir/ckpt.h5"* ]]
   [ ! -e "$BATS_TEST_TMPDIR/missing" ]
+}
+
+@test "checkpoint: a file altered with h5py loads back, or fails naming every difference and the dtype" {
+  "$ILT_UNIT/test_checkpoint" --write "$ckpt"
+  run "$ILT_UNIT/test_checkpoint" --read "$ckpt"
+  [ "$status" -eq 0 ]
+  [ "$output" = "step 2" ]
+  "$PYTHON" - "$ckpt" <<'PY'
+import sys, h5py, numpy as np
+with h5py.File(sys.argv[1], "r+") as f:
+    p = f["params"]
+    bias = p["head.bias"][()]
+    del p["head.bias"]
+    p.create_dataset("head.bias", data=bias.astype(np.float64))
+    del p["backbone.conv1.bias"]
+    p.create_dataset("extra.weight", data=np.zeros((2, 2), np.float32))
+    w = p["head.weight"][()]
+    del p["head.weight"]
+    p.create_dataset("head.weight", data=w.T.copy())
+PY
+  run --separate-stderr "$ILT_UNIT/test_checkpoint" --read "$ckpt"
+  [ "$status" -eq 1 ]
+  [ -z "$output" ]
+  [[ "$stderr" == *"4 differences"* ]]
+  [[ "$stderr" == *"missing backbone.conv1.bias [4]"* ]]
+  [[ "$stderr" == *"unexpected extra.weight"* ]]
+  [[ "$stderr" == *"head.bias is float 8-byte in the file, float32 expected"* ]]
+  [[ "$stderr" == *"head.weight has shape [100,3] in the file, [3,100] expected"* ]]
+}
+
+@test "checkpoint: a truncated file is an error, not a crash" {
+  "$ILT_UNIT/test_checkpoint" --write "$ckpt"
+  head -c 3000 "$ckpt" > "$BATS_TEST_TMPDIR/short.h5"
+  run --separate-stderr "$ILT_UNIT/test_checkpoint" --read "$BATS_TEST_TMPDIR/short.h5"
+  [ "$status" -eq 1 ]
+  [ -z "$output" ]
+  [[ "$stderr" == *"short.h5"* ]]
 }

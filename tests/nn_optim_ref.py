@@ -47,3 +47,38 @@ def ema_decay(k, power=0.75):
     value = 1 - (1 + step / 1.0) ** -power
     return 0.0 if step <= 0 else max(0.0, min(value, 0.9999))
 np.save(os.path.join(out, "ema_decay.npy"), np.array([ema_decay(k) for k in range(8)] + [ema_decay(10**6)], dtype=np.float32))
+
+# Constant position tables, written from the reference formulas (ACT/DETR PositionEmbeddingSine
+# with normalize=True, ACT's get_sinusoid_encoding_table, Diffusion Policy's SinusoidalPosEmb).
+def detr_sine(dim, h, w, temperature=10000):
+    npf = dim // 2
+    ones = torch.ones(1, h, w)
+    y = ones.cumsum(1, dtype=torch.float32)
+    x = ones.cumsum(2, dtype=torch.float32)
+    eps, scale = 1e-6, 2 * math.pi
+    y = y / (y[:, -1:, :] + eps) * scale
+    x = x / (x[:, :, -1:] + eps) * scale
+    dim_t = torch.arange(npf, dtype=torch.float32)
+    dim_t = temperature ** (2 * (dim_t // 2) / npf)
+    px, py = x[:, :, :, None] / dim_t, y[:, :, :, None] / dim_t
+    px = torch.stack((px[:, :, :, 0::2].sin(), px[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    py = torch.stack((py[:, :, :, 0::2].sin(), py[:, :, :, 1::2].cos()), dim=4).flatten(3)
+    return torch.cat((py, px), dim=3).permute(0, 3, 1, 2)
+
+def sinusoid_table(n_position, d_hid):
+    t = np.array([[pos / np.power(10000, 2 * (j // 2) / d_hid) for j in range(d_hid)] for pos in range(n_position)])
+    t[:, 0::2] = np.sin(t[:, 0::2])
+    t[:, 1::2] = np.cos(t[:, 1::2])
+    return t
+
+def dp_step_emb(t, dim):
+    half = dim // 2
+    e = math.log(10000) / (half - 1)
+    e = torch.exp(torch.arange(half) * -e)
+    e = t[:, None] * e[None, :]
+    return torch.cat((e.sin(), e.cos()), dim=-1)
+
+np.save(os.path.join(out, "sine_pos_2d.npy"), detr_sine(16, 3, 5).numpy().astype(np.float32))
+np.save(os.path.join(out, "sine_table_1d.npy"), sinusoid_table(7, 10).astype(np.float32))
+np.save(os.path.join(out, "sinusoidal_pos_emb.npy"),
+        dp_step_emb(torch.tensor([0.0, 10.0, 999.0]), 16).numpy().astype(np.float32))

@@ -179,3 +179,31 @@ assert_no_output() {
   run probe "$T/ep0.mp4"
   [ "$output" = "h264,32,24,yuv420p,12" ]
 }
+
+@test "vidwrite: rollout --frames - | vidwrite (the man page example)" {
+  rollout -q -t transfer_cube -p scripted -n 2 --max-steps 15 --cameras top,angle --image-size 48x64 \
+    --frames - 2>"$T/results.jsonl" | vidwrite -q --label -o "$T/eval.mp4" --fps 50
+  run probe "$T/eval.mp4"
+  [ "$output" = "h264,128,48,yuv420p,30" ]
+  grep -q '"summary":true' "$T/results.jsonl"
+}
+
+@test "vidwrite: killed while waiting for input, it leaves no temporary file" {
+  $MAKE_FRAMES "$T/s.tar" --frames 40 --cams top:64:64
+  mkfifo "$T/fifo"
+  mkdir "$T/out"
+  vidwrite -q -o "$T/out/v.mp4" "$T/fifo" &
+  pid=$!
+  # 200 kB (the reader takes 128 kB blocks): the first frames open the writer and its temporary,
+  # then the pipe stays open with nothing more in it
+  { head -c 200000 "$T/s.tar"; sleep 5; } > "$T/fifo" &
+  feeder=$!
+  for i in $(seq 40); do [ -n "$(ls -A "$T/out")" ] && break; sleep 0.1; done
+  [ -n "$(ls -A "$T/out")" ]
+  kill -TERM $pid
+  st=0
+  wait $pid || st=$?
+  [ "$st" -eq 143 ]
+  kill $feeder 2>/dev/null || true
+  [ -z "$(ls -A "$T/out")" ]
+}

@@ -161,6 +161,11 @@ int main(int argc, char **argv)
     if (stream_writer_close(w) < 0) tool_die(1, "%s", error_get());
     stream_sample_free(&s);
     for (int k = 0; k < o.n_files; k++) episode_file_close(files[k]);
+    free(files);
+    free(jobs);
+    free(o.episodes);
+    strlist_free(o.read.features);
+    strlist_free(o.read.state_keys);
     return tool_close_stdout() < 0 ? 1 : 0;
 fail:
     stream_writer_abort(w);

@@ -22,7 +22,7 @@ typedef struct {
     const char *task, *policy, *output, *frames;
     episode_layout layout;
     long episodes, seed, max_steps;
-    int only_success, stop_on_success, quiet;
+    int only_success, stop_on_success, quiet, gzip;
     char **cameras;
     size_t n_cameras;
     int height, width;
@@ -32,38 +32,59 @@ typedef struct {
     int n_files;
 } options;
 
+/* "  transfer_cube  cameras: top (training), angle, ..." for every task. */
+static void print_tasks(void)
+{
+    sim_task_options_t physics_only = sim_task_default_options();
+    physics_only.n_cameras = 0;
+    for (const char *const *name = sim_task_names(); *name; name++) {
+        sim_task_t *task = sim_task_create(*name, &physics_only);
+        if (!task) continue;
+        const sim_task_info_t *info = sim_task_info(task);
+        printf("  %-14s %d-D actions at %g Hz, %d steps; cameras:", info->name, info->action_dim,
+               info->control_hz, info->max_steps);
+        for (int c = 0; c < info->n_scene_cameras; c++)
+            printf("%s %s%s", c ? "," : "", info->scene_camera_names[c], c ? "" : " (default)");
+        printf("\n");
+        sim_task_free(task);
+    }
+}
+
 static _Noreturn void usage(void)
 {
     printf("Usage: rollout -t TASK -p scripted|CKPT.h5 [OPTIONS]\n"
            "       rollout --summarize [FILE...]\n"
            "Run a policy in a simulated task for N seeded episodes; print one JSON line per episode\n"
            "and a summary line; optionally record the episodes and stream the rendered frames.\n\n"
-           "  -t, --task TASK        transfer_cube, insertion (and the tasks listed by --help-tasks)\n"
+           "  -t, --task TASK        the task (listed below)\n"
            "  -p, --policy P         'scripted' (the task's expert) or a checkpoint file\n"
            "  -n, --episodes N       number of episodes (default 1)\n"
            "      --seed S           episode i uses seed S+i (default 0)\n"
-           "      --max-steps N      steps per episode (default: the task's, 400)\n"
+           "      --max-steps N      steps per episode (default: the task's)\n"
            "  -o, --output PATH      record episodes: a directory of episode_<seed>.hdf5 (ACT layout)\n"
            "                         or, with --layout robomimic, one FILE.hdf5\n"
            "      --layout L         act (default) or robomimic\n"
            "      --only-success     record only successful episodes\n"
+           "      --gzip N           gzip level of recorded images, 0 (none) to 9 (default 1)\n"
            "      --stop-on-success  end an episode at its first successful step\n"
-           "      --cameras LIST     cameras to render, e.g. top,left_wrist (default: the training camera)\n"
-           "      --image-size HxW   image size (default 120x160)\n"
+           "      --cameras LIST     cameras to render, e.g. top,left_wrist (default: the task's default)\n"
+           "      --image-size HxW   image size (default: the task's, 120x160 bimanual, 84x84 lift)\n"
            "      --frames FILE      write the rendered frames as a sample stream ('-': stdout,\n"
            "                         the results then go to stderr)\n"
            "      --chunk-exec N     execute N actions of each predicted chunk (default: the policy's)\n"
            "      --temporal-agg[=K] ACT temporal ensembling, weights exp(-K*i), i = 0 the oldest (K 0.01)\n"
            "      --summarize        read result lines from FILEs (or stdin) and print their summary\n"
            "  -q, --quiet            no progress on stderr\n"
-           "      --help, --version\n");
+           "      --help, --version\n\n"
+           "Tasks:\n");
+    print_tasks();
     exit(0);
 }
 
 static void parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_SEED = 256, OPT_MAX_STEPS, OPT_LAYOUT, OPT_ONLY_SUCCESS, OPT_STOP, OPT_CAMERAS, OPT_SIZE,
-           OPT_FRAMES, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
+           OPT_FRAMES, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         {"task", required_argument, 0, 't'},        {"policy", required_argument, 0, 'p'},
         {"episodes", required_argument, 0, 'n'},    {"seed", required_argument, 0, OPT_SEED},
@@ -71,7 +92,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"layout", required_argument, 0, OPT_LAYOUT}, {"only-success", no_argument, 0, OPT_ONLY_SUCCESS},
         {"stop-on-success", no_argument, 0, OPT_STOP}, {"cameras", required_argument, 0, OPT_CAMERAS},
         {"image-size", required_argument, 0, OPT_SIZE}, {"frames", required_argument, 0, OPT_FRAMES},
-        {"chunk-exec", required_argument, 0, OPT_CHUNK_EXEC},
+        {"chunk-exec", required_argument, 0, OPT_CHUNK_EXEC}, {"gzip", required_argument, 0, OPT_GZIP},
         {"temporal-agg", optional_argument, 0, OPT_TEMPORAL}, {"summarize", no_argument, 0, OPT_SUMMARIZE},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},   {0, 0, 0, 0}};
@@ -79,6 +100,7 @@ static void parse_options(int argc, char **argv, options *o)
     o->episodes = 1;
     o->max_steps = -1;
     o->layout = EPISODE_LAYOUT_ACT;
+    o->gzip = 1;
     o->policy_options = policy_default_options();
     long value;
     double k;
@@ -116,6 +138,10 @@ static void parse_options(int argc, char **argv, options *o)
             if (o->height > 2048 || o->width > 2048) tool_usage_error("--image-size: %s is larger than 2048x2048", optarg);
             break;
         case OPT_FRAMES: o->frames = optarg; break;
+        case OPT_GZIP:
+            if (parse_long(optarg, 0, 9, &value) < 0) tool_usage_error("--gzip: %s", error_get());
+            o->gzip = (int)value;
+            break;
         case OPT_CHUNK_EXEC:
             if (parse_long(optarg, 1, 100000, &value) < 0) tool_usage_error("--chunk-exec: %s", error_get());
             o->policy_options.chunk_exec = (int)value;
@@ -232,7 +258,7 @@ static int summarize_file(summary_t *s, FILE *fp, const char *name)
     long number = 0;
     while (getline(&line, &cap, fp) > 0) {
         number++;
-        if (line[0] != '{' || strstr(line, "\"summary\":true")) continue;
+        if (line[strspn(line, " \t\r\n")] == '\0' || strstr(line, "\"summary\":true")) continue;
         int success, lenient;
         double stage, stages, ret = 0, wall = 0;
         if (json_bool(line, "success", &success) < 0 || json_number(line, "max_reward", &stage) < 0 ||
@@ -445,7 +471,7 @@ static int run_episode(rollout_t *r, long i, FILE *results, summary_t *summary)
     memset(&rec, 0, sizeof rec);
     if (o->output && o->layout == EPISODE_LAYOUT_ACT) {
         snprintf(path, sizeof path, "%s/episode_%llu.hdf5", o->output, (unsigned long long)seed);
-        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ACT, .sim = 1};
+        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ACT, .sim = 1, .gzip_level = o->gzip};
         if (!(rec.w = episode_writer_create(path, &wo)) || recording_begin(&rec, info, EPISODE_LAYOUT_ACT) < 0 ||
             episode_writer_attr_string(rec.w, "task", info->name) < 0)
             goto fail;
@@ -612,8 +638,9 @@ int main(int argc, char **argv)
     r.render = render;
     r.max_steps = o.max_steps > 0 ? o.max_steps : info->max_steps;
 
-    /* Outputs: results on stdout unless the frames go there. */
+    /* Outputs: results on stdout unless the frames go there. The writer keeps env_args. */
     FILE *results = stdout;
+    char env_args[2048];
     if (o.frames) {
         if (strcmp(o.frames, "-") == 0) {
             r.frames_fp = stdout;
@@ -627,9 +654,8 @@ int main(int argc, char **argv)
     if (o.output && o.layout == EPISODE_LAYOUT_ACT) {
         if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(1, "%s: cannot create the directory: %s", o.output, strerror(errno));
     } else if (o.output) {
-        char env_args[2048];
         env_args_json(info, env_args, sizeof env_args);
-        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = env_args};
+        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = env_args, .gzip_level = o.gzip};
         if (!(r.robomimic = episode_writer_create(o.output, &wo))) tool_die(1, "%s", error_get());
     }
     allocate_buffers(&r);

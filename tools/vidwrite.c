@@ -12,6 +12,8 @@
 #include "video/tile.h"
 
 #include <getopt.h>
+#include <signal.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -185,6 +187,30 @@ static int image_to_rgb(const npy_array *a, uint8_t **rgb, int *height, int *wid
     return 0;
 }
 
+/* ---------------------------------------------------------------- interrupted runs */
+/* Ctrl-C or a kill while encoding: remove the temporary file, then die of the signal. */
+static const char *volatile temp_to_remove;
+
+static void remove_temp_and_die(int sig)
+{
+    const char *temp = temp_to_remove;
+    if (temp) unlink(temp);
+    signal(sig, SIG_DFL);
+    raise(sig);
+}
+
+static void watch_temp(const char *temp)
+{
+    temp_to_remove = temp;
+    static int installed;
+    if (temp && !installed) {
+        installed = 1;
+        signal(SIGINT, remove_temp_and_die);
+        signal(SIGTERM, remove_temp_and_die);
+        signal(SIGHUP, remove_temp_and_die);
+    }
+}
+
 /* ---------------------------------------------------------------- the frame loop */
 typedef struct {
     char **cameras;
@@ -233,6 +259,7 @@ static int add_sample(frame_builder_t *b, const vidwrite_options_t *o, const str
         if (!b->frame) return error_set("out of memory");
         b->writer = video_writer_open(o->output, height, width, &o->video);
         if (!b->writer) return -1;
+        watch_temp(video_writer_temp_path(b->writer));
     }
     video_tile_compose(b->tiles, (int)b->n_cameras, o->label, b->frame);
     return video_writer_add(b->writer, b->frame);
@@ -273,6 +300,7 @@ static int write_video(const vidwrite_options_t *o)
         progress_update(&progress, n, NULL);
     }
     if (rc == 0 && n == 0) rc = error_set("%s: no frames in the stream", input_name);
+    watch_temp(NULL);
     if (rc == 0) {
         rc = video_writer_finish(b.writer);
         b.writer = NULL;

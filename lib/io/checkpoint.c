@@ -3,6 +3,7 @@
  * (checkpoint.h). */
 #include "io/checkpoint.h"
 
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -280,6 +281,12 @@ int checkpoint_commit(checkpoint_writer *w)
 {
     if (!w) return -1;
     int r = H5Fclose(w->file) < 0 ? error_set("%s: cannot finish writing %s", w->path, w->tmp) : 0;
+    w->file = -1;
+    if (r == 0) {   /* on disk before it takes the real name, so a crash leaves the old file or the new */
+        int fd = open(w->tmp, O_RDONLY);
+        if (fd < 0 || fsync(fd) < 0) r = error_set("%s: cannot sync %s:", w->path, w->tmp);
+        if (fd >= 0) close(fd);
+    }
     if (r == 0 && rename(w->tmp, w->path) < 0) r = error_set("%s: cannot rename %s into place:", w->path, w->tmp);
     if (r < 0) unlink(w->tmp);
     writer_free(w);
@@ -329,7 +336,7 @@ checkpoint_reader *checkpoint_open(const char *path)
     }
     r->file = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (r->file < 0) {
-        error_set("%s: not an HDF5 file", path);
+        error_set("%s: not an HDF5 file, or a truncated one", path);
         free(r->path);
         free(r);
         return NULL;

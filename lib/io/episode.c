@@ -88,7 +88,7 @@ static herr_t collect_demo(hid_t group, const char *name, const H5L_info_t *info
     if (!d) return -1;
     f->demos = d;
     d[f->count].number = strtoll(name + 5, NULL, 10);
-    snprintf(d[f->count].group, sizeof d->group, "data/%s", name);
+    snprintf(d[f->count].group, sizeof d->group, "/data/%s", name);
     f->count++;
     return 0;
 }
@@ -206,7 +206,7 @@ int episode_file_apply_mask(episode_file *f, const char *name)
     if (rc == 0) { /* keep the demos named in the mask */
         size_t kept = 0;
         for (size_t i = 0; i < f->count; i++) {
-            const char *demo = f->demos[i].group + 5; /* after "data/" */
+            const char *demo = f->demos[i].group + 6; /* after "/data/" */
             int found = 0;
             for (hssize_t j = 0; j < n && !found; j++) found = names[j] && strcmp(names[j], demo) == 0;
             if (found) f->demos[kept++] = f->demos[i];

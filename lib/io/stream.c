@@ -183,6 +183,7 @@ struct stream_reader {
     FILE *fp;
     int own_fp, finished;
     char *name;
+    char *last_member; /* for messages about what follows it */
     unsigned char *buf; /* one member's bytes */
     size_t buf_cap;
     /* a member already read that starts the next sample */
@@ -205,6 +206,7 @@ stream_reader *stream_reader_open_fp(FILE *fp, const char *name)
         return error_set("%s: cannot start libarchive", name), NULL;
     }
     archive_read_support_format_tar(r->ar);
+    archive_read_support_format_empty(r->ar); /* an empty input is a stream of no samples */
     /* `cat a.tar b.tar | tool` reads both: skip end-of-archive blocks between archives */
     archive_read_set_options(r->ar, "tar:read_concatenated_archives");
     if (archive_read_open_FILE(r->ar, fp) != ARCHIVE_OK) {
@@ -237,6 +239,7 @@ void stream_reader_close(stream_reader *r)
     if (r->ar) archive_read_free(r->ar);
     if (r->own_fp && r->fp) fclose(r->fp);
     free(r->name);
+    free(r->last_member);
     free(r->buf);
     free(r->pending_key);
     free(r->pending_field);
@@ -274,6 +277,8 @@ static int read_member(stream_reader *r, char **key, char **field, npy_array *ar
         if (rc == ARCHIVE_WARN) {
             /* e.g. a header checksum warning; the entry is still usable */
         } else if (rc != ARCHIVE_OK) {
+            if (r->last_member)
+                return error_set("%s: after member %s: %s", r->name, r->last_member, archive_error_string(r->ar));
             return error_set("%s: %s", r->name, archive_error_string(r->ar));
         }
         if (archive_entry_filetype(entry) == AE_IFREG) break;
@@ -281,6 +286,10 @@ static int read_member(stream_reader *r, char **key, char **field, npy_array *ar
     }
     const char *path = archive_entry_pathname(entry);
     if (!path) return error_set("%s: member without a name", r->name);
+    char *copy = strdup(path);
+    if (!copy) return error_set("out of memory");
+    free(r->last_member);
+    r->last_member = copy;
     if (split_member_name(path, key, field) < 0) return error_prefix("%s: ", r->name);
     int64_t size = archive_entry_size(entry);
     if (size < 0 || (uint64_t)size > SIZE_MAX / 2) goto fail_size;

@@ -10,6 +10,11 @@
  * *_forward builds the forward pass from ops (ops.h) in a context; gradients follow from the
  * tape. Every *_init returns 0, or -1 with error_set; every *_forward returns NULL on error.
  *
+ * Weight decay: biases and normalisation weights are registered NN_NO_DECAY (the usual grouping,
+ * as Diffusion Policy's transformer optimizer); a policy that decays everything, as
+ * torch.optim.AdamW(model.parameters()) does (ACT), clears it: nn_param_set_flags(ps, "", NN_NO_DECAY, 0).
+ * Running statistics and FrozenBatchNorm tensors are NN_BUFFER (saved, never trained).
+ *
  * Layouts: images [B,C,H,W]; 1-D signals [B,C,L]; token sequences are batch-first [B,L,E]
  * (PyTorch's nn.MultiheadAttention defaults to [L,B,E]; the parameters are the same).
  *
@@ -98,6 +103,13 @@ typedef struct mod_resnet18 {
     mod_basic_block blocks[8];   /* layer1.0, layer1.1, layer2.0, ... layer4.1 */
 } mod_resnet18;
 int mod_resnet18_init(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *prefix, mod_norm_kind norm);
+/* Parameter names: MOD_RESNET_TORCHVISION ("conv1.", "bn1.", "layer1." ... as resnet18 itself, and
+ * DETR/ACT's backbone body) or MOD_RESNET_SEQUENTIAL ("0.", "1.", "4." ... "7.": robomimic's
+ * ResNet18Conv, nn.Sequential(*list(resnet18.children())[:-2]), which Diffusion Policy's image
+ * encoder uses under "...backbone.nets."). */
+typedef enum mod_resnet_names { MOD_RESNET_TORCHVISION, MOD_RESNET_SEQUENTIAL } mod_resnet_names;
+int mod_resnet18_init_named(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *prefix, mod_norm_kind norm,
+                            mod_resnet_names names);
 /* x [B,3,H,W] -> layer4 feature map [B,512,ceil(H/32),ceil(W/32)]. */
 nn_tensor *mod_resnet18_forward(nn_ctx *c, const mod_resnet18 *m, nn_tensor *x);
 
@@ -188,5 +200,29 @@ typedef struct mod_step_encoder {
 int mod_step_encoder_init(mod_step_encoder *m, nn_params *ps, rng_t *rng, const char *prefix, int dim);
 /* timesteps [batch] (float, as the diffusion step index) -> [batch, dim]. */
 nn_tensor *mod_step_encoder_forward(nn_ctx *c, const mod_step_encoder *m, const float *timesteps, int batch);
+
+/* Diffusion Policy ConditionalUnet1D with a global condition (no local condition): names
+ * diffusion_step_encoder.{1,3}, down_modules.<i>.{0,1} (residual blocks) and .2.conv (Conv1d k3
+ * s2, all levels but the last), mid_modules.{0,1}, up_modules.<i>.{0,1} and .2.conv
+ * (ConvTranspose1d k4 s2), final_conv.0 (Conv1dBlock with 8 groups, as DP's default) and
+ * final_conv.1 (1x1 Conv1d). FiLM condition = [step embedding, global_cond]. */
+#define MOD_UNET_MAX_LEVELS 4
+typedef struct mod_cond_unet1d {
+    int input_dim, n_levels, global_cond_dim;
+    mod_step_encoder step;
+    mod_cond_res_block1d down[MOD_UNET_MAX_LEVELS][2], mid[2], up[MOD_UNET_MAX_LEVELS - 1][2];
+    mod_conv downsample[MOD_UNET_MAX_LEVELS - 1], upsample[MOD_UNET_MAX_LEVELS - 1];
+    mod_conv1d_block final_block;
+    mod_conv final_conv;
+} mod_cond_unet1d;
+/* down_dims[0..n_levels) (DP: 256, 512, 1024); step_dim: diffusion_step_embed_dim (DP: 256);
+ * kernel 5 and groups 8 in DP's image configs; predict_scale = cond_predict_scale. */
+int mod_cond_unet1d_init(mod_cond_unet1d *m, nn_params *ps, rng_t *rng, const char *prefix, int input_dim,
+                         int global_cond_dim, int step_dim, const int *down_dims, int n_levels, int kernel,
+                         int groups, int predict_scale);
+/* sample [B,T,input_dim] (T divisible by 2^(n_levels-1)), timesteps [B], global_cond
+ * [B,global_cond_dim] or NULL (when global_cond_dim is 0) -> [B,T,input_dim]. */
+nn_tensor *mod_cond_unet1d_forward(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *timesteps,
+                                   nn_tensor *global_cond);
 
 #endif

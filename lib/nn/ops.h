@@ -44,8 +44,16 @@ nn_tensor *nn_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *
  * (eps 1e-5 as torchvision >= 0.5; DETR used 1e-5 too). Gradient flows to x only. */
 nn_tensor *nn_frozen_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
                                 nn_tensor *running_mean, nn_tensor *running_var, float eps);
+/* ResNet's FrozenBatchNorm -> (+ residual) -> ReLU in one pass: y = relu(frozen_bn(x) + residual)
+ * (residual NULL, or x's shape). Same values as the three ops, half the memory traffic. */
+nn_tensor *nn_frozen_batch_norm_relu(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
+                                     nn_tensor *running_mean, nn_tensor *running_var, float eps, nn_tensor *residual);
 /* x [B,C,*] (any trailing dims, or none), groups dividing C, weight/bias [C] or NULL. */
 nn_tensor *nn_group_norm(nn_ctx *c, nn_tensor *x, int groups, nn_tensor *weight, nn_tensor *bias, float eps);
+/* Diffusion Policy's GroupNorm ResNet: y = relu(group_norm(x) + residual) in one op (residual NULL,
+ * or x's shape). Same values as the three ops. */
+nn_tensor *nn_group_norm_relu(nn_ctx *c, nn_tensor *x, int groups, nn_tensor *weight, nn_tensor *bias, float eps,
+                              nn_tensor *residual);
 /* Over the last dim D: x [..., D], weight/bias [D] or NULL. */
 nn_tensor *nn_layer_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias, float eps);
 

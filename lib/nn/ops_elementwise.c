@@ -17,7 +17,15 @@ enum { ACT_RELU, ACT_GELU, ACT_MISH, ACT_SILU, ACT_SIGMOID, ACT_TANH, ACT_EXP };
 static const char *const act_names[] = { "relu", "gelu", "mish", "silu", "sigmoid", "tanh", "exp" };
 
 static inline float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
-static inline float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
+/* Mish with one expf: tanh(softplus(x)) = n / (n + 2) with n = e^x (e^x + 2); its derivative
+ * 4 e^x (e^x + 1) / (n + 2)^2. Above 20, tanh(softplus(x)) is 1 in float. */
+static inline float mish_t(float x, float *dt)
+{
+    if (x > 20.0f) { *dt = 0.0f; return 1.0f; }
+    float e = expf(x), n = e * (e + 2.0f), d = n + 2.0f;
+    *dt = 4.0f * e * (e + 1.0f) / (d * d);
+    return n / d;
+}
 
 typedef struct { int kind; const float *x, *y, *dy; float *out; } unary_job;
 
@@ -29,7 +37,12 @@ static void unary_forward_chunk(void *arg, long i0, long i1)
     switch (j->kind) {
     case ACT_RELU: for (long i = i0; i < i1; i++) y[i] = x[i] > 0 ? x[i] : 0.0f; break;
     case ACT_GELU: for (long i = i0; i < i1; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * (float)M_SQRT1_2)); break;
-    case ACT_MISH: for (long i = i0; i < i1; i++) y[i] = x[i] * tanhf(softplusf(x[i])); break;
+    case ACT_MISH:
+        for (long i = i0; i < i1; i++) {
+            float dt;
+            y[i] = x[i] * mish_t(x[i], &dt);
+        }
+        break;
     case ACT_SILU: for (long i = i0; i < i1; i++) y[i] = x[i] * sigmoidf(x[i]); break;
     case ACT_SIGMOID: for (long i = i0; i < i1; i++) y[i] = sigmoidf(x[i]); break;
     case ACT_TANH: for (long i = i0; i < i1; i++) y[i] = tanhf(x[i]); break;
@@ -53,8 +66,8 @@ static void unary_backward_chunk(void *arg, long i0, long i1)
         break;
     case ACT_MISH:
         for (long i = i0; i < i1; i++) {
-            float t = tanhf(softplusf(x[i]));
-            dx[i] += dy[i] * (t + x[i] * (1.0f - t * t) * sigmoidf(x[i]));
+            float dt, t = mish_t(x[i], &dt);
+            dx[i] += dy[i] * (t + x[i] * dt);
         }
         break;
     case ACT_SILU:
@@ -205,7 +218,10 @@ static void binary_backward(nn_ctx *c, nn_node *n)
 {
     bcast *p = n->saved[0];
     int kind = (int)n->i[0];
-    float *da = nn_in_grad(c, n, 0), *db = nn_in_grad(c, n, 1);
+    /* a same-shape add hands its output gradient to the first input without copying (the
+     * second input, if it is the same tensor, then accumulates into that buffer: 2*dy) */
+    int adopted = kind == BIN_ADD && nn_grad_adopt(n, 0);
+    float *da = adopted ? NULL : nn_in_grad(c, n, 0), *db = nn_in_grad(c, n, 1);
     const float *dy = n->out->grad, *a = n->in[0]->data, *b = n->in[1]->data;
     if (da) {
         if (kind == BIN_MUL) BCAST_LOOP(p, da[ia] += dy[oi] * b[ib]);

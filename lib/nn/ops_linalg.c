@@ -3,6 +3,7 @@
 #include "nn/ops.h"
 #include "nn/kernels.h"
 #include "nn/tape.h"
+#include "nn/threads.h"
 #include "util/error.h"
 
 #include <string.h>
@@ -58,29 +59,60 @@ nn_tensor *nn_linear(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b)
 }
 
 /* ---------------------------------------------------------------- matmul */
+/* A batch of small products (attention heads) runs one product per pool thread at a time;
+ * large ones go through nn_gemm's own split. kind 0: forward C = op(A) op(B); 1: dA; 2: dB
+ * (a shared 2-D B accumulates over the batch, so its gradient stays sequential). */
+typedef struct {
+    int kind, ta, tb, M, N, K, shared;
+    const float *A, *B;
+    float *C;
+    const float *dC;
+    float *dA, *dB;
+} bmm_job;
+
+static void bmm_one(const bmm_job *j, long i)
+{
+    int M = j->M, N = j->N, K = j->K, ta = j->ta, tb = j->tb;
+    int lda = ta ? M : K, ldb = tb ? K : N;
+    const float *A = j->A + i * M * K, *B = j->B + (j->shared ? 0 : i * K * N);
+    if (j->kind == 0) {
+        nn_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, j->C + i * M * N, N);
+        return;
+    }
+    const float *dC = j->dC + i * M * N;
+    if (j->kind == 1) {
+        float *dA = j->dA + i * M * K;
+        if (!ta) nn_gemm(0, !tb, M, K, N, 1.0f, dC, N, B, ldb, 1.0f, dA, lda);
+        else nn_gemm(tb, 1, K, M, N, 1.0f, B, ldb, dC, N, 1.0f, dA, lda);
+    } else {
+        float *dB = j->dB + (j->shared ? 0 : i * K * N);
+        if (!tb) nn_gemm(!ta, 0, K, N, M, 1.0f, A, lda, dC, N, 1.0f, dB, ldb);
+        else nn_gemm(1, ta, N, K, M, 1.0f, dC, N, A, lda, 1.0f, dB, ldb);
+    }
+}
+
+static void bmm_range(void *arg, long i0, long i1)
+{
+    for (long i = i0; i < i1; i++) bmm_one(arg, i);
+}
+
+static void run_bmm(bmm_job *j, long batch)
+{
+    double flop = 2.0 * j->M * j->N * j->K;
+    if (batch > 1 && flop < 4e6 && !(j->kind == 2 && j->shared)) nn_parallel_for(batch, 1, bmm_range, j);
+    else bmm_range(j, 0, batch);
+}
+
 /* i: 0 batch, 1 M, 2 N, 3 K, 4 trans_a, 5 trans_b, 6 b shared (2-D) */
 static void matmul_backward(nn_ctx *c, nn_node *n)
 {
-    nn_tensor *a = n->in[0], *bt = n->in[1];
     long batch = n->i[0];
-    int M = (int)n->i[1], N = (int)n->i[2], K = (int)n->i[3], ta = (int)n->i[4], tb = (int)n->i[5];
-    int shared = (int)n->i[6];
-    int lda = ta ? M : K, ldb = tb ? K : N;
     float *da = nn_in_grad(c, n, 0), *db = nn_in_grad(c, n, 1);
-    for (long i = 0; i < batch; i++) {
-        const float *A = a->data + i * M * K, *B = bt->data + (shared ? 0 : i * K * N);
-        const float *dC = n->out->grad + i * M * N;
-        if (da) {
-            float *dA = da + i * M * K;
-            if (!ta) nn_gemm(0, !tb, M, K, N, 1.0f, dC, N, B, ldb, 1.0f, dA, lda);
-            else nn_gemm(tb, 1, K, M, N, 1.0f, B, ldb, dC, N, 1.0f, dA, lda);
-        }
-        if (db) {
-            float *dB = db + (shared ? 0 : i * K * N);
-            if (!tb) nn_gemm(!ta, 0, K, N, M, 1.0f, A, lda, dC, N, 1.0f, dB, ldb);
-            else nn_gemm(1, ta, N, K, M, 1.0f, dC, N, A, lda, 1.0f, dB, ldb);
-        }
-    }
+    bmm_job j = { 1, (int)n->i[4], (int)n->i[5], (int)n->i[1], (int)n->i[2], (int)n->i[3], (int)n->i[6],
+                  n->in[0]->data, n->in[1]->data, NULL, n->out->grad, da, db };
+    if (da) run_bmm(&j, batch);
+    j.kind = 2;
+    if (db) run_bmm(&j, batch);
 }
 
 nn_tensor *nn_matmul(nn_ctx *c, nn_tensor *a, nn_tensor *b, int trans_a, int trans_b)
@@ -113,10 +145,10 @@ nn_tensor *nn_matmul(nn_ctx *c, nn_tensor *a, nn_tensor *b, int trans_a, int tra
     int lda = trans_a ? M : K, ldb = trans_b ? K : N;
     if (shared && !trans_a)
         nn_gemm(0, trans_b, (int)(batch * M), N, K, 1.0f, a->data, lda, b->data, ldb, 0.0f, y->data, N);
-    else
-        for (long i = 0; i < batch; i++)
-            nn_gemm(trans_a, trans_b, M, N, K, 1.0f, a->data + i * M * K, lda, b->data + (shared ? 0 : i * K * N), ldb,
-                    0.0f, y->data + i * M * N, N);
+    else {
+        bmm_job j = { 0, trans_a, trans_b, M, N, K, shared, a->data, b->data, y->data, NULL, NULL, NULL };
+        run_bmm(&j, batch);
+    }
     if (nn_needs_grad(c, 2, IN(a, b))) {
         nn_node *n = nn_record(c, "matmul", matmul_backward, y, 2, IN(a, b));
         if (!n) return NULL;

@@ -20,38 +20,78 @@ static int shape_error(const char *op, const char *what, const nn_tensor *t)
 static int is_vec(const nn_tensor *t, int n) { return !t || (t->ndim == 1 && t->shape[0] == n); }
 
 /* ---------------------------------------------------------------- per-channel affine */
-/* y[b,c,s] = x[b,c,s] * scale[c] + shift[c]: eval BatchNorm, FrozenBatchNorm. Backward: dx =
- * dy*scale; and for eval BatchNorm with trainable weight/bias, dw += dy*xhat, db += dy where
- * xhat = (x - mean)*rstd. saved[0] = scale|shift|mean|rstd [4C]. */
+/* y[b,c,s] = act(x[b,c,s] * scale[c] + shift[c] (+ residual[b,c,s])), act = identity or ReLU:
+ * eval BatchNorm, FrozenBatchNorm, and ResNet's fused bn -> (+ identity) -> relu. Backward:
+ * g = dy (masked by y > 0 with ReLU); dx = g*scale, dresidual = g, and for trainable
+ * weight/bias dw += g*xhat, db += g with xhat = (x - mean)*rstd. saved[0] = scale|shift|mean|rstd
+ * [4C]; i[0] = relu; in[3] = residual. One task per channel (over the batch): each gradient
+ * element is written by one task, in one order. */
+typedef struct {
+    const float *x, *res, *y, *dy, *scale, *shift, *mean, *rstd;
+    float *out, *dx, *dres, *dw, *db;
+    int B, C, relu;
+    long S;
+} affine_job;
+
+static void affine_forward_planes(void *arg, long p0, long p1)
+{
+    const affine_job *j = arg;
+    for (long pl = p0; pl < p1; pl++) {
+        int ch = (int)(pl % j->C);
+        const float *x = j->x + pl * j->S, *r = j->res ? j->res + pl * j->S : NULL;
+        float *y = j->out + pl * j->S;
+        float a = j->scale[ch], b = j->shift[ch];
+        if (r && j->relu) for (long s = 0; s < j->S; s++) { float v = x[s] * a + b + r[s]; y[s] = v > 0 ? v : 0.0f; }
+        else if (r) for (long s = 0; s < j->S; s++) y[s] = x[s] * a + b + r[s];
+        else if (j->relu) for (long s = 0; s < j->S; s++) { float v = x[s] * a + b; y[s] = v > 0 ? v : 0.0f; }
+        else for (long s = 0; s < j->S; s++) y[s] = x[s] * a + b;
+    }
+}
+
+static void affine_backward_channels(void *arg, long c0, long c1)
+{
+    const affine_job *j = arg;
+    for (long ch = c0; ch < c1; ch++) {
+        double sw = 0, sb = 0;
+        float a = j->scale[ch], m = j->mean[ch], rs = j->rstd[ch];
+        for (int b = 0; b < j->B; b++) {
+            long off = ((long)b * j->C + ch) * j->S;
+            const float *dy = j->dy + off, *x = j->x + off, *y = j->y + off;
+            for (long s = 0; s < j->S; s++) {
+                float g = (!j->relu || y[s] > 0) ? dy[s] : 0.0f;
+                if (j->dx) j->dx[off + s] += g * a;
+                if (j->dres) j->dres[off + s] += g;
+                sw += g * (x[s] - m) * rs;
+                sb += g;
+            }
+        }
+        if (j->dw) j->dw[ch] += (float)sw;
+        if (j->db) j->db[ch] += (float)sb;
+    }
+}
+
 static void channel_affine_backward(nn_ctx *c, nn_node *n)
 {
     nn_tensor *x = n->in[0];
     int B = x->shape[0], C = x->shape[1];
-    long S = x->size / ((long)B * C);
-    const float *p = n->saved[0], *scale = p, *mean = p + 2 * C, *rstd = p + 3 * C, *dy = n->out->grad;
-    float *dx = nn_in_grad(c, n, 0), *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
-    for (int b = 0; b < B; b++)
-        for (int ch = 0; ch < C; ch++) {
-            long off = ((long)b * C + ch) * S;
-            double sw = 0, sb = 0;
-            for (long s = 0; s < S; s++) {
-                float g = dy[off + s];
-                if (dx) dx[off + s] += g * scale[ch];
-                sw += g * (x->data[off + s] - mean[ch]) * rstd[ch];
-                sb += g;
-            }
-            if (dw) dw[ch] += (float)sw;
-            if (db) db[ch] += (float)sb;
-        }
+    const float *p = n->saved[0];
+    affine_job j = { x->data, NULL, n->out->data, n->out->grad, p, p + C, p + 2 * C, p + 3 * C,
+                     NULL, nn_in_grad(c, n, 0), nn_in_grad(c, n, 3), nn_in_grad(c, n, 1), nn_in_grad(c, n, 2),
+                     B, C, (int)n->i[0], x->size / ((long)B * C) };
+    nn_parallel_for(C, 1, affine_backward_channels, &j);
 }
 
 static nn_tensor *channel_affine(nn_ctx *c, const char *op, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
-                                 const float *mean, const float *var, float eps)
+                                 const float *mean, const float *var, float eps, nn_tensor *residual, int relu)
 {
     int B = x->shape[0], C = x->shape[1];
-    long S = x->size / ((long)B * C);
+    if (residual && !nn_same_shape(residual, x)) {
+        char b1[64], b2[64];
+        error_set("nn %s: residual %s does not match input %s", op, nn_shape_str(residual, b1, 64), nn_shape_str(x, b2, 64));
+        return NULL;
+    }
     nn_tensor *y = nn_new(c, x->ndim, x->shape);
-    int rec = nn_needs_grad(c, 3, IN(x, weight, bias));
+    int rec = nn_needs_grad(c, 4, IN(x, weight, bias, residual));
     size_t mark = nn_arena_mark(c->arena);
     float *p = y ? nn_alloc_floats(c, 4L * C) : NULL;
     if (!p) return NULL;
@@ -62,15 +102,14 @@ static nn_tensor *channel_affine(nn_ctx *c, const char *op, nn_tensor *x, nn_ten
         scale[ch] = (weight ? weight->data[ch] : 1.0f) * rstd[ch];
         shift[ch] = (bias ? bias->data[ch] : 0.0f) - mean[ch] * scale[ch];
     }
-    for (int b = 0; b < B; b++)
-        for (int ch = 0; ch < C; ch++) {
-            long off = ((long)b * C + ch) * S;
-            for (long s = 0; s < S; s++) y->data[off + s] = x->data[off + s] * scale[ch] + shift[ch];
-        }
+    affine_job j = { x->data, residual ? residual->data : NULL, NULL, NULL, scale, shift, mn, rstd, y->data,
+                     NULL, NULL, NULL, NULL, B, C, relu, x->size / ((long)B * C) };
+    nn_parallel_for((long)B * C, 4, affine_forward_planes, &j);
     if (rec) {
-        nn_node *n = nn_record(c, op, channel_affine_backward, y, 3, IN(x, weight, bias));
+        nn_node *n = nn_record(c, op, channel_affine_backward, y, 4, IN(x, weight, bias, residual));
         if (!n) return NULL;
         n->saved[0] = p;
+        n->i[0] = relu;
     } else {
         nn_arena_release(c->arena, mark);
     }
@@ -87,7 +126,21 @@ nn_tensor *nn_frozen_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_t
         error_set("nn frozen_batch_norm: statistics/affine must be [%d]", C);
         return NULL;
     }
-    return channel_affine(c, "frozen_batch_norm", x, weight, bias, running_mean->data, running_var->data, eps);
+    return channel_affine(c, "frozen_batch_norm", x, weight, bias, running_mean->data, running_var->data, eps, NULL, 0);
+}
+
+nn_tensor *nn_frozen_batch_norm_relu(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias,
+                                     nn_tensor *running_mean, nn_tensor *running_var, float eps, nn_tensor *residual)
+{
+    if (!x || !running_mean || !running_var) return NULL;
+    if (x->ndim < 2) { shape_error("frozen_batch_norm_relu", "input", x); return NULL; }
+    int C = x->shape[1];
+    if (!is_vec(weight, C) || !is_vec(bias, C) || !is_vec(running_mean, C) || !is_vec(running_var, C)) {
+        error_set("nn frozen_batch_norm_relu: statistics/affine must be [%d]", C);
+        return NULL;
+    }
+    return channel_affine(c, "frozen_batch_norm_relu", x, weight, bias, running_mean->data, running_var->data, eps,
+                          residual, 1);
 }
 
 /* ---------------------------------------------------------------- normalisation over groups */
@@ -103,7 +156,16 @@ typedef struct {
     const float *dy;
     float *dx;
     double *dw_part, *db_part;   /* per task partial sums (fixed order: deterministic) */
+    const float *res;            /* fused: y = act(norm(x) + res) (group norm) */
+    float *dres;
+    int relu;
 } norm_job;
+
+/* The output gradient seen by the normalisation: masked where a fused ReLU clipped y. */
+static inline float norm_dy(const norm_job *j, long idx)
+{
+    return (j->relu && j->y[idx] <= 0.0f) ? 0.0f : j->dy[idx];
+}
 
 /* element (b, ch, s) -> statistic index */
 static inline long norm_stat(const norm_job *j, int b, int ch)
@@ -149,6 +211,12 @@ static void norm_forward_task(void *arg, long t0, long t1)
                     float w = j->w ? j->w[ch] : 1.0f, bb = j->b ? j->b[ch] : 0.0f;
                     for (long i = 0; i < j->S; i++) y[i] = (x[i] - m) * rstd * w + bb;
                 }
+                if (j->res) {
+                    const float *r = j->res + off;
+                    for (long i = 0; i < j->S; i++) y[i] += r[i];
+                }
+                if (j->relu)
+                    for (long i = 0; i < j->S; i++) y[i] = y[i] > 0 ? y[i] : 0.0f;
             }
     }
 }
@@ -167,20 +235,22 @@ static void norm_backward_task(void *arg, long t0, long t1)
         for (int b = b0; b < b1; b++)
             for (int ch = c0; ch < c1; ch++) {
                 long off = ((long)b * j->C + ch) * j->S;
-                const float *x = j->x + off, *dy = j->dy + off;
+                const float *x = j->x + off;
                 double pw = 0, pb = 0;
                 for (long i = 0; i < j->S; i++) {
+                    float dyi = norm_dy(j, off + i);
+                    if (j->dres) j->dres[off + i] += dyi;
                     float xh = (x[i] - m) * rstd;
                     float w = j->w ? (j->kind == 2 ? j->w[i] : j->w[ch]) : 1.0f;
-                    float g = dy[i] * w;
+                    float g = dyi * w;
                     s1 += g;
                     s2 += g * xh;
                     if (j->kind == 2) {
-                        if (j->dw_part) j->dw_part[t * j->S + i] = dy[i] * xh;
-                        if (j->db_part) j->db_part[t * j->S + i] = dy[i];
+                        if (j->dw_part) j->dw_part[t * j->S + i] = dyi * xh;
+                        if (j->db_part) j->db_part[t * j->S + i] = dyi;
                     } else {
-                        pw += dy[i] * xh;
-                        pb += dy[i];
+                        pw += dyi * xh;
+                        pb += dyi;
                     }
                 }
                 if (j->kind != 2) {
@@ -195,12 +265,12 @@ static void norm_backward_task(void *arg, long t0, long t1)
         for (int b = b0; b < b1; b++)
             for (int ch = c0; ch < c1; ch++) {
                 long off = ((long)b * j->C + ch) * j->S;
-                const float *x = j->x + off, *dy = j->dy + off;
+                const float *x = j->x + off;
                 float *dx = j->dx + off;
                 for (long i = 0; i < j->S; i++) {
                     float xh = (x[i] - m) * rstd;
                     float w = j->w ? (j->kind == 2 ? j->w[i] : j->w[ch]) : 1.0f;
-                    dx[i] += rstd * (dy[i] * w - a1 - xh * a2);
+                    dx[i] += rstd * (norm_dy(j, off + i) * w - a1 - xh * a2);
                 }
             }
     }
@@ -213,6 +283,7 @@ static void norm_backward(nn_ctx *c, nn_node *n)
     norm_job j = *(norm_job *)n->saved[0];
     j.dy = n->out->grad;
     j.dx = nn_in_grad(c, n, 0);
+    j.dres = nn_in_grad(c, n, 3);
     float *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
     size_t mark = nn_arena_mark(c->arena);
     long tasks = norm_tasks(&j);
@@ -234,13 +305,13 @@ static void norm_backward(nn_ctx *c, nn_node *n)
 }
 
 static nn_tensor *norm_common(nn_ctx *c, const char *op, int kind, nn_tensor *x, nn_tensor *w, nn_tensor *b,
-                              int B, int C, int G, long S, float eps, float **mean_out)
+                              int B, int C, int G, long S, float eps, float **mean_out, nn_tensor *res, int relu)
 {
     nn_tensor *y = nn_new(c, x->ndim, x->shape);
     if (!y) return NULL;
-    int rec = nn_needs_grad(c, 3, IN(x, w, b));
+    int rec = nn_needs_grad(c, 4, IN(x, w, b, res));
     norm_job j = { kind, B, C, G, S, x->data, w ? w->data : NULL, b ? b->data : NULL, y->data, NULL, NULL, eps,
-                   NULL, NULL, NULL, NULL };
+                   NULL, NULL, NULL, NULL, res ? res->data : NULL, NULL, relu };
     long tasks = norm_tasks(&j);
     size_t mark = nn_arena_mark(c->arena);
     float *stats = nn_alloc_floats(c, 2 * tasks);
@@ -252,7 +323,7 @@ static nn_tensor *norm_common(nn_ctx *c, const char *op, int kind, nn_tensor *x,
     if (mean_out) *mean_out = stats;
     if (rec) {
         *saved = j;
-        nn_node *n = nn_record(c, op, norm_backward, y, 3, IN(x, w, b));
+        nn_node *n = nn_record(c, op, norm_backward, y, 4, IN(x, w, b, res));
         if (!n) return NULL;
         n->saved[0] = saved;
     } else if (!mean_out) {
@@ -272,11 +343,11 @@ nn_tensor *nn_batch_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *
         error_set("nn batch_norm: weight/bias/running statistics must be [%d]", C);
         return NULL;
     }
-    if (!c->train) return channel_affine(c, "batch_norm", x, weight, bias, running_mean->data, running_var->data, eps);
+    if (!c->train) return channel_affine(c, "batch_norm", x, weight, bias, running_mean->data, running_var->data, eps, NULL, 0);
     long n = (long)B * S;
     if (n < 2) { error_set("nn batch_norm: training needs more than one value per channel (got %ld)", n); return NULL; }
     float *stats = NULL;
-    nn_tensor *y = norm_common(c, "batch_norm", 0, x, weight, bias, B, C, C, S, eps, &stats);
+    nn_tensor *y = norm_common(c, "batch_norm", 0, x, weight, bias, B, C, C, S, eps, &stats, NULL, 0);
     if (!y) return NULL;
     /* running statistics: unbiased variance from rstd */
     for (int ch = 0; ch < C; ch++) {
@@ -299,7 +370,23 @@ nn_tensor *nn_group_norm(nn_ctx *c, nn_tensor *x, int groups, nn_tensor *weight,
     }
     int B = x->shape[0], C = x->shape[1];
     if (!is_vec(weight, C) || !is_vec(bias, C)) { error_set("nn group_norm: weight/bias must be [%d]", C); return NULL; }
-    return norm_common(c, "group_norm", 1, x, weight, bias, B, C, groups, x->size / ((long)B * C), eps, NULL);
+    return norm_common(c, "group_norm", 1, x, weight, bias, B, C, groups, x->size / ((long)B * C), eps, NULL, NULL, 0);
+}
+
+nn_tensor *nn_group_norm_relu(nn_ctx *c, nn_tensor *x, int groups, nn_tensor *weight, nn_tensor *bias, float eps,
+                              nn_tensor *residual)
+{
+    if (!x) return NULL;
+    if (x->ndim < 2 || groups < 1 || x->shape[1] % groups) {
+        char b[64];
+        error_set("nn group_norm_relu: %d groups for input %s", groups, nn_shape_str(x, b, 64));
+        return NULL;
+    }
+    int B = x->shape[0], C = x->shape[1];
+    if (!is_vec(weight, C) || !is_vec(bias, C)) { error_set("nn group_norm_relu: weight/bias must be [%d]", C); return NULL; }
+    if (residual && !nn_same_shape(residual, x)) { shape_error("group_norm_relu", "residual", residual); return NULL; }
+    return norm_common(c, "group_norm_relu", 1, x, weight, bias, B, C, groups, x->size / ((long)B * C), eps, NULL,
+                       residual, 1);
 }
 
 nn_tensor *nn_layer_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *bias, float eps)
@@ -308,7 +395,7 @@ nn_tensor *nn_layer_norm(nn_ctx *c, nn_tensor *x, nn_tensor *weight, nn_tensor *
     int D = x->shape[x->ndim - 1];
     if (!is_vec(weight, D) || !is_vec(bias, D)) { error_set("nn layer_norm: weight/bias must be [%d]", D); return NULL; }
     int rows = (int)(x->size / D);
-    return norm_common(c, "layer_norm", 2, x, weight, bias, rows, 1, 1, D, eps, NULL);
+    return norm_common(c, "layer_norm", 2, x, weight, bias, rows, 1, 1, D, eps, NULL, NULL, 0);
 }
 
 /* ---------------------------------------------------------------- pooling */

@@ -10,6 +10,7 @@
 /* ---------------------------------------------------------------- reshape */
 static void view_backward(nn_ctx *c, nn_node *n)
 {
+    if (nn_grad_adopt(n, 0)) return;
     float *dx = nn_in_grad(c, n, 0);
     const float *dy = n->out->grad;
     if (dx)

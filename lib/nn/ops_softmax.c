@@ -223,7 +223,7 @@ nn_tensor *nn_mean_dim(nn_ctx *c, nn_tensor *x, int dim)
     if (!x) return NULL;
     if (dim < 0) dim += x->ndim;
     if (dim < 0 || dim >= x->ndim || x->ndim < 2) { error_set("nn mean_dim: dim %d of a %d-D tensor", dim, x->ndim); return NULL; }
-    int shape[NN_MAX_DIMS], k = 0;
+    int shape[NN_MAX_DIMS] = { 0 }, k = 0;
     long outer = 1, inner = 1, len = x->shape[dim];
     for (int d = 0; d < x->ndim; d++) {
         if (d < dim) outer *= x->shape[d];

@@ -17,6 +17,7 @@ int nn_adamw_init(nn_adamw *opt, nn_params *ps, float lr, float weight_decay)
     opt->m = calloc((size_t)(ps->total ? ps->total : 1), sizeof(float));
     opt->v = calloc((size_t)(ps->total ? ps->total : 1), sizeof(float));
     if (!opt->m || !opt->v) { nn_adamw_free(opt); return error_set("nn adamw: out of memory for %ld moments", ps->total); }
+    opt->total = ps->total;
     opt->beta1 = 0.9f;
     opt->beta2 = 0.999f;
     opt->eps = 1e-8f;
@@ -37,9 +38,12 @@ void nn_adamw_set_group(nn_adamw *opt, int group, float lr, float weight_decay)
     if (group >= 0 && group < NN_MAX_GROUPS) opt->groups[group] = (nn_adamw_group){ lr, weight_decay };
 }
 
-void nn_adamw_step(nn_adamw *opt, float lr_factor)
+int nn_adamw_step(nn_adamw *opt, float lr_factor)
 {
     nn_params *ps = opt->ps;
+    if (ps->total != opt->total)
+        return error_set("nn adamw: %ld parameter floats now, %ld when the optimizer was set up (register every parameter first)",
+                         ps->total, opt->total);
     opt->step++;
     const float b1 = opt->beta1, b2 = opt->beta2, eps = opt->eps;
     const double bc1 = 1.0 - pow(b1, (double)opt->step), bc2 = 1.0 - pow(b2, (double)opt->step);
@@ -61,6 +65,7 @@ void nn_adamw_step(nn_adamw *opt, float lr_factor)
             w[k] -= step_size * m[k] / (sqrtf(v[k]) / bc2_sqrt + eps);
         }
     }
+    return 0;
 }
 
 /* ---------------------------------------------------------------- clipping */
@@ -114,6 +119,7 @@ int nn_ema_init(nn_ema *ema, nn_params *ps)
     ema->shadow = malloc((size_t)(ps->total ? ps->total : 1) * sizeof(float));
     if (!ema->shadow) return error_set("nn ema: out of memory");
     if (ps->total) memcpy(ema->shadow, ps->data, (size_t)ps->total * sizeof(float));
+    ema->total = ps->total;
     ema->power = 0.75f;
     ema->max_decay = 0.9999f;
     ema->min_decay = 0.0f;
@@ -136,9 +142,11 @@ float nn_ema_decay(const nn_ema *ema, long k)
     return (float)v;
 }
 
-void nn_ema_update(nn_ema *ema)
+int nn_ema_update(nn_ema *ema)
 {
     nn_params *ps = ema->ps;
+    if (ps->total != ema->total)
+        return error_set("nn ema: %ld parameter floats now, %ld when the EMA was set up", ps->total, ema->total);
     float d = nn_ema_decay(ema, ema->optimization_step);
     ema->last_decay = d;
     for (int i = 0; i < ps->count; i++) {
@@ -149,11 +157,13 @@ void nn_ema_update(nn_ema *ema)
         for (long k = 0; k < p->t->size; k++) s[k] = d * s[k] + (1.0f - d) * w[k];
     }
     ema->optimization_step++;
+    return 0;
 }
 
 void nn_ema_swap(nn_ema *ema)
 {
     float *t = ema->ps->data;
+    if (ema->ps->total != ema->total) return;
     /* swap contents, not pointers: the parameter tensors point into ps->data */
     for (long k = 0; k < ema->ps->total; k++) {
         float x = t[k];

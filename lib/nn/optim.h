@@ -19,6 +19,7 @@ typedef struct nn_adamw_group {
 typedef struct nn_adamw {
     nn_params *ps;
     float *m, *v;           /* first/second moments, same layout as ps->data */
+    long total;             /* ps->total when the moments were allocated */
     long step;              /* optimizer steps taken (t in the formula after the step) */
     float beta1, beta2, eps;
     int n_groups;
@@ -29,8 +30,9 @@ typedef struct nn_adamw {
 int nn_adamw_init(nn_adamw *opt, nn_params *ps, float lr, float weight_decay);
 void nn_adamw_free(nn_adamw *opt);
 void nn_adamw_set_group(nn_adamw *opt, int group, float lr, float weight_decay);
-/* One step; every group's lr is multiplied by lr_factor (the schedule's value, 1 for none). */
-void nn_adamw_step(nn_adamw *opt, float lr_factor);
+/* One step; every group's lr is multiplied by lr_factor (the schedule's value, 1 for none).
+ * Register every parameter before nn_adamw_init: a store that grew since is an error (-1). */
+int nn_adamw_step(nn_adamw *opt, float lr_factor);
 
 /* Scale every trainable gradient so that the global L2 norm is at most max_norm (as
  * torch.nn.utils.clip_grad_norm_, factor max_norm/(norm+1e-6)); returns the norm before. */
@@ -51,6 +53,7 @@ float nn_lr_cosine(long step, long warmup_steps, long total_steps);
 typedef struct nn_ema {
     nn_params *ps;
     float *shadow;          /* same layout as ps->data */
+    long total;             /* ps->total when the shadow was allocated */
     long optimization_step;
     float power, max_decay, min_decay;
     float last_decay;
@@ -59,7 +62,7 @@ int nn_ema_init(nn_ema *ema, nn_params *ps);     /* shadow = copy of the current
 void nn_ema_free(nn_ema *ema);
 /* decay for update number k (0-based): s = k - 1; 0 if s <= 0, else min(1-(1+s)^-power, max). */
 float nn_ema_decay(const nn_ema *ema, long k);
-void nn_ema_update(nn_ema *ema);                 /* call after each optimizer step */
+int nn_ema_update(nn_ema *ema);                  /* after each optimizer step; -1 if the store grew */
 /* Exchange shadow and live weights (evaluate with EMA weights, then swap back). */
 void nn_ema_swap(nn_ema *ema);
 

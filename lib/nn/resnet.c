@@ -1,5 +1,6 @@
 /* resnet.c — torchvision's ResNet18 up to layer4 with a selectable normalisation layer
- * (BatchNorm, FrozenBatchNorm, GroupNorm), names as torchvision's state_dict (modules.h). */
+ * (BatchNorm, FrozenBatchNorm, GroupNorm), names as torchvision's state_dict or as robomimic's
+ * nn.Sequential of its children (modules.h). */
 #include <string.h>
 
 #include "nn/modules.h"
@@ -37,27 +38,38 @@ static int block_init(mod_basic_block *b, nn_params *ps, rng_t *rng, const char 
     return 0;
 }
 
-int mod_resnet18_init(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *prefix, mod_norm_kind norm)
+int mod_resnet18_init_named(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *prefix, mod_norm_kind norm,
+                            mod_resnet_names names)
 {
     char name[MOD_NAME_MAX];
+    int sequential = names == MOD_RESNET_SEQUENTIAL;
     memset(m, 0, sizeof *m);
     if (norm != MOD_NORM_BATCH && norm != MOD_NORM_FROZEN_BATCH && norm != MOD_NORM_GROUP)
         return error_set("ResNet18: normalisation must be batch, frozen batch or group norm");
-    if (mod_prefix(name, sizeof name, prefix, "conv1.") < 0 || conv_kaiming(&m->conv1, ps, rng, name, 3, 64, 7, 2, 3) < 0)
+    if (mod_prefix(name, sizeof name, prefix, sequential ? "0." : "conv1.") < 0 ||
+        conv_kaiming(&m->conv1, ps, rng, name, 3, 64, 7, 2, 3) < 0)
         return -1;
-    if (mod_prefix(name, sizeof name, prefix, "bn1.") < 0 || mod_norm_init(&m->bn1, ps, name, norm, 64, 0) < 0)
+    if (mod_prefix(name, sizeof name, prefix, sequential ? "1." : "bn1.") < 0 ||
+        mod_norm_init(&m->bn1, ps, name, norm, 64, 0) < 0)
         return -1;
     static const int widths[4] = {64, 128, 256, 512};
     int in = 64;
     for (int layer = 0; layer < 4; layer++) {
         for (int i = 0; i < 2; i++) {
             int stride = (layer > 0 && i == 0) ? 2 : 1;
-            if (mod_prefix(name, sizeof name, prefix, "layer%d.%d.", layer + 1, i) < 0) return -1;
+            /* nn.Sequential indices: conv1 bn1 relu maxpool layer1..layer4 = 0 1 2 3 4..7 */
+            if (mod_prefix(name, sizeof name, prefix, sequential ? "%d.%d." : "layer%d.%d.",
+                           sequential ? layer + 4 : layer + 1, i) < 0) return -1;
             if (block_init(&m->blocks[2 * layer + i], ps, rng, name, norm, in, widths[layer], stride) < 0) return -1;
             in = widths[layer];
         }
     }
     return 0;
+}
+
+int mod_resnet18_init(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *prefix, mod_norm_kind norm)
+{
+    return mod_resnet18_init_named(m, ps, rng, prefix, norm, MOD_RESNET_TORCHVISION);
 }
 
 static nn_tensor *block_forward(nn_ctx *c, const mod_basic_block *b, nn_tensor *x)

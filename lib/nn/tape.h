@@ -28,5 +28,9 @@ nn_node *nn_record(nn_ctx *c, const char *op, void (*backward)(nn_ctx *, nn_node
 float *nn_alloc_floats(nn_ctx *c, long n);
 /* Gradient of input k if it needs one (allocated zeroed on first use), else NULL. */
 float *nn_in_grad(nn_ctx *c, nn_node *n, int k);
+/* For ops whose input gradient is exactly the output gradient (reshape, same-shape add): if
+ * input k needs a gradient and has none yet, adopt the output's gradient buffer (it is complete
+ * and no longer needed) and return 1 — no copy, no zeroing. Else 0: accumulate as usual. */
+int nn_grad_adopt(nn_node *n, int k);
 
 #endif

@@ -18,6 +18,7 @@ struct nn_arena {
     arena_block blocks[ARENA_MAX_BLOCKS];
     int n_blocks, cur;
     size_t peak;
+    long failures;           /* allocations refused (checked by nn_backward) */
 };
 
 static size_t align_up(size_t n) { return (n + ARENA_ALIGN - 1) & ~(size_t)(ARENA_ALIGN - 1); }
@@ -84,7 +85,7 @@ void *nn_arena_alloc(nn_arena *a, size_t bytes)
             a->n_blocks = a->cur + 1;
         }
         size_t grow = b->size * 2 > bytes ? b->size * 2 : bytes;
-        if (arena_add_block(a, grow) < 0) return NULL;
+        if (arena_add_block(a, grow) < 0) { a->failures++; return NULL; }
         a->cur = a->n_blocks - 1;
     }
 }
@@ -92,11 +93,14 @@ void *nn_arena_alloc(nn_arena *a, size_t bytes)
 void nn_arena_reset(nn_arena *a)
 {
     if (a->n_blocks > 1) {
-        /* this step needed more than one block: merge into one so the next step never mallocs */
+        /* This step needed more than one block: replace them with one block as large as the
+         * step's peak (which counts the unused tails of full blocks, so it is an upper bound),
+         * so that the next step of the same shape never mallocs or faults in fresh pages. */
         size_t total = 0;
         for (int i = 0; i < a->n_blocks; i++) { total += a->blocks[i].size; free(a->blocks[i].base); }
+        if (a->peak > total) total = a->peak;
         a->n_blocks = 0;
-        if (arena_add_block(a, total) < 0) {
+        if (arena_add_block(a, align_up(total + total / 16)) < 0) {
             /* keep a usable (small) arena; the next alloc reports the failure if it recurs */
             a->n_blocks = 0;
             arena_add_block(a, 1u << 20);
@@ -255,6 +259,14 @@ float *nn_in_grad(nn_ctx *c, nn_node *n, int k)
     return nn_grad(c, t);
 }
 
+int nn_grad_adopt(nn_node *n, int k)
+{
+    nn_tensor *t = n->in[k];
+    if (!t || !t->requires_grad || t->grad || t->size != n->out->size) return 0;
+    t->grad = n->out->grad;
+    return 1;
+}
+
 int nn_backward_from(nn_ctx *c, nn_tensor *out, const float *out_grad)
 {
     if (!out) return error_set("nn backward: no output (an earlier op failed)");
@@ -262,9 +274,12 @@ int nn_backward_from(nn_ctx *c, nn_tensor *out, const float *out_grad)
     float *g = nn_grad(c, out);
     if (!g) return -1;
     for (long i = 0; i < out->size; i++) g[i] += out_grad ? out_grad[i] : 1.0f;
+    long failures = c->arena->failures;
     for (nn_node *n = c->tape; n; n = n->prev) {
         if (!n->out->grad) continue;            /* does not lead to the output */
         n->backward(c, n);
+        if (c->arena->failures != failures)
+            return error_prefix("nn backward of %s: ", n->op);   /* the arena's message follows */
     }
     return 0;
 }

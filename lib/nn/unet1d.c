@@ -80,3 +80,92 @@ nn_tensor *mod_step_encoder_forward(nn_ctx *c, const mod_step_encoder *m, const 
     nn_tensor *e = nn_sinusoidal_pos_emb(c, timesteps, batch, m->dim);
     return mod_linear_forward(c, &m->linear2, nn_mish(c, mod_linear_forward(c, &m->linear1, e)));
 }
+
+/* ---------------------------------------------------------------- ConditionalUnet1D */
+int mod_cond_unet1d_init(mod_cond_unet1d *m, nn_params *ps, rng_t *rng, const char *prefix, int input_dim,
+                         int global_cond_dim, int step_dim, const int *down_dims, int n_levels, int kernel,
+                         int groups, int predict_scale)
+{
+    char name[MOD_NAME_MAX];
+    memset(m, 0, sizeof *m);
+    if (n_levels < 1 || n_levels > MOD_UNET_MAX_LEVELS)
+        return error_set("%sUNet: 1 to %d levels, not %d", prefix, MOD_UNET_MAX_LEVELS, n_levels);
+    m->input_dim = input_dim;
+    m->n_levels = n_levels;
+    m->global_cond_dim = global_cond_dim;
+    int cond_dim = step_dim + global_cond_dim;
+    if (mod_prefix(name, sizeof name, prefix, "diffusion_step_encoder.") < 0 ||
+        mod_step_encoder_init(&m->step, ps, rng, name, step_dim) < 0) return -1;
+    int dims[MOD_UNET_MAX_LEVELS + 1] = {input_dim};
+    for (int i = 0; i < n_levels; i++) dims[i + 1] = down_dims[i];
+    for (int i = 0; i < n_levels; i++) {
+        for (int j = 0; j < 2; j++)
+            if (mod_prefix(name, sizeof name, prefix, "down_modules.%d.%d.", i, j) < 0 ||
+                mod_cond_res_block1d_init(&m->down[i][j], ps, rng, name, j ? dims[i + 1] : dims[i], dims[i + 1],
+                                          cond_dim, kernel, groups, predict_scale) < 0) return -1;
+        if (i + 1 < n_levels &&
+            (mod_prefix(name, sizeof name, prefix, "down_modules.%d.2.conv.", i) < 0 ||
+             mod_conv1d_init(&m->downsample[i], ps, rng, name, dims[i + 1], dims[i + 1], 3, 2, 1, 1) < 0)) return -1;
+    }
+    for (int j = 0; j < 2; j++)
+        if (mod_prefix(name, sizeof name, prefix, "mid_modules.%d.", j) < 0 ||
+            mod_cond_res_block1d_init(&m->mid[j], ps, rng, name, dims[n_levels], dims[n_levels], cond_dim, kernel,
+                                      groups, predict_scale) < 0) return -1;
+    /* up level u pairs with down level n_levels-1-u (skip connection), and ends at dims[n_levels-1-u] */
+    for (int u = 0; u + 1 < n_levels; u++) {
+        int out = dims[n_levels - 1 - u], in = dims[n_levels - u];
+        for (int j = 0; j < 2; j++)
+            if (mod_prefix(name, sizeof name, prefix, "up_modules.%d.%d.", u, j) < 0 ||
+                mod_cond_res_block1d_init(&m->up[u][j], ps, rng, name, j ? out : 2 * in, out, cond_dim, kernel, groups,
+                                          predict_scale) < 0) return -1;
+        if (mod_prefix(name, sizeof name, prefix, "up_modules.%d.2.conv.", u) < 0 ||
+            mod_conv_transpose1d_init(&m->upsample[u], ps, rng, name, out, out, 4, 2, 1, 1) < 0) return -1;
+    }
+    if (mod_prefix(name, sizeof name, prefix, "final_conv.0.") < 0 ||
+        mod_conv1d_block_init(&m->final_block, ps, rng, name, dims[1], dims[1], kernel, 8) < 0) return -1;
+    if (mod_prefix(name, sizeof name, prefix, "final_conv.1.") < 0 ||
+        mod_conv1d_init(&m->final_conv, ps, rng, name, dims[1], input_dim, 1, 1, 0, 1) < 0) return -1;
+    return 0;
+}
+
+nn_tensor *mod_cond_unet1d_forward(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *timesteps,
+                                   nn_tensor *global_cond)
+{
+    static const int perm[3] = {0, 2, 1};
+    if (!sample) return NULL;
+    int B = sample->shape[0], T = sample->ndim == 3 ? sample->shape[1] : 0;
+    if (sample->ndim != 3 || sample->shape[2] != m->input_dim || T % (1 << (m->n_levels - 1))) {
+        char s[64];
+        error_set("UNet: sample must be [B,T,%d] with T divisible by %d, got %s", m->input_dim,
+                  1 << (m->n_levels - 1), nn_shape_str(sample, s, sizeof s));
+        return NULL;
+    }
+    if ((global_cond == NULL) != (m->global_cond_dim == 0) ||
+        (global_cond && (global_cond->ndim != 2 || global_cond->shape[0] != B || global_cond->shape[1] != m->global_cond_dim))) {
+        error_set("UNet: global condition must be [%d,%d]", B, m->global_cond_dim);
+        return NULL;
+    }
+    nn_tensor *cond = mod_step_encoder_forward(c, &m->step, timesteps, B);
+    if (global_cond) {
+        nn_tensor *parts[2] = {cond, global_cond};
+        cond = nn_concat(c, parts, 2, 1);
+    }
+    nn_tensor *x = nn_permute(c, sample, perm);                            /* [B,D,T] */
+    nn_tensor *skips[MOD_UNET_MAX_LEVELS];
+    for (int i = 0; i < m->n_levels; i++) {
+        x = mod_cond_res_block1d_forward(c, &m->down[i][0], x, cond);
+        x = mod_cond_res_block1d_forward(c, &m->down[i][1], x, cond);
+        skips[i] = x;
+        if (i + 1 < m->n_levels) x = mod_conv1d_forward(c, &m->downsample[i], x);
+    }
+    for (int j = 0; j < 2; j++) x = mod_cond_res_block1d_forward(c, &m->mid[j], x, cond);
+    for (int u = 0; u + 1 < m->n_levels; u++) {
+        nn_tensor *parts[2] = {x, skips[m->n_levels - 1 - u]};
+        x = nn_concat(c, parts, 2, 1);
+        x = mod_cond_res_block1d_forward(c, &m->up[u][0], x, cond);
+        x = mod_cond_res_block1d_forward(c, &m->up[u][1], x, cond);
+        x = mod_conv_transpose1d_forward(c, &m->upsample[u], x);
+    }
+    x = mod_conv1d_forward(c, &m->final_conv, mod_conv1d_block_forward(c, &m->final_block, x));
+    return nn_permute(c, x, perm);                                         /* [B,T,D] */
+}

@@ -4,6 +4,7 @@
 #include "sim/bimanual.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/error.h"
@@ -30,6 +31,7 @@ int bimanual_init(sim_task_t *t, bimanual_t *b)
             snprintf(name, sizeof name, "%s_%s", sides[s], joint_names[j]);
             int id = sim_id(t->m, mjOBJ_JOINT, name);
             if (id < 0) return -1;
+            a->joint[j] = id;
             a->qpos[j] = t->m->jnt_qposadr[id];
             a->dof[j] = t->m->jnt_dofadr[id];
             if ((a->actuator[j] = sim_id(t->m, mjOBJ_ACTUATOR, name)) < 0) return -1;
@@ -42,14 +44,20 @@ int bimanual_init(sim_task_t *t, bimanual_t *b)
             if ((a->hand_geoms[g] = sim_id(t->m, mjOBJ_GEOM, name)) < 0) return -1;
         }
     }
-    if (!(b->scratch = mj_makeData(t->m))) return error_set("out of memory for the expert's scratch state");
+    b->jacp = calloc(3 * (size_t)t->m->nv, sizeof *b->jacp);
+    b->jacr = calloc(3 * (size_t)t->m->nv, sizeof *b->jacr);
+    if (!(b->scratch = mj_makeData(t->m)) || !b->jacp || !b->jacr)
+        return error_set("out of memory for the expert's scratch state");
     return 0;
 }
 
 void bimanual_destroy(bimanual_t *b)
 {
     if (b->scratch) mj_deleteData(b->scratch);
+    free(b->jacp);
+    free(b->jacr);
     b->scratch = NULL;
+    b->jacp = b->jacr = NULL;
 }
 
 void bimanual_info(sim_task_t *t)
@@ -132,12 +140,10 @@ static void solve6(double A[6][6], double y[6])
 
 /* Move arm a's six joints in b->scratch (warm-started from their current values) so that its
  * grip site reaches pos with orientation rot. Returns the remaining position error (m). */
-static double solve_ik(const mjModel *m, mjData *d, const bimanual_arm_t *a, const double pos[3],
-                       const double rot[9], int iterations)
+static double solve_ik(const mjModel *m, mjData *d, const bimanual_t *b, const bimanual_arm_t *a,
+                       const double pos[3], const double rot[9], int iterations)
 {
-    double jacp[3 * 64], jacr[3 * 64];
-    double *jp = m->nv <= 64 ? jacp : NULL, *jr = m->nv <= 64 ? jacr : NULL;
-    if (!jp) return 1e9;
+    mjtNum *jp = b->jacp, *jr = b->jacr;
     double error_pos = 1e9;
     for (int it = 0; it < iterations; it++) {
         mj_kinematics(m, d);
@@ -182,11 +188,9 @@ static double solve_ik(const mjModel *m, mjData *d, const bimanual_arm_t *a, con
         }
         double scale = sqrt(step_norm) > 0.5 ? 0.5 / sqrt(step_norm) : 1;
         for (int j = 0; j < 6; j++) {
-            int jid = -1;
-            for (int k = 0; k < m->njnt; k++)
-                if (m->jnt_qposadr[k] == a->qpos[j]) jid = k;
+            int jid = a->joint[j];
             double q = d->qpos[a->qpos[j]] + scale * dq[j];
-            if (jid >= 0 && m->jnt_limited[jid]) q = clamp(q, m->jnt_range[2 * jid], m->jnt_range[2 * jid + 1]);
+            if (m->jnt_limited[jid]) q = clamp(q, m->jnt_range[2 * jid], m->jnt_range[2 * jid + 1]);
             d->qpos[a->qpos[j]] = q;
         }
     }
@@ -230,7 +234,7 @@ int bimanual_plan(sim_task_t *t, bimanual_t *b,
         for (int s = 0; s < 2; s++) {
             double pos[3], gripper;
             interpolate(w[s], n[s], step, pos, &gripper);
-            double err = solve_ik(m, d, &b->arm[s], pos, rot[s], step == 0 ? 200 : 30);
+            double err = solve_ik(m, d, b, &b->arm[s], pos, rot[s], step == 0 ? 200 : 30);
             if (err > 2e-3)
                 return error_set("the expert cannot reach (%.3f, %.3f, %.3f) with the %s arm at step %d (off by %.1f mm)",
                                  pos[0], pos[1], pos[2], s ? "right" : "left", step, 1e3 * err);

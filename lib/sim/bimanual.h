@@ -14,7 +14,7 @@
 #define BIMANUAL_MAX_WAYPOINTS 16
 
 typedef struct {
-    int qpos[8], dof[8];          /* 6 arm joints, finger a, finger b */
+    int joint[8], qpos[8], dof[8];   /* 6 arm joints, finger a, finger b */
     int actuator[8];
     int grip_site;
     int hand_geoms[3];            /* palm, pad a, pad b */
@@ -30,6 +30,7 @@ typedef struct {
 typedef struct {
     bimanual_arm_t arm[2];        /* 0 left, 1 right */
     mjData *scratch;              /* inverse kinematics works here */
+    mjtNum *jacp, *jacr;          /* 3 x nv Jacobians of a grip site */
     float plan[BIMANUAL_STEPS][BIMANUAL_DIM];
 } bimanual_t;
 

@@ -10,12 +10,14 @@
  * the pose delta into joint position targets: damped least squares on the grip site's Jacobian
  * (mj_jacSite), from the measured joint positions, with gravity compensation applied as a joint
  * force. The position actuators then track the targets for the 25 physics steps of the control
- * step.
+ * step; they cover about three quarters of a full-scale 5 cm step within it, and the next step
+ * plans again from the measured pose (robosuite's OSC is softer still), so an action is closer to
+ * a velocity command than to an exact displacement.
  *
  * Observations (robomimic names): robot0_eef_pos (3, world), robot0_eef_quat (4, x y z w as
  * robosuite writes quaternions), robot0_gripper_qpos (2, finger openings in metres),
- * robot0_joint_pos (6), object (10: cube position, cube quaternion x y z w, cube position minus
- * eef position). State (qpos) is the 6 arm joints and 2 fingers; qvel likewise.
+ * robot0_joint_pos (6), object (10: cube position, cube quaternion x y z w, eef position minus cube
+ * position, as robosuite orders them). State (qpos) is the 6 arm joints and 2 fingers; qvel likewise.
  *
  * Reward is sparse: 1 while the cube's bottom is more than 4 cm above the table (stage 1 =
  * success), else 0.
@@ -256,7 +258,7 @@ static int lift_obs(const sim_task_t *t, int index, float *out)
         const double *cube = d->qpos + p->cube_qpos;
         for (int i = 0; i < 3; i++) out[i] = (float)cube[i];
         quat_xyzw(cube + 3, out + 3);
-        for (int i = 0; i < 3; i++) out[7 + i] = (float)(cube[i] - eef[i]);
+        for (int i = 0; i < 3; i++) out[7 + i] = (float)(eef[i] - cube[i]);
         return 0;
     }
     }

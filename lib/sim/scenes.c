@@ -18,12 +18,14 @@ SCENE_BLOB(ilt_scene_bimanual_world, "data/bimanual_world.xml")
 SCENE_BLOB(ilt_scene_bimanual_robots, "data/bimanual_robots.xml")
 SCENE_BLOB(ilt_scene_transfer_cube, "data/transfer_cube.xml")
 SCENE_BLOB(ilt_scene_insertion, "data/insertion.xml")
+SCENE_BLOB(ilt_scene_lift, "data/lift.xml")
 
 static const struct { const char *file; const char *start, *end; } scene_files[] = {
     {"bimanual_world.xml", ilt_scene_bimanual_world_start, ilt_scene_bimanual_world_end},
     {"bimanual_robots.xml", ilt_scene_bimanual_robots_start, ilt_scene_bimanual_robots_end},
     {"transfer_cube.xml", ilt_scene_transfer_cube_start, ilt_scene_transfer_cube_end},
     {"insertion.xml", ilt_scene_insertion_start, ilt_scene_insertion_end},
+    {"lift.xml", ilt_scene_lift_start, ilt_scene_lift_end},
 };
 
 mjModel *sim_scene_load(const char *scene, int height, int width)
@@ -51,9 +53,10 @@ mjModel *sim_scene_load(const char *scene, int height, int width)
         error_set("scene %s: %s", file, message);
     mj_deleteVFS(vfs);
     free(vfs);
-    if (m) {
-        if (m->vis.global.offheight < height) m->vis.global.offheight = height;
-        if (m->vis.global.offwidth < width) m->vis.global.offwidth = width;
+    /* The offscreen buffer exactly as large as the images: software rendering pays per pixel. */
+    if (m && height > 0 && width > 0) {
+        m->vis.global.offheight = height;
+        m->vis.global.offwidth = width;
     }
     return m;
 }

@@ -13,6 +13,7 @@
 static const sim_task_class_t *const task_classes[] = {
     &sim_task_transfer_cube,
     &sim_task_insertion,
+    &sim_task_lift,
 };
 #define N_TASK_CLASSES (sizeof task_classes / sizeof task_classes[0])
 
@@ -158,6 +159,9 @@ int sim_task_step(sim_task_t *t, const float *action)
             return error_set("task %s, step %d: action[%d] is not a finite number", t->info.name, t->status.step, i);
     if (t->cls->control(t, action) < 0) return -1;
     for (int k = 0; k < t->n_substeps; k++) mj_step(t->m, t->d);
+    /* Positions, contacts and sensors of the final state, for observations and rewards (mj_step
+     * leaves them at the state before its last integration). */
+    mj_forward(t->m, t->d);
     for (int i = 0; i < t->m->nq; i++)
         if (!isfinite(t->d->qpos[i]))
             return error_set("task %s, step %d: the simulation became unstable", t->info.name, t->status.step);

@@ -55,7 +55,7 @@ struct sim_task {
     void *priv;
 };
 
-/* Load a scene compiled into the library (scenes.c) with the offscreen buffer at least
+/* Load a scene compiled into the library (scenes.c) with the offscreen buffer of
  * height x width. NULL with error_set on failure. */
 mjModel *sim_scene_load(const char *scene, int height, int width);
 
@@ -66,5 +66,6 @@ int sim_geoms_touch(const mjData *d, const int *set_a, int n_a, const int *set_b
 
 extern const sim_task_class_t sim_task_transfer_cube;
 extern const sim_task_class_t sim_task_insertion;
+extern const sim_task_class_t sim_task_lift;
 
 #endif

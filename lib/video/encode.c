@@ -292,6 +292,7 @@ int video_writer_add(video_writer_t *v, const uint8_t *rgb)
 }
 
 int64_t video_writer_frames(const video_writer_t *v) { return v->frames; }
+const char *video_writer_temp_path(const video_writer_t *v) { return v->temp_path; }
 
 /* ---------------------------------------------------------------- close */
 static void writer_free(video_writer_t *v)

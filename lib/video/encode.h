@@ -31,6 +31,8 @@ video_writer_t *video_writer_open(const char *path, int height, int width, const
 /* One frame, height*width*3 bytes of RGB, row-major, top row first. */
 int video_writer_add(video_writer_t *writer, const uint8_t *rgb);
 int64_t video_writer_frames(const video_writer_t *writer);
+/* The temporary file being written (for a tool's signal handler to unlink on SIGINT/SIGTERM). */
+const char *video_writer_temp_path(const video_writer_t *writer);
 /* Flush the encoder, write the trailer, rename into place, free. On failure the temporary file is
  * removed and nothing is left at the path. The writer is freed either way. */
 int video_writer_finish(video_writer_t *writer);

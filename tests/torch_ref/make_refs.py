@@ -18,7 +18,7 @@ counter-based hash (hash_uniform below) that the C test reproduces bit for bit; 
 gradients of the small tensors and the first HEAD elements of the large ones are stored.
 
 Run with Debian's PyTorch:  /usr/bin/python3 tests/torch_ref/make_refs.py
-Dropout is off everywhere (p = 0).
+Dropout is off everywhere (p = 0). Computation is in float64 (see main()); files are float32.
 """
 import math
 import os
@@ -82,7 +82,8 @@ def save_names(case, module, prefix=""):
 
 
 def randn(*shape, scale=1.0):
-    return (torch.randn(*shape) * scale).float()
+    """Normal values rounded to float32 (computation runs in float64, saved files are float32)."""
+    return (torch.randn(*shape) * scale).float().to(torch.get_default_dtype())
 
 
 def leaf(t):
@@ -105,6 +106,7 @@ def randomize(module, scale=0.3):
             else:
                 fan_in = p[0].numel() if p.dim() > 1 else p.numel()
                 p.copy_(torch.randn_like(p) * (scale if p.dim() == 1 else 1 / math.sqrt(fan_in)))
+            p.copy_(p.float())  # exactly representable in the float32 files
 
 
 def run_case(case, module, inputs, outputs_fn, prefix=""):
@@ -112,7 +114,7 @@ def run_case(case, module, inputs, outputs_fn, prefix=""):
     save_params(case, module, prefix)
     leaves = {}
     for k, v in inputs.items():
-        if v.dtype.is_floating_point and not k.endswith("mask"):
+        if v.dtype.is_floating_point and not k.endswith("mask") and k != "timesteps":
             leaves[k] = leaf(v)
         else:
             leaves[k] = v
@@ -257,6 +259,53 @@ class CondResBlock1D(nn.Module):
         return self.blocks[1](out) + self.residual_conv(x)
 
 
+class CondUnet1D(nn.Module):
+    """Diffusion Policy ConditionalUnet1D (global condition only): diffusion_step_encoder,
+    down_modules [res, res, Downsample1d], mid_modules, up_modules [res, res, Upsample1d],
+    final_conv [Conv1dBlock (8 groups, as DP's default), 1x1 Conv1d]."""
+
+    def __init__(self, input_dim, global_cond_dim, dsed, down_dims, k, groups, predict_scale):
+        super().__init__()
+        dims = [input_dim] + list(down_dims)
+        in_out = list(zip(dims[:-1], dims[1:]))
+        cond_dim = dsed + global_cond_dim
+        self.dsed = dsed
+        self.diffusion_step_encoder = nn.Sequential(nn.Identity(), nn.Linear(dsed, dsed * 4), nn.Mish(),
+                                                    nn.Linear(dsed * 4, dsed))
+        block = lambda a, b: CondResBlock1D(a, b, cond_dim, k, groups, predict_scale)
+        self.mid_modules = nn.ModuleList([block(dims[-1], dims[-1]), block(dims[-1], dims[-1])])
+        self.down_modules = nn.ModuleList()
+        for i, (a, b) in enumerate(in_out):
+            last = i == len(in_out) - 1
+            down = nn.Identity() if last else nn.Module()
+            if not last:
+                down.conv = nn.Conv1d(b, b, 3, 2, 1)
+            self.down_modules.append(nn.ModuleList([block(a, b), block(b, b), down]))
+        self.up_modules = nn.ModuleList()
+        for a, b in reversed(in_out[1:]):
+            up = nn.Module()
+            up.conv = nn.ConvTranspose1d(a, a, 4, 2, 1)
+            self.up_modules.append(nn.ModuleList([block(b * 2, a), block(a, a), up]))
+        self.final_conv = nn.Sequential(Conv1dBlock(dims[1], dims[1], k, 8), nn.Conv1d(dims[1], input_dim, 1))
+
+    def forward(self, sample, timesteps, global_cond):
+        x = sample.transpose(1, 2)
+        emb = sinusoidal_embedding(timesteps, self.dsed).to(sample.dtype)
+        e = self.diffusion_step_encoder[1:](emb)
+        g = torch.cat([e, global_cond], dim=-1)
+        skips = []
+        for res1, res2, down in self.down_modules:
+            x = res2(res1(x, g), g)
+            skips.append(x)
+            x = down.conv(x) if hasattr(down, "conv") else x
+        for res in self.mid_modules:
+            x = res(x, g)
+        for res1, res2, up in self.up_modules:
+            x = torch.cat([x, skips.pop()], dim=1)
+            x = up.conv(res2(res1(x, g), g))
+        return self.final_conv(x).transpose(1, 2)
+
+
 def sinusoidal_embedding(t, dim):
     """Diffusion Policy SinusoidalPosEmb: [sin(t w_i), cos(t w_i)], w_i = 10000^(-i/(dim/2-1))."""
     half = dim // 2
@@ -313,6 +362,16 @@ def case_mha():
               "key_padding_mask": kpm, "attn_mask": am}
     run_case("mha", m, inputs, lambda query, key, value, key_padding_mask, attn_mask: {
         "y": m(query, key, value, key_padding_mask=key_padding_mask, attn_mask=attn_mask, need_weights=False)[0]})
+    # additive float attention mask (PyTorch adds it to the scores) and key padding, q = k
+    m3 = nn.MultiheadAttention(E, H, dropout=0.0)
+    randomize(m3)
+    fm = randn(L, L, scale=2.0)
+    kpm3 = torch.zeros(N, L, dtype=torch.bool)
+    kpm3[1, 3:] = True
+    run_case("mha_float_mask", m3, {"x": randn(L, N, E), "v": randn(L, N, E), "attn_mask": fm,
+                                    "key_padding_mask": kpm3},
+             lambda x, v, attn_mask, key_padding_mask: {
+                 "y": m3(x, x, v, attn_mask=attn_mask, key_padding_mask=key_padding_mask, need_weights=False)[0]})
     # no masks, self attention
     m2 = nn.MultiheadAttention(E, H, dropout=0.0)
     randomize(m2)
@@ -370,7 +429,9 @@ def case_resnet():
         folder = os.path.join(HERE, case)
         os.makedirs(folder, exist_ok=True)
         save_names(case, m)
-        x = leaf(randn(2, 3, 64, 64))
+        # BatchNorm in training mode needs enough values per channel at layer4 (2x2 here) for the
+        # problem to be well conditioned in float32: at batch 2 float32 itself is off by 1.6%
+        x = leaf(randn(8 if norm == "batchnorm" else 2, 3, 64, 64))
         save(case, "in", "x", x)
         y = resnet_layer4(m, x)
         d = randn(*y.shape)
@@ -382,6 +443,16 @@ def case_resnet():
         if norm == "batchnorm":
             for name in ("bn1.running_mean", "bn1.running_var", "layer4.1.bn2.running_var"):
                 save(case, "buf", name, dict(m.named_buffers())[name])
+
+
+def case_resnet_sequential():
+    """robomimic ResNet18Conv names (nn.Sequential of resnet18's children minus avgpool, fc), as
+    Diffusion Policy's image encoder has them with GroupNorm: names and shapes only."""
+    case = "resnet18_sequential_groupnorm"
+    net = torchvision.models.resnet18(weights=None, norm_layer=lambda c: nn.GroupNorm(c // 16, c))
+    body = nn.Sequential(*list(net.children())[:-2])
+    os.makedirs(os.path.join(HERE, case), exist_ok=True)
+    save_names(case, body)
 
 
 def case_transformer():
@@ -409,6 +480,11 @@ def case_unet_block():
         randomize(m)
         run_case("condres1d_" + tag, m, {"x": randn(2, cin, 8), "cond": randn(2, 6)},
                  lambda x, cond: {"y": m(x, cond)})
+    m = CondUnet1D(2, 6, 8, [8, 16], 3, 4, True)
+    randomize(m)
+    run_case("cond_unet1d", m, {"sample": randn(2, 8, 2), "timesteps": torch.tensor([3.0, 70.0]),
+                                "global_cond": randn(2, 6)},
+             lambda sample, timesteps, global_cond: {"y": m(sample, timesteps, global_cond)})
     t = torch.tensor([0, 1, 17, 99])
     save("step_embedding", "in", "t", t.float())
     save("step_embedding", "out", "y", sinusoidal_embedding(t, 16))
@@ -428,14 +504,16 @@ class SmallModel(nn.Module):
         self.head = nn.Linear(16, 4)
 
     def forward(self, x, pos, target):
+        return F.l1_loss(self.predict(x, pos), target)
+
+    def predict(self, x, pos):
         f = self.input_proj(resnet_layer4(self.backbone, x))  # N,16,2,2
         src = f.flatten(2).permute(2, 0, 1)  # 4,N,16
         pos = pos.unsqueeze(1).repeat(1, x.shape[0], 1)
         memory = self.encoder(src, pos, None)
         q = self.query_embed.weight.unsqueeze(1).repeat(1, x.shape[0], 1)
         h = self.decoder(torch.zeros_like(q), memory, pos, q, None)  # 3,N,16
-        pred = self.head(h).transpose(0, 1)  # N,3,4
-        return F.l1_loss(pred, target)
+        return self.head(h).transpose(0, 1)  # N,3,4
 
 
 def case_small_model():
@@ -450,7 +528,27 @@ def case_small_model():
     for name, p in m.named_parameters():
         if not name.startswith("backbone."):
             save(case, "param", name, p)
-    x, pos, target = randn(2, 3, 64, 64), randn(4, 16), randn(2, 3, 4)
+    def grads(x, pos, target):
+        m.zero_grad()
+        m(x, pos, target).backward()
+        return torch.cat([p.grad.reshape(-1) for p in m.parameters()])
+
+    for attempt in range(20):
+        x, pos = randn(2, 3, 64, 64), randn(4, 16)
+        # targets at least 0.5 away from the prediction: L1's kink must not sit within float32 noise
+        with torch.no_grad():
+            pred = m.predict(x, pos)
+            offset = (0.5 + torch.rand(2, 3, 4)) * torch.sign(torch.randn(2, 3, 4))
+            target = (pred + offset).float().to(torch.get_default_dtype())
+        # nor may a ReLU or max-pool tie: the gradients must not move when the input moves by
+        # float32 rounding (a near-tie in one max-pool window moved them by 10% in float32)
+        g = grads(x, pos, target)
+        g2 = grads(x * (1 + 1e-5 * torch.randn_like(x)), pos, target)
+        if ((g - g2).abs().max() / g.abs().max()) < 1e-3:
+            break
+    else:
+        raise SystemExit("make_refs: no kink-free small-model input found")
+    m.zero_grad()
     for k, v in (("x", x), ("pos", pos), ("target", target)):
         save(case, "in", k, v)
     loss = m(x, pos, target)
@@ -460,13 +558,17 @@ def case_small_model():
 
 
 def main():
+    # references are computed in float64 from float32-representable inputs and parameters, then
+    # saved as float32: the C engine (float32) is compared with the exact values, not with
+    # PyTorch's own float32 rounding (which in BatchNorm-trained ResNet18 is itself far off)
+    torch.set_default_dtype(torch.float64)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     for name in os.listdir(HERE):
         if os.path.isdir(os.path.join(HERE, name)) and not name.startswith("__"):
             shutil.rmtree(os.path.join(HERE, name))
     for seed, fn in enumerate((case_linear, case_conv2d, case_conv1d, case_conv_transpose1d, case_mha, case_norms,
-               case_resnet, case_transformer, case_unet_block, case_small_model)):
+               case_resnet, case_transformer, case_unet_block, case_small_model, case_resnet_sequential)):
         torch.manual_seed(1000 + seed)
         fn()
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(HERE) for f in fs)

@@ -1,8 +1,8 @@
 /* test_checkpoint.c — HDF5 checkpoints (lib/io/checkpoint.h): round trip of parameters,
  * buffers, AdamW state, EMA, step, configuration and statistics; strict loading with messages
  * that name every mismatch; save + load + continue training == training straight through, bit
- * for bit. With `--write PATH` it only writes a checkpoint of the test model (tests/checkpoint.bats
- * reads it with h5py). */
+ * for bit. With `--write PATH` it only writes a checkpoint of the test model, with `--read PATH`
+ * it only loads one (tests/checkpoint.bats reads and alters them with h5py). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -235,6 +235,17 @@ int main(int argc, char **argv)
             fprintf(stderr, "test_checkpoint: %s\n", error_get());
             return 1;
         }
+        trainer_free(&t);
+        return 0;
+    }
+    if (argc == 3 && !strcmp(argv[1], "--read")) {   /* load into the test model; error on stderr */
+        trainer t;
+        long step = 0;
+        if (trainer_new(&t, 11) < 0 || load(&t, argv[2], &step) < 0) {
+            fprintf(stderr, "test_checkpoint: %s\n", error_get());
+            return 1;
+        }
+        printf("step %ld\n", step);
         trainer_free(&t);
         return 0;
     }

@@ -212,6 +212,18 @@ static void test_stats(void)
     tap_ok(im && im->n == 3 && im->ndim == 3 && im->shape[0] == 3 && im->mean[0] == 1.0f && im->std[0] == 0,
            "image stats per channel [3,1,1], scaled to [0,1]");
     stats_free(&st);
+    /* the stats stream on disk, read back with stats_load as a trainer does */
+    char path[512];
+    snprintf(path, sizeof path, "%s/stats.tar", dir);
+    FILE *fp = fopen(path, "wb");
+    stream_writer *w = stream_writer_open(fp);
+    int wrote = stream_writer_put(w, &out) == 0 && stream_writer_close(w) == 0;
+    fclose(fp);
+    tap_ok(wrote && stats_load(path, &st) == 0 && st.n_features == 2 && (a = stats_find(&st, "action")) &&
+               a->n == 1 && fabs(a->mean[0] - mean) < 0.07 && stats_find(&st, "nope") == NULL,
+           "stats_load reads the stats stream back");
+    stats_free(&st);
+    unlink(path);
     stream_sample_reset(&s, "bad");
     npy_array *x = stream_sample_add(&s, "action", NPY_F64, 1, (int64_t[]){1});
     ((double *)x->data)[0] = NAN;
@@ -220,6 +232,44 @@ static void test_stats(void)
     tap_ok(stats_accumulator_add(acc, &s) < 0, "a sample with another field set is rejected: %s", error_get());
     stream_sample_remove(&s, "episode_index");
     tap_ok(stats_accumulator_add(acc, &s) < 0 && strstr(error_get(), "NaN in feature action"), "NaN rejected: %s", error_get());
+    stats_accumulator_free(acc);
+    stream_sample_free(&s);
+    stream_sample_free(&out);
+}
+
+/* A million float64 samples at offset 1e6 with a spread of 1e-3: a naive sum of squares loses
+ * every digit here. NumPy's answer, from
+ *   i = np.arange(1000000.); x = 1e6 + 1e-3*np.sin(i*0.7) + 1e-4*(i % 13); x.std(), x.mean()
+ * is 0.000799999678078852 and 1000000.000600002. */
+static void test_stats_million(void)
+{
+    stats_accumulator *acc = stats_accumulator_new();
+    stream_sample s, out;
+    stream_sample_init(&s);
+    stream_sample_init(&out);
+    stream_sample_reset(&s, "x");
+    npy_array *a = stream_sample_add(&s, "observation.state", NPY_F64, 1, (int64_t[]){1});
+    int ok = 1;
+    for (int i = 0; i < 1000000 && ok; i++) {
+        ((double *)a->data)[0] = 1e6 + 1e-3 * sin(i * 0.7) + 1e-4 * (i % 13);
+        ok = stats_accumulator_add(acc, &s) == 0;
+    }
+    char *json = NULL;
+    size_t json_size = 0;
+    FILE *mem = open_memstream(&json, &json_size);
+    ok = ok && stats_accumulator_json(acc, mem) == 0;
+    fclose(mem);
+    const char *p = json ? strstr(json, "\"std\": [") : NULL;
+    double got = p ? strtod(p + 8, NULL) : 0, want = 0.000799999678078852;
+    tap_ok(ok && fabs(got - want) / want < 1e-9, "1e6 samples at offset 1e6: std %.15g, NumPy %.15g (JSON, double)", got, want);
+    p = json ? strstr(json, "\"mean\": [") : NULL;
+    got = p ? strtod(p + 9, NULL) : 0;
+    tap_ok(fabs(got - 1000000.000600002) / 1e6 < 1e-12, "and the mean to 1e-12 relative (%.15f)", got);
+    free(json);
+    ok = stats_accumulator_sample(acc, &out) == 0;
+    const npy_array *std = stream_sample_get(&out, "observation.state.std");
+    got = ok && std ? ((float *)std->data)[0] : 0;
+    tap_ok(fabs(got - want) / want < 1e-6, "float32 std in the stats stream %.9g", got);
     stats_accumulator_free(acc);
     stream_sample_free(&s);
     stream_sample_free(&out);
@@ -274,6 +324,7 @@ int main(void)
     test_robomimic_round_trip();
     test_resize();
     test_stats();
+    test_stats_million();
     test_chunk();
     if (!keep) rmdir(dir);
     return tap_done();

@@ -74,6 +74,17 @@ static void test_resnet(void)
         nn_params_free(ps);
     }
 
+    /* robomimic's (Diffusion Policy's) sequential names */
+    {
+        nn_params *sp = nn_params_new();
+        mod_resnet18 sr;
+        if (mod_resnet18_init_named(&sr, sp, NULL, "", MOD_NORM_GROUP, MOD_RESNET_SEQUENTIAL) == 0)
+            check_names(sp, "resnet18_sequential_groupnorm");
+        else
+            tap_ok(0, "sequential resnet: %s", error_get());
+        nn_params_free(sp);
+    }
+
     /* the name prefix ACT uses */
     nn_params *ps = nn_params_new();
     mod_resnet18 r;
@@ -151,8 +162,16 @@ static void test_small_model(void)
     nn_tensor *x = ref_input(c, cs, "x", 0), *pos = ref_input(c, cs, "pos", 0), *target = ref_input(c, cs, "target", 0);
     nn_tensor *loss = small_model_loss(c, &m, x, pos, target);
     ref_check_output(cs, "loss", loss, 0, (ref_tol){1e-5, 1e-4});
+    float recorded = loss ? loss->data[0] : NAN;
     if (loss && nn_backward(c, loss) == 0) ref_check_param_grads(ps, cs, (ref_tol){1e-4, 2e-3});
     else tap_ok(0, "%s: backward: %s", cs, error_get());
+    /* inference mode: the same ops without a tape give the same value, and keep no tape */
+    nn_ctx_reset(c);
+    nn_ctx_set_record(c, 0);
+    x = ref_input(c, cs, "x", 0), pos = ref_input(c, cs, "pos", 0), target = ref_input(c, cs, "target", 0);
+    loss = small_model_loss(c, &m, x, pos, target);
+    tap_ok(loss && loss->data[0] == recorded && c->n_nodes == 0 && !loss->requires_grad,
+           "%s: inference mode (no tape) gives the same loss bit for bit, %ld tape nodes", cs, c->n_nodes);
     nn_ctx_free(c);
     nn_params_free(ps);
 }
@@ -238,7 +257,8 @@ static void test_gradient_direction(void)
     unsigned char pad[2 * 4] = {0, 0, 0, 0, 0, 0, 1, 1};
 
     /* double-precision bookkeeping; the engine is float32, so the step is large-ish and the
-     * tolerance a few 1e-3: a wrong sign or a missing term is off by O(1). */
+     * tolerance 2e-3 (measured 5e-5..2e-4; a BatchNorm weight gradient missing one batch entry
+     * gave 2e-2): a wrong sign or a missing term is far outside it. */
     long total = ps->total;
     float *base = malloc((size_t)total * sizeof(float)), *dir = malloc((size_t)total * sizeof(float));
     memcpy(base, ps->data, (size_t)total * sizeof(float));
@@ -277,7 +297,7 @@ static void test_gradient_direction(void)
         }
         double numeric = (l[0] - l[1]) / (2 * eps);
         double rel = fabs(numeric - analytic) / fmax(1e-3, fabs(numeric));
-        tap_ok(rel < 1e-2, "whole-model random-direction gradient check %d: analytic %.6g, central difference %.6g "
+        tap_ok(rel < 2e-3, "whole-model random-direction gradient check %d: analytic %.6g, central difference %.6g "
                "(relative error %.2g)", trial, analytic, numeric, rel);
     }
     memcpy(ps->data, base, (size_t)total * sizeof(float));
@@ -287,8 +307,64 @@ static void test_gradient_direction(void)
     nn_params_free(ps);
 }
 
+/* ---------------------------------------------------------------- initialisation */
+static void stats_of(const nn_tensor *t, double *mean, double *std, double *maxabs)
+{
+    double s = 0, s2 = 0, m = 0;
+    for (long i = 0; i < t->size; i++) {
+        s += t->data[i];
+        s2 += (double)t->data[i] * t->data[i];
+        if (fabs(t->data[i]) > m) m = fabs(t->data[i]);
+    }
+    *mean = s / (double)t->size;
+    *std = sqrt(s2 / (double)t->size - *mean * *mean);
+    *maxabs = m;
+}
+
+/* PyTorch's default initialisations: torchvision ResNet kaiming_normal(fan_out), norm weight 1
+ * bias 0; Linear/Conv U(+-1/sqrt(fan_in)); attention in_proj xavier_uniform, biases 0. */
+static void test_init(void)
+{
+    rng_t rng;
+    rng_seed(&rng, 9);
+    nn_params *ps = nn_params_new();
+    mod_resnet18 r;
+    mod_attention a;
+    mod_linear l;
+    mod_resnet18_init(&r, ps, &rng, "", MOD_NORM_BATCH);
+    mod_attention_init(&a, ps, &rng, "attn.", 64, 4, 0.1f);
+    mod_linear_init(&l, ps, &rng, "lin.", 400, 300, 1);
+    double mean, std, maxabs;
+    stats_of(nn_param_find(ps, "layer3.0.conv2.weight"), &mean, &std, &maxabs);
+    double want = sqrt(2.0 / (256 * 9));
+    tap_ok(fabs(std / want - 1) < 0.02 && fabs(mean) < 0.05 * want, "resnet conv init: std %.5f (kaiming fan_out %.5f)", std, want);
+    stats_of(nn_param_find(ps, "layer3.0.bn2.weight"), &mean, &std, &maxabs);
+    tap_ok(mean == 1 && std == 0, "norm weight starts at 1");
+    stats_of(nn_param_find(ps, "layer3.0.bn2.running_var"), &mean, &std, &maxabs);
+    tap_ok(mean == 1 && std == 0, "running variance starts at 1");
+    stats_of(a.in_proj_weight, &mean, &std, &maxabs);
+    double bound = sqrt(6.0 / (64 + 3 * 64));
+    tap_ok(maxabs <= bound && maxabs > 0.98 * bound && fabs(std / (bound / sqrt(3.0)) - 1) < 0.03,
+           "in_proj_weight xavier_uniform: max %.4f, bound %.4f", maxabs, bound);
+    stats_of(a.in_proj_bias, &mean, &std, &maxabs);
+    double b2;
+    stats_of(a.out_proj.bias, &b2, &std, &maxabs);
+    tap_ok(mean == 0 && b2 == 0 && maxabs == 0, "attention biases start at 0");
+    stats_of(l.weight, &mean, &std, &maxabs);
+    bound = 1 / sqrt(400.0);
+    tap_ok(maxabs <= bound && maxabs > 0.99 * bound && fabs(std / (bound / sqrt(3.0)) - 1) < 0.02,
+           "Linear weight U(+-1/sqrt(in)): max %.4f, bound %.4f", maxabs, bound);
+    stats_of(l.bias, &mean, &std, &maxabs);
+    tap_ok(maxabs <= bound && maxabs > 0.9 * bound, "Linear bias U(+-1/sqrt(in)): max %.4f", maxabs);
+    tap_ok(nn_param_info_of(ps, l.bias)->flags & NN_NO_DECAY && !(nn_param_info_of(ps, l.weight)->flags & NN_NO_DECAY) &&
+               nn_param_info_of(ps, nn_param_find(ps, "layer1.0.bn1.running_mean"))->flags & NN_BUFFER,
+           "biases and norms excluded from weight decay, running statistics are buffers");
+    nn_params_free(ps);
+}
+
 int main(void)
 {
+    test_init();
     test_resnet();
     test_small_model();
     test_gradient_direction();

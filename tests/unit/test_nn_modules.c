@@ -3,7 +3,8 @@
  * Linear, Conv2d, Conv1d, ConvTranspose1d, GroupNorm, LayerNorm, BatchNorm (train: running
  * statistics; eval), FrozenBatchNorm, multi-head attention with key-padding and attention masks,
  * DETR encoder/decoder layers (post-norm ReLU, pre-norm GELU), Diffusion Policy's conditional
- * residual block (FiLM scale+bias, bias only, same channels) and the sinusoidal step embedding. */
+ * residual block (FiLM scale+bias, bias only, same channels), the whole ConditionalUnet1D and the
+ * sinusoidal step embedding. */
 #include "nn_ref.h"
 #include "nn/modules.h"
 
@@ -159,6 +160,26 @@ static void test_attention(void)
     free(am);
     harness_free(&h);
 
+    cs = "mha_float_mask";
+    h = harness_new();
+    mod_attention_init(&a, h.ps, NULL, "", 8, 2, 0.0f);
+    ref_load_params(h.ps, cs);
+    nn_tensor *xq = ref_input_seq(h.c, cs, "x", 1), *xv = ref_input_seq(h.c, cs, "v", 1);
+    kpm = ref_key_padding(cs, "key_padding_mask");
+    ref_array fm;
+    if (ref_load(REF_ROOT "/mha_float_mask/in.attn_mask.npy", &fm) == 0) {
+        y = mod_attention_forward(h.c, &a, xq, xq, xv, fm.data, kpm);
+        ref_check_output(cs, "y", y, 1, NORMAL);
+        if (ref_backward(h.c, cs, "y", y, 1)) {
+            ref_check_input_grad(cs, "x", xq, 1, NORMAL);
+            ref_check_input_grad(cs, "v", xv, 1, NORMAL);
+            ref_check_param_grads(h.ps, cs, NORMAL);
+        }
+        ref_free(&fm);
+    }
+    free(kpm);
+    harness_free(&h);
+
     cs = "mha_self";
     h = harness_new();
     mod_attention_init(&a, h.ps, NULL, "", 8, 2, 0.0f);
@@ -242,6 +263,31 @@ static void test_unet_blocks(void)
         }
         harness_free(&h);
     }
+
+    /* the whole ConditionalUnet1D: 2-D actions, horizon 8, down dims 8/16, FiLM scale */
+    const char *cs = "cond_unet1d";
+    harness u = harness_new();
+    mod_cond_unet1d unet;
+    static const int down_dims[2] = {8, 16};
+    if (mod_cond_unet1d_init(&unet, u.ps, NULL, "", 2, 6, 8, down_dims, 2, 3, 4, 1) == 0) {
+        ref_load_params(u.ps, cs);
+        nn_tensor *sample = ref_input(u.c, cs, "sample", 1);
+        nn_tensor *global = ref_input(u.c, cs, "global_cond", 1);
+        ref_array steps;
+        if (ref_load(REF_ROOT "/cond_unet1d/in.timesteps.npy", &steps) == 0) {
+            nn_tensor *y = mod_cond_unet1d_forward(u.c, &unet, sample, steps.data, global);
+            ref_check_output(cs, "y", y, 0, NORMAL);
+            if (ref_backward(u.c, cs, "y", y, 0)) {
+                ref_check_input_grad(cs, "sample", sample, 0, NORMAL);
+                ref_check_input_grad(cs, "global_cond", global, 0, NORMAL);
+                ref_check_param_grads(u.ps, cs, NORMAL);
+            }
+            ref_free(&steps);
+        }
+    } else {
+        tap_ok(0, "%s: init: %s", cs, error_get());
+    }
+    harness_free(&u);
 
     harness h = harness_new();
     ref_array t;

@@ -21,7 +21,11 @@ static nn_tensor *b_avgpool(nn_ctx *c, nn_tensor **in, void *a) { return nn_avg_
 static nn_tensor *b_adapool(nn_ctx *c, nn_tensor **in, void *a) { return nn_adaptive_avg_pool2d(c, in[0], 2, 3); }
 static nn_tensor *b_bn(nn_ctx *c, nn_tensor **in, void *a) { return nn_batch_norm(c, in[0], in[1], in[2], in[3], in[4], 0.1f, 1e-5f); }
 static nn_tensor *b_fbn(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm(c, in[0], in[1], in[2], in[3], in[4], 1e-5f); }
+static nn_tensor *b_fbn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, in[5]); }
+static nn_tensor *b_fbn_relu_nores(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, NULL); }
 static nn_tensor *b_gn(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm(c, in[0], 2, in[1], in[2], 1e-5f); }
+static nn_tensor *b_gn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm_relu(c, in[0], 2, in[1], in[2], 1e-5f, in[3]); }
+static nn_tensor *b_gn_relu_nores(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm_relu(c, in[0], 2, in[1], in[2], 1e-5f, NULL); }
 static nn_tensor *b_ln(nn_ctx *c, nn_tensor **in, void *a) { return nn_layer_norm(c, in[0], in[1], in[2], 1e-5f); }
 typedef nn_tensor *(*unary_fn)(nn_ctx *, nn_tensor *);
 static nn_tensor *b_unary(nn_ctx *c, nn_tensor **in, void *a) { return (*(unary_fn *)a)(c, in[0]); }
@@ -29,6 +33,13 @@ static nn_tensor *b_dropout(nn_ctx *c, nn_tensor **in, void *a) { return nn_drop
 static nn_tensor *b_add(nn_ctx *c, nn_tensor **in, void *a) { return nn_add(c, in[0], in[1]); }
 static nn_tensor *b_sub(nn_ctx *c, nn_tensor **in, void *a) { return nn_sub(c, in[0], in[1]); }
 static nn_tensor *b_mul(nn_ctx *c, nn_tensor **in, void *a) { return nn_mul(c, in[0], in[1]); }
+/* gradient adoption (reshape/add hand dy to their input): x used twice, and through a view */
+static nn_tensor *b_add_self(nn_ctx *c, nn_tensor **in, void *a)
+{
+    nn_tensor *x = in[0], *s = nn_add(c, x, x);
+    nn_tensor *v = nn_reshape(c, nn_mul(c, s, x), NN_DIMS(-1));
+    return nn_add(c, nn_add(c, v, nn_reshape(c, x, NN_DIMS(-1))), nn_reshape(c, s, NN_DIMS(-1)));
+}
 static nn_tensor *b_scale(nn_ctx *c, nn_tensor **in, void *a) { return nn_scale(c, in[0], -1.7f, 0.3f); }
 static nn_tensor *b_softmax(nn_ctx *c, nn_tensor **in, void *a) { return nn_softmax(c, in[0]); }
 static nn_tensor *b_log_softmax(nn_ctx *c, nn_tensor **in, void *a) { return nn_log_softmax(c, in[0]); }
@@ -83,7 +94,7 @@ static void check_linear_matmul(void)
 static void check_convs(void)
 {
     gc_input in[3];
-    static const int cases[][5] = { /* k, stride, pad, bias, B */ { 3, 1, 1, 1, 2 }, { 3, 2, 1, 0, 2 }, { 1, 1, 0, 1, 2 },
+    static const int cases[][5] = { /* k, stride, pad, bias, B */ { 3, 1, 1, 1, 2 }, { 3, 1, 0, 0, 2 }, { 2, 1, 1, 0, 1 }, { 3, 2, 1, 0, 2 }, { 1, 1, 0, 1, 2 },
                                     { 1, 2, 0, 0, 2 }, { 1, 1, 0, 1, 1 }, { 7, 2, 3, 0, 1 } };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int k = cases[i][0], p[3] = { cases[i][1], cases[i][2], cases[i][3] };
@@ -94,6 +105,17 @@ static void check_convs(void)
         gc_check(name, b_conv2d, p, in, p[2] ? 3 : 2, DEF);
         free_inputs(in, 3);
     }
+    /* maps of 256+ positions take the per-sample path (kernels_conv.c PER_SAMPLE_MIN_P) */
+    static const int big[][3] = { /* k, stride, pad */ { 3, 1, 1 }, { 1, 1, 0 }, { 5, 1, 2 } };
+    for (size_t i = 0; i < sizeof big / sizeof big[0]; i++) {
+        int k = big[i][0], p[3] = { big[i][1], big[i][2], 1 };
+        SHAPE(&in[0], 2, 2, 17, 16); SHAPE(&in[1], 3, 2, k, k); SHAPE(&in[2], 3);
+        for (int j = 0; j < 3; j++) uni(&in[j], -1, 1);
+        char name[64];
+        snprintf(name, sizeof name, "conv2d per-sample path k%d s%d p%d 17x16", k, p[0], p[1]);
+        gc_check(name, b_conv2d, p, in, 3, DEF);
+        free_inputs(in, 3);
+    }
     static const int c1[][3] = { { 3, 1, 1 }, { 5, 1, 2 }, { 3, 2, 1 }, { 1, 1, 0 } };
     for (size_t i = 0; i < sizeof c1 / sizeof c1[0]; i++) {
         int p[2] = { c1[i][1], c1[i][2] };
@@ -102,6 +124,14 @@ static void check_convs(void)
         char name[64];
         snprintf(name, sizeof name, "conv1d k%d s%d p%d", c1[i][0], p[0], p[1]);
         gc_check(name, b_conv1d, p, in, 3, DEF);
+        free_inputs(in, 3);
+    }
+    /* long sequences take the per-sample path (and the data gradient as a convolution) */
+    {
+        int p[2] = { 1, 2 };
+        SHAPE(&in[0], 2, 2, 260); SHAPE(&in[1], 3, 2, 5); SHAPE(&in[2], 3);
+        for (int j = 0; j < 3; j++) uni(&in[j], -1, 1);
+        gc_check("conv1d k5 s1 p2 length 260 (per-sample path)", b_conv1d, p, in, 3, DEF);
         free_inputs(in, 3);
     }
     /* Diffusion Policy Upsample1d: ConvTranspose1d(dim, dim, 4, 2, 1) */
@@ -145,12 +175,48 @@ static void check_norms(void)
     gc_check("batch_norm train", b_bn, NULL, in, 5, DEF);
     gc_check("batch_norm eval", b_bn, NULL, in, 5, (gc_opts){ .train = -1 });
     gc_check("frozen_batch_norm", b_fbn, NULL, in, 5, DEF);   /* stats are constants */
+    {
+        gc_input all[6];
+        memcpy(all, in, sizeof in);
+        SHAPE(&all[5], 3, 4, 2, 3);
+        uni(&all[5], -1, 1);
+        gc_check("frozen_batch_norm_relu + residual", b_fbn_relu, NULL, all, 6, (gc_opts){ .h = 1e-3 });
+        gc_check("frozen_batch_norm_relu", b_fbn_relu_nores, NULL, all, 5, (gc_opts){ .h = 1e-3 });
+        /* same values as frozen_batch_norm -> add -> relu */
+        nn_ctx *c = nn_ctx_new(1 << 20);
+        nn_tensor *t[6];
+        for (int k = 0; k < 6; k++) t[k] = nn_wrap(c, all[k].data, all[k].ndim, all[k].shape);
+        nn_tensor *f = nn_frozen_batch_norm_relu(c, t[0], t[1], t[2], t[3], t[4], 1e-5f, t[5]);
+        nn_tensor *u = nn_relu(c, nn_add(c, nn_frozen_batch_norm(c, t[0], t[1], t[2], t[3], t[4], 1e-5f), t[5]));
+        tap_ok(f && u && memcmp(f->data, u->data, (size_t)f->size * sizeof(float)) == 0,
+               "frozen_batch_norm_relu = relu(frozen_batch_norm(x) + residual), bit for bit");
+        nn_ctx_free(c);
+        free(all[5].data);
+    }
     free_inputs(in, 5);
     norm_inputs(in, 2, 4, 0);   /* [B,C,L] */
     gc_check("group_norm [B,C,L]", b_gn, NULL, in, 3, DEF);
     free_inputs(in, 5);
     norm_inputs(in, 2, 4, 2);
     gc_check("group_norm [B,C,H,W]", b_gn, NULL, in, 3, DEF);
+    {
+        /* fused GroupNorm + residual + ReLU (x, weight, bias from above; a new residual) */
+        gc_input all[4];
+        memcpy(all, in, 3 * sizeof in[0]);
+        SHAPE(&all[3], 2, 4, 2, 3);
+        uni(&all[3], -1, 1);
+        gc_check("group_norm_relu + residual", b_gn_relu, NULL, all, 4, (gc_opts){ .h = 1e-3 });
+        gc_check("group_norm_relu", b_gn_relu_nores, NULL, all, 3, (gc_opts){ .h = 1e-3 });
+        nn_ctx *c = nn_ctx_new(1 << 20);
+        nn_tensor *t[4];
+        for (int k = 0; k < 4; k++) t[k] = nn_wrap(c, all[k].data, all[k].ndim, all[k].shape);
+        nn_tensor *f = nn_group_norm_relu(c, t[0], 2, t[1], t[2], 1e-5f, t[3]);
+        nn_tensor *u = nn_relu(c, nn_add(c, nn_group_norm(c, t[0], 2, t[1], t[2], 1e-5f), t[3]));
+        tap_ok(f && u && memcmp(f->data, u->data, (size_t)f->size * sizeof(float)) == 0,
+               "group_norm_relu = relu(group_norm(x) + residual), bit for bit");
+        nn_ctx_free(c);
+        free(all[3].data);
+    }
     free_inputs(in, 5);
     SHAPE(&in[0], 2, 3, 5); SHAPE(&in[1], 5); SHAPE(&in[2], 5);
     uni(&in[0], -2, 2); uni(&in[1], 0.5f, 1.5f); uni(&in[2], -1, 1);
@@ -212,6 +278,7 @@ static void check_elementwise(void)
         }
     SHAPE(&in[0], 2, 3); uni(&in[0], -1, 1);
     gc_check("scale", b_scale, NULL, in, 1, DEF);
+    gc_check("add/reshape gradient adoption (x reused)", b_add_self, NULL, in, 1, DEF);
     free_inputs(in, 1);
 }
 
@@ -301,6 +368,32 @@ static void check_losses(void)
     free_inputs(in, 1);
 }
 
+/* Forward values in closed form. */
+static void check_loss_values(void)
+{
+    nn_ctx *c = nn_ctx_new(1 << 16);
+    float mu[2 * 3] = { 0, 0, 0, 1, 2, 0 }, lv[2 * 3] = { 0, 0, 0, 0, 0, 1 };
+    nn_tensor *kl = nn_kl_normal(c, nn_wrap(c, mu, NN_DIMS(2, 3)), nn_wrap(c, lv, NN_DIMS(2, 3)));
+    /* sample 0: 0; sample 1: 0.5*1 + 0.5*4 + (-0.5)(1 + 1 - e) = 2.5 + 0.5(e - 2); mean over 2 */
+    double want = (2.5 + 0.5 * (exp(1.0) - 2.0)) / 2.0;
+    tap_ok(kl && fabs(kl->data[0] - want) < 1e-5, "kl_normal: sum over latent dims, mean over batch (%g vs %g)", kl ? kl->data[0] : 0, want);
+    float logits[2 * 4] = { 0, 0, 0, 0, 1, 2, 3, 4 };
+    int labels[2] = { 2, 3 };
+    nn_tensor *ce = nn_cross_entropy(c, nn_wrap(c, logits, NN_DIMS(2, 4)), labels);
+    double lse = log(exp(1.0) + exp(2.0) + exp(3.0) + exp(4.0));
+    want = (log(4.0) + (lse - 4.0)) / 2.0;
+    tap_ok(ce && fabs(ce->data[0] - want) < 1e-5, "cross_entropy: mean of -log_softmax at the label (%g vs %g)", ce ? ce->data[0] : 0, want);
+    float a[4] = { 1, 2, 3, 4 }, b[4] = { 0, 2, 5, 4 };
+    nn_tensor *mse = nn_mse_loss(c, nn_wrap(c, a, NN_DIMS(4)), nn_wrap(c, b, NN_DIMS(4)));
+    tap_ok(mse && fabsf(mse->data[0] - 5.0f / 4.0f) < 1e-6f, "mse_loss: mean of squares");
+    /* spatial softmax: a single hot pixel at (row 0, col 2) of 3x3 with a low temperature -> (1, -1) */
+    float m[9] = { 0, 0, 50, 0, 0, 0, 0, 0, 0 };
+    nn_tensor *kp = nn_spatial_softmax(c, nn_wrap(c, m, NN_DIMS(1, 1, 3, 3)), 1.0f);
+    tap_ok(kp && fabsf(kp->data[0] - 1.0f) < 1e-5f && fabsf(kp->data[1] + 1.0f) < 1e-5f,
+           "spatial_softmax: expected (x, y) in [-1,1], x along width (%g, %g)", kp ? kp->data[0] : 0, kp ? kp->data[1] : 0);
+    nn_ctx_free(c);
+}
+
 static void check_positions(void)
 {
     nn_ctx *c = nn_ctx_new(1 << 20);
@@ -352,16 +445,23 @@ static void check_inference_mode(void)
 
 int main(void)
 {
-    rng_seed(&rng, 42);
-    check_linear_matmul();
-    check_convs();
-    check_pools();
-    check_norms();
-    check_elementwise();
-    check_softmax_reductions();
-    check_shapes();
-    check_losses();
-    check_positions();
-    check_inference_mode();
+    /* everything once on one thread, then again with the pool on two (parallel paths) */
+    for (int threads = 1; threads <= 2; threads++) {
+        nn_set_threads(threads);
+        tap_diag("%d thread(s)", threads);
+        rng_seed(&rng, 42);
+        check_linear_matmul();
+        check_convs();
+        check_pools();
+        check_norms();
+        check_elementwise();
+        check_softmax_reductions();
+        check_shapes();
+        check_losses();
+        check_positions();
+        check_loss_values();
+        check_inference_mode();
+    }
+    nn_set_threads(1);
     return tap_done();
 }

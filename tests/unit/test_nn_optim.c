@@ -3,6 +3,9 @@
  * bit-identical results for a fixed thread count. */
 #include "nn_gradcheck.h"
 #include "npy_load.h"
+#include "nn/kernels.h"
+
+#include <cblas.h>
 
 #define REF "nn_optim_ref/"
 
@@ -162,8 +165,62 @@ static void check_determinism(void)
     nn_set_threads(1);
 }
 
+/* nn_gemm's split over the pool (rows or columns) against one direct cblas_sgemm call. */
+static void check_gemm_split(void)
+{
+    static const int dims[][3] = { { 100, 333, 200 }, { 333, 100, 200 }, { 64, 1000, 70 }, { 17, 40, 3000 } };
+    nn_set_threads(2);
+    rng_t r;
+    rng_seed(&r, 3);
+    for (size_t d = 0; d < sizeof dims / sizeof dims[0]; d++)
+        for (int ta = 0; ta < 2; ta++)
+            for (int tb = 0; tb < 2; tb++) {
+                int M = dims[d][0], N = dims[d][1], K = dims[d][2];
+                float *A = malloc((size_t)M * K * 4), *B = malloc((size_t)K * N * 4), *C1 = malloc((size_t)M * N * 4),
+                      *C2 = malloc((size_t)M * N * 4);
+                rng_fill_uniform(&r, A, (size_t)M * K, -1, 1);
+                rng_fill_uniform(&r, B, (size_t)K * N, -1, 1);
+                rng_fill_uniform(&r, C1, (size_t)M * N, -1, 1);
+                memcpy(C2, C1, (size_t)M * N * 4);
+                nn_gemm(ta, tb, M, N, K, 0.5f, A, ta ? M : K, B, tb ? K : N, 1.0f, C1, N);
+                cblas_sgemm(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 0.5f, A,
+                            ta ? M : K, B, tb ? K : N, 1.0f, C2, N);
+                char label[96];
+                snprintf(label, sizeof label, "nn_gemm split on 2 threads %dx%dx%d ta=%d tb=%d = sgemm", M, N, K, ta, tb);
+                tap_close(C1, C2, (long)M * N, 1e-5, 1e-5, label);
+                free(A); free(B); free(C1); free(C2);
+            }
+    nn_set_threads(1);
+}
+
+/* Constant position tables against tests/nn_optim_ref.py (reference formulas in PyTorch). */
+static void check_positions(void)
+{
+    nn_ctx *c = nn_ctx_new(1 << 20);
+    ref_array a;
+    float steps[3] = { 0, 10, 999 };
+    if (ref_load(REF "sine_pos_2d.npy", &a) == 0) {
+        nn_tensor *t = nn_sine_pos_2d(c, 16, 3, 5);
+        tap_close(t->data, a.data, a.size, 1e-5, 1e-5, "sine_pos_2d = DETR PositionEmbeddingSine(normalize=True) [1,16,3,5]");
+        ref_free(&a);
+    }
+    if (ref_load(REF "sine_table_1d.npy", &a) == 0) {
+        nn_tensor *t = nn_sine_table_1d(c, 7, 10);
+        tap_close(t->data, a.data, a.size, 1e-5, 1e-5, "sine_table_1d = ACT get_sinusoid_encoding_table(7, 10)");
+        ref_free(&a);
+    }
+    if (ref_load(REF "sinusoidal_pos_emb.npy", &a) == 0) {
+        nn_tensor *t = nn_sinusoidal_pos_emb(c, steps, 3, 16);
+        tap_close(t->data, a.data, a.size, 2e-4, 1e-4, "sinusoidal_pos_emb = Diffusion Policy SinusoidalPosEmb(16)");
+        ref_free(&a);
+    }
+    nn_ctx_free(c);
+}
+
 int main(void)
 {
+    check_positions();
+    check_gemm_split();
     check_params();
     check_arena();
     check_adamw();

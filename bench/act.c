@@ -1,0 +1,93 @@
+/* act.c — benchmark of the ACT model on the nn engine: median time of a training step (forward,
+ * backward, AdamW) at a batch size and of an inference (batch 1, z = 0), random inputs, one
+ * camera. Prints "train_step_ms X" and "infer_ms Y". Built and run by bench/act.sh. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn.h"
+#include "policy/act.h"
+#include "util/error.h"
+#include "util/progress.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int main(int argc, char **argv)
+{
+    act_config cfg;
+    act_config_default(&cfg);
+    cfg.state_dim = cfg.action_dim = 14;
+    cfg.n_cameras = 1;
+    snprintf(cfg.camera_names[0], ACT_NAME_MAX, "top");
+    cfg.height = cfg.width = 84;
+    int batch = 8, repeat = 5, threads = 2;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i];
+        int v = atoi(argv[i + 1]);
+        if (!strcmp(k, "--hidden")) cfg.hidden_dim = v;
+        else if (!strcmp(k, "--ff")) cfg.dim_feedforward = v;
+        else if (!strcmp(k, "--enc")) cfg.enc_layers = v;
+        else if (!strcmp(k, "--dec")) cfg.dec_layers = v;
+        else if (!strcmp(k, "--chunk")) cfg.chunk = v;
+        else if (!strcmp(k, "--height")) cfg.height = v;
+        else if (!strcmp(k, "--width")) cfg.width = v;
+        else if (!strcmp(k, "--batch")) batch = v;
+        else if (!strcmp(k, "--repeat")) repeat = v;
+        else if (!strcmp(k, "--threads")) threads = v;
+        else if (!strcmp(k, "--frozen")) cfg.backbone_norm = v ? MOD_NORM_FROZEN_BATCH : MOD_NORM_GROUP;
+        else { fprintf(stderr, "act bench: unknown %s\n", k); return 2; }
+    }
+    if (repeat < 1) repeat = 1;
+    nn_set_threads(threads);
+    rng_t rng;
+    rng_seed(&rng, 0);
+    act_model m;
+    if (act_model_init(&m, &cfg, &rng) < 0) { fprintf(stderr, "%s\n", error_get()); return 1; }
+    m.rng = &rng;
+    act_batch b, one;
+    act_batch_alloc(&b, &m, batch);
+    act_batch_alloc(&one, &m, 1);
+    rng_fill_normal(&rng, b.state, (size_t)batch * 14, 0, 1);
+    rng_fill_normal(&rng, b.images, (size_t)batch * 3 * cfg.height * cfg.width, 0, 1);
+    rng_fill_normal(&rng, b.action, (size_t)batch * cfg.chunk * 14, 0, 1);
+    memset(b.is_pad, 0, (size_t)batch * cfg.chunk);
+    memcpy(one.state, b.state, sizeof(float) * 14);
+    memcpy(one.images, b.images, sizeof(float) * 3 * cfg.height * cfg.width);
+    nn_ctx *c = nn_ctx_new((size_t)256 << 20);
+    nn_ctx_set_rng(c, &rng);
+    nn_adamw opt;
+    nn_adamw_init(&opt, m.ps, 1e-5f, 1e-4f);
+    double *t = malloc(sizeof(double) * (repeat + 1));
+    for (int r = 0; r <= repeat; r++) {   /* the first run warms up */
+        double t0 = time_now();
+        nn_tensor *loss = act_model_loss(c, &m, &b, NULL);
+        nn_params_zero_grad(m.ps);
+        if (!loss || nn_backward(c, loss) < 0) { fprintf(stderr, "%s\n", error_get()); return 1; }
+        nn_adamw_step(&opt, 1.0f);
+        nn_ctx_reset(c);
+        if (r) t[r - 1] = time_now() - t0;
+    }
+    printf("train_step_ms %.1f\n", 1e3 * median(t, repeat));
+    nn_ctx_set_train(c, 0);
+    nn_ctx_set_record(c, 0);
+    int n_inf = repeat * 4;
+    double *ti = malloc(sizeof(double) * (n_inf + 1));
+    for (int r = 0; r <= n_inf; r++) {
+        double t0 = time_now();
+        if (!act_model_predict(c, &m, &one)) { fprintf(stderr, "%s\n", error_get()); return 1; }
+        nn_ctx_reset(c);
+        if (r) ti[r - 1] = time_now() - t0;
+    }
+    printf("infer_ms %.1f\n", 1e3 * median(ti, n_inf));
+    return 0;
+}
