@@ -10,7 +10,7 @@
 # OUT.jsonl holds the episode lines in seed order, then `rollout --summarize`'s summary line.
 set -euo pipefail
 prog=${0##*/}
-out= policy= episodes= seed= jobs=${JOBS:-$(nproc)} frames=0
+out='' policy='' episodes='' seed='' jobs=${JOBS:-$(nproc)} frames=0
 die() { echo "$prog: $*" >&2; exit 2; }
 while [ $# -gt 0 ]; do
   case $1 in

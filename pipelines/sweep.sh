@@ -41,6 +41,7 @@ die() { echo "$prog: $*" >&2; exit 2; }
 dir=runs/sweep jobs=1 dry=0 resume=--resume
 ssh=()
 axes=() fixed=()
+declare -A axis_values
 while [ $# -gt 0 ]; do
   case $1 in
     -o) [ $# -ge 2 ] || die "-o needs a directory"; dir=$2; shift 2 ;;
@@ -56,7 +57,7 @@ while [ $# -gt 0 ]; do
       # a later assignment of the same variable replaces an earlier one
       keep=(); for a in "${axes[@]}"; do [ "$a" = "$name" ] || keep+=("$a"); done; axes=("${keep[@]}")
       keep=(); for f in "${fixed[@]}"; do [ "${f%%=*}" = "$name" ] || keep+=("$f"); done; fixed=("${keep[@]}")
-      if [ ${#words[@]} -gt 1 ]; then axes+=("$name"); eval "axis_$name=(\"\${words[@]}\")"
+      if [ ${#words[@]} -gt 1 ]; then axes+=("$name"); axis_values[$name]=$value
       else fixed+=("$name=$value"); fi
       shift ;;
     *) die "unknown argument '$1' (try --help)" ;;
@@ -75,7 +76,7 @@ make=(make --no-print-directory -f "$here/act_sim.mk")
 # points: "NAME<TAB>VAR=v VAR=v" lines, the last axis varying fastest.
 points=("")
 for a in "${axes[@]}"; do
-  eval "values=(\"\${axis_$a[@]}\")"
+  read -r -a values <<<"${axis_values[$a]}"
   next=()
   for p in "${points[@]}"; do for v in "${values[@]}"; do next+=("${p:+$p }$a=$v"); done; done
   points=("${next[@]}")

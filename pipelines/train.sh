@@ -14,7 +14,7 @@
 set -euo pipefail
 prog=${0##*/}
 die() { echo "$prog: $*" >&2; exit 2; }
-run= stats= episodes= chunk= steps= keep= ident_files=()
+run='' stats='' episodes='' chunk='' steps='' keep='' ident_files=()
 while [ $# -gt 0 ]; do
   case $1 in
     -o) run=$2; shift 2 ;;
@@ -39,11 +39,12 @@ printf '%s\n' "$ident" > "$w/ident"
 
 # act-train to STEP, resuming the work checkpoint when there is one; wall time appended to w/time.
 train_to() {
-  local resume=() start
+  local resume=() start files
   if [ -e "$w/ckpt.h5" ]; then resume=(--resume); echo "act_sim: resuming training from $w/ckpt.h5"; fi
   echo "h5slice -q EPISODES | chunkify -k $chunk | act-train --stats $stats -o $w/ckpt.h5 --log $w/train.jsonl --chunk $chunk --steps $* ${resume[*]}"
   start=$(date +%s.%N)
-  h5slice -q $(cat "$episodes") | chunkify -k "$chunk" |
+  mapfile -t files < "$episodes"
+  h5slice -q "${files[@]}" | chunkify -k "$chunk" |
     act-train --stats "$stats" -o "$w/ckpt.h5" --log "$w/train.jsonl" --chunk "$chunk" --steps "$@" "${resume[@]}"
   awk -v a="$start" -v b="$(date +%s.%N)" 'BEGIN { print b - a }' >> "$w/time"
 }

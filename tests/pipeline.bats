@@ -30,7 +30,7 @@ setup_file() {
 
 setup() {
   T=$BATS_TEST_TMPDIR
-  cd "$T"
+  cd "$T" || return
 }
 
 # Training through the pipeline is slow under ASan and adds nothing to the tools' own ASan tests.
