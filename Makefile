@@ -120,8 +120,8 @@ bench: all
 
 # ---------------------------------------------------------------- demo
 # A short real run of pipelines/act_sim.mk; VAR=value on the command line overrides these.
-DEMO_VARS := TASK=transfer_cube DEMOS=20 IMAGE_SIZE=48x64 CHUNK=50 STEPS=300 SAVE_EVERY=250 \
-	EVAL_EVERY=150 EVAL_EPISODES=20 VIDEO_EPISODES=2 RUN_DIR=runs/demo
+DEMO_VARS := TASK=transfer_cube DEMOS=20 IMAGE_SIZE=48x64 CHUNK=50 STEPS=1000 SAVE_EVERY=250 \
+	EVAL_EVERY=500 EVAL_EPISODES=20 VIDEO_EPISODES=2 RUN_DIR=runs/demo
 demo: all
 	@$(MAKE) --no-print-directory -f pipelines/act_sim.mk ILT_BIN=$(abspath $(BUILD)/bin) $(DEMO_VARS) $(MAKEOVERRIDES)
 	@$(MAKE) --no-print-directory -f pipelines/act_sim.mk ILT_BIN=$(abspath $(BUILD)/bin) $(DEMO_VARS) $(MAKEOVERRIDES) summary
