@@ -4,6 +4,7 @@
 #   make test       build, run the C unit tests and the bats tests, print "N passed, N failed"
 #   make check-asan the same tests on an AddressSanitizer+UBSan build
 #   make bench      benchmarks under bench/ (not tests; compare with PyTorch/h5py where installed)
+#   make demo       record -> train -> evaluate a small ACT policy (pipelines/act_sim.mk, runs/demo)
 #   make install PREFIX=/usr/local DESTDIR=
 #
 # Sources are discovered: lib/**/*.c go into one static library (build/libilt.a), every
@@ -47,7 +48,7 @@ UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 MANPAGES  := $(wildcard man/man1/*.1 man/man5/*.5)
 LIBILT    := $(BUILD)/libilt.a
 
-.PHONY: all deps test check check-asan unit bats bench install uninstall clean lint-man task-pictures
+.PHONY: all deps test check check-asan unit bats bench install uninstall clean lint-man task-pictures demo
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -116,6 +117,14 @@ task-pictures: all
 
 bench: all
 	@ILT_BIN=$(abspath $(BUILD)/bin) bash bench/run
+
+# ---------------------------------------------------------------- demo
+# A short real run of pipelines/act_sim.mk; VAR=value on the command line overrides these.
+DEMO_VARS := TASK=transfer_cube DEMOS=20 IMAGE_SIZE=48x64 CHUNK=50 STEPS=1000 SAVE_EVERY=250 \
+	EVAL_EVERY=500 EVAL_EPISODES=20 VIDEO_EPISODES=2 RUN_DIR=runs/demo
+demo: all
+	@$(MAKE) --no-print-directory -f pipelines/act_sim.mk ILT_BIN=$(abspath $(BUILD)/bin) $(DEMO_VARS) $(MAKEOVERRIDES)
+	@$(MAKE) --no-print-directory -f pipelines/act_sim.mk ILT_BIN=$(abspath $(BUILD)/bin) $(DEMO_VARS) $(MAKEOVERRIDES) summary
 
 # ---------------------------------------------------------------- install
 install: build
