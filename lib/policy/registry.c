@@ -1,8 +1,11 @@
 /* registry.c — the policy classes a checkpoint can name in its "policy" attribute. Each policy's
  * code (ACT, Diffusion Policy, IBC) adds its class here: declare it and list it before NULL. */
 #include "policy/policy.h"
+#include "policy/act.h"
 
 static const policy_class_t *const registered[] = {
+    &act_policy_class,
+    &cnnmlp_policy_class,
     NULL,
 };
 
