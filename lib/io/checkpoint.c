@@ -257,6 +257,12 @@ int checkpoint_write_config(checkpoint_writer *w, const char *key, const char *v
     return r < 0 ? error_set("%s: cannot write configuration %s", w->path, key) : 0;
 }
 
+int checkpoint_write_root_attr(checkpoint_writer *w, const char *key, const char *value)
+{
+    return attr_write_string(w->file, key, value) < 0 ? error_set("%s: cannot write root attribute %s", w->path, key)
+                                                      : 0;
+}
+
 int checkpoint_write_stat(checkpoint_writer *w, const char *feature, const char *name, const float *data,
                           int ndim, const int *shape)
 {

@@ -42,6 +42,8 @@ int checkpoint_write_optim(checkpoint_writer *w, const nn_adamw *opt);
 int checkpoint_write_ema(checkpoint_writer *w, const nn_ema *ema);
 int checkpoint_write_step(checkpoint_writer *w, long step);
 int checkpoint_write_config(checkpoint_writer *w, const char *key, const char *value);
+/* A string attribute on the root group, e.g. "policy" = "act", which the policy registry reads. */
+int checkpoint_write_root_attr(checkpoint_writer *w, const char *key, const char *value);
 /* /stats/<feature>/<name>, float32 [shape]. */
 int checkpoint_write_stat(checkpoint_writer *w, const char *feature, const char *name, const float *data,
                           int ndim, const int *shape);

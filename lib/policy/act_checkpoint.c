@@ -1,16 +1,14 @@
 /* act_checkpoint.c — ACT/CNNMLP checkpoints through io/checkpoint.h: parameters with the
  * reference's names, the model configuration as /config attributes, the normalisation actually
  * used under /stats, optionally the AdamW state, and the root attribute "policy" ("act" or
- * "cnnmlp") that the policy registry dispatches on. Written atomically: the checkpoint is
- * committed under a temporary name, gets its root attribute, and is renamed over the target. */
+ * "cnnmlp") that the policy registry dispatches on. Written atomically by io/checkpoint.c
+ * (temporary file, renamed over the target on commit). */
 #include "policy/act.h"
 
-#include <hdf5.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "io/checkpoint.h"
 #include "util/error.h"
@@ -19,26 +17,6 @@
 static const char *norm_name(mod_norm_kind k)
 {
     return k == MOD_NORM_BATCH ? "batch" : k == MOD_NORM_FROZEN_BATCH ? "frozen" : "group";
-}
-
-/* io/checkpoint.h writes no root attribute but "step"/"format"; the registry needs "policy". */
-static int write_root_policy(const char *path, const char *kind)
-{
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    hid_t file = H5Fopen(path, H5F_ACC_RDWR, H5P_DEFAULT);
-    if (file < 0) return error_set("%s: cannot reopen the checkpoint to mark it", path);
-    hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, H5T_VARIABLE);
-    H5Tset_cset(type, H5T_CSET_UTF8);
-    hid_t space = H5Screate(H5S_SCALAR);
-    if (H5Aexists(file, "policy") > 0) H5Adelete(file, "policy");
-    hid_t attr = H5Acreate2(file, "policy", type, space, H5P_DEFAULT, H5P_DEFAULT);
-    int rc = attr >= 0 && H5Awrite(attr, type, &kind) >= 0 ? 0 : -1;
-    if (attr >= 0) H5Aclose(attr);
-    H5Sclose(space);
-    H5Tclose(type);
-    if (H5Fclose(file) < 0) rc = -1;
-    return rc < 0 ? error_set("%s: cannot write the root attribute 'policy'", path) : 0;
 }
 
 static int put(checkpoint_writer *w, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
@@ -87,26 +65,18 @@ static int write_model(checkpoint_writer *w, const act_model *m)
 int act_checkpoint_save(const char *path, const act_model *m, const struct nn_adamw *opt, long step,
                         const char *const *extra)
 {
-    char tmp[4096];
-    if (snprintf(tmp, sizeof tmp, "%s.part.%ld", path, (long)getpid()) >= (int)sizeof tmp)
-        return error_set("%s: path too long", path);
-    checkpoint_writer *w = checkpoint_create(tmp);
-    if (!w) return error_prefix("%s: ", path);
-    int rc = write_model(w, m);
+    checkpoint_writer *w = checkpoint_create(path);
+    if (!w) return -1;
+    int rc = checkpoint_write_root_attr(w, "policy", m->cfg.kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act");
+    if (rc == 0) rc = write_model(w, m);
     if (rc == 0 && opt) rc = checkpoint_write_optim(w, opt);
     if (rc == 0) rc = checkpoint_write_step(w, step);
     for (int i = 0; rc == 0 && extra && extra[i]; i += 2) rc = checkpoint_write_config(w, extra[i], extra[i + 1]);
     if (rc < 0) {
         checkpoint_abort(w);
-        return error_prefix("%s: ", path);
-    }
-    if (checkpoint_commit(w) < 0) return error_prefix("%s: ", path);
-    if (write_root_policy(tmp, m->cfg.kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act") < 0 || rename(tmp, path) < 0) {
-        if (!*error_get()) error_set("%s:", path);
-        unlink(tmp);
         return -1;
     }
-    return 0;
+    return checkpoint_commit(w);
 }
 
 /* ---------------------------------------------------------------- loading */
