@@ -3,7 +3,6 @@
  * HDF5 layout), stream rendered frames for vidwrite; or summarize result lines. See rollout(1). */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include "io/episode_write.h"
 #include "io/stream.h"
 #include "policy/policy.h"
+#include "policy/results.h"
 #include "sim/task.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -173,140 +173,23 @@ static void parse_options(int argc, char **argv, options *o)
         tool_usage_error("-o and --frames name the same file");
 }
 
-/* ---------------------------------------------------------------- results and summary */
-
-typedef struct {
-    long episodes, successes, successes_lenient;
-    long reached[17];            /* episodes whose max stage >= s, s = 1..max_reward */
-    int max_reward;
-    double return_sum, wall;
-    const char *task;
-    char task_buf[64];
-} summary_t;
-
-static void summary_add(summary_t *s, int success, int lenient, int max_stage, double ret, double wall)
-{
-    s->episodes++;
-    s->successes += success != 0;
-    s->successes_lenient += lenient != 0;
-    for (int k = 1; k <= max_stage && k <= 16; k++) s->reached[k]++;
-    s->return_sum += ret;
-    s->wall += wall;
-}
-
-/* 95% Wilson score interval of k successes in n trials. */
-static void wilson(long k, long n, double *low, double *high)
-{
-    if (n == 0) { *low = 0; *high = 1; return; }
-    const double z = 1.959963984540054;
-    double p = (double)k / n, z2n = z * z / n;
-    double centre = (p + z2n / 2) / (1 + z2n);
-    double half = z / (1 + z2n) * sqrt(p * (1 - p) / n + z2n / (4.0 * n));
-    *low = fmax(0, centre - half);
-    *high = fmin(1, centre + half);
-}
-
-static void summary_print(FILE *out, const summary_t *s)
-{
-    double low, high;
-    wilson(s->successes, s->episodes, &low, &high);
-    double n = s->episodes ? (double)s->episodes : 1;
-    fprintf(out, "{\"summary\":true,\"task\":\"%s\",\"episodes\":%ld,\"successes\":%ld,\"success_rate\":%.4f,"
-                 "\"success_ci95\":[%.4f,%.4f]",
-            s->task ? s->task : "", s->episodes, s->successes, s->successes / n, low, high);
-    if (s->task && strcmp(s->task, "transfer_cube") == 0)
-        fprintf(out, ",\"success_strict_rate\":%.4f,\"success_lenient_rate\":%.4f", s->successes / n,
-                s->successes_lenient / n);
-    fprintf(out, ",\"stage_rates\":[");
-    for (int k = 1; k <= s->max_reward; k++) fprintf(out, "%s%.4f", k > 1 ? "," : "", s->reached[k] / n);
-    fprintf(out, "],\"mean_return\":%.4f,\"wall_s\":%.3f}\n", s->return_sum / n, s->wall);
-    fflush(out);
-}
-
-/* The value after "key": in a JSON line, or NULL. Enough for our own flat result lines. */
-static const char *json_value(const char *line, const char *key)
-{
-    char pattern[64];
-    snprintf(pattern, sizeof pattern, "\"%s\":", key);
-    const char *p = strstr(line, pattern);
-    return p ? p + strlen(pattern) : NULL;
-}
-
-static int json_bool(const char *line, const char *key, int *out)
-{
-    const char *v = json_value(line, key);
-    if (!v) return -1;
-    if (strncmp(v, "true", 4) == 0) *out = 1;
-    else if (strncmp(v, "false", 5) == 0) *out = 0;
-    else return -1;
-    return 0;
-}
-
-static int json_number(const char *line, const char *key, double *out)
-{
-    const char *v = json_value(line, key);
-    char *end;
-    if (!v) return -1;
-    *out = strtod(v, &end);
-    return end == v ? -1 : 0;
-}
-
-static int summarize_file(summary_t *s, FILE *fp, const char *name)
-{
-    char *line = NULL;
-    size_t cap = 0;
-    long number = 0;
-    while (getline(&line, &cap, fp) > 0) {
-        number++;
-        if (line[strspn(line, " \t\r\n")] == '\0' || strstr(line, "\"summary\":true")) continue;
-        int success, lenient;
-        double stage, stages, ret = 0, wall = 0;
-        if (json_bool(line, "success", &success) < 0 || json_number(line, "max_reward", &stage) < 0 ||
-            json_number(line, "reward_stages", &stages) < 0) {
-            free(line);
-            return error_set("%s, line %ld: not a rollout result line (needs success, max_reward, reward_stages)", name, number);
-        }
-        if (json_bool(line, "success_lenient", &lenient) < 0) lenient = success;
-        json_number(line, "return", &ret);
-        json_number(line, "wall_s", &wall);
-        const char *task = json_value(line, "task");
-        if (task && *task == '"') {
-            char buf[64];
-            size_t n = strcspn(task + 1, "\"");
-            snprintf(buf, sizeof buf, "%.*s", (int)n, task + 1);
-            if (!s->task) {
-                snprintf(s->task_buf, sizeof s->task_buf, "%s", buf);
-                s->task = s->task_buf;
-            } else if (strcmp(s->task, buf) != 0) {
-                free(line);
-                return error_set("%s, line %ld: task %s mixed with task %s", name, number, buf, s->task);
-            }
-        }
-        if (stages > s->max_reward) s->max_reward = stages > 16 ? 16 : (int)stages;
-        summary_add(s, success, lenient, (int)stage, ret, wall);
-    }
-    free(line);
-    if (ferror(fp)) return error_set("%s: read error", name);
-    return 0;
-}
-
 static int summarize(const options *o)
 {
-    summary_t s;
+    results_summary_t s;
     memset(&s, 0, sizeof s);
     if (o->n_files == 0) {
-        if (summarize_file(&s, stdin, "stdin") < 0) tool_die(1, "%s", error_get());
+        if (results_summary_read(&s, stdin, "stdin") < 0) tool_die(1, "%s", error_get());
     }
     for (int i = 0; i < o->n_files; i++) {
         int is_stdin = strcmp(o->files[i], "-") == 0;
         FILE *fp = is_stdin ? stdin : fopen(o->files[i], "r");
         if (!fp) tool_die(1, "%s: %s", o->files[i], strerror(errno));
-        int rc = summarize_file(&s, fp, is_stdin ? "stdin" : o->files[i]);
+        int rc = results_summary_read(&s, fp, is_stdin ? "stdin" : o->files[i]);
         if (!is_stdin) fclose(fp);
         if (rc < 0) tool_die(1, "%s", error_get());
     }
     if (s.episodes == 0) tool_die(1, "no result lines to summarize");
-    summary_print(stdout, &s);
+    results_summary_print(stdout, &s);
     return tool_close_stdout() < 0 ? 1 : 0;
 }
 
@@ -460,7 +343,7 @@ static int episode_buffer_write(rollout_t *r)
 }
 
 /* Run episode i; print its result line; record it. Returns success (0/1) or -1. */
-static int run_episode(rollout_t *r, long i, FILE *results, summary_t *summary)
+static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *summary)
 {
     const options *o = r->o;
     const sim_task_info_t *info = r->info;
@@ -538,7 +421,7 @@ static int run_episode(rollout_t *r, long i, FILE *results, summary_t *summary)
             info->max_reward, success ? "true" : "false", status->success_lenient ? "true" : "false",
             status->episode_return, wall);
     fflush(results);
-    summary_add(summary, success, status->success_lenient, status->max_stage, status->episode_return, wall);
+    results_summary_add(summary, success, status->success_lenient, status->max_stage, status->episode_return, wall);
     return success;
 fail:
     episode_writer_abort(rec.w);
@@ -660,7 +543,7 @@ int main(int argc, char **argv)
     }
     allocate_buffers(&r);
 
-    summary_t summary;
+    results_summary_t summary;
     memset(&summary, 0, sizeof summary);
     summary.task = info->name;
     summary.max_reward = info->max_reward;
@@ -690,7 +573,7 @@ int main(int argc, char **argv)
         if (r.frames_fp != stdout && fclose(r.frames_fp) != 0) tool_warn("%s: %s", o.frames, strerror(errno)), failed = 1;
         if (failed && r.frames_fp != stdout) remove(o.frames);   /* no half-written stream */
     }
-    if (!failed) summary_print(results, &summary);
+    if (!failed) results_summary_print(results, &summary);
     free_buffers(&r);
     policy_free(policy);
     sim_task_free(task);
