@@ -86,6 +86,11 @@ $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBILT)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBILT) $(LDLIBS) -o $@
 
+# Benchmark programs (bench/*.c), built on demand by the bench scripts: make build/bench/NAME.
+$(BUILD)/bench/%: $(BUILD)/obj/bench/%.o $(LIBILT)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $< $(LIBILT) $(LDLIBS) -o $@
+
 UNIT_HELPER_OBJ := $(UNIT_HELPERS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIBILT)
 	@mkdir -p $(@D)

@@ -17,11 +17,7 @@ repeat=${2:-5}
 python=${PYTHON:-/usr/bin/python3}
 build=${BUILD:-$root/build}
 
-make -s -C "$root" build >/dev/null
-mkdir -p "$build/bench"
-cc -O2 -march=native -g -std=c11 -Wall -Wextra -Wno-unused-parameter -pthread -I"$root/lib" -D_GNU_SOURCE \
-  $(pkg-config --cflags openblas hdf5) "$here/act.c" "$build/libilt.a" $(pkg-config --libs openblas hdf5 libarchive) -lm \
-  -o "$build/bench/act"
+make -s -C "$root" ${BUILD:+BUILD="$BUILD"} build "${BUILD:-build}/bench/act" >/dev/null
 have_torch=0
 "$python" -c 'import torch, torchvision' 2>/dev/null && have_torch=1
 

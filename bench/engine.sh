@@ -16,11 +16,7 @@ repeat=${2:-5}
 python=${PYTHON:-/usr/bin/python3}
 build=${BUILD:-$root/build}
 
-make -s -C "$root" build >/dev/null
-mkdir -p "$build/bench"
-cc -O2 -march=native -g -std=c11 -Wall -Wextra -Wno-unused-parameter -pthread -I"$root/lib" -D_GNU_SOURCE \
-  $(pkg-config --cflags openblas) "$here/engine.c" "$build/libilt.a" $(pkg-config --libs openblas) -lm \
-  -o "$build/bench/engine"
+make -s -C "$root" ${BUILD:+BUILD="$BUILD"} build "${BUILD:-build}/bench/engine" >/dev/null
 
 ours=$(mktemp) theirs=$(mktemp)
 trap 'rm -f "$ours" "$theirs"' EXIT

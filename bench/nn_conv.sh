@@ -11,11 +11,7 @@ root=$(dirname "$here")
 build=${BUILD:-$root/build}
 python=${PYTHON:-/usr/bin/python3}
 threads=${1:-2} repeat=${2:-7} min=${3:-}
-make -s -C "$root" build >/dev/null
-mkdir -p "$build/bench"
-cc -O2 -march=native -g -std=c11 -Wall -Wextra -Wno-unused-parameter -pthread -I"$root/lib" -D_GNU_SOURCE \
-  $(pkg-config --cflags openblas) "$here/nn_conv.c" "$build/libilt.a" $(pkg-config --libs openblas) -lm \
-  -o "$build/bench/nn_conv"
+make -s -C "$root" ${BUILD:+BUILD="$BUILD"} build "${BUILD:-build}/bench/nn_conv" >/dev/null
 ours=$(mktemp) theirs=$(mktemp)
 trap 'rm -f "$ours" "$theirs"' EXIT
 "$build/bench/nn_conv" --threads "$threads" --repeat "$repeat" $min >"$ours"
