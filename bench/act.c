@@ -30,7 +30,7 @@ int main(int argc, char **argv)
     cfg.n_cameras = 1;
     snprintf(cfg.camera_names[0], ACT_NAME_MAX, "top");
     cfg.height = cfg.width = 84;
-    int batch = 8, repeat = 5, threads = 2;
+    int batch = 8, repeat = 5, threads = 2, train = 1, infer = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i];
         int v = atoi(argv[i + 1]);
@@ -44,6 +44,8 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--batch")) batch = v;
         else if (!strcmp(k, "--repeat")) repeat = v;
         else if (!strcmp(k, "--threads")) threads = v;
+        else if (!strcmp(k, "--train")) train = v;   /* 0: skip the training-step timing (profiling) */
+        else if (!strcmp(k, "--infer")) infer = v;   /* 0: skip the inference timing */
         else if (!strcmp(k, "--frozen")) cfg.backbone_norm = v ? MOD_NORM_FROZEN_BATCH : MOD_NORM_GROUP;
         else { fprintf(stderr, "act bench: unknown %s\n", k); return 2; }
     }
@@ -68,7 +70,7 @@ int main(int argc, char **argv)
     nn_adamw opt;
     nn_adamw_init(&opt, m.ps, 1e-5f, 1e-4f);
     double *t = malloc(sizeof(double) * (repeat + 1));
-    for (int r = 0; r <= repeat; r++) {   /* the first run warms up */
+    for (int r = 0; train && r <= repeat; r++) {   /* the first run warms up */
         double t0 = time_now();
         nn_tensor *loss = act_model_loss(c, &m, &b, NULL);
         nn_params_zero_grad(m.ps);
@@ -77,10 +79,10 @@ int main(int argc, char **argv)
         nn_ctx_reset(c);
         if (r) t[r - 1] = time_now() - t0;
     }
-    printf("train_step_ms %.1f\n", 1e3 * median(t, repeat));
+    if (train) printf("train_step_ms %.1f\n", 1e3 * median(t, repeat));
     nn_ctx_set_train(c, 0);
     nn_ctx_set_record(c, 0);
-    int n_inf = repeat * 4;
+    int n_inf = infer ? repeat * 4 : 0;
     double *ti = malloc(sizeof(double) * (n_inf + 1));
     for (int r = 0; r <= n_inf; r++) {
         double t0 = time_now();
@@ -88,6 +90,6 @@ int main(int argc, char **argv)
         nn_ctx_reset(c);
         if (r) ti[r - 1] = time_now() - t0;
     }
-    printf("infer_ms %.1f\n", 1e3 * median(ti, n_inf));
+    if (infer) printf("infer_ms %.1f\n", 1e3 * median(ti, n_inf));
     return 0;
 }

@@ -22,7 +22,7 @@ typedef struct {
     char **cameras;
     size_t n_cameras;
     double lr, lr_backbone, weight_decay, grad_clip, val_fraction, epochs;
-    long batch, steps, warmup, save_every, log_every, val_batches, seed, max_memory_mib;
+    long batch, steps, warmup, save_every, keep_every, log_every, val_batches, seed, max_memory_mib;
     const char *val_episodes;
 } options;
 
@@ -59,6 +59,7 @@ static _Noreturn void usage(void)
            "      --val-fraction F      else this fraction of the episodes, seeded (default 0.2)\n"
            "      --val-batches N       validation batches per evaluation (default 16)\n"
            "      --save-every N        checkpoint and validate every N steps (default 1000)\n"
+           "      --keep-every N        also keep CKPT.step<S>.h5 every N steps (S < steps)\n"
            "      --log FILE            JSON-lines metrics\n"
            "      --log-every N         metrics every N steps (default 50)\n"
            "      --resume              continue the run in CKPT.h5 exactly\n"
@@ -89,7 +90,7 @@ static void parse_options(int argc, char **argv, options *o)
 {
     enum { O_STATS = 256, O_POLICY, O_CHUNK, O_HIDDEN, O_FF, O_ENC, O_DEC, O_HEADS, O_LATENT, O_KL, O_DROPOUT,
            O_BNORM, O_INORM, O_CAMERAS, O_LR, O_LRB, O_WD, O_BATCH, O_STEPS, O_EPOCHS, O_SCHED, O_WARMUP, O_CLIP,
-           O_VALEP, O_VALFR, O_VALB, O_SAVE, O_LOG, O_LOGE, O_RESUME, O_INIT, O_MEM, O_SEED, O_THREADS, O_HELP,
+           O_VALEP, O_VALFR, O_VALB, O_SAVE, O_KEEP, O_LOG, O_LOGE, O_RESUME, O_INIT, O_MEM, O_SEED, O_THREADS, O_HELP,
            O_VERSION };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"stats", required_argument, 0, O_STATS},
@@ -106,6 +107,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"warmup", required_argument, 0, O_WARMUP}, {"grad-clip", required_argument, 0, O_CLIP},
         {"val-episodes", required_argument, 0, O_VALEP}, {"val-fraction", required_argument, 0, O_VALFR},
         {"val-batches", required_argument, 0, O_VALB}, {"save-every", required_argument, 0, O_SAVE},
+        {"keep-every", required_argument, 0, O_KEEP},
         {"log", required_argument, 0, O_LOG}, {"log-every", required_argument, 0, O_LOGE},
         {"resume", no_argument, 0, O_RESUME}, {"init", required_argument, 0, O_INIT},
         {"max-memory", required_argument, 0, O_MEM}, {"seed", required_argument, 0, O_SEED},
@@ -178,6 +180,7 @@ static void parse_options(int argc, char **argv, options *o)
         case O_VALFR: o->val_fraction = opt_double("val-fraction", optarg, 0, 0.99); break;
         case O_VALB: o->val_batches = opt_long("val-batches", optarg, 0, 1L << 30); break;
         case O_SAVE: o->save_every = opt_long("save-every", optarg, 1, 1L << 40); break;
+        case O_KEEP: o->keep_every = opt_long("keep-every", optarg, 1, 1L << 40); break;
         case O_LOG: o->log = optarg; break;
         case O_LOGE: o->log_every = opt_long("log-every", optarg, 1, 1L << 40); break;
         case O_RESUME: o->resume = 1; break;
@@ -412,8 +415,8 @@ int main(int argc, char **argv)
 
     char best_path[4096];
     size_t len = strlen(o.output);
-    if (len > 3 && strcmp(o.output + len - 3, ".h5") == 0) snprintf(best_path, sizeof best_path, "%.*s.best.h5", (int)(len - 3), o.output);
-    else snprintf(best_path, sizeof best_path, "%s.best.h5", o.output);
+    if (len > 3 && strcmp(o.output + len - 3, ".h5") == 0) len -= 3; /* the stem: CKPT.best.h5, CKPT.step<S>.h5 */
+    snprintf(best_path, sizeof best_path, "%.*s.best.h5", (int)len, o.output);
 
     FILE *log = NULL;
     if (o.log && !(log = fopen(o.log, o.resume ? "a" : "w"))) tool_die(1, "%s:", o.log);
@@ -451,7 +454,8 @@ int main(int argc, char **argv)
         window_steps++;
         l1_sum += L.l1, kl_sum += L.kl, loss_sum += L.loss;
 
-        int at_save = step % o.save_every == 0 || step == steps;
+        int at_keep = o.keep_every && step % o.keep_every == 0 && step < steps;
+        int at_save = step % o.save_every == 0 || step == steps || at_keep;
         double val_loss = NAN;
         if (at_save) {
             val_loss = validate(c, &m, &vb, &ds, val, n_val, o.val_batches, o.batch, o.seed);
@@ -460,6 +464,11 @@ int main(int argc, char **argv)
                 save(&o, best_path, &m, NULL, step, &rng, best_val);
             }
             save(&o, o.output, &m, &opt, step, &rng, best_val);
+            if (at_keep) {
+                char keep_path[4200];
+                snprintf(keep_path, sizeof keep_path, "%.*s.step%ld.h5", (int)len, o.output, step);
+                save(&o, keep_path, &m, &opt, step, &rng, best_val);
+            }
         }
         if (log && (step % o.log_every == 0 || at_save)) {
             double now = time_now();

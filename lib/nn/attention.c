@@ -28,23 +28,6 @@ int mod_attention_init(mod_attention *m, nn_params *ps, rng_t *rng, const char *
     return 0;
 }
 
-/* x [B,L,E] -> [B,H,L,Dh] */
-static nn_tensor *split_heads(nn_ctx *c, nn_tensor *x, int heads)
-{
-    if (!x) return NULL;
-    int B = x->shape[0], L = x->shape[1], E = x->shape[2];
-    static const int perm[4] = {0, 2, 1, 3};
-    return nn_permute(c, nn_reshape(c, x, NN_DIMS(B, L, heads, E / heads)), perm);
-}
-
-/* Project x with rows [from, to) of in_proj (to - from = E, 2E or 3E). */
-static nn_tensor *project(nn_ctx *c, const mod_attention *m, nn_tensor *x, int from, int to)
-{
-    nn_tensor *w = nn_slice(c, m->in_proj_weight, 0, from, to);
-    nn_tensor *b = nn_slice(c, m->in_proj_bias, 0, from, to);
-    return nn_linear(c, x, w, b);
-}
-
 nn_tensor *mod_attention_forward(nn_ctx *c, const mod_attention *m, nn_tensor *q, nn_tensor *k, nn_tensor *v,
                                  const float *attn_mask, const unsigned char *key_padding)
 {
@@ -57,32 +40,21 @@ nn_tensor *mod_attention_forward(nn_ctx *c, const mod_attention *m, nn_tensor *q
                   nn_shape_str(q, a, sizeof a), nn_shape_str(k, b, sizeof b), nn_shape_str(v, d, sizeof d));
         return NULL;
     }
-    int B = q->shape[0], Lq = q->shape[1];
-    nn_tensor *Q, *K, *V;
+    nn_tensor *w = m->in_proj_weight, *bias = m->in_proj_bias, *out;
+    /* One product per distinct input, through the rows of in_proj it needs (read in place);
+     * nn_attention reads the heads as column blocks of the projections. */
     if (q == k && k == v) {
-        nn_tensor *qkv = project(c, m, q, 0, 3 * E);
-        Q = nn_slice(c, qkv, 2, 0, E);
-        K = nn_slice(c, qkv, 2, E, 2 * E);
-        V = nn_slice(c, qkv, 2, 2 * E, 3 * E);
+        nn_tensor *qkv = nn_linear(c, q, w, bias);
+        out = nn_attention(c, qkv, 0, qkv, E, qkv, 2 * E, E, H, attn_mask, key_padding, m->dropout);
     } else if (q == k) {
-        nn_tensor *qk = project(c, m, q, 0, 2 * E);
-        Q = nn_slice(c, qk, 2, 0, E);
-        K = nn_slice(c, qk, 2, E, 2 * E);
-        V = project(c, m, v, 2 * E, 3 * E);
+        nn_tensor *qk = nn_linear_rows(c, q, w, bias, 0, 2 * E);
+        nn_tensor *V = nn_linear_rows(c, v, w, bias, 2 * E, E);
+        out = nn_attention(c, qk, 0, qk, E, V, 0, E, H, attn_mask, key_padding, m->dropout);
     } else {
-        Q = project(c, m, q, 0, E);
-        K = project(c, m, k, E, 2 * E);
-        V = project(c, m, v, 2 * E, 3 * E);
+        nn_tensor *Q = nn_linear_rows(c, q, w, bias, 0, E);
+        nn_tensor *K = nn_linear_rows(c, k, w, bias, E, E);
+        nn_tensor *V = nn_linear_rows(c, v, w, bias, 2 * E, E);
+        out = nn_attention(c, Q, 0, K, 0, V, 0, E, H, attn_mask, key_padding, m->dropout);
     }
-    /* PyTorch scales q by 1/sqrt(head_dim) before the product; so do we. */
-    Q = nn_scale(c, split_heads(c, Q, H), 1.0f / sqrtf((float)(E / H)), 0.0f);
-    K = split_heads(c, K, H);
-    V = split_heads(c, V, H);
-    nn_tensor *scores = nn_matmul(c, Q, K, 0, 1);                           /* [B,H,Lq,Lk] */
-    nn_tensor *weights = nn_softmax_masked(c, scores, attn_mask, key_padding);
-    weights = nn_dropout(c, weights, m->dropout);
-    nn_tensor *out = nn_matmul(c, weights, V, 0, 0);                        /* [B,H,Lq,Dh] */
-    static const int perm[4] = {0, 2, 1, 3};
-    out = nn_reshape(c, nn_permute(c, out, perm), NN_DIMS(B, Lq, E));
     return mod_linear_forward(c, &m->out_proj, out);
 }

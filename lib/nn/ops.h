@@ -18,6 +18,18 @@ nn_tensor *nn_linear(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b);
  * a [..., M, K] (or [..., K, M] with trans_a), b [..., K, N] (or [..., N, K] with trans_b)
  * -> [..., M, N]. */
 nn_tensor *nn_matmul(nn_ctx *c, nn_tensor *a, nn_tensor *b, int trans_a, int trans_b);
+/* nn_linear through rows [row0, row0+rows) of w (and of b) read in place: y [..., rows]. The
+ * q / k / v parts of attention's in_proj_weight without copying it. */
+nn_tensor *nn_linear_rows(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b, int row0, int rows);
+/* Multi-head scaled dot-product attention, heads merged:
+ *   out[b, i, h*Dh:(h+1)*Dh] = dropout(softmax(Q_bh K_bh^T / sqrt(Dh) + mask)) V_bh
+ * where Q_bh is columns [qoff + h*Dh, qoff + (h+1)*Dh) of q [B, Lq, *] (likewise K from k
+ * [B, Lk, *] at koff, V from v [B, Lk, *] at voff), Dh = E / heads. q, k and v may be the same
+ * tensor (one qkv projection). attn_mask [Lq, Lk] additive or NULL; key_padding [B, Lk]
+ * (nonzero = excluded) or NULL; a row with every key masked gives zeros. Dropout on the
+ * attention weights in training mode. -> [B, Lq, E]. */
+nn_tensor *nn_attention(nn_ctx *c, nn_tensor *q, int qoff, nn_tensor *k, int koff, nn_tensor *v, int voff, int E,
+                        int heads, const float *attn_mask, const unsigned char *key_padding, float dropout);
 
 /* ---------------------------------------------------------------- convolutions and pooling */
 /* x [B,C,H,W], w [O,C,kh,kw], b [O] or NULL -> [B,O,Ho,Wo]; Ho = (H + 2p - kh)/stride + 1. */

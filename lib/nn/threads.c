@@ -1,5 +1,9 @@
 /* threads.c — nn_set_threads (our pool; OpenBLAS kept at one thread) and a parallel-for on a
- * small pthread pool whose workers sleep on a condition variable between loops.
+ * small pthread pool whose workers spin briefly (SPIN_NS) after a loop, then sleep on a
+ * condition variable. A model runs hundreds of short loops per step (one per op), so waking a
+ * sleeping worker for each — tens of microseconds of futex and scheduler time — was a visible
+ * part of a batch-1 inference; spinning only for a short while keeps a worker that another
+ * process needs (parallel evaluation jobs) from burning its core.
  *
  * A loop is cut into a fixed set of chunks (a function of n and the thread count only) and the
  * threads take chunks from a shared counter. Which thread runs a chunk varies from run to run,
@@ -11,10 +15,20 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <time.h>
 #include <unistd.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
 
 #define MAX_THREADS 64
 #define CHUNKS_PER_THREAD 4
+/* how long a worker (and the caller waiting for the workers) spins before sleeping */
+#define SPIN_NS 100000L
 
 static struct {
     pthread_t tid[MAX_THREADS];
@@ -23,8 +37,8 @@ static struct {
     pthread_mutex_t mu;
     pthread_mutex_t run;             /* held by the thread driving a loop; others run inline */
     pthread_cond_t start, done;
-    long generation;
-    int pending;                     /* workers still inside the current loop */
+    atomic_long generation;          /* bumped (under mu) to start a loop */
+    atomic_int pending;              /* workers still inside the current loop */
     void (*fn)(void *, long, long);
     void *arg;
     long n;
@@ -44,24 +58,66 @@ static void take_chunks(void (*fn)(void *, long, long), void *arg, long n, int p
     }
 }
 
+static long now_ns(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec * 1000000000L + t.tv_nsec;
+}
+
+/* Spin until *v != value for up to SPIN_NS: 1 if it changed, 0 if the time ran out. */
+static int spin_until_change(atomic_long *v, long value)
+{
+    long t0 = 0;
+    for (int i = 1;; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) != value) return 1;
+        cpu_relax();
+        if ((i & 63) == 0) {
+            long t = now_ns();
+            if (!t0) t0 = t;
+            else if (t - t0 > SPIN_NS) return 0;
+        }
+    }
+}
+
+static int spin_until_zero(atomic_int *v)
+{
+    long t0 = 0;
+    for (int i = 1;; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) == 0) return 1;
+        cpu_relax();
+        if ((i & 63) == 0) {
+            long t = now_ns();
+            if (!t0) t0 = t;
+            else if (t - t0 > SPIN_NS) return 0;
+        }
+    }
+}
+
 static void *worker(void *unused)
 {
     long seen = 0;
-    pthread_mutex_lock(&pool.mu);
     for (;;) {
-        while (pool.generation == seen && !pool.quit) pthread_cond_wait(&pool.start, &pool.mu);
-        if (pool.quit) break;
-        seen = pool.generation;
+        if (!spin_until_change(&pool.generation, seen)) {
+            pthread_mutex_lock(&pool.mu);
+            while (atomic_load(&pool.generation) == seen && !pool.quit) pthread_cond_wait(&pool.start, &pool.mu);
+            pthread_mutex_unlock(&pool.mu);
+        }
+        pthread_mutex_lock(&pool.mu);   /* the loop's fields were written under mu */
+        if (pool.quit) { pthread_mutex_unlock(&pool.mu); break; }
+        seen = atomic_load(&pool.generation);
         void (*fn)(void *, long, long) = pool.fn;
         void *arg = pool.arg;
         long n = pool.n;
         int parts = pool.parts;
         pthread_mutex_unlock(&pool.mu);
         take_chunks(fn, arg, n, parts);
-        pthread_mutex_lock(&pool.mu);
-        if (--pool.pending == 0) pthread_cond_signal(&pool.done);
+        if (atomic_fetch_sub_explicit(&pool.pending, 1, memory_order_acq_rel) == 1) {
+            pthread_mutex_lock(&pool.mu);
+            pthread_cond_signal(&pool.done);
+            pthread_mutex_unlock(&pool.mu);
+        }
     }
-    pthread_mutex_unlock(&pool.mu);
     return NULL;
 }
 
@@ -69,6 +125,7 @@ static void pool_stop(void)
 {
     pthread_mutex_lock(&pool.mu);
     pool.quit = 1;
+    atomic_fetch_add(&pool.generation, 1);
     pthread_cond_broadcast(&pool.start);
     pthread_mutex_unlock(&pool.mu);
     for (int i = 0; i < pool.n_workers; i++) pthread_join(pool.tid[i], NULL);
@@ -117,13 +174,15 @@ void nn_parallel_for(long n, long min_per_thread, void (*fn)(void *arg, long beg
     pool.n = n;
     pool.parts = (int)parts;
     atomic_store(&pool.next, 0);
-    pool.pending = pool.n_workers;
-    pool.generation++;
+    atomic_store(&pool.pending, pool.n_workers);
+    atomic_fetch_add_explicit(&pool.generation, 1, memory_order_release);
     pthread_cond_broadcast(&pool.start);
     pthread_mutex_unlock(&pool.mu);
     take_chunks(fn, arg, n, (int)parts);
-    pthread_mutex_lock(&pool.mu);
-    while (pool.pending > 0) pthread_cond_wait(&pool.done, &pool.mu);
-    pthread_mutex_unlock(&pool.mu);
+    if (!spin_until_zero(&pool.pending)) {
+        pthread_mutex_lock(&pool.mu);
+        while (atomic_load(&pool.pending) > 0) pthread_cond_wait(&pool.done, &pool.mu);
+        pthread_mutex_unlock(&pool.mu);
+    }
     pthread_mutex_unlock(&pool.run);
 }

@@ -66,6 +66,22 @@ static nn_tensor *b_kl(nn_ctx *c, nn_tensor **in, void *a) { return nn_kl_normal
 static const int ce_labels[] = { 1, 0, 3 };
 static nn_tensor *b_ce(nn_ctx *c, nn_tensor **in, void *a) { return nn_cross_entropy(c, in[0], ce_labels); }
 
+static nn_tensor *b_linear_rows(nn_ctx *c, nn_tensor **in, void *a) { return nn_linear_rows(c, in[0], in[1], in[2], 2, 3); }
+/* attention: B=2, Lq=3, Lk=4, E=4, 2 heads; q [2,3,6] holds Q at columns 1..4, k [2,4,5] at 0..3,
+ * v [2,4,9] at 5..8 (offsets exercise the row strides) */
+static float att_mask[3 * 4];
+static unsigned char att_pad[2 * 4];
+static float att_dropout;
+static nn_tensor *b_attention(nn_ctx *c, nn_tensor **in, void *a)
+{
+    return nn_attention(c, in[0], 1, in[1], 0, in[2], 5, 4, 2, a ? att_mask : NULL, a ? att_pad : NULL, att_dropout);
+}
+/* self-attention on one qkv tensor [2,3,12] (q, k, v are the same input) */
+static nn_tensor *b_attention_qkv(nn_ctx *c, nn_tensor **in, void *a)
+{
+    return nn_attention(c, in[0], 0, in[0], 4, in[0], 8, 4, 2, NULL, NULL, 0.0f);
+}
+
 /* ---------------------------------------------------------------- checks */
 static void check_linear_matmul(void)
 {
@@ -90,6 +106,74 @@ static void check_linear_matmul(void)
     uni(&in[0], -1, 1); uni(&in[1], -1, 1);
     gc_check("matmul shared 2-D b^T", b_matmul, t, in, 2, DEF);
     free_inputs(in, 2);
+    SHAPE(&in[0], 2, 3, 4); SHAPE(&in[1], 6, 4); SHAPE(&in[2], 6);
+    for (int k = 0; k < 3; k++) uni(&in[k], -1, 1);
+    gc_check("linear_rows (rows 2..4 of a [6,4] weight)", b_linear_rows, NULL, in, 3, DEF);
+    free_inputs(in, 3);
+}
+
+/* The composed attention (heads split by permute, matmul, masked softmax, matmul, merge) as the
+ * reference for the fused op. */
+static nn_tensor *attention_composed(nn_ctx *c, nn_tensor *q, int qo, nn_tensor *k, int ko, nn_tensor *v, int vo, int E,
+                                     int H, const float *mask, const unsigned char *pad)
+{
+    static const int perm[4] = { 0, 2, 1, 3 };
+    int B = q->shape[0], Lq = q->shape[1], Lk = k->shape[1];
+    nn_tensor *Q = nn_permute(c, nn_reshape(c, nn_slice(c, q, 2, qo, qo + E), NN_DIMS(B, Lq, H, E / H)), perm);
+    nn_tensor *K = nn_permute(c, nn_reshape(c, nn_slice(c, k, 2, ko, ko + E), NN_DIMS(B, Lk, H, E / H)), perm);
+    nn_tensor *V = nn_permute(c, nn_reshape(c, nn_slice(c, v, 2, vo, vo + E), NN_DIMS(B, Lk, H, E / H)), perm);
+    nn_tensor *w = nn_softmax_masked(c, nn_scale(c, nn_matmul(c, Q, K, 0, 1), 1.0f / sqrtf((float)(E / H)), 0.0f), mask, pad);
+    return nn_reshape(c, nn_permute(c, nn_matmul(c, w, V, 0, 0), perm), NN_DIMS(B, Lq, E));
+}
+
+static void check_attention(void)
+{
+    gc_input in[3];
+    for (int q = 0; q < 3; q++)
+        for (int k = 0; k < 4; k++) att_mask[q * 4 + k] = k > q + 1 ? -INFINITY : 0.2f * (float)k;
+    memset(att_pad, 0, sizeof att_pad);
+    att_pad[1 * 4 + 0] = 1;
+    att_dropout = 0.0f;
+    SHAPE(&in[0], 2, 3, 6); SHAPE(&in[1], 2, 4, 5); SHAPE(&in[2], 2, 4, 9);
+    for (int k = 0; k < 3; k++) uni(&in[k], -1.5f, 1.5f);
+    gc_check("attention (column offsets, no mask)", b_attention, NULL, in, 3, DEF);
+    gc_check("attention (causal-style additive mask + key padding)", b_attention, "mask", in, 3, DEF);
+    rng_t drop;
+    rng_seed(&drop, 11);
+    att_dropout = 0.3f;
+    gc_check("attention with dropout (fixed mask)", b_attention, "mask", in, 3, (gc_opts){ .reseed = &drop });
+    att_dropout = 0.0f;
+    /* forward and gradients equal the composed ops (each in its own context: one tape per
+     * backward); inference (no tape) gives the same values */
+    nn_ctx *c = nn_ctx_new(1 << 20), *cr = nn_ctx_new(1 << 20);
+    nn_tensor *x[3], *xr[3];
+    for (int k = 0; k < 3; k++) {
+        x[k] = nn_from(c, in[k].data, in[k].ndim, in[k].shape);
+        xr[k] = nn_from(cr, in[k].data, in[k].ndim, in[k].shape);
+        x[k]->requires_grad = xr[k]->requires_grad = 1;
+    }
+    nn_tensor *y = nn_attention(c, x[0], 1, x[1], 0, x[2], 5, 4, 2, att_mask, att_pad, 0.0f);
+    nn_tensor *yr = attention_composed(cr, xr[0], 1, xr[1], 0, xr[2], 5, 4, 2, att_mask, att_pad);
+    float r[2 * 3 * 4];
+    rng_fill_uniform(&rng, r, 24, -1, 1);
+    int ok = y && yr && nn_backward_from(c, y, r) == 0 && nn_backward_from(cr, yr, r) == 0;
+    float worst = 0;
+    for (long i = 0; ok && i < y->size; i++) worst = fmaxf(worst, fabsf(y->data[i] - yr->data[i]));
+    for (int k = 0; ok && k < 3; k++)
+        for (long i = 0; i < x[k]->size; i++) worst = fmaxf(worst, fabsf(x[k]->grad[i] - xr[k]->grad[i]));
+    tap_ok(ok && worst < 1e-5f, "attention equals the composed ops (values and gradients, max diff %.2g)", worst);
+    nn_ctx_free(cr);
+    nn_ctx_set_record(c, 0);
+    nn_tensor *yi = nn_attention(c, x[0], 1, x[1], 0, x[2], 5, 4, 2, att_mask, att_pad, 0.0f);
+    ok = yi && y && memcmp(yi->data, y->data, sizeof(float) * (size_t)y->size) == 0;
+    tap_ok(ok, "attention: inference mode gives the recorded values");
+    nn_tensor *bad = nn_attention(c, x[0], 3, x[1], 0, x[2], 5, 4, 2, NULL, NULL, 0.0f);
+    tap_ok(!bad && strstr(error_get(), "nn attention"), "attention: columns past the input are an error (%s)", error_get());
+    nn_ctx_free(c);
+    free_inputs(in, 3);
+    SHAPE(&in[0], 2, 3, 12); uni(&in[0], -1.5f, 1.5f);
+    gc_check("attention on one qkv tensor (q = k = v input)", b_attention_qkv, NULL, in, 1, DEF);
+    free_inputs(in, 1);
 }
 
 static void check_convs(void)
@@ -496,6 +580,7 @@ int main(void)
         check_norms();
         check_elementwise();
         check_softmax_reductions();
+        check_attention();
         check_shapes();
         check_losses();
         check_positions();
