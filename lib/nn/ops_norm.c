@@ -31,6 +31,7 @@ typedef struct {
     float *out, *dx, *dres, *dw, *db;
     int B, C, relu;
     long S;
+    int dres_is_dx;          /* backward: x was also the residual; dres folded into dx */
 } affine_job;
 
 static void affine_forward_planes(void *arg, long p0, long p1)
@@ -51,19 +52,38 @@ static void affine_forward_planes(void *arg, long p0, long p1)
 static void affine_backward_channels(void *arg, long c0, long c1)
 {
     const affine_job *j = arg;
+    const long S = j->S;
+    const int want_w = j->dw || j->db;
     for (long ch = c0; ch < c1; ch++) {
         double sw = 0, sb = 0;
-        float a = j->scale[ch], m = j->mean[ch], rs = j->rstd[ch];
+        const float a = j->scale[ch] + (j->dres_is_dx ? 1.0f : 0.0f), m = j->mean[ch], rs = j->rstd[ch];
         for (int b = 0; b < j->B; b++) {
-            long off = ((long)b * j->C + ch) * j->S;
-            const float *dy = j->dy + off, *x = j->x + off, *y = j->y + off;
-            for (long s = 0; s < j->S; s++) {
-                float g = (!j->relu || y[s] > 0) ? dy[s] : 0.0f;
-                if (j->dx) j->dx[off + s] += g * a;
-                if (j->dres) j->dres[off + s] += g;
-                sw += g * (x[s] - m) * rs;
-                sb += g;
+            long off = ((long)b * j->C + ch) * S;
+            const float *restrict dy = j->dy + off, *restrict x = j->x + off, *restrict y = j->y + off;
+            float *restrict dx = j->dx ? j->dx + off : NULL, *restrict dres = j->dres ? j->dres + off : NULL;
+            /* one plane: separate simple loops (vectorised) for each gradient that is wanted;
+             * the parameter sums per plane in float, across planes in double */
+            float sgx = 0, sg = 0;
+            if (j->relu) {
+                if (dx) for (long s = 0; s < S; s++) dx[s] += y[s] > 0 ? dy[s] * a : 0.0f;
+                if (dres) for (long s = 0; s < S; s++) dres[s] += y[s] > 0 ? dy[s] : 0.0f;
+                if (want_w)
+                    for (long s = 0; s < S; s++) {
+                        float g = y[s] > 0 ? dy[s] : 0.0f;
+                        sgx += g * x[s];
+                        sg += g;
+                    }
+            } else {
+                if (dx) for (long s = 0; s < S; s++) dx[s] += dy[s] * a;
+                if (dres) for (long s = 0; s < S; s++) dres[s] += dy[s];
+                if (want_w)
+                    for (long s = 0; s < S; s++) {
+                        sgx += dy[s] * x[s];
+                        sg += dy[s];
+                    }
             }
+            sw += ((double)sgx - (double)m * sg) * rs;
+            sb += sg;
         }
         if (j->dw) j->dw[ch] += (float)sw;
         if (j->db) j->db[ch] += (float)sb;
@@ -77,7 +97,11 @@ static void channel_affine_backward(nn_ctx *c, nn_node *n)
     const float *p = n->saved[0];
     affine_job j = { x->data, NULL, n->out->data, n->out->grad, p, p + C, p + 2 * C, p + 3 * C,
                      NULL, nn_in_grad(c, n, 0), nn_in_grad(c, n, 3), nn_in_grad(c, n, 1), nn_in_grad(c, n, 2),
-                     B, C, (int)n->i[0], x->size / ((long)B * C) };
+                     B, C, (int)n->i[0], x->size / ((long)B * C), 0 };
+    if (j.dx && j.dx == j.dres) {   /* x is its own residual: one gradient, dy * (scale + 1) */
+        j.dres = NULL;
+        j.dres_is_dx = 1;
+    }
     nn_parallel_for(C, 1, affine_backward_channels, &j);
 }
 
@@ -103,7 +127,7 @@ static nn_tensor *channel_affine(nn_ctx *c, const char *op, nn_tensor *x, nn_ten
         shift[ch] = (bias ? bias->data[ch] : 0.0f) - mean[ch] * scale[ch];
     }
     affine_job j = { x->data, residual ? residual->data : NULL, NULL, NULL, scale, shift, mn, rstd, y->data,
-                     NULL, NULL, NULL, NULL, B, C, relu, x->size / ((long)B * C) };
+                     NULL, NULL, NULL, NULL, B, C, relu, x->size / ((long)B * C), 0 };
     nn_parallel_for((long)B * C, 4, affine_forward_planes, &j);
     if (rec) {
         nn_node *n = nn_record(c, op, channel_affine_backward, y, 4, IN(x, weight, bias, residual));
@@ -428,29 +452,69 @@ static void max_pool_backward(nn_ctx *c, nn_node *n)
 
 typedef struct { const float *x; float *y; int *arg; int H, W, Ho, Wo, k, s, p; } pool_job;
 
+/* One output of the generic (border) case: taps outside the input are skipped. */
+static inline void max_pool_one(const pool_job *j, const float *x, int oy, int ox, float *best_out, int *bi_out)
+{
+    float best = -INFINITY;
+    int bi = -1;
+    for (int ki = 0; ki < j->k; ki++) {
+        int iy = oy * j->s - j->p + ki;
+        if (iy < 0 || iy >= j->H) continue;
+        for (int kj = 0; kj < j->k; kj++) {
+            int ix = ox * j->s - j->p + kj;
+            if (ix < 0 || ix >= j->W) continue;
+            float v = x[iy * j->W + ix];
+            if (v > best || bi < 0 || v != v) { best = v; bi = iy * j->W + ix; }
+        }
+    }
+    *best_out = best;
+    *bi_out = bi;
+}
+
+/* First index i in [0, n) with i*s - p >= 0, and one past the last with i*s - p + k <= size. */
+static void interior(int n, int s, int p, int k, int size, int *lo, int *hi)
+{
+    int a = 0, b = n;
+    while (a < n && a * s - p < 0) a++;
+    while (b > a && (b - 1) * s - p + k > size) b--;
+    *lo = a;
+    *hi = b;
+}
+
 static void max_pool_planes(void *a, long p0, long p1)
 {
     const pool_job *j = a;
+    const int k = j->k, s = j->s, W = j->W, Wo = j->Wo;
+    int ylo, yhi, xlo, xhi;
+    interior(j->Ho, s, j->p, k, j->H, &ylo, &yhi);
+    interior(Wo, s, j->p, k, W, &xlo, &xhi);
     for (long pl = p0; pl < p1; pl++) {
-        const float *x = j->x + pl * j->H * j->W;
-        for (int oy = 0; oy < j->Ho; oy++)
-            for (int ox = 0; ox < j->Wo; ox++) {
-                float best = -INFINITY;
-                int bi = -1;
-                for (int ki = 0; ki < j->k; ki++) {
-                    int iy = oy * j->s - j->p + ki;
-                    if (iy < 0 || iy >= j->H) continue;
-                    for (int kj = 0; kj < j->k; kj++) {
-                        int ix = ox * j->s - j->p + kj;
-                        if (ix < 0 || ix >= j->W) continue;
-                        float v = x[iy * j->W + ix];
-                        if (v > best || bi < 0 || v != v) { best = v; bi = iy * j->W + ix; }
-                    }
+        const float *x = j->x + pl * j->H * W;
+        for (int oy = 0; oy < j->Ho; oy++) {
+            long o = (pl * j->Ho + oy) * Wo;
+            float *y = j->y + o;
+            int *arg = j->arg ? j->arg + o : NULL;
+            int inner = oy >= ylo && oy < yhi;
+            for (int ox = 0; ox < Wo; ox++) {
+                if (!inner || ox < xlo || ox >= xhi) {
+                    int bi;
+                    max_pool_one(j, x, oy, ox, &y[ox], &bi);
+                    if (arg) arg[ox] = bi;
+                    continue;
                 }
-                long o = (pl * j->Ho + oy) * j->Wo + ox;
-                j->y[o] = best;
-                if (j->arg) j->arg[o] = bi;
+                /* every tap inside: no bounds checks; same order and tie/NaN rule as above */
+                int base = (oy * s - j->p) * W + ox * s - j->p, bi = base;
+                float best = x[base];
+                for (int ki = 0; ki < k; ki++)
+                    for (int kj = 0; kj < k; kj++) {
+                        int idx = base + ki * W + kj;
+                        float v = x[idx];
+                        if (v > best || v != v) { best = v; bi = idx; }
+                    }
+                y[ox] = best;
+                if (arg) arg[ox] = bi;
             }
+        }
     }
 }
 

@@ -23,6 +23,7 @@ static nn_tensor *b_bn(nn_ctx *c, nn_tensor **in, void *a) { return nn_batch_nor
 static nn_tensor *b_fbn(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm(c, in[0], in[1], in[2], in[3], in[4], 1e-5f); }
 static nn_tensor *b_bn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 0.1f, 1e-5f, in[5]); }
 static nn_tensor *b_fbn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, in[5]); }
+static nn_tensor *b_fbn_relu_self(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, in[0]); }
 static nn_tensor *b_fbn_relu_nores(nn_ctx *c, nn_tensor **in, void *a) { return nn_frozen_batch_norm_relu(c, in[0], in[1], in[2], in[3], in[4], 1e-5f, NULL); }
 static nn_tensor *b_gn(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm(c, in[0], 2, in[1], in[2], 1e-5f); }
 static nn_tensor *b_gn_relu(nn_ctx *c, nn_tensor **in, void *a) { return nn_group_norm_relu(c, in[0], 2, in[1], in[2], 1e-5f, in[3]); }
@@ -269,6 +270,7 @@ static void check_norms(void)
         gc_check("batch_norm_relu + residual, train", b_bn_relu, NULL, all, 6, (gc_opts){ .h = 1e-3 });
         gc_check("batch_norm_relu + residual, eval", b_bn_relu, NULL, all, 6, (gc_opts){ .h = 1e-3, .train = -1 });
         gc_check("frozen_batch_norm_relu", b_fbn_relu_nores, NULL, all, 5, (gc_opts){ .h = 1e-3 });
+        gc_check("frozen_batch_norm_relu with x as its own residual", b_fbn_relu_self, NULL, all, 5, (gc_opts){ .h = 1e-3 });
         /* same values as frozen_batch_norm -> add -> relu */
         nn_ctx *c = nn_ctx_new(1 << 20);
         nn_tensor *t[6];
