@@ -26,8 +26,9 @@ static void linear_rows_backward(nn_ctx *c, nn_node *n)
     nn_tensor *x = n->in[0], *w = n->in[1];
     int M = (int)n->i[0], in = w->shape[1], row0 = (int)n->i[1], out = (int)n->i[2];
     const float *dy = n->out->grad;
-    float *dx = nn_in_grad(c, n, 0), *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
-    if (dx) nn_gemm(0, 0, M, in, out, 1.0f, dy, out, w->data + (long)row0 * in, in, 1.0f, dx, in);
+    int fresh;
+    float *dx = nn_in_grad_fresh(c, n, 0, &fresh), *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
+    if (dx) nn_gemm(0, 0, M, in, out, 1.0f, dy, out, w->data + (long)row0 * in, in, fresh ? 0.0f : 1.0f, dx, in);
     if (dw) nn_gemm(1, 0, out, in, M, 1.0f, dy, out, x->data, in, 1.0f, dw + (long)row0 * in, in);
     if (db)
         for (int m = 0; m < M; m++)

@@ -27,7 +27,7 @@ static inline float mish_t(float x, float *dt)
     return n / d;
 }
 
-typedef struct { int kind; const float *x, *y, *dy; float *out; } unary_job;
+typedef struct { int kind; const float *x, *y, *dy; float *out; int fresh; } unary_job;
 
 static void unary_forward_chunk(void *arg, long i0, long i1)
 {
@@ -50,43 +50,48 @@ static void unary_forward_chunk(void *arg, long i0, long i1)
     }
 }
 
+/* dx = (fresh ? 0 : dx) + dy * f'(x) */
+#define ACCUMULATE(expr)                                                                  \
+    do {                                                                                  \
+        if (j->fresh) for (long i = i0; i < i1; i++) dx[i] = (expr);                      \
+        else for (long i = i0; i < i1; i++) dx[i] += (expr);                              \
+    } while (0)
+
 static void unary_backward_chunk(void *arg, long i0, long i1)
 {
     const unary_job *j = arg;
-    const float *x = j->x, *y = j->y, *dy = j->dy;
-    float *dx = j->out;
+    const float *restrict x = j->x, *restrict y = j->y, *restrict dy = j->dy;
+    float *restrict dx = j->out;
     switch (j->kind) {
-    case ACT_RELU: for (long i = i0; i < i1; i++) dx[i] += x[i] > 0 ? dy[i] : 0.0f; break;
+    case ACT_RELU: ACCUMULATE(x[i] > 0 ? dy[i] : 0.0f); break;
     case ACT_GELU:
-        for (long i = i0; i < i1; i++) {
-            float cdf = 0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2));
-            float pdf = expf(-0.5f * x[i] * x[i]) * 0.3989422804014327f;
-            dx[i] += dy[i] * (cdf + x[i] * pdf);
-        }
+        ACCUMULATE(dy[i] * (0.5f * (1.0f + erff(x[i] * (float)M_SQRT1_2)) +
+                            x[i] * expf(-0.5f * x[i] * x[i]) * 0.3989422804014327f));
         break;
     case ACT_MISH:
         for (long i = i0; i < i1; i++) {
             float dt, t = mish_t(x[i], &dt);
-            dx[i] += dy[i] * (t + x[i] * dt);
+            dx[i] = (j->fresh ? 0.0f : dx[i]) + dy[i] * (t + x[i] * dt);
         }
         break;
     case ACT_SILU:
         for (long i = i0; i < i1; i++) {
             float s = sigmoidf(x[i]);
-            dx[i] += dy[i] * s * (1.0f + x[i] * (1.0f - s));
+            dx[i] = (j->fresh ? 0.0f : dx[i]) + dy[i] * s * (1.0f + x[i] * (1.0f - s));
         }
         break;
-    case ACT_SIGMOID: for (long i = i0; i < i1; i++) dx[i] += dy[i] * y[i] * (1.0f - y[i]); break;
-    case ACT_TANH: for (long i = i0; i < i1; i++) dx[i] += dy[i] * (1.0f - y[i] * y[i]); break;
-    case ACT_EXP: for (long i = i0; i < i1; i++) dx[i] += dy[i] * y[i]; break;
+    case ACT_SIGMOID: ACCUMULATE(dy[i] * y[i] * (1.0f - y[i])); break;
+    case ACT_TANH: ACCUMULATE(dy[i] * (1.0f - y[i] * y[i])); break;
+    case ACT_EXP: ACCUMULATE(dy[i] * y[i]); break;
     }
 }
 
 static void unary_backward(nn_ctx *c, nn_node *n)
 {
-    float *dx = nn_in_grad(c, n, 0);
+    int fresh;
+    float *dx = nn_in_grad_fresh(c, n, 0, &fresh);
     if (!dx) return;
-    unary_job j = { (int)n->i[0], n->in[0]->data, n->out->data, n->out->grad, dx };
+    unary_job j = { (int)n->i[0], n->in[0]->data, n->out->data, n->out->grad, dx, fresh };
     nn_parallel_for(n->out->size, PAR_MIN, unary_backward_chunk, &j);
 }
 
@@ -95,7 +100,7 @@ static nn_tensor *unary(nn_ctx *c, nn_tensor *x, int kind)
     if (!x) return NULL;
     nn_tensor *y = nn_new(c, x->ndim, x->shape);
     if (!y) return NULL;
-    unary_job j = { kind, x->data, NULL, NULL, y->data };
+    unary_job j = { kind, x->data, NULL, NULL, y->data, 0 };
     nn_parallel_for(x->size, PAR_MIN, unary_forward_chunk, &j);
     if (nn_needs_grad(c, 1, IN(x))) {
         nn_node *n = nn_record(c, act_names[kind], unary_backward, y, 1, IN(x));
@@ -114,12 +119,23 @@ nn_tensor *nn_tanh(nn_ctx *c, nn_tensor *x) { return unary(c, x, ACT_TANH); }
 nn_tensor *nn_exp(nn_ctx *c, nn_tensor *x) { return unary(c, x, ACT_EXP); }
 
 /* ---------------------------------------------------------------- dropout and scale */
+typedef struct { const float *m, *dy; float *dx; int fresh; } mask_job;
+
+static void mask_backward_chunk(void *arg, long i0, long i1)
+{
+    const mask_job *j = arg;
+    const float *restrict m = j->m, *restrict dy = j->dy;
+    float *restrict dx = j->dx;
+    ACCUMULATE(dy[i] * m[i]);
+}
+
 static void mask_backward(nn_ctx *c, nn_node *n)
 {
-    float *dx = nn_in_grad(c, n, 0);
-    const float *m = n->saved[0], *dy = n->out->grad;
-    if (dx)
-        for (long i = 0; i < n->out->size; i++) dx[i] += dy[i] * m[i];
+    int fresh;
+    float *dx = nn_in_grad_fresh(c, n, 0, &fresh);
+    if (!dx) return;
+    mask_job j = { n->saved[0], n->out->grad, dx, fresh };
+    nn_parallel_for(n->out->size, PAR_MIN, mask_backward_chunk, &j);
 }
 
 nn_tensor *nn_dropout(nn_ctx *c, nn_tensor *x, float p)

@@ -28,6 +28,10 @@ nn_node *nn_record(nn_ctx *c, const char *op, void (*backward)(nn_ctx *, nn_node
 float *nn_alloc_floats(nn_ctx *c, long n);
 /* Gradient of input k if it needs one (allocated zeroed on first use), else NULL. */
 float *nn_in_grad(nn_ctx *c, nn_node *n, int k);
+/* As nn_in_grad, but a gradient allocated by this call is left uninitialised and *fresh set to
+ * 1: the op must then WRITE every element (=) instead of accumulating — it is the first
+ * contribution, and saves the zeroing pass. Not for an input that appears twice in the op. */
+float *nn_in_grad_fresh(nn_ctx *c, nn_node *n, int k, int *fresh);
 /* For ops whose input gradient is exactly the output gradient (reshape, same-shape add): if
  * input k needs a gradient and has none yet, adopt the output's gradient buffer (it is complete
  * and no longer needed) and return 1 — no copy, no zeroing. Else 0: accumulate as usual. */

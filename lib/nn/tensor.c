@@ -226,6 +226,18 @@ float *nn_grad(nn_ctx *c, nn_tensor *t)
     return t->grad;
 }
 
+float *nn_in_grad_fresh(nn_ctx *c, nn_node *n, int k, int *fresh)
+{
+    nn_tensor *t = n->in[k];
+    *fresh = 0;
+    if (!t || !t->requires_grad) return NULL;
+    if (!t->grad) {
+        t->grad = nn_alloc_floats(c, t->size);
+        *fresh = t->grad != NULL;
+    }
+    return t->grad;
+}
+
 /* ---------------------------------------------------------------- tape */
 int nn_needs_grad(const nn_ctx *c, int n, nn_tensor *const *in)
 {
