@@ -1,6 +1,7 @@
 /* optim.c — AdamW (torch.optim.AdamW semantics) with parameter groups, global-norm gradient
  * clipping, constant/cosine learning-rate schedules with warmup, and Diffusion Policy's EMA. */
 #include "nn/optim.h"
+#include "nn/threads.h"
 #include "util/error.h"
 
 #include <math.h>
@@ -38,6 +39,25 @@ void nn_adamw_set_group(nn_adamw *opt, int group, float lr, float weight_decay)
     if (group >= 0 && group < NN_MAX_GROUPS) opt->groups[group] = (nn_adamw_group){ lr, weight_decay };
 }
 
+typedef struct {
+    float *w; const float *g; float *m, *v;
+    float decay, step_size, b1, b2, eps, bc2_sqrt;
+} adamw_job;
+
+static void adamw_range(void *arg, long k0, long k1)
+{
+    const adamw_job *j = arg;
+    float *restrict w = j->w, *restrict m = j->m, *restrict v = j->v;
+    const float *restrict g = j->g;
+    const float decay = j->decay, step_size = j->step_size, b1 = j->b1, b2 = j->b2, eps = j->eps, bc = j->bc2_sqrt;
+    for (long k = k0; k < k1; k++) {
+        w[k] *= decay;
+        m[k] = b1 * m[k] + (1.0f - b1) * g[k];
+        v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];
+        w[k] -= step_size * m[k] / (sqrtf(v[k]) / bc + eps);
+    }
+}
+
 int nn_adamw_step(nn_adamw *opt, float lr_factor)
 {
     nn_params *ps = opt->ps;
@@ -54,16 +74,10 @@ int nn_adamw_step(nn_adamw *opt, float lr_factor)
         int gi = p->group >= 0 && p->group < NN_MAX_GROUPS ? p->group : 0;
         float lr = opt->groups[gi].lr * lr_factor;
         float wd = (p->flags & NN_NO_DECAY) ? 0.0f : opt->groups[gi].weight_decay;
-        float step_size = (float)(lr / bc1);
-        float decay = 1.0f - lr * wd;
-        float *w = ps->data + p->offset, *g = ps->grad + p->offset;
-        float *m = opt->m + p->offset, *v = opt->v + p->offset;
-        for (long k = 0; k < p->t->size; k++) {
-            w[k] *= decay;
-            m[k] = b1 * m[k] + (1.0f - b1) * g[k];
-            v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];
-            w[k] -= step_size * m[k] / (sqrtf(v[k]) / bc2_sqrt + eps);
-        }
+        adamw_job j = { ps->data + p->offset, ps->grad + p->offset, opt->m + p->offset, opt->v + p->offset,
+                        1.0f - lr * wd, (float)(lr / bc1), b1, b2, eps, bc2_sqrt };
+        /* memory-bound (four arrays in, three out): split large tensors over the pool */
+        nn_parallel_for(p->t->size, 1L << 15, adamw_range, &j);
     }
     return 0;
 }

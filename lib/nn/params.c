@@ -1,6 +1,7 @@
 /* params.c — the parameter store: one block for every parameter and buffer, gradients in the
  * same layout, registration by PyTorch name, and PyTorch's default initialisers. */
 #include "nn/params.h"
+#include "nn/threads.h"
 #include "util/error.h"
 
 #include <math.h>
@@ -129,9 +130,11 @@ int nn_param_set_flags(nn_params *ps, const char *prefix, unsigned flags, int se
     return n;
 }
 
+static void zero_range(void *arg, long k0, long k1) { memset((float *)arg + k0, 0, (size_t)(k1 - k0) * sizeof(float)); }
+
 void nn_params_zero_grad(nn_params *ps)
 {
-    if (ps->total) memset(ps->grad, 0, (size_t)ps->total * sizeof(float));
+    if (ps->total) nn_parallel_for(ps->total, 1L << 16, zero_range, ps->grad);
 }
 
 long nn_params_trainable(const nn_params *ps)
