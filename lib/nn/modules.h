@@ -152,6 +152,11 @@ int mod_encoder_layer_init(mod_encoder_layer *m, nn_params *ps, rng_t *rng, cons
 /* src [B,L,E]; pos [B,L,E] or [1,L,E] (broadcast) or NULL; key_padding [B,L] or NULL. */
 nn_tensor *mod_encoder_layer_forward(nn_ctx *c, const mod_encoder_layer *m, nn_tensor *src, nn_tensor *pos,
                                      const unsigned char *key_padding);
+/* The same layer's output for the first n tokens only, [B,n,E] (every token still serves as a
+ * key and value): what a last layer computes when only its first outputs are used (ACT's CVAE
+ * encoder reads the [CLS] output alone). Equal to rows [0, n) of the full output. */
+nn_tensor *mod_encoder_layer_forward_first(nn_ctx *c, const mod_encoder_layer *m, nn_tensor *src, nn_tensor *pos,
+                                           const unsigned char *key_padding, int n);
 
 /* Names: self_attn.*, multihead_attn.*, linear1, linear2, norm1..norm3. */
 typedef struct mod_decoder_layer {

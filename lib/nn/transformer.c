@@ -87,6 +87,32 @@ nn_tensor *mod_encoder_layer_forward(nn_ctx *c, const mod_encoder_layer *m, nn_t
     return mod_norm_forward(c, &m->norm2, residual(c, cfg, src, h));
 }
 
+nn_tensor *mod_encoder_layer_forward_first(nn_ctx *c, const mod_encoder_layer *m, nn_tensor *src, nn_tensor *pos,
+                                           const unsigned char *key_padding, int n)
+{
+    if (!src) return NULL;
+    if (src->ndim != 3 || n < 1 || n > src->shape[1]) {
+        char b[64];
+        error_set("encoder layer: first %d outputs of input %s", n, nn_shape_str(src, b, sizeof b));
+        return NULL;
+    }
+    if (n == src->shape[1]) return mod_encoder_layer_forward(c, m, src, pos, key_padding);
+    const mod_transformer_config *cfg = &m->cfg;
+    if (cfg->pre_norm) {
+        nn_tensor *h = mod_norm_forward(c, &m->norm1, src);
+        nn_tensor *qk = with_pos(c, h, pos);
+        nn_tensor *a = mod_attention_forward(c, &m->self_attn, nn_slice(c, qk, 1, 0, n), qk, h, NULL, key_padding);
+        nn_tensor *s = residual(c, cfg, nn_slice(c, src, 1, 0, n), a);
+        h = feedforward(c, cfg, &m->linear1, &m->linear2, mod_norm_forward(c, &m->norm2, s));
+        return residual(c, cfg, s, h);
+    }
+    nn_tensor *qk = with_pos(c, src, pos);
+    nn_tensor *a = mod_attention_forward(c, &m->self_attn, nn_slice(c, qk, 1, 0, n), qk, src, NULL, key_padding);
+    nn_tensor *s = mod_norm_forward(c, &m->norm1, residual(c, cfg, nn_slice(c, src, 1, 0, n), a));
+    nn_tensor *h = feedforward(c, cfg, &m->linear1, &m->linear2, s);
+    return mod_norm_forward(c, &m->norm2, residual(c, cfg, s, h));
+}
+
 /* ---------------------------------------------------------------- decoder layer */
 int mod_decoder_layer_init(mod_decoder_layer *m, nn_params *ps, rng_t *rng, const char *prefix,
                            const mod_transformer_config *cfg)

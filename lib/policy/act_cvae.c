@@ -54,7 +54,9 @@ int act_cvae_encode(nn_ctx *c, const act_cvae *m, const act_config *cfg, nn_tens
         padding[(size_t)b * L] = padding[(size_t)b * L + 1] = 0;   /* CLS and state are never padding */
         for (int t = 0; t < K; t++) padding[(size_t)b * L + 2 + t] = is_pad ? is_pad[(size_t)b * K + t] : 0;
     }
-    for (int i = 0; i < m->n_layers; i++) x = mod_encoder_layer_forward(c, &m->layers[i], x, m->pos_table, padding);
+    /* only the CLS output is used: the last layer computes that row alone (the same values) */
+    for (int i = 0; i + 1 < m->n_layers; i++) x = mod_encoder_layer_forward(c, &m->layers[i], x, m->pos_table, padding);
+    if (m->n_layers > 0) x = mod_encoder_layer_forward_first(c, &m->layers[m->n_layers - 1], x, m->pos_table, padding, 1);
     nn_tensor *cls_out = nn_reshape(c, nn_slice(c, x, 1, 0, 1), NN_DIMS(B, E));
     nn_tensor *latent = mod_linear_forward(c, &m->latent_proj, cls_out);
     *mu = nn_slice(c, latent, 1, 0, cfg->latent_dim);

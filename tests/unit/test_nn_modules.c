@@ -195,6 +195,8 @@ static void test_attention(void)
 }
 
 /* ---------------------------------------------------------------- transformer layers */
+static void check_encoder_first(const char *cs, mod_transformer_config cfg);
+
 static void test_transformer(void)
 {
     for (int pre = 0; pre < 2; pre++) {
@@ -216,6 +218,7 @@ static void test_transformer(void)
         }
         free(kpm);
         harness_free(&h);
+        check_encoder_first(cs, cfg);
 
         cs = pre ? "decoder_prenorm" : "decoder_postnorm";
         h = harness_new();
@@ -239,6 +242,60 @@ static void test_transformer(void)
         free(kpm);
         harness_free(&h);
     }
+}
+
+/* mod_encoder_layer_forward_first(n) equals rows [0, n) of the full layer: values, the input
+ * gradients and the parameter gradients of a loss on those rows (PyTorch's reference inputs). */
+static void check_encoder_first(const char *cs, mod_transformer_config cfg)
+{
+    const int n = 2;
+    nn_params *ps = nn_params_new();
+    mod_encoder_layer enc;
+    mod_encoder_layer_init(&enc, ps, NULL, "", &cfg);
+    ref_load_params(ps, cs);
+    nn_ctx *c[2] = {nn_ctx_new(8 << 20), nn_ctx_new(8 << 20)};
+    unsigned char *kpm = ref_key_padding(cs, "key_padding_mask");
+    nn_tensor *src[2], *pos[2], *y[2];
+    float *pgrad[2];
+    for (int k = 0; k < 2; k++) {
+        src[k] = ref_input_seq(c[k], cs, "src", 1);
+        pos[k] = ref_input_seq(c[k], cs, "pos", 1);
+        nn_params_zero_grad(ps);
+        y[k] = k ? mod_encoder_layer_forward_first(c[k], &enc, src[k], pos[k], kpm, n)
+                 : mod_encoder_layer_forward(c[k], &enc, src[k], pos[k], kpm);
+        int ok = y[k] != NULL;
+        float *r = calloc(ok ? (size_t)y[0]->size : 1, sizeof(float));
+        if (ok) {   /* output gradient: a fixed pattern on rows < n of every sample, zero elsewhere */
+            int B = y[0]->shape[0], L = y[0]->shape[1], E = y[0]->shape[2];
+            for (int b = 0; b < B; b++)
+                for (int t = 0; t < n; t++)
+                    for (int e = 0; e < E; e++) r[((long)b * (k ? n : L) + t) * E + e] = 0.01f * (float)((b * 7 + t * 5 + e * 3) % 11 - 5);
+            ok = nn_backward_from(c[k], y[k], r) == 0;
+        }
+        free(r);
+        pgrad[k] = malloc(sizeof(float) * (size_t)ps->total);
+        memcpy(pgrad[k], ps->grad, sizeof(float) * (size_t)ps->total);
+        if (!ok) y[k] = NULL;
+    }
+    float worst = 0;
+    int ok = y[0] && y[1] && y[1]->shape[1] == n;
+    if (ok) {
+        int B = y[0]->shape[0], L = y[0]->shape[1], E = y[0]->shape[2];
+        for (int b = 0; b < B; b++)
+            for (long i = 0; i < (long)n * E; i++)
+                worst = fmaxf(worst, fabsf(y[0]->data[(long)b * L * E + i] - y[1]->data[(long)b * n * E + i]));
+        for (long i = 0; i < src[0]->size; i++) worst = fmaxf(worst, fabsf(src[0]->grad[i] - src[1]->grad[i]));
+        for (long i = 0; i < pos[0]->size; i++) worst = fmaxf(worst, fabsf(pos[0]->grad[i] - pos[1]->grad[i]));
+        for (long i = 0; i < ps->total; i++) worst = fmaxf(worst, fabsf(pgrad[0][i] - pgrad[1][i]));
+    }
+    tap_ok(ok && worst < 1e-5f, "%s: first-%d-outputs layer equals those rows of the full layer (values and gradients, max diff %.2g)",
+           cs, n, worst);
+    free(pgrad[0]);
+    free(pgrad[1]);
+    free(kpm);
+    nn_ctx_free(c[0]);
+    nn_ctx_free(c[1]);
+    nn_params_free(ps);
 }
 
 /* ---------------------------------------------------------------- Diffusion Policy blocks */
