@@ -16,7 +16,7 @@ repeat=${2:-5}
 python=${PYTHON:-/usr/bin/python3}
 build=${BUILD:-$root/build}
 
-make -s -C "$root" ${BUILD:+BUILD="$BUILD"} build "${BUILD:-build}/bench/engine" >/dev/null
+make -s -C "$root" ${BUILD:+BUILD="$BUILD"} build "${BUILD:-build}/bench/engine" "${BUILD:-build}/bench/gemm" >/dev/null
 
 ours=$(mktemp) theirs=$(mktemp)
 trap 'rm -f "$ours" "$theirs"' EXIT
@@ -46,3 +46,7 @@ awk -F'\t' '
   }' "$theirs" "$ours"
 echo "# ms: median wall time of one forward+backward; cpu: median CPU ms summed over threads (less"
 echo "# sensitive to other jobs on the machine); speedup = torch ms / ilt ms. Load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+# The floor under the decoder layer: its matrix products alone (bench/gemm.c), through the same
+# split over the threads. What the layer takes beyond this is everything around the products.
+floor=$("$build/bench/gemm" --threads "$threads" --repeat "$repeat" | awk '/^total_ms/ { print $2, $6 }')
+echo "# decoder layer sgemm floor: ${floor% *} ms for its products alone (${floor#* } GFLOP/s); bench/gemm for each product"
