@@ -7,6 +7,11 @@
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 
+/* y[m, :] = b for each of the M rows of y [M,N] (the bias a linear's product then adds to). */
+void nn_bias_rows(float *y, const float *b, int M, int N);
+/* db[n] += sum over m of dy[m, n], dy [M,N]; each db[n] summed in row order (any thread count). */
+void nn_bias_grad(float *db, const float *dy, int M, int N);
+
 /* Convolution geometry (2-D; 1-D is H = kh = 1, ph = 0, sh = 1). */
 typedef struct nn_conv_geom {
     int B, C, H, W;        /* input */

@@ -63,6 +63,40 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
     nn_parallel_for(units, units / threads > 0 ? units / threads : 1, gemm_slice, &j);
 }
 
+/* ---------------------------------------------------------------- bias rows and their gradient */
+typedef struct { float *y; const float *b; int N; } bias_job;
+
+static void bias_rows_range(void *arg, long m0, long m1)
+{
+    const bias_job *j = arg;
+    for (long m = m0; m < m1; m++) memcpy(j->y + m * j->N, j->b, (size_t)j->N * sizeof(float));
+}
+
+void nn_bias_rows(float *y, const float *b, int M, int N)
+{
+    bias_job j = { y, b, N };
+    nn_parallel_for(M, 1 + 16384 / (N > 0 ? N : 1), bias_rows_range, &j);
+}
+
+typedef struct { float *db; const float *dy; int M, N; } bias_grad_job;
+
+static void bias_grad_cols(void *arg, long n0, long n1)
+{
+    const bias_grad_job *j = arg;
+    float *restrict db = j->db;
+    for (long m = 0; m < j->M; m++) {
+        const float *restrict r = j->dy + m * j->N;
+        for (long n = n0; n < n1; n++) db[n] += r[n];
+    }
+}
+
+void nn_bias_grad(float *db, const float *dy, int M, int N)
+{
+    bias_grad_job j = { db, dy, M, N };
+    /* split over columns (at least 64 per chunk) when the product is worth it */
+    nn_parallel_for(N, (long)M * N < 65536 ? N : 64, bias_grad_cols, &j);
+}
+
 /* ---------------------------------------------------------------- im2col / col2im */
 typedef struct { const nn_conv_geom *g; const float *src; float *dst; } conv_job;
 

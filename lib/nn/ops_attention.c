@@ -30,9 +30,7 @@ static void linear_rows_backward(nn_ctx *c, nn_node *n)
     float *dx = nn_in_grad_fresh(c, n, 0, &fresh), *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
     if (dx) nn_gemm(0, 0, M, in, out, 1.0f, dy, out, w->data + (long)row0 * in, in, fresh ? 0.0f : 1.0f, dx, in);
     if (dw) nn_gemm(1, 0, out, in, M, 1.0f, dy, out, x->data, in, 1.0f, dw + (long)row0 * in, in);
-    if (db)
-        for (int m = 0; m < M; m++)
-            for (int o = 0; o < out; o++) db[row0 + o] += dy[(long)m * out + o];
+    if (db) nn_bias_grad(db + row0, dy, M, out);
 }
 
 nn_tensor *nn_linear_rows(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b, int row0, int rows)
@@ -59,8 +57,7 @@ nn_tensor *nn_linear_rows(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b, i
     nn_tensor *y = nn_new(c, x->ndim, shape);
     if (!y) return NULL;
     int M = (int)(x->size / in);
-    if (b)
-        for (int m = 0; m < M; m++) memcpy(y->data + (long)m * rows, b->data + row0, (size_t)rows * sizeof(float));
+    if (b) nn_bias_rows(y->data, b->data + row0, M, rows);
     nn_gemm(0, 1, M, rows, in, 1.0f, x->data, in, w->data + (long)row0 * in, in, b ? 1.0f : 0.0f, y->data, rows);
     if (nn_needs_grad(c, 3, IN(x, w, b))) {
         nn_node *n = nn_record(c, "linear_rows", linear_rows_backward, y, 3, IN(x, w, b));
@@ -217,7 +214,7 @@ nn_tensor *nn_attention(nn_ctx *c, nn_tensor *q, int qoff, nn_tensor *k, int kof
     float *probs = nn_alloc_floats(c, n_all);
     float *drop = probs && train_drop ? nn_alloc_floats(c, n_all) : NULL;
     if (!probs || (train_drop && !drop)) return NULL;
-    if (drop) rng_fill_dropout(c->rng, drop, (size_t)n_all, 1.0f - dropout, 1.0f / (1.0f - dropout));
+    if (drop && nn_dropout_fill(c, drop, n_all, dropout, NULL, NULL) < 0) return NULL;
     size_t scratch_mark = nn_arena_mark(c->arena);
     float *scratch = nn_alloc_floats(c, n_all);
     if (!scratch) return NULL;

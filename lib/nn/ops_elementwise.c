@@ -138,6 +138,38 @@ static void mask_backward(nn_ctx *c, nn_node *n)
     nn_parallel_for(n->out->size, PAR_MIN, mask_backward_chunk, &j);
 }
 
+/* The mask in fixed blocks, each from its own generator split off the context's in block
+ * order: the same mask whatever the thread count, filled in parallel. */
+#define DROP_BLOCK 65536L
+typedef struct { rng_t *gens; float *m; const float *x; float *y; long n; float keep, scale; } drop_job;
+
+static void drop_blocks(void *arg, long b0, long b1)
+{
+    const drop_job *j = arg;
+    for (long b = b0; b < b1; b++) {
+        long lo = b * DROP_BLOCK, hi = lo + DROP_BLOCK < j->n ? lo + DROP_BLOCK : j->n;
+        rng_fill_dropout(&j->gens[b], j->m + lo, (size_t)(hi - lo), j->keep, j->scale);
+        if (j->y) {
+            const float *restrict x = j->x, *restrict m = j->m;
+            float *restrict y = j->y;
+            for (long i = lo; i < hi; i++) y[i] = x[i] * m[i];
+        }
+    }
+}
+
+int nn_dropout_fill(nn_ctx *c, float *m, long n, float p, const float *x, float *y)
+{
+    long nb = (n + DROP_BLOCK - 1) / DROP_BLOCK;
+    size_t mark = nn_arena_mark(c->arena);
+    rng_t *gens = nn_arena_alloc(c->arena, sizeof(rng_t) * (size_t)(nb ? nb : 1));
+    if (!gens) return -1;
+    for (long b = 0; b < nb; b++) gens[b] = rng_split(c->rng);
+    drop_job j = { gens, m, x, y, n, 1.0f - p, 1.0f / (1.0f - p) };
+    nn_parallel_for(nb, 1, drop_blocks, &j);
+    nn_arena_release(c->arena, mark);
+    return 0;
+}
+
 nn_tensor *nn_dropout(nn_ctx *c, nn_tensor *x, float p)
 {
     if (!x) return NULL;
@@ -148,9 +180,7 @@ nn_tensor *nn_dropout(nn_ctx *c, nn_tensor *x, float p)
     int rec = nn_needs_grad(c, 1, IN(x));
     size_t mark = nn_arena_mark(c->arena);
     float *m = y ? nn_alloc_floats(c, x->size) : NULL;
-    if (!m) return NULL;
-    rng_fill_dropout(c->rng, m, (size_t)x->size, 1.0f - p, 1.0f / (1.0f - p));
-    for (long i = 0; i < x->size; i++) y->data[i] = x->data[i] * m[i];
+    if (!m || nn_dropout_fill(c, m, x->size, p, x->data, y->data) < 0) return NULL;
     if (rec) {
         nn_node *n = nn_record(c, "dropout", mask_backward, y, 1, IN(x));
         if (!n) return NULL;

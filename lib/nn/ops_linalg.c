@@ -33,9 +33,7 @@ static void linear_backward(nn_ctx *c, nn_node *n)
     float *dx = nn_in_grad_fresh(c, n, 0, &fresh), *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
     if (dx) nn_gemm(0, 0, M, in, out, 1.0f, dy, out, w->data, in, fresh ? 0.0f : 1.0f, dx, in);
     if (dw) nn_gemm(1, 0, out, in, M, 1.0f, dy, out, x->data, in, 1.0f, dw, in);
-    if (db)
-        for (int m = 0; m < M; m++)
-            for (int o = 0; o < out; o++) db[o] += dy[(long)m * out + o];
+    if (db) nn_bias_grad(db, dy, M, out);
 }
 
 nn_tensor *nn_linear(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b)
@@ -55,8 +53,7 @@ nn_tensor *nn_linear(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b)
     nn_tensor *y = nn_new(c, x->ndim, shape);
     if (!y) return NULL;
     int M = (int)(x->size / in);
-    if (b)
-        for (int m = 0; m < M; m++) memcpy(y->data + (long)m * out, b->data, (size_t)out * sizeof(float));
+    if (b) nn_bias_rows(y->data, b->data, M, out);
     nn_gemm(0, 1, M, out, in, 1.0f, x->data, in, w->data, in, b ? 1.0f : 0.0f, y->data, out);
     if (nn_needs_grad(c, 3, IN(x, w, b))) {
         nn_node *n = nn_record(c, "linear", linear_backward, y, 3, IN(x, w, b));

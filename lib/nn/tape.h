@@ -32,6 +32,9 @@ float *nn_in_grad(nn_ctx *c, nn_node *n, int k);
  * 1: the op must then WRITE every element (=) instead of accumulating — it is the first
  * contribution, and saves the zeroing pass. Not for an input that appears twice in the op. */
 float *nn_in_grad_fresh(nn_ctx *c, nn_node *n, int k, int *fresh);
+/* Dropout mask m[0..n) (values 0 or 1/(1-p)) from the context's generator, the same for any
+ * thread count; with x and y also y = x * m. -1 on arena failure. */
+int nn_dropout_fill(nn_ctx *c, float *m, long n, float p, const float *x, float *y);
 /* For ops whose input gradient is exactly the output gradient (reshape, same-shape add): if
  * input k needs a gradient and has none yet, adopt the output's gradient buffer (it is complete
  * and no longer needed) and return 1 — no copy, no zeroing. Else 0: accumulate as usual. */
