@@ -69,11 +69,12 @@ int main(int argc, char **argv)
     nn_ctx_set_rng(c, &rng);
     nn_adamw opt;
     nn_adamw_init(&opt, m.ps, 1e-5f, 1e-4f);
+    opt.zero_grad = 1;   /* as act-train: the step zeroes the gradients it reads */
+    nn_params_zero_grad(m.ps);
     double *t = malloc(sizeof(double) * (repeat + 1));
     for (int r = 0; train && r <= repeat; r++) {   /* the first run warms up */
         double t0 = time_now();
         nn_tensor *loss = act_model_loss(c, &m, &b, NULL);
-        nn_params_zero_grad(m.ps);
         if (!loss || nn_backward(c, loss) < 0) { fprintf(stderr, "%s\n", error_get()); return 1; }
         nn_adamw_step(&opt, 1.0f);
         nn_ctx_reset(c);

@@ -402,6 +402,8 @@ int main(int argc, char **argv)
     nn_adamw opt;
     if (nn_adamw_init(&opt, m.ps, (float)o.lr, (float)o.weight_decay) < 0) tool_die(1, "%s", error_get());
     nn_adamw_set_group(&opt, 1, (float)o.lr_backbone, (float)o.weight_decay);
+    opt.zero_grad = 1;   /* each step leaves the gradients zeroed for the next backward */
+    nn_params_zero_grad(m.ps);
     long step = 0;
     double best_val = INFINITY;
     if (o.resume) {
@@ -444,7 +446,6 @@ int main(int argc, char **argv)
         nn_tensor *loss = act_model_loss(c, &m, &b, &L);
         if (!loss) tool_die(1, "step %ld: %s", step, error_get());
         if (!isfinite(L.loss)) tool_die(1, "step %ld: the loss is not finite (%g); lower --lr?", step, L.loss);
-        nn_params_zero_grad(m.ps);
         if (nn_backward(c, loss) < 0) tool_die(1, "step %ld: %s", step, error_get());
         if (o.grad_clip > 0) nn_clip_grad_norm(m.ps, (float)o.grad_clip);
         float factor = o.cosine ? nn_lr_cosine(step, o.warmup, steps) : nn_lr_constant(step, o.warmup);

@@ -40,21 +40,25 @@ void nn_adamw_set_group(nn_adamw *opt, int group, float lr, float weight_decay)
 }
 
 typedef struct {
-    float *w; const float *g; float *m, *v;
+    float *w; float *g; float *m, *v;
     float decay, step_size, b1, b2, eps, bc2_sqrt;
+    int zero;
 } adamw_job;
 
 static void adamw_range(void *arg, long k0, long k1)
 {
     const adamw_job *j = arg;
-    float *restrict w = j->w, *restrict m = j->m, *restrict v = j->v;
-    const float *restrict g = j->g;
+    float *restrict w = j->w, *restrict m = j->m, *restrict v = j->v, *restrict g = j->g;
     const float decay = j->decay, step_size = j->step_size, b1 = j->b1, b2 = j->b2, eps = j->eps, bc = j->bc2_sqrt;
-    for (long k = k0; k < k1; k++) {
-        w[k] *= decay;
-        m[k] = b1 * m[k] + (1.0f - b1) * g[k];
-        v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];
-        w[k] -= step_size * m[k] / (sqrtf(v[k]) / bc + eps);
+    for (long b0 = k0; b0 < k1; b0 += 4096) {   /* blocks, so that zeroing finds g in cache */
+        long b1e = b0 + 4096 < k1 ? b0 + 4096 : k1;
+        for (long k = b0; k < b1e; k++) {
+            w[k] *= decay;
+            m[k] = b1 * m[k] + (1.0f - b1) * g[k];
+            v[k] = b2 * v[k] + (1.0f - b2) * g[k] * g[k];
+            w[k] -= step_size * m[k] / (sqrtf(v[k]) / bc + eps);
+        }
+        if (j->zero) memset(g + b0, 0, (size_t)(b1e - b0) * sizeof(float));
     }
 }
 
@@ -75,7 +79,7 @@ int nn_adamw_step(nn_adamw *opt, float lr_factor)
         float lr = opt->groups[gi].lr * lr_factor;
         float wd = (p->flags & NN_NO_DECAY) ? 0.0f : opt->groups[gi].weight_decay;
         adamw_job j = { ps->data + p->offset, ps->grad + p->offset, opt->m + p->offset, opt->v + p->offset,
-                        1.0f - lr * wd, (float)(lr / bc1), b1, b2, eps, bc2_sqrt };
+                        1.0f - lr * wd, (float)(lr / bc1), b1, b2, eps, bc2_sqrt, opt->zero_grad };
         /* memory-bound (four arrays in, three out): split large tensors over the pool */
         nn_parallel_for(p->t->size, 1L << 15, adamw_range, &j);
     }

@@ -24,6 +24,9 @@ typedef struct nn_adamw {
     float beta1, beta2, eps;
     int n_groups;
     nn_adamw_group groups[NN_MAX_GROUPS];   /* group 0 = defaults */
+    int zero_grad;          /* 1: the step also zeroes the gradients (trainable ones) as it reads
+                               them, in the same pass: a training loop then zeroes them once before
+                               its first backward instead of every step (default 0) */
 } nn_adamw;
 
 /* betas (0.9, 0.999), eps 1e-8; group 0 gets lr/weight_decay; other groups start equal. */

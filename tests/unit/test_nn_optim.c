@@ -123,6 +123,37 @@ static void check_adamw(void)
     nn_params_free(ps);
 }
 
+/* zero_grad = 1: the same weights as zero_grad = 0, and the gradients are zero after the step
+ * (a large tensor, so that the pool splits it). */
+static void check_adamw_zero_grad(void)
+{
+    static float w_plain[70000];
+    int ok = 1;
+    for (int z = 0; z < 2; z++) {
+        nn_set_threads(2);
+        nn_params *ps = nn_params_new();
+        nn_tensor *w = nn_param(ps, "w", 0, NN_DIMS(70000));
+        init_vals(w->data, 70000, 0.5);
+        nn_adamw opt;
+        nn_adamw_init(&opt, ps, 1e-2f, 0.1f);
+        opt.zero_grad = z;
+        for (int t = 0; t < 3; t++) {
+            if (!z) nn_params_zero_grad(ps);
+            for (int i = 0; i < 70000; i++) w->grad[i] += (float)cos(0.01 * i + t);
+            nn_adamw_step(&opt, 1.0f);
+        }
+        if (!z) memcpy(w_plain, w->data, sizeof w_plain);
+        else {
+            ok = memcmp(w_plain, w->data, sizeof w_plain) == 0;
+            for (int i = 0; i < 70000; i++) if (w->grad[i] != 0.0f) ok = 0;
+        }
+        nn_adamw_free(&opt);
+        nn_params_free(ps);
+    }
+    nn_set_threads(1);
+    tap_ok(ok, "adamw zero_grad: same weights as zeroing before each backward, gradients zero after the step");
+}
+
 /* A small conv net forward + backward twice with 2 threads: bit-identical outputs and grads. */
 static void run_net(float *out, float *gw, int threads)
 {
@@ -224,6 +255,7 @@ int main(void)
     check_params();
     check_arena();
     check_adamw();
+    check_adamw_zero_grad();
     check_determinism();
     return tap_done();
 }
