@@ -7,6 +7,7 @@
 #include "util/error.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #define IN(...) ((nn_tensor *const[]){ __VA_ARGS__ })
@@ -505,11 +506,18 @@ static void max_pool_planes(void *a, long p0, long p1)
                 /* every tap inside: no bounds checks; same order and tie/NaN rule as above */
                 int base = (oy * s - j->p) * W + ox * s - j->p, bi = base;
                 float best = x[base];
+                /* masks, not branches: on real data the comparisons are unpredictable (a
+                 * compiler turns plain ?: selects back into jumps here) */
                 for (int ki = 0; ki < k; ki++)
                     for (int kj = 0; kj < k; kj++) {
                         int idx = base + ki * W + kj;
                         float v = x[idx];
-                        if (v > best || v != v) { best = v; bi = idx; }
+                        uint32_t take = -(uint32_t)((v > best) | (v != v)), vb, bb;
+                        memcpy(&vb, &v, 4);
+                        memcpy(&bb, &best, 4);
+                        bb = (bb & ~take) | (vb & take);
+                        memcpy(&best, &bb, 4);
+                        bi = (int)(((uint32_t)bi & ~take) | ((uint32_t)idx & take));
                     }
                 y[ox] = best;
                 if (arg) arg[ox] = bi;
