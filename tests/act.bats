@@ -134,15 +134,20 @@ PY
   [[ "${lines[3]}" == '{"episode":"all","samples":36,"rows":150,"l1":'*'"mse":'* ]]
 }
 
-@test "act-train: same seed, same checkpoint; --resume equals an uninterrupted run" {
+@test "act-train: same seed, same checkpoint (byte for byte); --keep-every; --resume equals an uninterrupted run" {
   act-train $TINY --stats "$d/stats.tar" -o "$t/straight.h5" --steps 6 --save-every 3 --seed 5 --log "$t/log" "$d/train.tar"
-  act-train $TINY --stats "$d/stats.tar" -o "$t/again.h5" --steps 6 --save-every 3 --seed 5 "$d/train.tar"
+  act-train $TINY --stats "$d/stats.tar" -o "$t/again.h5" --steps 6 --save-every 3 --keep-every 3 --seed 5 "$d/train.tar"
+  cmp "$t/straight.h5" "$t/again.h5"
+  cmp "$t/straight.best.h5" "$t/again.best.h5"
+  [ -e "$t/again.step3.h5" ] && [ ! -e "$t/again.step6.h5" ] && [ ! -e "$t/straight.step3.h5" ]
   act-train $TINY --stats "$d/stats.tar" -o "$t/resumed.h5" --steps 3 --save-every 3 --seed 5 "$d/train.tar"
   act-train $TINY --stats "$d/stats.tar" -o "$t/resumed.h5" --steps 6 --save-every 3 --seed 5 --resume "$d/train.tar"
   [ -e "$t/straight.best.h5" ]
   run "$PYTHON" - "$t/straight.h5" "$t/again.h5" "$t/resumed.h5" "$d/init.h5" "$t/log" <<'PY'
 import sys, json, h5py, numpy as np
 a, b, r, i = (h5py.File(p, "r") for p in sys.argv[1:5])
+k = h5py.File(sys.argv[2].replace("again.h5", "again.step3.h5"), "r")
+assert int(k.attrs["step"]) == 3 and "optim" in k, "kept checkpoint"
 for name in a["params"]:
     x = a["params"][name][()]
     assert np.array_equal(x, b["params"][name][()]), ("rerun", name)

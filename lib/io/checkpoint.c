@@ -2,6 +2,7 @@
  * step, configuration and normalisation statistics; atomic writes and strict loading
  * (checkpoint.h). */
 #include "io/checkpoint.h"
+#include "io/hdf5_util.h"
 
 #include <fcntl.h>
 #include <hdf5.h>
@@ -31,14 +32,8 @@ static void quiet_hdf5(void)
 }
 
 /* ---------------------------------------------------------------- small HDF5 helpers */
-static hid_t group_create(hid_t parent, const char *name)
-{
-    hid_t lcpl = H5Pcreate(H5P_LINK_CREATE);
-    H5Pset_create_intermediate_group(lcpl, 1);
-    hid_t g = H5Gcreate2(parent, name, lcpl, H5P_DEFAULT, H5P_DEFAULT);
-    H5Pclose(lcpl);
-    return g;
-}
+/* Untimed objects: the same checkpoint content gives the same bytes. */
+static hid_t group_create(hid_t parent, const char *name) { return h5u_group_create(parent, name, 1); }
 
 /* Open a group, creating it if it is not there yet. */
 static hid_t group_get(hid_t parent, const char *name)
@@ -52,7 +47,9 @@ static int write_floats(hid_t parent, const char *name, const float *data, int n
     hsize_t dims[8];
     for (int d = 0; d < ndim; d++) dims[d] = (hsize_t)shape[d];
     hid_t space = H5Screate_simple(ndim, dims, NULL);
-    hid_t set = space < 0 ? -1 : H5Dcreate2(parent, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t dcpl = h5u_dcpl_untimed();
+    hid_t set = space < 0 ? -1 : H5Dcreate2(parent, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    H5Pclose(dcpl);
     int r = set < 0 ? -1 : (H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 ? -1 : 0);
     if (set >= 0) H5Dclose(set);
     if (space >= 0) H5Sclose(space);

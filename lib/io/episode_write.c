@@ -40,17 +40,8 @@ static int fail(episode_writer *w, const char *fmt, const char *what)
     return error_prefix("%s: ", w->path);
 }
 
-/* Objects are created without modification times, so that the same episode written twice gives
- * the same bytes (HDF5 tracks times by default). */
-static hid_t create_group_untimed(hid_t loc, const char *name)
-{
-    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    H5Pset_obj_track_times(gcpl, 0);
-    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
-    H5Pclose(gcpl);
-    return g;
-}
-
+/* Objects are created without modification times (h5u_group_create, h5u_dcpl_untimed), so that
+ * the same episode written twice gives the same bytes. */
 /* Create the groups leading to path ("a/b/c" creates a and a/b) where missing. */
 static int create_parent_groups(hid_t loc, const char *path)
 {
@@ -61,7 +52,7 @@ static int create_parent_groups(hid_t loc, const char *path)
         memcpy(prefix, path, n);
         prefix[n] = 0;
         if (H5Lexists(loc, prefix, H5P_DEFAULT) > 0) continue;
-        hid_t g = create_group_untimed(loc, prefix);
+        hid_t g = h5u_group_create(loc, prefix, 0);
         if (g < 0) return -1;
         H5Gclose(g);
     }
@@ -96,7 +87,7 @@ episode_writer *episode_writer_create(const char *path, const episode_writer_opt
     if (options->layout == EPISODE_LAYOUT_ACT) {
         if (h5u_attr_bool(w->file, "sim", options->sim) < 0) goto fail_attr;
     } else {
-        w->data_group = create_group_untimed(w->file, "data");
+        w->data_group = h5u_group_create(w->file, "data", 0);
         if (w->data_group < 0) goto fail_attr;
     }
     return w;
@@ -115,7 +106,7 @@ int episode_writer_begin(episode_writer *w)
     } else {
         char name[64];
         snprintf(name, sizeof name, "demo_%" PRId64, w->n_episodes);
-        w->episode_group = create_group_untimed(w->data_group, name);
+        w->episode_group = h5u_group_create(w->data_group, name, 0);
     }
     if (w->episode_group < 0) return fail(w, "cannot create the episode group%s", "");
     w->in_episode = 1;

@@ -99,3 +99,24 @@ int h5u_attr_bool(hid_t object, const char *name, int value)
     H5Tclose(type);
     return rc;
 }
+
+hid_t h5u_group_create(hid_t loc, const char *name, int intermediate)
+{
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), lcpl = H5P_DEFAULT;
+    H5Pset_obj_track_times(gcpl, 0);
+    if (intermediate) {
+        lcpl = H5Pcreate(H5P_LINK_CREATE);
+        H5Pset_create_intermediate_group(lcpl, 1);
+    }
+    hid_t g = H5Gcreate2(loc, name, lcpl, gcpl, H5P_DEFAULT);
+    if (intermediate) H5Pclose(lcpl);
+    H5Pclose(gcpl);
+    return g;
+}
+
+hid_t h5u_dcpl_untimed(void)
+{
+    hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
+    H5Pset_obj_track_times(dcpl, 0);
+    return dcpl;
+}

@@ -21,4 +21,10 @@ int h5u_attr_i64(hid_t object, const char *name, int64_t value);
 /* Scalar bool attribute (h5py's enum), as h5py writes Python bools. */
 int h5u_attr_bool(hid_t object, const char *name, int value);
 
+/* Objects without modification times (HDF5 records them by default), so that the same content
+ * written twice gives the same bytes: a group (with intermediate groups created when asked), and
+ * a dataset creation property list to start from (close with H5Pclose). */
+hid_t h5u_group_create(hid_t loc, const char *name, int intermediate);
+hid_t h5u_dcpl_untimed(void);
+
 #endif
