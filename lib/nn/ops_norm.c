@@ -301,6 +301,28 @@ static void norm_backward_task(void *arg, long t0, long t1)
 
 static long norm_tasks(const norm_job *j) { return j->kind == 0 ? j->C : (long)j->B * j->G; }
 
+typedef struct { const double *dw_part, *db_part; float *dw, *db; long per, reps; } reduce_job;
+
+static void reduce_partials(void *arg, long k0, long k1)
+{
+    const reduce_job *r = arg;
+    double sw[256], sb[256];
+    for (long kb = k0; kb < k1; kb += 256) {   /* blocks of parameters; rows walked in order */
+        long n = k1 - kb < 256 ? k1 - kb : 256;
+        memset(sw, 0, sizeof sw);
+        memset(sb, 0, sizeof sb);
+        for (long i = 0; i < r->reps; i++) {
+            if (r->dw) for (long k = 0; k < n; k++) sw[k] += r->dw_part[i * r->per + kb + k];
+            if (r->db) for (long k = 0; k < n; k++) sb[k] += r->db_part[i * r->per + kb + k];
+        }
+        /* each parameter's partials summed in double in row order, then added once */
+        for (long k = 0; k < n; k++) {
+            if (r->dw) r->dw[kb + k] += (float)sw[k];
+            if (r->db) r->db[kb + k] += (float)sb[k];
+        }
+    }
+}
+
 static void norm_backward(nn_ctx *c, nn_node *n)
 {
     norm_job j = *(norm_job *)n->saved[0];
@@ -317,13 +339,10 @@ static void norm_backward(nn_ctx *c, nn_node *n)
     if (j.dw_part) memset(j.dw_part, 0, (size_t)parts * sizeof(double));
     if (j.db_part) memset(j.db_part, 0, (size_t)parts * sizeof(double));
     nn_parallel_for(tasks, 1, norm_backward_task, &j);
-    /* reduce partials over the batch in a fixed order */
-    long per = j.kind == 2 ? j.S : j.C, reps = parts / per;
-    for (long r = 0; r < reps; r++)
-        for (long k = 0; k < per; k++) {
-            if (dw) dw[k] += (float)j.dw_part[r * per + k];
-            if (db) db[k] += (float)j.db_part[r * per + k];
-        }
+    /* reduce partials over the batch in a fixed order (per parameter, split over the pool) */
+    long per = j.kind == 2 ? j.S : j.C;
+    reduce_job r = { j.dw_part, j.db_part, dw, db, per, parts / per };
+    nn_parallel_for(per, (long)parts < 65536 ? per : 16, reduce_partials, &r);
     nn_arena_release(c->arena, mark);
 }
 
