@@ -501,6 +501,29 @@ static void interior(int n, int s, int p, int k, int size, int *lo, int *hi)
     *hi = b;
 }
 
+/* Max and its index over the k x k window at base (row stride W), first maximum in row-major
+ * order, NaN taken (as PyTorch). Masks, not branches: on real data the comparisons are
+ * unpredictable (a compiler turns plain ?: selects back into jumps here). Inlined with k = 3
+ * constant for ResNet's stem, so the taps unroll. */
+static inline __attribute__((always_inline)) float window_max(const float *x, int base, int W, int k, int *bi_out)
+{
+    float best = x[base];
+    int bi = base;
+    for (int ki = 0; ki < k; ki++)
+        for (int kj = 0; kj < k; kj++) {
+            int idx = base + ki * W + kj;
+            float v = x[idx];
+            uint32_t take = -(uint32_t)((v > best) | (v != v)), vb, bb;
+            memcpy(&vb, &v, 4);
+            memcpy(&bb, &best, 4);
+            bb = (bb & ~take) | (vb & take);
+            memcpy(&best, &bb, 4);
+            bi = (int)(((uint32_t)bi & ~take) | ((uint32_t)idx & take));
+        }
+    *bi_out = bi;
+    return best;
+}
+
 static void max_pool_planes(void *a, long p0, long p1)
 {
     const pool_job *j = a;
@@ -523,21 +546,8 @@ static void max_pool_planes(void *a, long p0, long p1)
                     continue;
                 }
                 /* every tap inside: no bounds checks; same order and tie/NaN rule as above */
-                int base = (oy * s - j->p) * W + ox * s - j->p, bi = base;
-                float best = x[base];
-                /* masks, not branches: on real data the comparisons are unpredictable (a
-                 * compiler turns plain ?: selects back into jumps here) */
-                for (int ki = 0; ki < k; ki++)
-                    for (int kj = 0; kj < k; kj++) {
-                        int idx = base + ki * W + kj;
-                        float v = x[idx];
-                        uint32_t take = -(uint32_t)((v > best) | (v != v)), vb, bb;
-                        memcpy(&vb, &v, 4);
-                        memcpy(&bb, &best, 4);
-                        bb = (bb & ~take) | (vb & take);
-                        memcpy(&best, &bb, 4);
-                        bi = (int)(((uint32_t)bi & ~take) | ((uint32_t)idx & take));
-                    }
+                int base = (oy * s - j->p) * W + ox * s - j->p, bi;
+                float best = k == 3 ? window_max(x, base, W, 3, &bi) : window_max(x, base, W, k, &bi);
                 y[ox] = best;
                 if (arg) arg[ox] = bi;
             }
