@@ -31,9 +31,10 @@ void nn_gather_obp(int B, int O, long P, const float *y, float *t);
 /* y[B,O,Ho,Wo] = conv(x[B,C,H,W], w[O,C,kh,kw]) + b[O]; work: C*kh*kw * B*Ho*Wo + O*B*Ho*Wo floats. */
 void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *b,
                        float *y, float *work);
-/* Accumulates dx (may be NULL), dw (may be NULL), db (may be NULL). Same work size. */
+/* Accumulates dx (may be NULL), dw (may be NULL), db (may be NULL). Same work size. dx_fresh:
+ * dx holds no values yet (uninitialised): it is written, not accumulated. */
 void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *dy,
-                        float *dx, float *dw, float *db, float *work);
+                        float *dx, int dx_fresh, float *dw, float *db, float *work);
 long nn_conv2d_work_floats(const nn_conv_geom *g, int O);
 
 #endif

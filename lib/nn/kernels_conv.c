@@ -363,7 +363,7 @@ static long forward_work(const nn_conv_geom *g, int O)
 }
 
 void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *dy,
-                        float *dx, float *dw, float *db, float *work)
+                        float *dx, int dx_fresh, float *dw, float *db, float *work)
 {
     const long P = (long)g->Ho * g->Wo, N = (long)g->B * P;
     const int K = g->C * g->kh * g->kw;
@@ -394,15 +394,16 @@ void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const floa
         for (int o = 0; o < O; o++)
             for (int c = 0; c < g->C; c++)
                 for (int i = 0; i < kk; i++) wt[((long)c * O + o) * kk + (kk - 1 - i)] = w[((long)o * g->C + c) * kk + i];
-        conv_forward(&d, g->C, dy, wt, NULL, dx, work, 1);
+        conv_forward(&d, g->C, dy, wt, NULL, dx, work, !dx_fresh);
     } else if (dx) {
         if (is_pointwise(g) && g->B == 1) {
-            nn_gemm(1, 0, K, (int)N, O, 1.0f, w, K, dyt, (int)N, 1.0f, dx, (int)N);
+            nn_gemm(1, 0, K, (int)N, O, 1.0f, w, K, dyt, (int)N, dx_fresh ? 0.0f : 1.0f, dx, (int)N);
         } else if (is_pointwise(g)) {
             nn_gemm(1, 0, K, (int)N, O, 1.0f, w, K, dyt, (int)N, 0.0f, cols, (int)N);
-            nn_scatter_obp(g->B, g->C, P, cols, NULL, dx, 1);
+            nn_scatter_obp(g->B, g->C, P, cols, NULL, dx, !dx_fresh);
         } else {
             nn_gemm(1, 0, K, (int)N, O, 1.0f, w, K, dyt, (int)N, 0.0f, cols, (int)N);
+            if (dx_fresh) memset(dx, 0, sizeof(float) * (size_t)g->B * g->C * g->H * g->W);   /* col2im adds */
             nn_col2im_add(g, cols, dx);
         }
     }

@@ -170,11 +170,12 @@ static void conv_backward(nn_ctx *c, nn_node *n)
 {
     nn_conv_geom g = geom_of(n);
     int O = (int)n->i[0];
-    float *dx = nn_in_grad(c, n, 0), *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
+    int fresh;
+    float *dx = nn_in_grad_fresh(c, n, 0, &fresh), *dw = nn_in_grad(c, n, 1), *db = nn_in_grad(c, n, 2);
     size_t mark = nn_arena_mark(c->arena);      /* scratch above the gradients */
     float *work = nn_alloc_floats(c, nn_conv2d_work_floats(&g, O));
     if (!work) return;
-    nn_conv2d_backward(&g, O, n->in[0]->data, n->in[1]->data, n->out->grad, dx, dw, db, work);
+    nn_conv2d_backward(&g, O, n->in[0]->data, n->in[1]->data, n->out->grad, dx, fresh, dw, db, work);
     nn_arena_release(c->arena, mark);
 }
 
