@@ -198,6 +198,51 @@ static inline long norm_stat(const norm_job *j, int b, int ch)
     return j->kind == 0 ? ch : (long)b * j->G + ch / (j->C / j->G);
 }
 
+/* *s += sum of x[0..n), *ss += sum of squares, in double: four lanes (vectorised), combined in a
+ * fixed order. */
+static inline void plane_sums(const float *restrict x, long n, double *s, double *ss)
+{
+    double a[4] = { 0, 0, 0, 0 }, q[4] = { 0, 0, 0, 0 };
+    long i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int l = 0; l < 4; l++) {
+            double v = x[i + l];
+            a[l] += v;
+            q[l] += v * v;
+        }
+    double ts = (a[0] + a[1]) + (a[2] + a[3]), tq = (q[0] + q[1]) + (q[2] + q[3]);
+    for (; i < n; i++) {
+        double v = x[i];
+        ts += v;
+        tq += v * v;
+    }
+    *s += ts;
+    *ss += tq;
+}
+
+/* sum of g and of g*x over [0, n), g = dy masked where a fused ReLU clipped y (y NULL: no mask),
+ * in double lanes as plane_sums. */
+static inline void plane_grad_sums(const float *restrict dy, const float *restrict y, const float *restrict x, long n,
+                                   double *sg, double *sgx)
+{
+    double a[4] = { 0, 0, 0, 0 }, q[4] = { 0, 0, 0, 0 };
+    long i = 0;
+    for (; i + 4 <= n; i += 4)
+        for (int l = 0; l < 4; l++) {
+            double g = y ? (y[i + l] > 0.0f ? dy[i + l] : 0.0f) : dy[i + l];
+            a[l] += g;
+            q[l] += g * (double)x[i + l];
+        }
+    double ts = (a[0] + a[1]) + (a[2] + a[3]), tq = (q[0] + q[1]) + (q[2] + q[3]);
+    for (; i < n; i++) {
+        double g = y ? (y[i] > 0.0f ? dy[i] : 0.0f) : dy[i];
+        ts += g;
+        tq += g * (double)x[i];
+    }
+    *sg = ts;
+    *sgx = tq;
+}
+
 /* Tasks: batch norm one per channel (over B and S); group norm one per (b, g); layer norm
  * one per row. */
 static void norm_forward_task(void *arg, long t0, long t1)
@@ -212,10 +257,7 @@ static void norm_forward_task(void *arg, long t0, long t1)
         double s = 0, ss = 0;
         long cnt = (long)(b1 - b0) * (c1 - c0) * j->S;
         for (int b = b0; b < b1; b++)
-            for (int ch = c0; ch < c1; ch++) {
-                const float *x = j->x + ((long)b * j->C + ch) * j->S;
-                for (long i = 0; i < j->S; i++) { double v = x[i]; s += v; ss += v * v; }
-            }
+            for (int ch = c0; ch < c1; ch++) plane_sums(j->x + ((long)b * j->C + ch) * j->S, j->S, &s, &ss);
         double mean = s / (double)cnt;
         double var = ss / (double)cnt - mean * mean;
         if (var < 0) var = 0;
@@ -255,7 +297,30 @@ static void norm_backward_task(void *arg, long t0, long t1)
         float m = j->mean[t], rstd = j->rstd[t];
         long cnt = (long)(b1 - b0) * (c1 - c0) * j->S;
         double s1 = 0, s2 = 0;
-        for (int b = b0; b < b1; b++)
+        if (j->kind != 2) {
+            /* batch/group norm: per plane, sums of g and g*x (vectorised), then
+             * sum(g*xhat) = rstd * (sum(g*x) - mean * sum(g)); the channel weight is constant */
+            for (int b = b0; b < b1; b++)
+                for (int ch = c0; ch < c1; ch++) {
+                    long off = ((long)b * j->C + ch) * j->S;
+                    const float *dy = j->dy + off, *y = j->relu ? j->y + off : NULL;
+                    double sg, sgx;
+                    plane_grad_sums(dy, y, j->x + off, j->S, &sg, &sgx);
+                    if (j->dres) {
+                        float *restrict dres = j->dres + off;
+                        if (y) for (long i = 0; i < j->S; i++) dres[i] += y[i] > 0.0f ? dy[i] : 0.0f;
+                        else for (long i = 0; i < j->S; i++) dres[i] += dy[i];
+                    }
+                    double pw = (double)rstd * (sgx - (double)m * sg), pb = sg;
+                    double w = j->w ? j->w[ch] : 1.0;
+                    s1 += w * pb;
+                    s2 += w * pw;
+                    long slot = j->kind == 0 ? ch : (long)b * j->C + ch;
+                    if (j->dw_part) j->dw_part[slot] += pw;   /* batch norm: summed over b */
+                    if (j->db_part) j->db_part[slot] += pb;
+                }
+        }
+        for (int b = b0; j->kind == 2 && b < b1; b++)
             for (int ch = c0; ch < c1; ch++) {
                 long off = ((long)b * j->C + ch) * j->S;
                 const float *x = j->x + off;
@@ -288,12 +353,22 @@ static void norm_backward_task(void *arg, long t0, long t1)
         for (int b = b0; b < b1; b++)
             for (int ch = c0; ch < c1; ch++) {
                 long off = ((long)b * j->C + ch) * j->S;
-                const float *x = j->x + off;
-                float *dx = j->dx + off;
-                for (long i = 0; i < j->S; i++) {
-                    float xh = (x[i] - m) * rstd;
-                    float w = j->w ? (j->kind == 2 ? j->w[i] : j->w[ch]) : 1.0f;
-                    dx[i] += rstd * (norm_dy(j, off + i) * w - a1 - xh * a2);
+                const float *restrict x = j->x + off, *restrict dy = j->dy + off;
+                float *restrict dx = j->dx + off;
+                if (j->kind == 2) {
+                    for (long i = 0; i < j->S; i++) {
+                        float xh = (x[i] - m) * rstd;
+                        float w = j->w ? j->w[i] : 1.0f;
+                        dx[i] += rstd * (norm_dy(j, off + i) * w - a1 - xh * a2);
+                    }
+                } else {
+                    const float w = j->w ? j->w[ch] : 1.0f;
+                    const float *restrict y = j->y + off;
+                    if (j->relu)
+                        for (long i = 0; i < j->S; i++)
+                            dx[i] += rstd * ((y[i] > 0.0f ? dy[i] : 0.0f) * w - a1 - (x[i] - m) * rstd * a2);
+                    else
+                        for (long i = 0; i < j->S; i++) dx[i] += rstd * (dy[i] * w - a1 - (x[i] - m) * rstd * a2);
                 }
             }
     }
