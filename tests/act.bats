@@ -242,6 +242,9 @@ print(np.load(io.BytesIO(t.extractfile(m).read())).shape)" < <(predict -c "$t/ml
   run rollout -t transfer_cube -p "$d/init.h5" --image-size 32x32 --max-steps 8 -n 1 -q --temporal-agg
   [ "$status" -eq 0 ]
   [[ "$output" == *'"summary":true'* ]]
+  run rollout -t transfer_cube -p "$d/init.h5" --image-size 32x32 --max-steps 8 -n 1 -q --threads 2
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"summary":true'* ]]
   run rollout -t transfer_cube -p "$d/init.h5" --max-steps 2 -n 1 -q
   [ "$status" -ne 0 ]
   [[ "$output" == *"32x32"* ]]
