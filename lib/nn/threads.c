@@ -15,6 +15,7 @@
 #include <cblas.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -94,9 +95,12 @@ static int spin_until_zero(atomic_int *v)
     }
 }
 
-static void *worker(void *unused)
+/* arg: the generation when the worker was created (no loop runs during nn_set_threads); a
+ * worker that started from 0 after earlier loops would rerun the last, finished loop and
+ * decrement `pending` of a later one. */
+static void *worker(void *arg)
 {
-    long seen = 0;
+    long seen = (long)(intptr_t)arg;
     for (;;) {
         if (!spin_until_change(&pool.generation, seen)) {
             pthread_mutex_lock(&pool.mu);
@@ -147,7 +151,7 @@ int nn_set_threads(int n)
     pool_stop();
     pool.n_threads = 1;
     for (int i = 0; i < n - 1; i++) {
-        if (pthread_create(&pool.tid[i], NULL, worker, NULL) != 0) break;
+        if (pthread_create(&pool.tid[i], NULL, worker, (void *)(intptr_t)atomic_load(&pool.generation)) != 0) break;
         pool.n_workers++;
     }
     pool.n_threads = pool.n_workers + 1;

@@ -197,6 +197,29 @@ static void check_determinism(void)
 }
 
 /* nn_gemm's split over the pool (rows or columns) against one direct cblas_sgemm call. */
+/* The pool under thread-count changes between loops: every index of every loop is visited
+ * exactly once (a worker created after earlier loops must not rerun or miscount them). */
+static int visits[4096];
+static void visit(void *arg, long b, long e)
+{
+    for (long i = b; i < e; i++) __atomic_fetch_add(&visits[i], 1, __ATOMIC_RELAXED);
+}
+
+static void check_pool_switching(void)
+{
+    int ok = 1;
+    for (int r = 0; r < 300 && ok; r++) {
+        if (r % 10 == 0) nn_set_threads(1 + (r / 10) % 3);
+        long n = 1 + (r * 37) % 4096;
+        memset(visits, 0, sizeof visits);
+        nn_parallel_for(n, 1, visit, NULL);
+        for (long i = 0; i < 4096; i++)
+            if (visits[i] != (i < n)) ok = 0;
+    }
+    nn_set_threads(1);
+    tap_ok(ok, "thread pool: 300 loops across 1/2/3-thread switches visit every index exactly once");
+}
+
 static void check_gemm_split(void)
 {
     static const int dims[][3] = { { 100, 333, 200 }, { 333, 100, 200 }, { 64, 1000, 70 }, { 17, 40, 3000 } };
@@ -252,6 +275,7 @@ int main(void)
 {
     check_positions();
     check_gemm_split();
+    check_pool_switching();
     check_params();
     check_arena();
     check_adamw();
