@@ -599,9 +599,46 @@ static inline __attribute__((always_inline)) float window_max(const float *x, in
     return best;
 }
 
+/* NaN-propagating max (a NaN in the window wins, as PyTorch's max-pool). */
+static inline float max_nan(float t, float v) { return (v > t) | (v != v) ? v : t; }
+
+/* Inference (no argmax kept): per output row, the elementwise max of the window's input rows
+ * (contiguous, vectorised), then the max over each window's columns of that row. */
+static void max_pool_planes_values(const pool_job *j, long p0, long p1)
+{
+    const int k = j->k, s = j->s, W = j->W, Wo = j->Wo, H = j->H;
+    float rm[W];
+    for (long pl = p0; pl < p1; pl++) {
+        const float *x = j->x + pl * H * W;
+        for (int oy = 0; oy < j->Ho; oy++) {
+            int y0 = oy * s - j->p, y1 = y0 + k;
+            if (y0 < 0) y0 = 0;
+            if (y1 > H) y1 = H;
+            memcpy(rm, x + (long)y0 * W, sizeof(float) * (size_t)W);
+            for (int iy = y0 + 1; iy < y1; iy++) {
+                const float *restrict r = x + (long)iy * W;
+                for (int i = 0; i < W; i++) rm[i] = max_nan(rm[i], r[i]);
+            }
+            float *y = j->y + (pl * j->Ho + oy) * Wo;
+            for (int ox = 0; ox < Wo; ox++) {
+                int x0 = ox * s - j->p, x1 = x0 + k;
+                if (x0 < 0) x0 = 0;
+                if (x1 > W) x1 = W;
+                float best = rm[x0];
+                for (int ix = x0 + 1; ix < x1; ix++) best = max_nan(best, rm[ix]);
+                y[ox] = best;
+            }
+        }
+    }
+}
+
 static void max_pool_planes(void *a, long p0, long p1)
 {
     const pool_job *j = a;
+    if (!j->arg && j->W <= 16384) {   /* (its row buffer lives on the stack) */
+        max_pool_planes_values(j, p0, p1);
+        return;
+    }
     const int k = j->k, s = j->s, W = j->W, Wo = j->Wo;
     int ylo, yhi, xlo, xhi;
     interior(j->Ho, s, j->p, k, j->H, &ylo, &yhi);
