@@ -51,7 +51,7 @@ DEC_LAYERS    ?=
 KL            ?=
 LR            ?=
 BATCH         ?=
-STEPS         ?= 20000
+STEPS         ?= 4000
 TRAIN_SEED    ?= 0
 THREADS       ?= $(NPROC)
 # Validate (and save ckpt.h5) every SAVE_EVERY steps, log every LOG_EVERY; empty: act-train's.

@@ -50,7 +50,7 @@ static _Noreturn void usage(void)
            "      --lr-backbone LR      backbone learning rate (default: --lr)\n"
            "      --weight-decay W      AdamW weight decay (default 1e-4)\n"
            "      --batch-size B        (default 8)\n"
-           "      --steps N             optimizer steps (default 20000); 0 writes the initial model\n"
+           "      --steps N             optimizer steps (default 4000); 0 writes the initial model\n"
            "      --epochs E            steps = E passes over the training samples\n"
            "      --lr-schedule constant|cosine   (default constant)\n"
            "      --warmup N            linear warmup steps (default 0)\n"
@@ -119,7 +119,7 @@ static void parse_options(int argc, char **argv, options *o)
     o->lr_backbone = -1;
     o->weight_decay = 1e-4;
     o->batch = 8;
-    o->steps = 20000;
+    o->steps = 4000;
     o->epochs = -1;
     o->val_fraction = 0.2;
     o->val_batches = 16;
