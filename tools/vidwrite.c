@@ -257,9 +257,18 @@ static int add_sample(frame_builder_t *b, const vidwrite_options_t *o, const str
     if (!b->writer) {
         b->frame = malloc((size_t)height * width * 3);
         if (!b->frame) return error_set("out of memory");
+        /* signals held from before the temporary file exists until its removal is armed: a
+         * kill in between is delivered right after, to the handler that removes it */
+        sigset_t hold, old;
+        sigemptyset(&hold);
+        sigaddset(&hold, SIGINT);
+        sigaddset(&hold, SIGTERM);
+        sigaddset(&hold, SIGHUP);
+        sigprocmask(SIG_BLOCK, &hold, &old);
         b->writer = video_writer_open(o->output, height, width, &o->video);
+        if (b->writer) watch_temp(video_writer_temp_path(b->writer));
+        sigprocmask(SIG_SETMASK, &old, NULL);
         if (!b->writer) return -1;
-        watch_temp(video_writer_temp_path(b->writer));
     }
     video_tile_compose(b->tiles, (int)b->n_cameras, o->label, b->frame);
     return video_writer_add(b->writer, b->frame);
