@@ -7,6 +7,10 @@
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 
+/* One row of a (masked) softmax: y = softmax(x + am) over D entries, entries with pad[k] set
+ * excluded (am, pad may be NULL); log: log-softmax. A row with every entry masked gives zeros. */
+void nn_softmax_row(float *y, const float *x, long D, const float *am, const unsigned char *pad, int log);
+
 /* y[m, :] = b for each of the M rows of y [M,N] (the bias a linear's product then adds to). */
 void nn_bias_rows(float *y, const float *b, int M, int N);
 /* db[n] += sum over m of dy[m, n], dy [M,N]; each db[n] summed in row order (any thread count). */

@@ -85,22 +85,6 @@ typedef struct {
     float *dq, *dk, *dv;             /* backward: gradients at the inputs' layouts (offset applied) */
 } attn_job;
 
-static void softmax_row(float *y, const float *s, long D, const float *am, const unsigned char *pad)
-{
-    float mx = -INFINITY;
-    for (long k = 0; k < D; k++) {
-        float v = s[k] + (am ? am[k] : 0.0f);
-        if (pad && pad[k]) v = -INFINITY;
-        y[k] = v;
-        if (v > mx) mx = v;
-    }
-    if (mx == -INFINITY) { memset(y, 0, (size_t)D * sizeof(float)); return; }   /* all masked */
-    float sum = 0;
-    for (long k = 0; k < D; k++) { float e = expf(y[k] - mx); sum += e; y[k] = e; }
-    float inv = 1.0f / sum;
-    for (long k = 0; k < D; k++) y[k] *= inv;
-}
-
 static void attn_forward_tasks(void *arg, long t0, long t1)
 {
     const attn_job *j = arg;
@@ -115,7 +99,7 @@ static void attn_forward_tasks(void *arg, long t0, long t1)
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, Lk, Dh, j->scale, Q, j->ldq, K, j->ldk, 0.0f, S, Lk);
         const unsigned char *pad = j->pad ? j->pad + (long)b * Lk : NULL;
         for (int r = 0; r < Lq; r++)
-            softmax_row(P + (long)r * Lk, S + (long)r * Lk, Lk, j->attn_mask ? j->attn_mask + (long)r * Lk : NULL, pad);
+            nn_softmax_row(P + (long)r * Lk, S + (long)r * Lk, Lk, j->attn_mask ? j->attn_mask + (long)r * Lk : NULL, pad, 0);
         const float *A = P;
         if (j->drop) {
             const float *m = j->drop + t * LL;

@@ -1,6 +1,7 @@
 /* ops_softmax.c — softmax / log-softmax over the last dim, masked attention softmax, spatial
  * softmax keypoints, and the reductions sum / mean / mean over one dim. */
 #include "nn/ops.h"
+#include "nn/kernels.h"
 #include "nn/tape.h"
 #include "nn/threads.h"
 #include "util/error.h"
@@ -20,33 +21,34 @@ typedef struct {
     int log;
 } softmax_job;
 
+void nn_softmax_row(float *y, const float *x, long D, const float *am, const unsigned char *pad, int log)
+{
+    float mx = -INFINITY;
+    for (long k = 0; k < D; k++) {
+        float v = x[k] + (am ? am[k] : 0.0f);
+        if (pad && pad[k]) v = -INFINITY;
+        y[k] = v;
+        if (v > mx) mx = v;
+    }
+    if (mx == -INFINITY) { memset(y, 0, (size_t)D * sizeof(float)); return; }   /* all masked */
+    float s = 0;
+    for (long k = 0; k < D; k++) { float e = expf(y[k] - mx); s += e; if (!log) y[k] = e; }
+    if (log) {
+        float lse = mx + logf(s);
+        for (long k = 0; k < D; k++) y[k] -= lse;
+    } else {
+        float inv = 1.0f / s;
+        for (long k = 0; k < D; k++) y[k] *= inv;
+    }
+}
+
 static void softmax_rows(void *arg, long r0, long r1)
 {
     const softmax_job *j = arg;
     const long D = j->D;
-    for (long r = r0; r < r1; r++) {
-        const float *x = j->x + r * D;
-        float *y = j->y + r * D;
-        const float *am = j->attn_mask ? j->attn_mask + (r % j->mask_rows) * D : NULL;
-        const unsigned char *pad = j->pad ? j->pad + (r / j->rows_per_batch) * D : NULL;
-        float mx = -INFINITY;
-        for (long k = 0; k < D; k++) {
-            float v = x[k] + (am ? am[k] : 0.0f);
-            if (pad && pad[k]) v = -INFINITY;
-            y[k] = v;
-            if (v > mx) mx = v;
-        }
-        if (mx == -INFINITY) { memset(y, 0, (size_t)D * sizeof(float)); continue; }   /* all masked */
-        float s = 0;
-        for (long k = 0; k < D; k++) { float e = expf(y[k] - mx); s += e; if (!j->log) y[k] = e; }
-        if (j->log) {
-            float lse = mx + logf(s);
-            for (long k = 0; k < D; k++) y[k] -= lse;
-        } else {
-            float inv = 1.0f / s;
-            for (long k = 0; k < D; k++) y[k] *= inv;
-        }
-    }
+    for (long r = r0; r < r1; r++)
+        nn_softmax_row(j->y + r * D, j->x + r * D, D, j->attn_mask ? j->attn_mask + (r % j->mask_rows) * D : NULL,
+                       j->pad ? j->pad + (r / j->rows_per_batch) * D : NULL, j->log);
 }
 
 typedef struct { const float *y, *dy; float *dx; long D; int log; } softmax_bjob;
