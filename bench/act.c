@@ -30,7 +30,7 @@ int main(int argc, char **argv)
     cfg.n_cameras = 1;
     snprintf(cfg.camera_names[0], ACT_NAME_MAX, "top");
     cfg.height = cfg.width = 84;
-    int batch = 8, repeat = 5, threads = 2, train = 1, infer = 1;
+    int batch = 8, repeat = 5, threads = 2, train = 1, infer = 1, packed = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i];
         int v = atoi(argv[i + 1]);
@@ -46,6 +46,7 @@ int main(int argc, char **argv)
         else if (!strcmp(k, "--threads")) threads = v;
         else if (!strcmp(k, "--train")) train = v;   /* 0: skip the training-step timing (profiling) */
         else if (!strcmp(k, "--infer")) infer = v;   /* 0: skip the inference timing */
+        else if (!strcmp(k, "--packed")) packed = v; /* 0: inference through sgemm, not packed weights */
         else if (!strcmp(k, "--frozen")) cfg.backbone_norm = v ? MOD_NORM_FROZEN_BATCH : MOD_NORM_GROUP;
         else { fprintf(stderr, "act bench: unknown %s\n", k); return 2; }
     }
@@ -83,6 +84,7 @@ int main(int argc, char **argv)
     if (train) printf("train_step_ms %.1f\n", 1e3 * median(t, repeat));
     nn_ctx_set_train(c, 0);
     nn_ctx_set_record(c, 0);
+    nn_params_freeze(m.ps, packed);   /* as rollout and predict: weights packed once */
     int n_inf = infer ? repeat * 4 : 0;
     double *ti = malloc(sizeof(double) * (n_inf + 1));
     for (int r = 0; r <= n_inf; r++) {

@@ -173,6 +173,7 @@ int main(int argc, char **argv)
     predictor p;
     memset(&p, 0, sizeof p);
     if (act_checkpoint_load(o.checkpoint, &p.m) < 0) tool_die(1, "%s", error_get());
+    nn_params_freeze(p.m.ps, 1);   /* inference only: products use weights packed once */
     const act_config *cfg = &p.m.cfg;
     const int K = act_model_chunk(&p.m), A = cfg->action_dim;
     p.cameras = calloc(cfg->n_cameras, sizeof *p.cameras);

@@ -40,5 +40,12 @@ void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float
 void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *dy,
                         float *dx, int dx_fresh, float *dw, float *db, float *work);
 long nn_conv2d_work_floats(const nn_conv_geom *g, int O);
+/* The forward with the weight packed once (gemm_packed.h; frozen parameters): sample by sample,
+ * each an im2col and a packed product into positions x channels, transposed into y.
+ * work: nn_conv2d_packed_work_floats. -1 + error_set if wp is not [O, C*kh*kw]. */
+struct nn_packed;
+int nn_conv2d_forward_packed(const nn_conv_geom *g, int O, const float *x, const struct nn_packed *wp,
+                             const float *b, float *y, float *work);
+long nn_conv2d_packed_work_floats(const nn_conv_geom *g, int O);
 
 #endif

@@ -2,7 +2,9 @@
  * layer4's 3x3 maps give a wide matrix), with im2col/col2im and the layout copies parallel on
  * our pool and the sgemm on OpenBLAS's threads (never both at once). */
 #include "nn/kernels.h"
+#include "nn/gemm_packed.h"
 #include "nn/threads.h"
+#include "util/error.h"
 
 #include <cblas.h>
 #include <string.h>
@@ -336,6 +338,51 @@ void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float
                        float *y, float *work)
 {
     conv_forward(g, O, x, w, b, y, work, 0);
+}
+
+/* ---------------------------------------------------------------- conv2d, packed weight */
+typedef struct { const float *t; float *y; int O; long P; } transpose_job;
+
+static void transpose_channels(void *arg, long o0, long o1)   /* y [O, P] rows o0..o1 = t [P, O] columns */
+{
+    const transpose_job *j = arg;
+    for (long p0 = 0; p0 < j->P; p0 += 64) {
+        long p1 = p0 + 64 < j->P ? p0 + 64 : j->P;
+        for (long o = o0; o < o1; o++) {
+            float *yo = j->y + o * j->P;
+            for (long p = p0; p < p1; p++) yo[p] = j->t[p * j->O + o];
+        }
+    }
+}
+
+long nn_conv2d_packed_work_floats(const nn_conv_geom *g, int O)
+{
+    long P = (long)g->Ho * g->Wo;
+    return (long)g->C * g->kh * g->kw * P + P * O;
+}
+
+int nn_conv2d_forward_packed(const nn_conv_geom *g, int O, const float *x, const nn_packed *wp, const float *b,
+                             float *y, float *work)
+{
+    const long P = (long)g->Ho * g->Wo, in_size = (long)g->C * g->H * g->W;
+    const int K = g->C * g->kh * g->kw;
+    if (nn_packed_rows(wp) != O || nn_packed_cols(wp) != K)
+        return error_set("nn conv2d: packed weight [%d, %d] for [%d, %d]", nn_packed_rows(wp), nn_packed_cols(wp), O, K);
+    nn_conv_geom one = *g;
+    one.B = 1;
+    float *cols = work, *t = work + (long)K * P;
+    for (int s = 0; s < g->B; s++) {
+        const float *xs = x + s * in_size, *a = xs;
+        if (!is_pointwise(g)) {
+            nn_im2col(&one, xs, cols);
+            a = cols;
+        }
+        /* positions are the rows: A(p, k) = a[k*P + p] */
+        if (nn_gemm_packed((int)P, 0, O, a, 1, P, wp, b, t, O, 0) < 0) return -1;
+        transpose_job tj = { t, y + (long)s * O * P, O, P };
+        nn_parallel_for(O, 16, transpose_channels, &tj);
+    }
+    return 0;
 }
 
 /* For a stride-1 convolution the data gradient is itself a stride-1 convolution of dy with the

@@ -8,6 +8,7 @@
  * Saved for backward: the softmax probabilities and the dropout mask; the scores and the
  * dropped probabilities are recomputed per task in scratch. */
 #include "nn/ops.h"
+#include "nn/gemm_packed.h"
 #include "nn/kernels.h"
 #include "nn/tape.h"
 #include "nn/threads.h"
@@ -57,8 +58,14 @@ nn_tensor *nn_linear_rows(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b, i
     nn_tensor *y = nn_new(c, x->ndim, shape);
     if (!y) return NULL;
     int M = (int)(x->size / in);
-    if (b) nn_bias_rows(y->data, b->data + row0, M, rows);
-    nn_gemm(0, 1, M, rows, in, 1.0f, x->data, in, w->data + (long)row0 * in, in, b ? 1.0f : 0.0f, y->data, rows);
+    const nn_packed *wp = row0 % 16 == 0 ? nn_weight_packed(w, w->shape[0], in) : NULL;
+    if (wp) {
+        if (nn_gemm_packed(M, row0, rows, x->data, in, 1, wp, b ? b->data + row0 : NULL, y->data, rows, 0) < 0)
+            return NULL;
+    } else {
+        if (b) nn_bias_rows(y->data, b->data + row0, M, rows);
+        nn_gemm(0, 1, M, rows, in, 1.0f, x->data, in, w->data + (long)row0 * in, in, b ? 1.0f : 0.0f, y->data, rows);
+    }
     if (nn_needs_grad(c, 3, IN(x, w, b))) {
         nn_node *n = nn_record(c, "linear_rows", linear_rows_backward, y, 3, IN(x, w, b));
         if (!n) return NULL;

@@ -1,6 +1,7 @@
 /* ops_linalg.c — linear, batched matmul, conv2d, conv1d, conv_transpose1d: shape checks,
  * tape records and backward, over the sgemm/im2col kernels in kernels_conv.c. */
 #include "nn/ops.h"
+#include "nn/gemm_packed.h"
 #include "nn/kernels.h"
 #include "nn/tape.h"
 #include "nn/threads.h"
@@ -53,8 +54,13 @@ nn_tensor *nn_linear(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b)
     nn_tensor *y = nn_new(c, x->ndim, shape);
     if (!y) return NULL;
     int M = (int)(x->size / in);
-    if (b) nn_bias_rows(y->data, b->data, M, out);
-    nn_gemm(0, 1, M, out, in, 1.0f, x->data, in, w->data, in, b ? 1.0f : 0.0f, y->data, out);
+    const nn_packed *wp = nn_weight_packed(w, out, in);
+    if (wp) {
+        if (nn_gemm_packed(M, 0, out, x->data, in, 1, wp, b ? b->data : NULL, y->data, out, 0) < 0) return NULL;
+    } else {
+        if (b) nn_bias_rows(y->data, b->data, M, out);
+        nn_gemm(0, 1, M, out, in, 1.0f, x->data, in, w->data, in, b ? 1.0f : 0.0f, y->data, out);
+    }
     if (nn_needs_grad(c, 3, IN(x, w, b))) {
         nn_node *n = nn_record(c, "linear", linear_backward, y, 3, IN(x, w, b));
         if (!n) return NULL;
@@ -194,9 +200,14 @@ static nn_tensor *conv_common(nn_ctx *c, const char *op, nn_tensor *x, nn_tensor
         *saved = g;
     }
     size_t mark = nn_arena_mark(c->arena);
-    float *work = nn_alloc_floats(c, nn_conv2d_work_floats(&g, O));
+    const nn_packed *wp = nn_weight_packed(w, O, g.C * g.kh * g.kw);
+    float *work = nn_alloc_floats(c, wp ? nn_conv2d_packed_work_floats(&g, O) : nn_conv2d_work_floats(&g, O));
     if (!work) return NULL;
-    nn_conv2d_forward(&g, O, x->data, w->data, b ? b->data : NULL, y->data, work);
+    if (wp) {
+        if (nn_conv2d_forward_packed(&g, O, x->data, wp, b ? b->data : NULL, y->data, work) < 0) return NULL;
+    } else {
+        nn_conv2d_forward(&g, O, x->data, w->data, b ? b->data : NULL, y->data, work);
+    }
     nn_arena_release(c->arena, mark);
     if (rec) {
         nn_node *n = nn_record(c, op, conv_backward, y, 3, IN(x, w, b));

@@ -1,6 +1,7 @@
 /* params.c — the parameter store: one block for every parameter and buffer, gradients in the
  * same layout, registration by PyTorch name, and PyTorch's default initialisers. */
 #include "nn/params.h"
+#include "nn/gemm_packed.h"
 #include "nn/threads.h"
 #include "util/error.h"
 
@@ -20,6 +21,7 @@ nn_params *nn_params_new(void)
 void nn_params_free(nn_params *ps)
 {
     if (!ps) return;
+    nn_params_freeze(ps, 0);
     for (int i = 0; i < ps->count; i++) {
         free((char *)ps->list[i].t->name);
         free(ps->list[i].t);
@@ -28,6 +30,18 @@ void nn_params_free(nn_params *ps)
     free(ps->data);
     free(ps->grad);
     free(ps);
+}
+
+void nn_params_freeze(nn_params *ps, int freeze)
+{
+    for (int i = 0; i < ps->count; i++) {
+        nn_tensor *t = ps->list[i].t;
+        t->frozen = freeze != 0;
+        if (!freeze) {
+            nn_packed_free(t->packed);
+            t->packed = NULL;
+        }
+    }
 }
 
 static void repoint(nn_params *ps)

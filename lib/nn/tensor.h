@@ -30,6 +30,10 @@ typedef struct nn_tensor {
     int shape[NN_MAX_DIMS];
     int requires_grad;      /* trainable parameter, or computed from one while recording */
     const char *name;       /* parameters only (PyTorch name), else NULL */
+    int frozen;             /* parameters after nn_params_freeze: the values no longer change,
+                               so linear and convolution ops keep a packed copy (below) */
+    struct nn_packed *packed;   /* that copy (gemm_packed.h), made on first use; owned by the
+                               parameter store */
 } nn_tensor;
 
 /* Shape literal: nn_new(ctx, NN_DIMS(8, 3, 84, 84)) expands to  4, (const int[]){8,3,84,84}. */

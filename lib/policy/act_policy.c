@@ -35,6 +35,7 @@ static void *act_policy_open(const char *path, const policy_env_t *env, const po
     act_policy *p = calloc(1, sizeof *p);
     if (!p) { error_set("out of memory"); return NULL; }
     if (act_checkpoint_load(path, &p->m) < 0) { free(p); return NULL; }
+    nn_params_freeze(p->m.ps, 1);   /* inference only: products use weights packed once */
     const act_config *cfg = &p->m.cfg;
     if (cfg->state_dim != env->state_dim || cfg->action_dim != env->action_dim) {
         error_set("the policy takes %d state values and gives %d actions; task %s has %d and %d", cfg->state_dim,

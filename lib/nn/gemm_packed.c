@@ -1,0 +1,290 @@
+/* gemm_packed.c — products against weights packed once, for inference with frozen parameters.
+ *
+ * At batch 1 a policy's products are a few rows of activations (100 decoder queries, a few
+ * hundred image positions) times a large weight. sgemm copies ("packs") the whole weight into
+ * its panel layout on every call, which at these shapes costs as much memory traffic as the
+ * product itself: a 7-layer decoder streams its 120 MB of weights through the copy on every
+ * inference. Here a weight W [N, K] (PyTorch's Linear [out, in]; a convolution's [out, in*kh*kw])
+ * is packed once into panels of 16 output columns, [ceil(N/16)][K][16] (zero-padded), and the
+ * product C = A W^T runs a 6x16 register-tile kernel over the packed panels, reading A in place
+ * through strides: A(i, k) = A[i*ars + k*aks] (rows of a linear's input: ars = K, aks = 1; an
+ * im2col matrix [K, P] read as positions x K: ars = 1, aks = P).
+ *
+ * Blocking: K in blocks of KC (a 16 KiB panel block stays in L1 while every row tile passes over
+ * it), rows in blocks of MC (the A block stays in L2 across the panels). Threads split the
+ * panels (or, when there are too few, the rows); every element of C is summed in the same order
+ * whatever the split, so results do not depend on the thread count. */
+#include "nn/gemm_packed.h"
+#include "nn/tensor.h"
+#include "nn/threads.h"
+#include "util/error.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#if defined(__AVX2__) && defined(__FMA__)
+#include <immintrin.h>
+#define PACKED_SIMD 1
+#endif
+
+#define NR 16
+#define MR 6
+#define KC 256
+#define MC 96
+
+struct nn_packed {
+    int N, K, panels;
+    float *data;          /* K in blocks of KC; in each block the panels one after the other,
+                             each [kc][16]: the block k0 of panel q starts at block_start(q, k0) */
+};
+
+/* Within a K block the panels a thread walks are adjacent, so the weight streams from memory
+ * in one ascending run per block (what the hardware prefetcher follows). */
+static inline size_t block_start(const nn_packed *p, int q, int k0)
+{
+    int kc = p->K - k0 < KC ? p->K - k0 : KC;
+    return ((size_t)k0 * p->panels + (size_t)q * kc) * NR;
+}
+
+nn_packed *nn_pack_weights(const float *W, int N, int K)
+{
+    if (N <= 0 || K <= 0) { error_set("nn pack: weight [%d, %d]", N, K); return NULL; }
+    nn_packed *p = calloc(1, sizeof *p);
+    int panels = (N + NR - 1) / NR;
+    size_t bytes = (size_t)panels * K * NR * sizeof(float);   /* a multiple of 64 */
+    if (!p || !(p->data = aligned_alloc(64, bytes))) {
+        free(p);
+        error_set("nn pack: out of memory for a [%d, %d] weight", N, K);
+        return NULL;
+    }
+    p->N = N;
+    p->K = K;
+    p->panels = panels;
+    for (int q = 0; q < panels; q++)
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            float *dst = p->data + block_start(p, q, k0);
+            for (int j = 0; j < NR; j++) {
+                int n = q * NR + j;
+                if (n < N)
+                    for (int k = 0; k < kc; k++) dst[(size_t)k * NR + j] = W[(size_t)n * K + k0 + k];
+                else
+                    for (int k = 0; k < kc; k++) dst[(size_t)k * NR + j] = 0.0f;
+            }
+        }
+    return p;
+}
+
+void nn_packed_free(nn_packed *p)
+{
+    if (!p) return;
+    free(p->data);
+    free(p);
+}
+
+int nn_packed_rows(const nn_packed *p) { return p->N; }
+int nn_packed_cols(const nn_packed *p) { return p->K; }
+
+/* ---------------------------------------------------------------- the register tile */
+/* C[mr, nv] (+)= A[mr, kc] B[kc, 16]: load = 1 adds to C's values, else bias (16 values, or
+ * NULL for zeros) is added. nv < 16 only in the last panel of a weight whose N is not a
+ * multiple of 16 (the padded columns are computed and dropped). */
+#ifdef PACKED_SIMD
+/* The accumulators are named variables, not an array: GCC keeps an indexed array on the stack
+ * (a store per FMA), measured 2x slower. */
+static inline __attribute__((always_inline)) void store_row(float *cr, __m256 v0, __m256 v1, int nv, int load,
+                                                            const float *bias)
+{
+    if (nv == NR) {
+        if (load) {
+            v0 = _mm256_add_ps(_mm256_loadu_ps(cr), v0);
+            v1 = _mm256_add_ps(_mm256_loadu_ps(cr + 8), v1);
+        } else if (bias) {
+            v0 = _mm256_add_ps(_mm256_loadu_ps(bias), v0);
+            v1 = _mm256_add_ps(_mm256_loadu_ps(bias + 8), v1);
+        }
+        _mm256_storeu_ps(cr, v0);
+        _mm256_storeu_ps(cr + 8, v1);
+    } else {
+        float t[NR];
+        _mm256_storeu_ps(t, v0);
+        _mm256_storeu_ps(t + 8, v1);
+        for (int j = 0; j < nv; j++) cr[j] = (load ? cr[j] : bias ? bias[j] : 0.0f) + t[j];
+    }
+}
+
+#define ROW_FMA(r, kk)                                                 \
+    x = _mm256_broadcast_ss(a + (kk) * MR + r);                        \
+    c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);                         \
+    c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
+#define STEP(kk)                                                       \
+    b0 = _mm256_load_ps(b + (kk) * NR);                                \
+    b1 = _mm256_load_ps(b + (kk) * NR + 8);                            \
+    ROW_FMA(0, kk) ROW_FMA(1, kk) ROW_FMA(2, kk) ROW_FMA(3, kk) ROW_FMA(4, kk) ROW_FMA(5, kk)
+#define ROW_STORE(r) \
+    if (mr > r) store_row(c + r * ldc, c##r##0, c##r##1, nv, load, bias);
+
+/* C[mr, nv] (+)= A[6, kc] B[kc, 16]: A packed [kc][6] (rows past mr are zeros), B [kc][16];
+ * load = 1 adds to C's values, else bias (16 values, or NULL for zeros) is added. nv < 16
+ * only in the last panel of a weight whose N is not a multiple of 16 (the padded columns are
+ * computed and dropped). */
+static void tile(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
+                 const float *bias)
+{
+    __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
+    __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, b0, b1, x;
+    int k = 0;
+    for (; k + 4 <= kc; k += 4, a += 4 * MR, b += 4 * NR) {
+        STEP(0) STEP(1) STEP(2) STEP(3)
+    }
+    for (; k < kc; k++, a += MR, b += NR) {
+        STEP(0)
+    }
+    ROW_STORE(0) ROW_STORE(1) ROW_STORE(2) ROW_STORE(3) ROW_STORE(4) ROW_STORE(5)
+}
+#else
+static void tile(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
+                 const float *bias)
+{
+    float acc[MR][NR];
+    memset(acc, 0, sizeof acc);
+    for (int k = 0; k < kc; k++, a += MR, b += NR)
+        for (int r = 0; r < MR; r++)
+            for (int j = 0; j < NR; j++) acc[r][j] += a[r] * b[j];
+    for (int r = 0; r < mr; r++)
+        for (int j = 0; j < nv; j++) {
+            float *cr = c + r * ldc;
+            cr[j] = (load ? cr[j] : bias ? bias[j] : 0.0f) + acc[r][j];
+        }
+}
+#endif
+
+/* ---------------------------------------------------------------- blocking and threads */
+typedef struct {
+    int M, n0, n;
+    const float *A;               /* packed: [ceil(M/6)][K][6] */
+    long ars_unused, aks_unused;
+    const nn_packed *P;
+    float *C;
+    long ldc;
+    const float *bias;
+    int accumulate, by_rows, q0, q1;   /* panels [q0, q1) */
+} pgemm_job;
+
+/* rows [i0, i1) x panels [q0, q1) */
+static void pgemm_block(const pgemm_job *j, int i0, int i1, int q0, int q1)
+{
+    const int K = j->P->K;
+    for (int k0 = 0; k0 < K; k0 += KC) {
+        int kc = K - k0 < KC ? K - k0 : KC;
+        int first = k0 == 0;
+        for (int ib = i0; ib < i1; ib += MC) {
+            int ie = ib + MC < i1 ? ib + MC : i1;
+            for (int q = q0; q < q1; q++) {
+                const float *b = j->P->data + block_start(j->P, q, k0);
+                int col = q * NR - j->n0;
+                int nv = j->n - col < NR ? j->n - col : NR;
+                const float *bias = j->bias && first && !j->accumulate ? j->bias + col : NULL;
+                for (int i = ib; i < ie; i += MR)
+                    tile(ie - i < MR ? ie - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b,
+                         j->C + i * j->ldc + col, j->ldc, nv, !first || j->accumulate, bias);
+            }
+        }
+    }
+}
+
+static void pgemm_range(void *arg, long s0, long s1)
+{
+    const pgemm_job *j = arg;
+    if (j->by_rows) {
+        long i0 = s0 * MC, i1 = s1 * MC < j->M ? s1 * MC : j->M;
+        pgemm_block(j, (int)i0, (int)i1, j->q0, j->q1);
+    } else {
+        pgemm_block(j, 0, j->M, j->q0 + (int)s0, j->q0 + (int)s1);
+    }
+}
+
+/* A packed into row tiles: dst [ceil(M/6)][K][6], rows past M zero */
+typedef struct { const float *A; long ars, aks; int M, K; float *dst; } apack_job;
+
+/* tiles [t0, t1) */
+static void apack_tiles(void *arg, long t0, long t1)
+{
+    const apack_job *j = arg;
+    if (j->ars == 1) {
+        /* the rows of a tile are adjacent in memory (an im2col matrix [K, P]): walk each k's
+         * row once per block of 16 tiles (96 contiguous floats), writing 16 tile streams */
+        for (long tb = t0; tb < t1; tb += 16) {
+            long te = tb + 16 < t1 ? tb + 16 : t1;
+            for (int k = 0; k < j->K; k++) {
+                const float *a = j->A + (size_t)k * j->aks;
+                for (long t = tb; t < te; t++) {
+                    float *d = j->dst + ((size_t)t * j->K + k) * MR;
+                    int i0 = (int)t * MR, mr = j->M - i0 < MR ? j->M - i0 : MR;
+                    if (mr == MR) memcpy(d, a + i0, MR * sizeof(float));
+                    else
+                        for (int r = 0; r < MR; r++) d[r] = r < mr ? a[i0 + r] : 0.0f;
+                }
+            }
+        }
+        return;
+    }
+    for (long t = t0; t < t1; t++) {
+        float *d = j->dst + (size_t)t * j->K * MR;
+        int i0 = (int)t * MR, mr = j->M - i0 < MR ? j->M - i0 : MR;
+        for (int r = 0; r < MR; r++) {
+            const float *a = j->A + (size_t)(i0 + r) * j->ars;
+            if (r < mr)
+                for (int k = 0; k < j->K; k++) d[(size_t)k * MR + r] = a[k * j->aks];
+            else
+                for (int k = 0; k < j->K; k++) d[(size_t)k * MR + r] = 0.0f;
+        }
+    }
+}
+
+/* the packed A: one buffer per application thread, grown as needed and kept */
+static __thread float *apack_buf;
+static __thread size_t apack_cap;
+
+int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, const nn_packed *P, const float *bias,
+                   float *C, long ldc, int accumulate)
+{
+    if (n0 < 0 || n <= 0 || n0 % NR || n0 + n > P->N)
+        return error_set("nn gemm_packed: columns [%d, %d) of a packed [%d, %d] weight", n0, n0 + n, P->N, P->K);
+    if (M <= 0) return 0;
+    const long tiles = (M + MR - 1) / MR;
+    size_t need = (size_t)tiles * P->K * MR;
+    if (need > apack_cap) {
+        float *nb = NULL;
+        if (posix_memalign((void **)&nb, 64, need * sizeof(float)) != 0)
+            return error_set("nn gemm_packed: out of memory for a [%d, %d] operand", M, P->K);
+        free(apack_buf);
+        apack_buf = nb;
+        apack_cap = need;
+    }
+    int threads = nn_get_threads();
+    double flop = 2.0 * M * n * P->K;
+    int serial = threads == 1 || flop < 2e6;
+    apack_job aj = { A, ars, aks, M, P->K, apack_buf };
+    if (serial) apack_tiles(&aj, 0, tiles);
+    else nn_parallel_for(tiles, 16, apack_tiles, &aj);
+    pgemm_job j = { M, n0, n, apack_buf, 0, 0, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR };
+    long panels = j.q1 - j.q0, row_blocks = (M + MC - 1) / MC;
+    if (serial) {
+        pgemm_block(&j, 0, M, j.q0, j.q1);
+    } else if (panels >= 2L * threads || panels >= row_blocks) {
+        nn_parallel_for(panels, 1, pgemm_range, &j);
+    } else {
+        j.by_rows = 1;
+        nn_parallel_for(row_blocks, 1, pgemm_range, &j);
+    }
+    return 0;
+}
+
+const nn_packed *nn_weight_packed(nn_tensor *w, int N, int K)
+{
+    if (!w->frozen) return NULL;
+    if (w->packed && (w->packed->N != N || w->packed->K != K)) return NULL;
+    if (!w->packed && (long)N * K == w->size) w->packed = nn_pack_weights(w->data, N, K);
+    return w->packed;   /* NULL when packing failed: the caller falls back to sgemm */
+}

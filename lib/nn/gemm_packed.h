@@ -1,0 +1,27 @@
+/* gemm_packed.h — products against a weight packed once (gemm_packed.c): the inference path of
+ * linear and convolution ops when their weight is frozen (nn_params_freeze, params.h). */
+#ifndef ILT_NN_GEMM_PACKED_H
+#define ILT_NN_GEMM_PACKED_H
+
+typedef struct nn_packed nn_packed;
+
+/* Pack W [N, K] (row-major: PyTorch's Linear [out, in], a convolution's [out, in*kh*kw]).
+ * NULL + error_set on failure. */
+nn_packed *nn_pack_weights(const float *W, int N, int K);
+void nn_packed_free(nn_packed *p);
+int nn_packed_rows(const nn_packed *p);   /* N */
+int nn_packed_cols(const nn_packed *p);   /* K */
+
+/* C[i, c] (+)= sum_k A(i, k) W[n0 + c, k] (+ bias[c]) for i < M, c < n, where A(i, k) =
+ * A[i*ars + k*aks] and C[i, c] = C[i*ldc + c]. Columns [n0, n0 + n) of W; n0 a multiple of 16.
+ * accumulate = 1 adds to C (bias then ignored), else C is written. Each C element is summed in
+ * the same order for any thread count. -1 + error_set on bad columns. */
+int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, const nn_packed *P, const float *bias,
+                   float *C, long ldc, int accumulate);
+
+/* The packed copy of a frozen parameter w seen as [N, K], made on first use and kept in w;
+ * NULL when w is not frozen, has another size, or could not be packed (use sgemm then). */
+struct nn_tensor;
+const nn_packed *nn_weight_packed(struct nn_tensor *w, int N, int K);
+
+#endif
