@@ -14,7 +14,8 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
-# The machine kind this project runs on has AVX2/FMA/AVX-512; ARCH= (empty) builds portable code.
+# The machine kind this project runs on has AVX2 and FMA (no AVX-512); ARCH= (empty) builds
+# portable code (the packed inference kernel, lib/nn/gemm_packed.c, then runs its plain C loop).
 ARCH    ?= -march=native
 # -O3: GCC 12 vectorises no loop of unknown trip count at -O2 (the engine's elementwise, norm
 # and layout loops); without -ffast-math the vectorised loops compute the same floats.

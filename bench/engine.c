@@ -205,6 +205,7 @@ static double run(workload *w, int repeat, double *cpu)
     if (repeat > 64) repeat = 64;
     nn_ctx_set_train(w->c, !w->inference);
     nn_ctx_set_record(w->c, !w->inference);
+    nn_params_freeze(w->ps, w->inference);   /* inference as rollout runs it: weights packed once */
     for (int r = -1; r < repeat; r++) {   /* r = -1 warms up (arena growth, page faults) */
         double t0 = now(), c0 = cpu_now();
         if (!w->inference) nn_params_zero_grad(w->ps);

@@ -75,10 +75,13 @@ PY
   [ "$output" = "ok" ]
 }
 
-@test "predict on a --steps 0 checkpoint: one [5,14] action chunk per sample, keys kept, deterministic" {
+@test "predict on a --steps 0 checkpoint: one [5,14] action chunk per sample, keys kept, deterministic on 1 and 2 threads" {
   predict -c "$d/init.h5" --threads 1 "$d/train.tar" > "$t/a.tar"
   predict -c "$d/init.h5" --threads 1 < "$d/train.tar" > "$t/b.tar"
   cmp "$t/a.tar" "$t/b.tar"
+  # the same bits on two threads (packed products: each output summed in one order)
+  predict -c "$d/init.h5" --threads 2 "$d/train.tar" > "$t/c.tar"
+  cmp "$t/a.tar" "$t/c.tar"
   run "$PYTHON" - "$t/a.tar" "$d/train.tar" <<'PY'
 import sys, tarfile, io, numpy as np
 def samples(path):

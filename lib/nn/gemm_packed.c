@@ -129,11 +129,20 @@ static inline __attribute__((always_inline)) void store_row(float *cr, __m256 v0
  * only in the last panel of a weight whose N is not a multiple of 16 (the padded columns are
  * computed and dropped). */
 static void tile(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
-                 const float *bias)
+                 const float *bias, const float *pf, int npf)
 {
     __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
     __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00, b0, b1, x;
     int k = 0;
+    /* prefetch npf lines from pf into L2, four per unrolled step (see pgemm_block) */
+    for (int end = 4 * ((npf + 3) / 4) < kc ? 4 * ((npf + 3) / 4) : kc; k + 4 <= end;
+         k += 4, a += 4 * MR, b += 4 * NR, pf += 4 * NR) {
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + NR), _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + 2 * NR), _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + 3 * NR), _MM_HINT_T1);
+        STEP(0) STEP(1) STEP(2) STEP(3)
+    }
     for (; k + 4 <= kc; k += 4, a += 4 * MR, b += 4 * NR) {
         STEP(0) STEP(1) STEP(2) STEP(3)
     }
@@ -144,7 +153,7 @@ static void tile(int mr, int kc, const float *a, const float *b, float *c, long 
 }
 #else
 static void tile(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
-                 const float *bias)
+                 const float *bias, const float *pf, int npf)
 {
     float acc[MR][NR];
     memset(acc, 0, sizeof acc);
@@ -175,6 +184,7 @@ typedef struct {
 static void pgemm_block(const pgemm_job *j, int i0, int i1, int q0, int q1)
 {
     const int K = j->P->K;
+    const float *end = j->P->data + (size_t)j->P->panels * K * NR;
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         int first = k0 == 0;
@@ -185,9 +195,20 @@ static void pgemm_block(const pgemm_job *j, int i0, int i1, int q0, int q1)
                 int col = q * NR - j->n0;
                 int nv = j->n - col < NR ? j->n - col : NR;
                 const float *bias = j->bias && first && !j->accumulate ? j->bias + col : NULL;
-                for (int i = ib; i < ie; i += MR)
+                /* The row tiles over this panel block (kc lines of 64 bytes) share the prefetch
+                 * of the block after it in memory (the next panel's, or the next K block's) into
+                 * L2, each a slice: the weights stream from DRAM once per inference, and a
+                 * block fetched on demand stalls its first tile (measured: 101 -> 129 GFLOP/s
+                 * for a [100, 3200] x [3200, 512] product on 2 threads). */
+                const float *next = b + (size_t)kc * NR;
+                int lines = next + (size_t)kc * NR <= end ? kc : 0;
+                int ntiles = (ie - ib + MR - 1) / MR, share = (lines + ntiles - 1) / ntiles;
+                for (int i = ib, t = 0; i < ie; i += MR, t++) {
+                    int from = t * share, npf = lines - from < share ? lines - from : share;
                     tile(ie - i < MR ? ie - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b,
-                         j->C + i * j->ldc + col, j->ldc, nv, !first || j->accumulate, bias);
+                         j->C + i * j->ldc + col, j->ldc, nv, !first || j->accumulate, bias,
+                         next + (size_t)from * NR, npf > 0 ? npf : 0);
+                }
             }
         }
     }
