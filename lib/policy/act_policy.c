@@ -56,7 +56,10 @@ static void *act_policy_open(const char *path, const policy_env_t *env, const po
                   cfg->height, cfg->width, env->height, env->width, cfg->height, cfg->width);
         goto fail;
     }
-    if (options && options->n_threads > 0) nn_set_threads(options->n_threads);
+    /* always set: besides our pool's size it keeps OpenBLAS single-threaded (left at its
+     * default, its idle worker spun in sched_yield through every rollout step, a core's worth
+     * of CPU that parallel evaluation jobs then fought over) */
+    nn_set_threads(options && options->n_threads > 0 ? options->n_threads : 1);
     if (act_batch_alloc(&p->b, &p->m, 1) < 0 || !(p->c = nn_ctx_new((size_t)16 << 20))) goto fail;
     nn_ctx_set_train(p->c, 0);
     nn_ctx_set_record(p->c, 0);
