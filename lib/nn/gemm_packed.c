@@ -5,15 +5,17 @@
  * its panel layout on every call, which at these shapes costs as much memory traffic as the
  * product itself: a 7-layer decoder streams its 120 MB of weights through the copy on every
  * inference. Here a weight W [N, K] (PyTorch's Linear [out, in]; a convolution's [out, in*kh*kw])
- * is packed once into panels of 16 output columns, [ceil(N/16)][K][16] (zero-padded), and the
- * product C = A W^T runs a 6x16 register-tile kernel over the packed panels, reading A in place
- * through strides: A(i, k) = A[i*ars + k*aks] (rows of a linear's input: ars = K, aks = 1; an
- * im2col matrix [K, P] read as positions x K: ars = 1, aks = P).
+ * is packed once into panels of 16 output columns (zero-padded), K in blocks of KC with the
+ * panels of one block adjacent, and the product C = A W^T runs a 6x16 register-tile kernel over
+ * them. A, given through strides A(i, k) = A[i*ars + k*aks] (rows of a linear's input: ars = K,
+ * aks = 1; an im2col matrix [K, P] read as positions x K: ars = 1, aks = P), is copied per call
+ * into row tiles [ceil(M/6)][K][6] (it is small next to the weight and read once per panel).
  *
  * Blocking: K in blocks of KC (a 16 KiB panel block stays in L1 while every row tile passes over
- * it), rows in blocks of MC (the A block stays in L2 across the panels). Threads split the
- * panels (or, when there are too few, the rows); every element of C is summed in the same order
- * whatever the split, so results do not depend on the thread count. */
+ * it, and the tiles prefetch the next block into L2), rows in blocks of MC (the A block stays in
+ * L2 across the panels). Threads split the panels (or, when there are too few, the rows); every
+ * element of C is summed in the same order whatever the split, so results do not depend on the
+ * thread count. */
 #include "nn/gemm_packed.h"
 #include "nn/tensor.h"
 #include "nn/threads.h"
@@ -172,7 +174,6 @@ static void tile(int mr, int kc, const float *a, const float *b, float *c, long 
 typedef struct {
     int M, n0, n;
     const float *A;               /* packed: [ceil(M/6)][K][6] */
-    long ars_unused, aks_unused;
     const nn_packed *P;
     float *C;
     long ldc;
@@ -289,7 +290,7 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
     apack_job aj = { A, ars, aks, M, P->K, apack_buf };
     if (serial) apack_tiles(&aj, 0, tiles);
     else nn_parallel_for(tiles, 16, apack_tiles, &aj);
-    pgemm_job j = { M, n0, n, apack_buf, 0, 0, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR };
+    pgemm_job j = { M, n0, n, apack_buf, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR };
     long panels = j.q1 - j.q0, row_blocks = (M + MC - 1) / MC;
     if (serial) {
         pgemm_block(&j, 0, M, j.q0, j.q1);
