@@ -17,6 +17,7 @@
  * element of C is summed in the same order whatever the split, so results do not depend on the
  * thread count. */
 #include "nn/gemm_packed.h"
+#include "nn/kernels.h"
 #include "nn/tensor.h"
 #include "nn/threads.h"
 #include "util/error.h"
@@ -309,4 +310,14 @@ const nn_packed *nn_weight_packed(nn_tensor *w, int N, int K)
     if (w->packed && (w->packed->N != N || w->packed->K != K)) return NULL;
     if (!w->packed && (long)N * K == w->size) w->packed = nn_pack_weights(w->data, N, K);
     return w->packed;   /* NULL when packing failed: the caller falls back to sgemm */
+}
+
+int nn_linear_product(struct nn_tensor *w, int row0, int rows, const float *x, int M, const float *b, float *y)
+{
+    const int in = w->shape[1];
+    const nn_packed *wp = row0 % NR == 0 ? nn_weight_packed(w, w->shape[0], in) : NULL;
+    if (wp) return nn_gemm_packed(M, row0, rows, x, in, 1, wp, b ? b + row0 : NULL, y, rows, 0);
+    if (b) nn_bias_rows(y, b + row0, M, rows);
+    nn_gemm(0, 1, M, rows, in, 1.0f, x, in, w->data + (long)row0 * in, in, b ? 1.0f : 0.0f, y, rows);
+    return 0;
 }

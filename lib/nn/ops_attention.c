@@ -58,14 +58,7 @@ nn_tensor *nn_linear_rows(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b, i
     nn_tensor *y = nn_new(c, x->ndim, shape);
     if (!y) return NULL;
     int M = (int)(x->size / in);
-    const nn_packed *wp = row0 % 16 == 0 ? nn_weight_packed(w, w->shape[0], in) : NULL;
-    if (wp) {
-        if (nn_gemm_packed(M, row0, rows, x->data, in, 1, wp, b ? b->data + row0 : NULL, y->data, rows, 0) < 0)
-            return NULL;
-    } else {
-        if (b) nn_bias_rows(y->data, b->data + row0, M, rows);
-        nn_gemm(0, 1, M, rows, in, 1.0f, x->data, in, w->data + (long)row0 * in, in, b ? 1.0f : 0.0f, y->data, rows);
-    }
+    if (nn_linear_product(w, row0, rows, x->data, M, b ? b->data : NULL, y->data) < 0) return NULL;
     if (nn_needs_grad(c, 3, IN(x, w, b))) {
         nn_node *n = nn_record(c, "linear_rows", linear_rows_backward, y, 3, IN(x, w, b));
         if (!n) return NULL;

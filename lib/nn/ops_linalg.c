@@ -54,13 +54,7 @@ nn_tensor *nn_linear(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor *b)
     nn_tensor *y = nn_new(c, x->ndim, shape);
     if (!y) return NULL;
     int M = (int)(x->size / in);
-    const nn_packed *wp = nn_weight_packed(w, out, in);
-    if (wp) {
-        if (nn_gemm_packed(M, 0, out, x->data, in, 1, wp, b ? b->data : NULL, y->data, out, 0) < 0) return NULL;
-    } else {
-        if (b) nn_bias_rows(y->data, b->data, M, out);
-        nn_gemm(0, 1, M, out, in, 1.0f, x->data, in, w->data, in, b ? 1.0f : 0.0f, y->data, out);
-    }
+    if (nn_linear_product(w, 0, out, x->data, M, b ? b->data : NULL, y->data) < 0) return NULL;
     if (nn_needs_grad(c, 3, IN(x, w, b))) {
         nn_node *n = nn_record(c, "linear", linear_backward, y, 3, IN(x, w, b));
         if (!n) return NULL;
