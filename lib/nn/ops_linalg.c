@@ -2,6 +2,7 @@
  * tape records and backward, over the sgemm/im2col kernels in kernels_conv.c. */
 #include "nn/ops.h"
 #include "nn/gemm_packed.h"
+#include "nn/winograd.h"
 #include "nn/kernels.h"
 #include "nn/tape.h"
 #include "nn/threads.h"
@@ -201,10 +202,16 @@ static nn_tensor *conv_common(nn_ctx *c, const char *op, nn_tensor *x, nn_tensor
      * faster (a [1200 positions, 576] x [576, 64] product: 84 against 75 GFLOP/s on one core;
      * cpu-default ACT inference at 120x160, 2 threads: 27.1 ms against 29.3 with every conv
      * packed, medians of 5 interleaved runs) */
-    const nn_packed *wp = (long)g.Ho * g.Wo <= PACKED_CONV_MAX_P ? nn_weight_packed(w, O, g.C * g.kh * g.kw) : NULL;
-    float *work = nn_alloc_floats(c, wp ? nn_conv2d_packed_work_floats(&g, O) : nn_conv2d_work_floats(&g, O));
+    const nn_packed *wp = NULL, *wu = NULL;
+    if (w->frozen && w->ndim == 4 && nn_winograd_suits(&g, O)) wu = nn_weight_winograd(w);
+    else if ((long)g.Ho * g.Wo <= PACKED_CONV_MAX_P) wp = nn_weight_packed(w, O, g.C * g.kh * g.kw);
+    float *work = nn_alloc_floats(c, wu   ? nn_winograd_work_floats(&g, O)
+                                     : wp ? nn_conv2d_packed_work_floats(&g, O)
+                                          : nn_conv2d_work_floats(&g, O));
     if (!work) return NULL;
-    if (wp) {
+    if (wu) {
+        if (nn_conv2d_forward_winograd(&g, O, x->data, wu, b ? b->data : NULL, y->data, work) < 0) return NULL;
+    } else if (wp) {
         if (nn_conv2d_forward_packed(&g, O, x->data, wp, b ? b->data : NULL, y->data, work) < 0) return NULL;
     } else {
         nn_conv2d_forward(&g, O, x->data, w->data, b ? b->data : NULL, y->data, work);
