@@ -608,6 +608,8 @@ static void max_pool_planes_values(const pool_job *j, long p0, long p1)
 {
     const int k = j->k, s = j->s, W = j->W, Wo = j->Wo, H = j->H;
     float rm[W];
+    int xlo, xhi;
+    interior(Wo, s, j->p, k, W, &xlo, &xhi);
     for (long pl = p0; pl < p1; pl++) {
         const float *x = j->x + pl * H * W;
         for (int oy = 0; oy < j->Ho; oy++) {
@@ -620,8 +622,24 @@ static void max_pool_planes_values(const pool_job *j, long p0, long p1)
                 for (int i = 0; i < W; i++) rm[i] = max_nan(rm[i], r[i]);
             }
             float *y = j->y + (pl * j->Ho + oy) * Wo;
-            for (int ox = 0; ox < Wo; ox++) {
+            int ox = 0;
+            for (; ox < Wo; ox++) {
                 int x0 = ox * s - j->p, x1 = x0 + k;
+                if (ox >= xlo && ox < xhi && k == 3 && s == 2) {
+                    /* ResNet's stem: whole windows, stride 2, as selects the compiler
+                     * vectorises (the generic loop below branches on unpredictable data:
+                     * measured 5x slower) */
+                    const float *restrict q = rm - j->p;
+                    for (; ox < xhi; ox++) {
+                        float best = q[2 * ox];
+                        float v1 = q[2 * ox + 1], v2 = q[2 * ox + 2];
+                        best = (v1 > best) | (v1 != v1) ? v1 : best;
+                        best = (v2 > best) | (v2 != v2) ? v2 : best;
+                        y[ox] = best;
+                    }
+                    if (ox >= Wo) break;
+                    x0 = ox * s - j->p, x1 = x0 + k;
+                }
                 if (x0 < 0) x0 = 0;
                 if (x1 > W) x1 = W;
                 float best = rm[x0];
