@@ -171,6 +171,12 @@ int mod_decoder_layer_init(mod_decoder_layer *m, nn_params *ps, rng_t *rng, cons
  * memory_key_padding [B,S] or NULL. */
 nn_tensor *mod_decoder_layer_forward(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
                                      nn_tensor *pos, nn_tensor *query_pos, const unsigned char *memory_key_padding);
+/* The same layer for tgt = 0 [B,T,E] (DETR's and ACT's first decoder layer): without dropout
+ * (inference, or dropout 0) its self-attention block gives one row for every query, so it is
+ * computed once instead of over T queries; equal to the general layer up to rounding. */
+nn_tensor *mod_decoder_layer_forward_zero(nn_ctx *c, const mod_decoder_layer *m, int B, int T, nn_tensor *memory,
+                                          nn_tensor *pos, nn_tensor *query_pos,
+                                          const unsigned char *memory_key_padding);
 
 /* ---------------------------------------------------------------- Diffusion Policy 1-D blocks */
 /* Conv1dBlock: Conv1d(k, padding k/2) -> GroupNorm(groups) -> Mish; names block.0.*, block.1.*. */

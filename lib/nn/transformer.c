@@ -128,6 +128,27 @@ int mod_decoder_layer_init(mod_decoder_layer *m, nn_params *ps, rng_t *rng, cons
     return 0;
 }
 
+/* The cross-attention and feed-forward blocks of a decoder layer, after its self-attention
+ * block gave tgt. */
+static nn_tensor *decoder_rest(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
+                               nn_tensor *memory_k, nn_tensor *query_pos, const unsigned char *memory_key_padding)
+{
+    const mod_transformer_config *cfg = &m->cfg;
+    if (cfg->pre_norm) {
+        nn_tensor *h = mod_norm_forward(c, &m->norm2, tgt);
+        h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, h, query_pos), memory_k, memory, NULL,
+                                  memory_key_padding);
+        tgt = residual(c, cfg, tgt, h);
+        h = feedforward(c, cfg, &m->linear1, &m->linear2, mod_norm_forward(c, &m->norm3, tgt));
+        return residual(c, cfg, tgt, h);
+    }
+    nn_tensor *h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, tgt, query_pos), memory_k, memory, NULL,
+                                         memory_key_padding);
+    tgt = mod_norm_forward(c, &m->norm2, residual(c, cfg, tgt, h));
+    h = feedforward(c, cfg, &m->linear1, &m->linear2, tgt);
+    return mod_norm_forward(c, &m->norm3, residual(c, cfg, tgt, h));
+}
+
 nn_tensor *mod_decoder_layer_forward(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
                                      nn_tensor *pos, nn_tensor *query_pos, const unsigned char *memory_key_padding)
 {
@@ -137,19 +158,31 @@ nn_tensor *mod_decoder_layer_forward(nn_ctx *c, const mod_decoder_layer *m, nn_t
         nn_tensor *h = mod_norm_forward(c, &m->norm1, tgt);
         nn_tensor *qk = with_pos(c, h, query_pos);
         tgt = residual(c, cfg, tgt, mod_attention_forward(c, &m->self_attn, qk, qk, h, NULL, NULL));
-        h = mod_norm_forward(c, &m->norm2, tgt);
-        h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, h, query_pos), memory_k, memory, NULL,
-                                  memory_key_padding);
-        tgt = residual(c, cfg, tgt, h);
-        h = feedforward(c, cfg, &m->linear1, &m->linear2, mod_norm_forward(c, &m->norm3, tgt));
-        return residual(c, cfg, tgt, h);
+    } else {
+        nn_tensor *qk = with_pos(c, tgt, query_pos);
+        nn_tensor *h = mod_attention_forward(c, &m->self_attn, qk, qk, tgt, NULL, NULL);
+        tgt = mod_norm_forward(c, &m->norm1, residual(c, cfg, tgt, h));
     }
-    nn_tensor *qk = with_pos(c, tgt, query_pos);
-    nn_tensor *h = mod_attention_forward(c, &m->self_attn, qk, qk, tgt, NULL, NULL);
-    tgt = mod_norm_forward(c, &m->norm1, residual(c, cfg, tgt, h));
-    h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, tgt, query_pos), memory_k, memory, NULL,
-                              memory_key_padding);
-    tgt = mod_norm_forward(c, &m->norm2, residual(c, cfg, tgt, h));
-    h = feedforward(c, cfg, &m->linear1, &m->linear2, tgt);
-    return mod_norm_forward(c, &m->norm3, residual(c, cfg, tgt, h));
+    return decoder_rest(c, m, tgt, memory, memory_k, query_pos, memory_key_padding);
+}
+
+nn_tensor *mod_decoder_layer_forward_zero(nn_ctx *c, const mod_decoder_layer *m, int B, int T, nn_tensor *memory,
+                                          nn_tensor *pos, nn_tensor *query_pos,
+                                          const unsigned char *memory_key_padding)
+{
+    const mod_transformer_config *cfg = &m->cfg;
+    const int E = cfg->d_model;
+    if (c->train && cfg->dropout > 0.0f)   /* dropout makes the rows differ: the general layer */
+        return mod_decoder_layer_forward(c, m, nn_zeros(c, NN_DIMS(B, T, E)), memory, pos, query_pos,
+                                         memory_key_padding);
+    /* Every query's values are the same row v (the v projection of a zero target, or of
+     * norm1(0) with pre-norm) and attention weights sum to one, so the self-attention's output
+     * is out_proj(v) whatever the queries: one row instead of T. */
+    nn_tensor *h = nn_zeros(c, NN_DIMS(1, 1, E));
+    if (cfg->pre_norm) h = mod_norm_forward(c, &m->norm1, h);
+    nn_tensor *v = nn_linear_rows(c, h, m->self_attn.in_proj_weight, m->self_attn.in_proj_bias, 2 * E, E);
+    nn_tensor *row = mod_linear_forward(c, &m->self_attn.out_proj, v);   /* 0 + self-attention */
+    if (!cfg->pre_norm) row = mod_norm_forward(c, &m->norm1, row);
+    nn_tensor *tgt = nn_add(c, nn_zeros(c, NN_DIMS(B, T, E)), row);
+    return decoder_rest(c, m, tgt, memory, with_pos(c, memory, pos), query_pos, memory_key_padding);
 }

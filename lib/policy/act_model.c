@@ -160,8 +160,9 @@ static nn_tensor *act_decode(nn_ctx *c, act_model *m, const act_batch *b, nn_ten
     nn_tensor *src_pos = nn_concat(c, (nn_tensor *[]){extra_pos, pos}, 2, 1);
     for (int i = 0; i < m->n_enc; i++) src = mod_encoder_layer_forward(c, &m->enc[i], src, src_pos, NULL);
     nn_tensor *query_pos = nn_reshape(c, m->query_embed, NN_DIMS(1, K, E));
-    nn_tensor *tgt = nn_zeros(c, NN_DIMS(B, K, E));
-    for (int i = 0; i < m->n_dec; i++)
+    /* the decoder's input is zeros: its first layer's self-attention is one row (modules.h) */
+    nn_tensor *tgt = mod_decoder_layer_forward_zero(c, &m->dec[0], B, K, src, src_pos, query_pos, NULL);
+    for (int i = 1; i < m->n_dec; i++)
         tgt = mod_decoder_layer_forward(c, &m->dec[i], tgt, src, src_pos, query_pos, NULL);
     tgt = mod_norm_forward(c, &m->dec_norm, tgt);
     return mod_linear_forward(c, &m->action_head, tgt);

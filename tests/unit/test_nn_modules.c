@@ -196,6 +196,7 @@ static void test_attention(void)
 
 /* ---------------------------------------------------------------- transformer layers */
 static void check_encoder_first(const char *cs, mod_transformer_config cfg);
+static void check_decoder_zero(const char *cs, mod_transformer_config cfg);
 
 static void test_transformer(void)
 {
@@ -241,7 +242,77 @@ static void test_transformer(void)
         }
         free(kpm);
         harness_free(&h);
+        check_decoder_zero(cs, cfg);
     }
+}
+
+/* mod_decoder_layer_forward_zero equals the layer on a zero target: values, and the gradients
+ * of memory, positions and parameters (dropout 0, recording), on PyTorch's reference inputs. */
+static void check_decoder_zero(const char *cs, mod_transformer_config cfg)
+{
+    nn_params *ps = nn_params_new();
+    mod_decoder_layer dec;
+    mod_decoder_layer_init(&dec, ps, NULL, "", &cfg);
+    ref_load_params(ps, cs);
+    unsigned char *kpm = ref_key_padding(cs, "memory_key_padding_mask");
+    nn_ctx *c[2] = {nn_ctx_new(8 << 20), nn_ctx_new(8 << 20)};
+    nn_tensor *mem[2], *pos[2], *qp[2], *y[2];
+    float *pgrad[2];
+    for (int k = 0; k < 2; k++) {
+        mem[k] = ref_input_seq(c[k], cs, "memory", 1);
+        pos[k] = ref_input_seq(c[k], cs, "pos", 1);
+        qp[k] = ref_input_seq(c[k], cs, "query_pos", 1);
+        nn_tensor *tgt = ref_input_seq(c[k], cs, "tgt", 0);
+        nn_params_zero_grad(ps);
+        y[k] = NULL;
+        if (mem[k] && tgt) {
+            int B = tgt->shape[0], T = tgt->shape[1];
+            y[k] = k ? mod_decoder_layer_forward_zero(c[k], &dec, B, T, mem[k], pos[k], qp[k], kpm)
+                     : mod_decoder_layer_forward(c[k], &dec, nn_zeros(c[k], 3, tgt->shape), mem[k], pos[k], qp[k], kpm);
+        }
+        int ok = y[k] != NULL;
+        float *r = calloc(ok ? (size_t)y[k]->size : 1, sizeof(float));
+        for (long i = 0; ok && i < y[k]->size; i++) r[i] = 0.01f * (float)(i * 7 % 11 - 5);
+        ok = ok && nn_backward_from(c[k], y[k], r) == 0;
+        free(r);
+        pgrad[k] = malloc(sizeof(float) * (size_t)ps->total);
+        memcpy(pgrad[k], ps->grad, sizeof(float) * (size_t)ps->total);
+        if (!ok) y[k] = NULL;
+    }
+    float worst = 0;
+    int ok = y[0] && y[1] && nn_same_shape(y[0], y[1]);
+    if (ok) {
+        for (long i = 0; i < y[0]->size; i++) worst = fmaxf(worst, fabsf(y[0]->data[i] - y[1]->data[i]));
+        for (long i = 0; i < mem[0]->size; i++) worst = fmaxf(worst, fabsf(mem[0]->grad[i] - mem[1]->grad[i]));
+        for (long i = 0; i < pos[0]->size; i++) worst = fmaxf(worst, fabsf(pos[0]->grad[i] - pos[1]->grad[i]));
+        for (long i = 0; i < qp[0]->size; i++) worst = fmaxf(worst, fabsf(qp[0]->grad[i] - qp[1]->grad[i]));
+        for (long i = 0; i < ps->total; i++) worst = fmaxf(worst, fabsf(pgrad[0][i] - pgrad[1][i]));
+    }
+    tap_ok(ok && worst < 1e-5f, "%s: the zero-target layer equals the layer on zeros (values and gradients, max diff %.2g)",
+           cs, worst);
+    /* at inference too (no tape) */
+    for (int k = 0; k < 2; k++) {
+        nn_ctx_reset(c[k]);
+        nn_ctx_set_train(c[k], 0);
+        nn_ctx_set_record(c[k], 0);
+        mem[k] = ref_input_seq(c[k], cs, "memory", 0);
+        pos[k] = ref_input_seq(c[k], cs, "pos", 0);
+        qp[k] = ref_input_seq(c[k], cs, "query_pos", 0);
+        nn_tensor *tgt = ref_input_seq(c[k], cs, "tgt", 0);
+        y[k] = !tgt ? NULL
+               : k  ? mod_decoder_layer_forward_zero(c[k], &dec, tgt->shape[0], tgt->shape[1], mem[k], pos[k], qp[k], kpm)
+                    : mod_decoder_layer_forward(c[k], &dec, nn_zeros(c[k], 3, tgt->shape), mem[k], pos[k], qp[k], kpm);
+    }
+    worst = 0;
+    ok = y[0] && y[1] && nn_same_shape(y[0], y[1]);
+    for (long i = 0; ok && i < y[0]->size; i++) worst = fmaxf(worst, fabsf(y[0]->data[i] - y[1]->data[i]));
+    tap_ok(ok && worst < 1e-5f, "%s: the same at inference (max diff %.2g)", cs, worst);
+    free(pgrad[0]);
+    free(pgrad[1]);
+    free(kpm);
+    nn_ctx_free(c[0]);
+    nn_ctx_free(c[1]);
+    nn_params_free(ps);
 }
 
 /* mod_encoder_layer_forward_first(n) equals rows [0, n) of the full layer: values, the input
