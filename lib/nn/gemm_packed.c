@@ -12,7 +12,7 @@
  * into row tiles [ceil(M/6)][K][6] (it is small next to the weight and read once per panel).
  *
  * Blocking: K in blocks of KC (a 16 KiB panel block stays in L1 while every row tile passes over
- * it, and the tiles prefetch the next block into L2), rows in blocks of MC (the A block stays in
+ * it, and the tiles prefetch the next block into L2), rows in blocks of up to MC_MAX (the A block stays in
  * L2 across the panels). Threads split the panels (or, when there are too few, the rows); every
  * element of C is summed in the same order whatever the split, so results do not depend on the
  * thread count. */
@@ -33,7 +33,15 @@
 #define NR 16
 #define MR 6
 #define KC 256
-#define MC 96
+#define MC_MAX 128
+
+/* Rows per block: at most MC_MAX, the blocks of equal size in whole tiles (M = 100: one block of
+ * 102, not 96 + 4, whose 4-row block would walk every weight panel again for one tile). */
+static int row_block(int M)
+{
+    int nb = (M + MC_MAX - 1) / MC_MAX, mc = (M + nb - 1) / nb;
+    return (mc + MR - 1) / MR * MR;
+}
 
 struct nn_packed {
     int N, K, panels;
@@ -180,6 +188,7 @@ typedef struct {
     long ldc;
     const float *bias;
     int accumulate, by_rows, q0, q1;   /* panels [q0, q1) */
+    int mc;                            /* rows per block (row_block) */
 } pgemm_job;
 
 /* rows [i0, i1) x panels [q0, q1) */
@@ -190,8 +199,8 @@ static void pgemm_block(const pgemm_job *j, int i0, int i1, int q0, int q1)
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         int first = k0 == 0;
-        for (int ib = i0; ib < i1; ib += MC) {
-            int ie = ib + MC < i1 ? ib + MC : i1;
+        for (int ib = i0; ib < i1; ib += j->mc) {
+            int ie = ib + j->mc < i1 ? ib + j->mc : i1;
             for (int q = q0; q < q1; q++) {
                 const float *b = j->P->data + block_start(j->P, q, k0);
                 int col = q * NR - j->n0;
@@ -220,7 +229,7 @@ static void pgemm_range(void *arg, long s0, long s1)
 {
     const pgemm_job *j = arg;
     if (j->by_rows) {
-        long i0 = s0 * MC, i1 = s1 * MC < j->M ? s1 * MC : j->M;
+        long i0 = s0 * j->mc, i1 = s1 * j->mc < j->M ? s1 * j->mc : j->M;
         pgemm_block(j, (int)i0, (int)i1, j->q0, j->q1);
     } else {
         pgemm_block(j, 0, j->M, j->q0 + (int)s0, j->q0 + (int)s1);
@@ -291,8 +300,8 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
     apack_job aj = { A, ars, aks, M, P->K, apack_buf };
     if (serial) apack_tiles(&aj, 0, tiles);
     else nn_parallel_for(tiles, 16, apack_tiles, &aj);
-    pgemm_job j = { M, n0, n, apack_buf, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR };
-    long panels = j.q1 - j.q0, row_blocks = (M + MC - 1) / MC;
+    pgemm_job j = { M, n0, n, apack_buf, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR, row_block(M) };
+    long panels = j.q1 - j.q0, row_blocks = (M + j.mc - 1) / j.mc;
     if (serial) {
         pgemm_block(&j, 0, M, j.q0, j.q1);
     } else if (panels >= 2L * threads || panels >= row_blocks) {
