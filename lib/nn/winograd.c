@@ -22,10 +22,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Below this many output positions the transforms and the 16 small products cost more than
- * they save (ResNet18 layer2 at 84x84, 11x11 positions, measured slower; layer1 at 21x21 and
- * both layer1 and layer2 at 120x160 faster: see winograd.h's test and bench/act). */
-#define WINOGRAD_MIN_P 256
+/* Where it pays (packed direct convolution against this, weights streamed from memory, 1 and 2
+ * threads): F(2x2, 3x3) spends 16 multiplications per tile, so per output 16 T / (Ho Wo)
+ * against the direct 9, and its transformed weight is 16/9 the size. Measured faster at every
+ * ResNet18 map from 4x5 (6 tiles, 4.8 per output: 1.94 -> 1.10 ms for layer4 at 120x160 on 2
+ * threads) to 30x40 (1.91 -> 0.98 ms), slower at 3x3 (4 tiles, 7.1 per output: layer4 at 84x84,
+ * 1.04 -> 1.13 ms). So: at least 6 tiles and at most 6 multiplications per output. */
+#define WINOGRAD_MIN_TILES 6
 #define WINOGRAD_MAX_W 1024   /* bounds the per-thread row buffers on the stack */
 
 static int tiles_h(const nn_conv_geom *g) { return (g->Ho + 1) / 2; }
@@ -34,7 +37,8 @@ static int tiles_w(const nn_conv_geom *g) { return (g->Wo + 1) / 2; }
 int nn_winograd_suits(const nn_conv_geom *g, int O)
 {
     return g->kh == 3 && g->kw == 3 && g->sh == 1 && g->sw == 1 && O % 16 == 0 && g->W <= WINOGRAD_MAX_W &&
-           g->ph <= 2 && g->pw <= 2 && (long)g->Ho * g->Wo >= WINOGRAD_MIN_P;
+           g->ph <= 2 && g->pw <= 2 && (long)tiles_h(g) * tiles_w(g) >= WINOGRAD_MIN_TILES &&
+           16L * tiles_h(g) * tiles_w(g) <= 6L * g->Ho * g->Wo;
 }
 
 /* U [16*O, C] from w [O, C, 3, 3]: U[e*O + o][c] = (G g G^T)[e / 4][e % 4] */

@@ -17,8 +17,8 @@
 struct nn_tensor;
 
 /* 1 if the convolution g with O output channels runs as F(2x2, 3x3) at inference: a 3x3
- * kernel, stride 1, O a multiple of 16, and enough output positions for the transforms to pay
- * (see winograd.c). */
+ * kernel, stride 1, O a multiple of 16, and an output map the 2x2 tiles cover with little
+ * waste, large enough for the transforms to pay (see winograd.c). */
 int nn_winograd_suits(const nn_conv_geom *g, int O);
 
 /* The transformed weight of a frozen conv weight w [O, C, 3, 3], packed as [16*O, C] (the 16

@@ -88,6 +88,7 @@ int main(void)
     conv_case(1, 6, 16, 16, 16, 2, 1);    /* padding 2 */
     conv_case(1, 64, 30, 40, 64, 1, 0);   /* ResNet18 layer1 at 120x160 */
     conv_case(1, 300, 16, 17, 48, 1, 1);  /* C across the packed product's K block (256) */
+    conv_case(1, 512, 4, 5, 512, 1, 1);   /* ResNet18 layer4 at 120x160: 6 tiles */
 
     /* where it is not taken */
     nn_conv_geom g = { 1, 64, 30, 40, 3, 3, 1, 1, 1, 1, 30, 40 };
@@ -97,7 +98,11 @@ int main(void)
     tap_ok(!nn_winograd_suits(&g, 20), "20 output channels (not a multiple of 16) do not");
     nn_conv_geom k1 = { 1, 64, 30, 40, 1, 1, 1, 1, 0, 0, 30, 40 };
     tap_ok(!nn_winograd_suits(&k1, 64), "a 1x1 kernel does not");
-    nn_conv_geom small = { 1, 64, 11, 11, 3, 3, 1, 1, 1, 1, 11, 11 };
-    tap_ok(!nn_winograd_suits(&small, 64), "11x11 positions (too few to pay) do not");
+    nn_conv_geom l4 = { 1, 512, 4, 5, 3, 3, 1, 1, 1, 1, 4, 5 };
+    tap_ok(nn_winograd_suits(&l4, 512), "layer4 at 120x160 (4x5 outputs, 6 tiles) suits");
+    nn_conv_geom small = { 1, 512, 3, 3, 3, 3, 1, 1, 1, 1, 3, 3 };
+    tap_ok(!nn_winograd_suits(&small, 512), "3x3 outputs (4 tiles covering 16 positions for 9) do not");
+    nn_conv_geom few = { 1, 64, 4, 4, 3, 3, 1, 1, 1, 1, 4, 4 };
+    tap_ok(!nn_winograd_suits(&few, 64), "4x4 outputs (4 tiles: too few to pay) do not");
     return tap_done();
 }
