@@ -74,15 +74,15 @@ const nn_packed *nn_weight_winograd(nn_tensor *w)
 
 long nn_winograd_work_floats(const nn_conv_geom *g, int O)
 {
-    long T = (long)tiles_h(g) * tiles_w(g);
-    return 16 * T * ((long)g->C + O);
+    long BT = (long)g->B * tiles_h(g) * tiles_w(g);
+    return 16 * BT * ((long)g->C + O);
 }
 
 /* ---------------------------------------------------------------- input transform */
 typedef struct {
     const nn_conv_geom *g;
-    const float *x;       /* one sample [C, H, W] */
-    float *V;             /* [16][C][T] */
+    const float *x;       /* [B, C, H, W] */
+    float *V;             /* [16][C][B*T] */
 } input_job;
 
 #define TW_MAX (WINOGRAD_MAX_W / 2 + 2)   /* tiles per row, with room for the padded row */
@@ -108,15 +108,16 @@ static void row_transform(const nn_conv_geom *g, const float *xc, int iy, int tw
     }
 }
 
-static void input_channels(void *arg, long c0, long c1)
+static void input_channels(void *arg, long i0, long i1)   /* items: (sample, channel) pairs */
 {
     const input_job *j = arg;
     const nn_conv_geom *g = j->g;
     const int th = tiles_h(g), tw = tiles_w(g);
-    const long T = (long)th * tw, CT = (long)g->C * T;
+    const long T = (long)th * tw, BT = g->B * T, CT = (long)g->C * BT;
     float xp[2 * TW_MAX], rows[4][4 * TW_MAX];   /* the row transforms of a tile row's 4 input rows */
-    for (long c = c0; c < c1; c++) {
-        const float *xc = j->x + (size_t)c * g->H * g->W;
+    for (long i = i0; i < i1; i++) {
+        const long sample = i / g->C, c = i % g->C;
+        const float *xc = j->x + (size_t)i * g->H * g->W;
         int slot[4] = { 0, 1, 2, 3 };
         for (int ty = 0; ty < th; ty++) {
             /* tile rows overlap by two input rows: the last two of the previous are the first two */
@@ -125,7 +126,7 @@ static void input_channels(void *arg, long c0, long c1)
                 slot[0] = slot[2], slot[1] = slot[3], slot[2] = s0, slot[3] = s1;
             }
             for (int r = ty > 0 ? 2 : 0; r < 4; r++) row_transform(g, xc, 2 * ty - g->ph + r, tw, xp, rows[slot[r]]);
-            float *base = j->V + c * T + (long)ty * tw;
+            float *base = j->V + c * BT + sample * T + (long)ty * tw;
             for (int k = 0; k < 4; k++) {   /* B^T (d B), column k: rows 0..3 of V */
                 const float *restrict r0 = rows[slot[0]] + k * TW_MAX, *restrict r1 = rows[slot[1]] + k * TW_MAX;
                 const float *restrict r2 = rows[slot[2]] + k * TW_MAX, *restrict r3 = rows[slot[3]] + k * TW_MAX;
@@ -144,10 +145,11 @@ static void input_channels(void *arg, long c0, long c1)
 
 /* ---------------------------------------------------------------- the 16 products */
 typedef struct {
-    int T, O, C;
+    long BT;              /* rows: tiles of every sample */
+    int O, C;
     const float *V;
     const nn_packed *U;
-    float *M;             /* [16][T][O] */
+    float *M;             /* [16][B*T][O] */
     int failed;
 } product_job;
 
@@ -155,8 +157,8 @@ static void products(void *arg, long e0, long e1)
 {
     product_job *j = arg;
     for (long e = e0; e < e1; e++)
-        if (nn_gemm_packed(j->T, (int)e * j->O, j->O, j->V + e * j->C * (long)j->T, 1, j->T, j->U, NULL,
-                           j->M + e * (long)j->T * j->O, j->O, 0) < 0)
+        if (nn_gemm_packed((int)j->BT, (int)e * j->O, j->O, j->V + e * j->C * j->BT, 1, j->BT, j->U, NULL,
+                           j->M + e * j->BT * j->O, j->O, 0) < 0)
             j->failed = 1;
 }
 
@@ -165,22 +167,24 @@ typedef struct {
     const nn_conv_geom *g;
     int O;
     const float *M, *b;
-    float *y;             /* one sample [O, Ho, Wo] */
+    float *y;             /* [B, O, Ho, Wo] */
 } output_job;
 
 #define OB 16   /* output channels per block */
 
-static void output_blocks(void *arg, long b0, long b1)
+static void output_blocks(void *arg, long i0, long i1)   /* items: (sample, block of OB channels) */
 {
     const output_job *j = arg;
     const nn_conv_geom *g = j->g;
-    const int th = tiles_h(g), tw = tiles_w(g), O = j->O;
-    const long T = (long)th * tw, TO = T * O, HWo = (long)g->Ho * g->Wo;
-    for (long blk = b0; blk < b1; blk++) {
-        const int o0 = (int)blk * OB;
+    const int th = tiles_h(g), tw = tiles_w(g), O = j->O, blocks = O / OB;
+    const long T = (long)th * tw, TO = g->B * T * O, HWo = (long)g->Ho * g->Wo;
+    for (long i = i0; i < i1; i++) {
+        const long sample = i / blocks;
+        const int o0 = (int)(i % blocks) * OB;
+        float *ys = j->y + sample * O * HWo;
         for (int ty = 0; ty < th; ty++)
             for (int tx = 0; tx < tw; tx++) {
-                const long t = (long)ty * tw + tx;
+                const long t = sample * T + (long)ty * tw + tx;
                 const float *m = j->M + t * O + o0;
                 float y00[OB], y01[OB], y10[OB], y11[OB];
                 for (int o = 0; o < OB; o++) {
@@ -199,7 +203,7 @@ static void output_blocks(void *arg, long b0, long b1)
                 }
                 const int oy = 2 * ty, ox = 2 * tx, right = ox + 1 < g->Wo, down = oy + 1 < g->Ho;
                 for (int o = 0; o < OB; o++) {
-                    float *yo = j->y + (long)(o0 + o) * HWo + (long)oy * g->Wo + ox;
+                    float *yo = ys + (long)(o0 + o) * HWo + (long)oy * g->Wo + ox;
                     yo[0] = y00[o];
                     if (right) yo[1] = y01[o];
                     if (down) {
@@ -219,17 +223,15 @@ int nn_conv2d_forward_winograd(const nn_conv_geom *g, int O, const float *x, con
         return error_set("nn conv2d winograd: a [%d, %d] transformed weight for %d x %d input channels, kernel %dx%d "
                          "stride %d",
                          nn_packed_rows(U), nn_packed_cols(U), O, g->C, g->kh, g->kw, g->sh);
-    const int T = tiles_h(g) * tiles_w(g);
-    const long in_size = (long)g->C * g->H * g->W, out_size = (long)O * g->Ho * g->Wo;
-    float *V = work, *M = work + 16L * g->C * T;
-    for (int s = 0; s < g->B; s++) {
-        input_job ij = { g, x + s * in_size, V };
-        nn_parallel_for(g->C, 1, input_channels, &ij);
-        product_job pj = { T, O, g->C, V, U, M, 0 };
-        nn_parallel_for(16, 1, products, &pj);
-        if (pj.failed) return -1;
-        output_job oj = { g, O, M, b, y + s * out_size };
-        nn_parallel_for(O / OB, 1, output_blocks, &oj);
-    }
+    const long BT = (long)g->B * tiles_h(g) * tiles_w(g);
+    if (BT > 0x7fffffffL) return error_set("nn conv2d winograd: %ld tiles", BT);
+    float *V = work, *M = work + 16L * g->C * BT;
+    input_job ij = { g, x, V };
+    nn_parallel_for((long)g->B * g->C, 1, input_channels, &ij);
+    product_job pj = { BT, O, g->C, V, U, M, 0 };
+    nn_parallel_for(16, 1, products, &pj);
+    if (pj.failed) return -1;
+    output_job oj = { g, O, M, b, y };
+    nn_parallel_for((long)g->B * (O / OB), 1, output_blocks, &oj);
     return 0;
 }

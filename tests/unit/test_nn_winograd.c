@@ -89,6 +89,9 @@ int main(void)
     conv_case(1, 64, 30, 40, 64, 1, 0);   /* ResNet18 layer1 at 120x160 */
     conv_case(1, 300, 16, 17, 48, 1, 1);  /* C across the packed product's K block (256) */
     conv_case(1, 512, 4, 5, 512, 1, 1);   /* ResNet18 layer4 at 120x160: 6 tiles */
+    conv_case(2, 64, 32, 32, 64, 1, 0);   /* a batch: all samples in one product per element */
+    conv_case(2, 128, 16, 16, 128, 1, 0);
+    conv_case(2, 256, 8, 8, 256, 1, 0);
 
     /* where it is not taken */
     nn_conv_geom g = { 1, 64, 30, 40, 3, 3, 1, 1, 1, 1, 30, 40 };
