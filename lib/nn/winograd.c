@@ -10,10 +10,11 @@
  * Summed over input channels, each of the 16 elements e of U .* V is a product
  * M_e [tiles, O] = V_e [tiles, C] U_e^T, run over U packed once (gemm_packed.h).
  *
- * Layout: V [16][C][tiles] (a channel's tiles are contiguous: the input transform writes rows,
- * and the packed product reads V_e as tiles x C with strides (1, tiles)); M [16][tiles][O].
- * Threads split the channels (input transform), the 16 products, and blocks of 16 output
- * channels (output transform); every value is computed by one thread in a fixed order. */
+ * Layout, for B samples of T tiles: V [16][C][B*T] (a channel's tiles are contiguous: the input
+ * transform writes rows, and the packed product reads V_e as B*T x C with strides (1, B*T));
+ * M [16][B*T][O]. Threads split the (sample, channel) pairs of the input transform, the 16
+ * products, and the (sample, block of 16 output channels) pairs of the output transform; every
+ * value is computed by one thread in a fixed order. */
 #include "nn/winograd.h"
 #include "nn/tensor.h"
 #include "nn/threads.h"
