@@ -12,8 +12,8 @@
  * into row tiles [ceil(M/6)][K][6] (it is small next to the weight and read once per panel).
  *
  * Blocking: K in blocks of KC (a 16 KiB panel block stays in L1 while every row tile passes over
- * it, and the tiles prefetch the next block into L2), rows in blocks of up to MC_MAX (the A block stays in
- * L2 across the panels). Threads split the panels (or, when there are too few, the rows); every
+ * it, and the tiles prefetch the next block into L2), rows in blocks of up to MC_MAX (the A
+ * block stays in L2 across the panels). Threads split the panels (or, when there are too few, the rows); every
  * element of C is summed in the same order whatever the split, so results do not depend on the
  * thread count. */
 #include "nn/gemm_packed.h"

@@ -197,7 +197,8 @@ static nn_tensor *conv_common(nn_ctx *c, const char *op, nn_tensor *x, nn_tensor
         *saved = g;
     }
     size_t mark = nn_arena_mark(c->arena);
-    /* the packed product only where the positions are few (ResNet layer2-4 at these image
+    /* frozen 3x3 stride-1 convolutions by Winograd where it suits (winograd.h); otherwise
+     * the packed product only where the positions are few (ResNet layer2-4 at these image
      * sizes): with many positions the im2col operand outweighs the weight and sgemm measured
      * faster (a [1200 positions, 576] x [576, 64] product: 84 against 75 GFLOP/s on one core;
      * cpu-default ACT inference at 120x160, 2 threads: 27.1 ms against 29.3 with every conv
