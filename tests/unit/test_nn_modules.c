@@ -246,6 +246,18 @@ static void test_transformer(void)
     }
 }
 
+/* what check_decoder_zero and check_encoder_first hold: two runs' parameter gradients, the
+ * key padding, the two contexts and the parameters */
+static void pair_free(float *pgrad[2], unsigned char *kpm, nn_ctx *c[2], nn_params *ps)
+{
+    free(pgrad[0]);
+    free(pgrad[1]);
+    free(kpm);
+    nn_ctx_free(c[0]);
+    nn_ctx_free(c[1]);
+    nn_params_free(ps);
+}
+
 /* mod_decoder_layer_forward_zero equals the layer on a zero target: values, and the gradients
  * of memory, positions and parameters (dropout 0, recording), on PyTorch's reference inputs. */
 static void check_decoder_zero(const char *cs, mod_transformer_config cfg)
@@ -307,12 +319,7 @@ static void check_decoder_zero(const char *cs, mod_transformer_config cfg)
     ok = y[0] && y[1] && nn_same_shape(y[0], y[1]);
     for (long i = 0; ok && i < y[0]->size; i++) worst = fmaxf(worst, fabsf(y[0]->data[i] - y[1]->data[i]));
     tap_ok(ok && worst < 1e-5f, "%s: the same at inference (max diff %.2g)", cs, worst);
-    free(pgrad[0]);
-    free(pgrad[1]);
-    free(kpm);
-    nn_ctx_free(c[0]);
-    nn_ctx_free(c[1]);
-    nn_params_free(ps);
+    pair_free(pgrad, kpm, c, ps);
 }
 
 /* mod_encoder_layer_forward_first(n) equals rows [0, n) of the full layer: values, the input
@@ -361,12 +368,7 @@ static void check_encoder_first(const char *cs, mod_transformer_config cfg)
     }
     tap_ok(ok && worst < 1e-5f, "%s: first-%d-outputs layer equals those rows of the full layer (values and gradients, max diff %.2g)",
            cs, n, worst);
-    free(pgrad[0]);
-    free(pgrad[1]);
-    free(kpm);
-    nn_ctx_free(c[0]);
-    nn_ctx_free(c[1]);
-    nn_params_free(ps);
+    pair_free(pgrad, kpm, c, ps);
 }
 
 /* ---------------------------------------------------------------- Diffusion Policy blocks */
