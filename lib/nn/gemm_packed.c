@@ -13,7 +13,10 @@
  *
  * Blocking: K in blocks of KC (a 16 KiB panel block stays in L1 while every row tile passes over
  * it, and the tiles prefetch the next block into L2), rows in blocks of up to MC_MAX (the A
- * block stays in L2 across the panels). Threads split the panels (or, when there are too few, the rows); every
+ * block stays in L2 across the panels). When all the rows' A fits in 256 KiB, one panel at a
+ * time runs through all of K instead, so that C's slice stays in L1 between K blocks (a
+ * [100, 512] x [512, 3200] product: C is 1.3 MB, and the K-block-outer order wrote and re-read
+ * it; measured 10% faster in interleaved runs, min and median). Threads split the panels (or, when there are too few, the rows); every
  * element of C is summed in the same order whatever the split, so results do not depend on the
  * thread count. */
 #include "nn/gemm_packed.h"
@@ -191,11 +194,51 @@ typedef struct {
     int mc;                            /* rows per block (row_block) */
 } pgemm_job;
 
+/* rows [i0, i1) x panels [q0, q1), one panel at a time through all of K: C's [rows, 16] slice
+ * stays in L1 between the K blocks instead of leaving the cache between passes over all the
+ * panels; taken when all the rows' A fits in L2 beside the panel (it is re-read per panel). */
+#define PANEL_FIRST_BYTES (256 << 10)
+static void pgemm_panel_first(const pgemm_job *j, int i0, int i1, int q0, int q1)
+{
+    const int K = j->P->K;
+    for (int q = q0; q < q1; q++) {
+        int col = q * NR - j->n0;
+        int nv = j->n - col < NR ? j->n - col : NR;
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            int first = k0 == 0;
+            const float *b = j->P->data + block_start(j->P, q, k0);
+            const float *bias = j->bias && first && !j->accumulate ? j->bias + col : NULL;
+            /* prefetch the block used next: this panel's next K block, or the next panel's first */
+            const float *next = NULL;
+            int lines = 0;
+            if (k0 + KC < K) {
+                next = j->P->data + block_start(j->P, q, k0 + KC);
+                lines = K - k0 - KC < KC ? K - k0 - KC : KC;
+            } else if (q + 1 < q1) {
+                next = j->P->data + block_start(j->P, q + 1, 0);
+                lines = KC;
+            }
+            int ntiles = (i1 - i0 + MR - 1) / MR, share = (lines + ntiles - 1) / ntiles;
+            for (int i = i0, t = 0; i < i1; i += MR, t++) {
+                int from = t * share, npf = lines - from < share ? lines - from : share;
+                tile(i1 - i < MR ? i1 - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b,
+                     j->C + i * j->ldc + col, j->ldc, nv, !first || j->accumulate, bias,
+                     next ? next + (size_t)from * NR : b, npf > 0 ? npf : 0);
+            }
+        }
+    }
+}
+
 /* rows [i0, i1) x panels [q0, q1) */
 static void pgemm_block(const pgemm_job *j, int i0, int i1, int q0, int q1)
 {
     const int K = j->P->K;
     const float *end = j->P->data + (size_t)j->P->panels * K * NR;
+    if (K > KC && (size_t)(i1 - i0) * K * sizeof(float) <= PANEL_FIRST_BYTES) {
+        pgemm_panel_first(j, i0, i1, q0, q1);
+        return;
+    }
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
         int first = k0 == 0;

@@ -126,7 +126,7 @@ static void frozen_ops(void)
 int main(void)
 {
     rng_seed(&rng, 7);
-    /* row tails 1..5 and exact tiles; N tails; K below, at and across KC = 256 */
+    /* row tails 1..5 and exact tiles; N tails; K below, at and across KC = 256; both loop orders */
     int cases[][8] = {
         /* M, N, K, n0, n, cols_layout, bias, accumulate */
         { 1, 16, 8, 0, 16, 0, 0, 0 },   { 5, 14, 33, 0, 14, 0, 1, 0 },  { 6, 32, 256, 0, 32, 0, 1, 0 },
@@ -134,6 +134,8 @@ int main(void)
         { 100, 768, 64, 512, 256, 0, 0, 1 }, { 203, 48, 600, 0, 48, 1, 1, 0 }, { 20, 512, 300, 0, 512, 1, 0, 0 },
         { 9, 64, 576, 0, 64, 1, 1, 0 },  { 300, 24, 27, 0, 24, 1, 0, 0 },  { 4, 33, 5, 16, 17, 1, 1, 0 },
         { 200, 3, 12, 0, 3, 0, 1, 0 },   { 300, 16, 600, 0, 16, 1, 1, 0 },
+        /* all rows' A within 256 KiB and K > KC: one panel at a time through all of K */
+        { 50, 40, 700, 0, 40, 0, 1, 0 }, { 23, 72, 1100, 16, 50, 1, 0, 1 },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int *k = cases[i];
