@@ -77,7 +77,23 @@ float nn_exp_softmax(float x) { return exp_scalar(x); }
 void nn_softmax_row(float *y, const float *x, long D, const float *am, const unsigned char *pad, int log)
 {
     float mx = -INFINITY;
-    for (long k = 0; k < D; k++) {
+    long k0 = 0;
+#if defined(__AVX2__) && defined(__FMA__)
+    if (!pad && D >= 8) {   /* max over the rows' vectors; a NaN entry is skipped as below */
+        __m256 vm = _mm256_set1_ps(-INFINITY);
+        for (; k0 + 8 <= D; k0 += 8) {
+            __m256 v = _mm256_loadu_ps(x + k0);
+            if (am) v = _mm256_add_ps(v, _mm256_loadu_ps(am + k0));
+            _mm256_storeu_ps(y + k0, v);
+            vm = _mm256_max_ps(v, vm);   /* NaN in v: vm (the second operand) */
+        }
+        float lanes[8];
+        _mm256_storeu_ps(lanes, vm);
+        for (int i = 0; i < 8; i++)
+            if (lanes[i] > mx) mx = lanes[i];
+    }
+#endif
+    for (long k = k0; k < D; k++) {
         float v = x[k] + (am ? am[k] : 0.0f);
         if (pad && pad[k]) v = -INFINITY;
         y[k] = v;
@@ -94,6 +110,18 @@ void nn_softmax_row(float *y, const float *x, long D, const float *am, const uns
             __m256 e = exp_8(_mm256_sub_ps(_mm256_loadu_ps(y + k), m));
             acc = _mm256_add_ps(acc, e);
             if (!log) _mm256_storeu_ps(y + k, e);
+        }
+        if (k < D) {   /* the last partial vector, padded with -inf (exp 0) */
+            float t[8];
+            int n = (int)(D - k);
+            for (int i = 0; i < 8; i++) t[i] = i < n ? y[k + i] : -INFINITY;
+            __m256 e = exp_8(_mm256_sub_ps(_mm256_loadu_ps(t), m));
+            acc = _mm256_add_ps(acc, e);
+            if (!log) {
+                _mm256_storeu_ps(t, e);
+                for (int i = 0; i < n; i++) y[k + i] = t[i];
+            }
+            k = D;
         }
         float lanes[8];
         _mm256_storeu_ps(lanes, acc);

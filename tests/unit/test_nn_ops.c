@@ -177,6 +177,77 @@ static void check_attention(void)
     free_inputs(in, 1);
 }
 
+/* Heads of 16 and 32 take the register-tile forward (ops_attention.c): B=2, Lq=7 (a partial
+ * 6-row tile), Lk=19 (a partial 16-key panel), E=32, 2 heads, the same column offsets as
+ * above; then a policy's shape (100 queries, 22 keys, 8 heads of 32) against the composed
+ * ops. Its own generator, so that the later checks keep their inputs. */
+static float att16_mask[7 * 19];
+static unsigned char att16_pad[2 * 19];
+static nn_tensor *b_attention16(nn_ctx *c, nn_tensor **in, void *a)
+{
+    return nn_attention(c, in[0], 1, in[1], 0, in[2], 5, 32, 2, a ? att16_mask : NULL, a ? att16_pad : NULL,
+                        att_dropout);
+}
+
+static float attention_vs_composed(int B, int Lq, int Lk, int E, int H, const float *mask, const unsigned char *pad,
+                                   rng_t *r)
+{
+    int qs[3] = { B, Lq, E + 2 }, ks[3] = { B, Lk, E + 1 }, vs[3] = { B, Lk, E + 5 };
+    nn_ctx *c = nn_ctx_new(8 << 20), *cr = nn_ctx_new(8 << 20);
+    nn_tensor *x[3], *xr[3];
+    const int *shapes[3] = { qs, ks, vs };
+    for (int k = 0; k < 3; k++) {
+        x[k] = nn_new(c, 3, shapes[k]);
+        rng_fill_uniform(r, x[k]->data, x[k]->size, -1.5f, 1.5f);
+        xr[k] = nn_from(cr, x[k]->data, 3, shapes[k]);
+        x[k]->requires_grad = xr[k]->requires_grad = 1;
+    }
+    nn_tensor *y = nn_attention(c, x[0], 1, x[1], 0, x[2], 5, E, H, mask, pad, 0.0f);
+    nn_tensor *yr = attention_composed(cr, xr[0], 1, xr[1], 0, xr[2], 5, E, H, mask, pad);
+    float worst = INFINITY;
+    if (y && yr) {
+        float *g = malloc(sizeof(float) * (size_t)y->size);
+        rng_fill_uniform(r, g, y->size, -1, 1);
+        if (nn_backward_from(c, y, g) == 0 && nn_backward_from(cr, yr, g) == 0) {
+            worst = 0;
+            for (long i = 0; i < y->size; i++) worst = fmaxf(worst, fabsf(y->data[i] - yr->data[i]));
+            for (int k = 0; k < 3; k++)
+                for (long i = 0; i < x[k]->size; i++) worst = fmaxf(worst, fabsf(x[k]->grad[i] - xr[k]->grad[i]));
+        }
+        free(g);
+    }
+    nn_ctx_free(c);
+    nn_ctx_free(cr);
+    return worst;
+}
+
+static void check_attention_tiled(void)
+{
+    rng_t r;
+    rng_seed(&r, 16);
+    gc_input in[3];
+    for (int q = 0; q < 7; q++)
+        for (int k = 0; k < 19; k++) att16_mask[q * 19 + k] = k > 2 * q + 6 ? -INFINITY : 0.1f * (float)(k % 5);
+    memset(att16_pad, 0, sizeof att16_pad);
+    att16_pad[0 * 19 + 3] = att16_pad[1 * 19 + 0] = att16_pad[1 * 19 + 18] = 1;
+    SHAPE(&in[0], 2, 7, 34); SHAPE(&in[1], 2, 19, 33); SHAPE(&in[2], 2, 19, 37);
+    for (int k = 0; k < 3; k++) gc_fill_uniform(&in[k], &r, -1.5f, 1.5f);
+    gc_check("attention, heads of 16 (no mask)", b_attention16, NULL, in, 3, DEF);
+    gc_check("attention, heads of 16 (additive mask + key padding)", b_attention16, "mask", in, 3, DEF);
+    rng_t drop;
+    rng_seed(&drop, 12);
+    att_dropout = 0.3f;
+    gc_check("attention, heads of 16, dropout (fixed mask)", b_attention16, "mask", in, 3, (gc_opts){ .reseed = &drop });
+    att_dropout = 0.0f;
+    free_inputs(in, 3);
+    float w = attention_vs_composed(2, 7, 19, 32, 2, att16_mask, att16_pad, &r);
+    tap_ok(w < 1e-5f, "attention, heads of 16, masked: equals the composed ops (values and gradients, max diff %.2g)", w);
+    w = attention_vs_composed(1, 100, 22, 256, 8, NULL, NULL, &r);
+    tap_ok(w < 1e-5f, "attention, 100 queries x 22 keys, 8 heads of 32: equals the composed ops (max diff %.2g)", w);
+    w = attention_vs_composed(2, 13, 100, 128, 2, NULL, NULL, &r);
+    tap_ok(w < 1e-5f, "attention, 13 queries x 100 keys, 2 heads of 64: equals the composed ops (max diff %.2g)", w);
+}
+
 static void check_convs(void)
 {
     gc_input in[3];
@@ -618,6 +689,7 @@ int main(void)
         check_elementwise();
         check_softmax_reductions();
         check_attention();
+        check_attention_tiled();
         check_shapes();
         check_losses();
         check_positions();
