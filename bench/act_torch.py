@@ -117,7 +117,8 @@ class ACT(nn.Module):
 def main():
     p = argparse.ArgumentParser()
     for name, default in [("hidden", 256), ("ff", 1024), ("enc", 2), ("dec", 4), ("chunk", 100), ("height", 84),
-                          ("width", 84), ("batch", 8), ("repeat", 5), ("threads", 2), ("frozen", 0)]:
+                          ("width", 84), ("batch", 8), ("repeat", 5), ("threads", 2), ("frozen", 0),
+                          ("train", 1)]:   # --train 0: the inference timing only (as bench/act.c)
         p.add_argument("--" + name, type=int, default=default)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -128,7 +129,7 @@ def main():
     act, pad = torch.randn(a.batch, a.chunk, 14), torch.zeros(a.batch, a.chunk, dtype=torch.bool)
     times = []
     m.train()
-    for r in range(a.repeat + 1):
+    for r in range(a.repeat + 1 if a.train else 0):
         t0 = time.perf_counter()
         a_hat, mu, logvar = m(qpos, img, act, pad)
         l1 = (F.l1_loss(act, a_hat, reduction="none") * ~pad[..., None]).mean()
@@ -140,7 +141,8 @@ def main():
         if r:
             times.append(time.perf_counter() - t0)
     times.sort()
-    print("train_step_ms %.1f" % (1e3 * times[len(times) // 2]))
+    if a.train:
+        print("train_step_ms %.1f" % (1e3 * times[len(times) // 2]))
     m.eval()
     times = []
     with torch.no_grad():

@@ -26,27 +26,35 @@ if "$python" -c 'import torch' 2>/dev/null; then
     --repeat "$repeat" >"$theirs" || : >"$theirs"
 fi
 
+# The floor under the decoder layer: its matrix products alone (bench/gemm.c), through the same
+# split over the threads (what the layer takes beyond this is everything around the products),
+# and the machine's sgemm rate in this run (a 2048^3 sgemm on OpenBLAS's threads), which "of sgemm" divides by.
+gemm=$("$build/bench/gemm" --threads "$threads" --repeat "$repeat")
+floor=$(echo "$gemm" | awk '/^total_ms/ { print $2, $6 }')
+rate=$(echo "$gemm" | awk '/^square_ms/ { print $6 }')
+
 echo "# engine: forward+backward, median of $repeat runs, $threads threads ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
-awk -F'\t' '
+awk -F'\t' -v rate="$rate" '
   NR == FNR { t[$1] = $2; tc[$1] = $4; next }
   { name[++n] = $1; ours[$1] = $2; flop[$1] = $3; oc[$1] = $4 }
   END {
-    printf "%-38s %9s %8s %9s %8s %8s   %9s %9s %8s\n", "workload", "ilt ms", "GFLOP/s", "torch ms", "GFLOP/s",
-      "speedup", "ilt cpu", "torch cpu", "cpu gain"
+    printf "%-38s %9s %8s %8s %9s %8s %8s   %9s %9s %8s\n", "workload", "ilt ms", "GFLOP/s", "of sgemm", "torch ms",
+      "GFLOP/s", "speedup", "ilt cpu", "torch cpu", "cpu gain"
     for (i = 1; i <= n; i++) {
       k = name[i]
+      share = rate > 0 ? sprintf("%7.0f%%", 100 * flop[k] / ours[k] / rate) : "-"
       if (k in t)
-        printf "%-38s %9.1f %8.1f %9.1f %8.1f %7.2fx   %9.1f %9.1f %7.2fx\n", k, 1000 * ours[k], flop[k] / ours[k],
-          1000 * t[k], flop[k] / t[k], t[k] / ours[k], 1000 * oc[k], 1000 * tc[k], tc[k] / oc[k]
+        printf "%-38s %9.1f %8.1f %8s %9.1f %8.1f %7.2fx   %9.1f %9.1f %7.2fx\n", k, 1000 * ours[k], flop[k] / ours[k],
+          share, 1000 * t[k], flop[k] / t[k], t[k] / ours[k], 1000 * oc[k], 1000 * tc[k], tc[k] / oc[k]
       else if (oc[k] == "-")
-        printf "%-38s %9.1f %8.1f\n", k, 1000 * ours[k], flop[k] / ours[k]
+        printf "%-38s %9.1f %8.1f %8s\n", k, 1000 * ours[k], flop[k] / ours[k], share
       else
-        printf "%-38s %9.1f %8.1f %9s %8s %8s   %9.1f\n", k, 1000 * ours[k], flop[k] / ours[k], "-", "-", "-", 1000 * oc[k]
+        printf "%-38s %9.1f %8.1f %8s %9s %8s %8s   %9.1f\n", k, 1000 * ours[k], flop[k] / ours[k], share, "-", "-", "-",
+          1000 * oc[k]
     }
   }' "$theirs" "$ours"
 echo "# ms: median wall time of one forward+backward; cpu: median CPU ms summed over threads (less"
 echo "# sensitive to other jobs on the machine); speedup = torch ms / ilt ms. Load average: $(cut -d' ' -f1-3 /proc/loadavg)"
-# The floor under the decoder layer: its matrix products alone (bench/gemm.c), through the same
-# split over the threads. What the layer takes beyond this is everything around the products.
-floor=$("$build/bench/gemm" --threads "$threads" --repeat "$repeat" | awk '/^total_ms/ { print $2, $6 }')
+echo "# sgemm rate in this run: ${rate:-?} GFLOP/s (2048^3 on OpenBLAS's own threads; FACTS.md: 207 on 2 free cores);"
+echo "# of sgemm = a workload's GFLOP/s over it (the issue's target for ResNet18 and the transformer layers: 60%)"
 echo "# decoder layer sgemm floor: ${floor% *} ms for its products alone (${floor#* } GFLOP/s); bench/gemm for each product"

@@ -2,7 +2,8 @@
  * one forward+backward of the engine.sh decoder layer (batch 8, 100 queries, 11 memory tokens,
  * hidden 512, ff 3200), timed alone through nn_gemm (the engine's split over its threads) and
  * summed. Their sum is the time the layer would take if everything around the products were
- * free; the layer's own time is in engine.sh. Prints one line per product and the total.
+ * free; the layer's own time is in engine.sh. Prints one line per product and the total, then
+ * the rate of a 2048^3 sgemm on OpenBLAS's own threads (the machine's sgemm rate in this run).
  *
  *   gemm [--threads N] [--repeat R]        (defaults 2 and 7; medians)
  */
@@ -10,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+
+#include <cblas.h>
 
 #include "nn/kernels.h"
 #include "nn/threads.h"
@@ -84,6 +87,20 @@ int main(int argc, char **argv)
         printf("%-16s %-8s %5d %5d %5d %9.2f %9.1f\n", linears[i / 3].what, p->pass, p->M, p->N, p->K, 1e3 * med, f / med * 1e-9);
     }
     printf("total_ms %.1f gflop %.2f gflop_per_s %.1f\n", 1e3 * total, flops * 1e-9, flops / total * 1e-9);
+    /* The machine's sgemm rate in this run, for the issue's "60% of the two-core sgemm rate":
+     * a large square product on OpenBLAS's own threads, as FACTS.md measured it (207 GFLOP/s on
+     * 2 free cores); it drifts with the machine's load, so a run compares with its own rate. */
+    const int Q = 2048;
+    double tq[64];
+    openblas_set_num_threads(threads);
+    for (int r = -1; r < repeat; r++) {
+        double t0 = now();
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Q, Q, Q, 1.0f, A, Q, B, Q, 0.0f, C, Q);
+        if (r >= 0) tq[r] = now() - t0;
+    }
+    openblas_set_num_threads(1);
+    qsort(tq, (size_t)repeat, sizeof(double), cmp);
+    printf("square_ms %.1f n %d gflop_per_s %.1f\n", 1e3 * tq[repeat / 2], Q, 2.0 * Q * Q * Q / tq[repeat / 2] * 1e-9);
     free(A);
     free(B);
     free(C);
