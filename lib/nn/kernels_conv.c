@@ -144,8 +144,67 @@ static void im2col_rows(void *arg, long r0, long r1)
     }
 }
 
+/* Small maps (a ResNet's layer2-4 at 84x84: rows of 11, 6 and 3 floats) spent their time in
+ * the per-row bookkeeping above, not in the copies: there, one table per geometry gives each
+ * (kernel offset, output position) its source in the input plane, or a zero placed after the
+ * plane for padding, and each channel's rows are a gather from the plane. Measured, batch 8,
+ * 2 threads, medians of 101: 11x11 maps 610 -> 430 us, 6x6 790 -> 260-320, 3x3 910 -> 190-210,
+ * stride 2 from 21x21 400 -> 250; col2im through the same table at 6x6 590 -> 370-420, 3x3
+ * 390 -> 255. */
+#define GATHER_MAX_WO 12          /* im2col: wider rows copy well as rows (21 at 84x84: no gain) */
+#define SCATTER_MAX_WO 6          /* col2im: at 11x11 the rows already scatter as fast */
+#define GATHER_MAX_ENTRIES 4096   /* kh*kw*Ho*Wo: the table lives on the stack */
+#define GATHER_MAX_PLANE 4096     /* H*W */
+typedef struct { const nn_conv_geom *g; const float *src; float *dst; const int *table; } gather_job;
+
+static int gather_suits(const nn_conv_geom *g, int max_wo)
+{
+    return g->Wo <= max_wo && (long)g->kh * g->kw * g->Ho * g->Wo <= GATHER_MAX_ENTRIES &&
+           (long)g->H * g->W <= GATHER_MAX_PLANE;
+}
+
+/* table [kh*kw][Ho*Wo]: offset into the plane, or H*W (the zero after it) */
+static void gather_table(const nn_conv_geom *g, int *table)
+{
+    const int P = g->Ho * g->Wo, zero = g->H * g->W;
+    for (int ki = 0; ki < g->kh; ki++)
+        for (int kj = 0; kj < g->kw; kj++)
+            for (int oy = 0; oy < g->Ho; oy++)
+                for (int ox = 0; ox < g->Wo; ox++) {
+                    int iy = oy * g->sh - g->ph + ki, ix = ox * g->sw - g->pw + kj;
+                    table[(ki * g->kw + kj) * P + oy * g->Wo + ox] =
+                        iy >= 0 && iy < g->H && ix >= 0 && ix < g->W ? iy * g->W + ix : zero;
+                }
+}
+
+static void im2col_gather_channels(void *arg, long c0, long c1)
+{
+    const gather_job *j = arg;
+    const nn_conv_geom *g = j->g;
+    const int kk = g->kh * g->kw, P = g->Ho * g->Wo, HW = g->H * g->W;
+    const long N = (long)g->B * P;
+    float plane[GATHER_MAX_PLANE + 1];
+    plane[HW] = 0.0f;
+    for (long c = c0; c < c1; c++)
+        for (int b = 0; b < g->B; b++) {
+            memcpy(plane, j->src + ((long)b * g->C + c) * HW, (size_t)HW * sizeof(float));
+            for (int k = 0; k < kk; k++) {
+                float *restrict out = j->dst + (c * kk + k) * N + (long)b * P;
+                const int *restrict t = j->table + k * P;
+                for (int p = 0; p < P; p++) out[p] = plane[t[p]];
+            }
+        }
+}
+
 void nn_im2col(const nn_conv_geom *g, const float *x, float *cols)
 {
+    if (gather_suits(g, GATHER_MAX_WO)) {
+        int table[GATHER_MAX_ENTRIES];
+        gather_table(g, table);
+        gather_job j = { g, x, cols, table };
+        nn_parallel_for(g->C, 1, im2col_gather_channels, &j);
+        return;
+    }
     conv_job j = { g, x, cols };
     long rows = (long)g->C * g->kh * g->kw;
     nn_parallel_for(rows, 1, im2col_rows, &j);
@@ -180,8 +239,37 @@ static void col2im_channels(void *arg, long c0, long c1)
             }
 }
 
+/* The scatter for small maps through the same table (padding entries land on the slot after
+ * the plane and are dropped); each input element still sums its terms in kernel-offset order. */
+static void col2im_scatter_channels(void *arg, long c0, long c1)
+{
+    const gather_job *j = arg;
+    const nn_conv_geom *g = j->g;
+    const int kk = g->kh * g->kw, P = g->Ho * g->Wo, HW = g->H * g->W;
+    const long N = (long)g->B * P;
+    float plane[GATHER_MAX_PLANE + 1];
+    for (long c = c0; c < c1; c++)
+        for (int b = 0; b < g->B; b++) {
+            float *x = j->dst + ((long)b * g->C + c) * HW;
+            memcpy(plane, x, (size_t)HW * sizeof(float));
+            for (int k = 0; k < kk; k++) {
+                const float *in = j->src + (c * kk + k) * N + (long)b * P;
+                const int *t = j->table + k * P;
+                for (int p = 0; p < P; p++) plane[t[p]] += in[p];
+            }
+            memcpy(x, plane, (size_t)HW * sizeof(float));
+        }
+}
+
 void nn_col2im_add(const nn_conv_geom *g, const float *dcols, float *dx)
 {
+    if (gather_suits(g, SCATTER_MAX_WO)) {
+        int table[GATHER_MAX_ENTRIES];
+        gather_table(g, table);
+        gather_job j = { g, dcols, dx, table };
+        nn_parallel_for(g->C, 1, col2im_scatter_channels, &j);
+        return;
+    }
     conv_job j = { g, dcols, dx };
     nn_parallel_for(g->C, 1, col2im_channels, &j);
 }
