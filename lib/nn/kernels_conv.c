@@ -196,15 +196,21 @@ static void im2col_gather_channels(void *arg, long c0, long c1)
         }
 }
 
+/* fn over the channels with the geometry's table, when the maps suit it: 1 if done */
+static int by_table(const nn_conv_geom *g, int max_wo, const float *src, float *dst,
+                    void (*fn)(void *, long, long))
+{
+    if (!gather_suits(g, max_wo)) return 0;
+    int table[GATHER_MAX_ENTRIES];
+    gather_table(g, table);
+    gather_job j = { g, src, dst, table };
+    nn_parallel_for(g->C, 1, fn, &j);
+    return 1;
+}
+
 void nn_im2col(const nn_conv_geom *g, const float *x, float *cols)
 {
-    if (gather_suits(g, GATHER_MAX_WO)) {
-        int table[GATHER_MAX_ENTRIES];
-        gather_table(g, table);
-        gather_job j = { g, x, cols, table };
-        nn_parallel_for(g->C, 1, im2col_gather_channels, &j);
-        return;
-    }
+    if (by_table(g, GATHER_MAX_WO, x, cols, im2col_gather_channels)) return;
     conv_job j = { g, x, cols };
     long rows = (long)g->C * g->kh * g->kw;
     nn_parallel_for(rows, 1, im2col_rows, &j);
@@ -263,13 +269,7 @@ static void col2im_scatter_channels(void *arg, long c0, long c1)
 
 void nn_col2im_add(const nn_conv_geom *g, const float *dcols, float *dx)
 {
-    if (gather_suits(g, SCATTER_MAX_WO)) {
-        int table[GATHER_MAX_ENTRIES];
-        gather_table(g, table);
-        gather_job j = { g, dcols, dx, table };
-        nn_parallel_for(g->C, 1, col2im_scatter_channels, &j);
-        return;
-    }
+    if (by_table(g, SCATTER_MAX_WO, dcols, dx, col2im_scatter_channels)) return;
     conv_job j = { g, dcols, dx };
     nn_parallel_for(g->C, 1, col2im_channels, &j);
 }
