@@ -100,7 +100,7 @@ typedef struct {
 #define ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define ACC_DECL(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
 #define ACC_FMA(r)                                      \
-    x = _mm256_broadcast_ss(row[r] + (i) * (step));    \
+    x = _mm256_broadcast_ss(row[r] + i);                \
     c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);          \
     c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
 #define ACC_STORE(r)                                                          \
@@ -124,9 +124,9 @@ static void attn_pack_keys(const float *K, int ldk, int Lk, int Dh, float *kt)
 }
 
 /* dst [rows, 16 * panels] (row stride ldd) = scale * A B over `depth`: A's row r element i at
- * a[r * lda + i * step], B panels [panels][depth][16] at b (stride bpanel between panels, bk
+ * a[r * lda + i], B panels [panels][depth][16] at b (stride bpanel between panels, bk
  * between steps of i). The rows of a tile past `rows` read the last row and are not stored. */
-static void attn_tiles(const float *a, long lda, int step, int rows, int depth, const float *b, long bpanel, long bk,
+static void attn_tiles(const float *a, long lda, int rows, int depth, const float *b, long bpanel, long bk,
                        int panels, float scale, float *dst, long ldd)
 {
     const __m256 vs = _mm256_set1_ps(scale);
@@ -156,7 +156,7 @@ static void attn_head_tiled(const attn_job *j, const float *Q, const float *K, c
     const int Lq = j->Lq, Lk = j->Lk, Dh = j->Dh, panels = (Lk + 15) / 16, lds = panels * 16;
     float *S = scratch, *kt = scratch + (long)Lq * lds;
     attn_pack_keys(K, j->ldk, Lk, Dh, kt);
-    attn_tiles(Q, j->ldq, 1, Lq, Dh, kt, (long)Dh * 16, 16, panels, j->scale, S, lds);
+    attn_tiles(Q, j->ldq, Lq, Dh, kt, (long)Dh * 16, 16, panels, j->scale, S, lds);
     for (int r = 0; r < Lq; r++)
         nn_softmax_row(P + (long)r * Lk, S + (long)r * lds, Lk, mask_rows ? mask_rows + (long)r * Lk : NULL, pad, 0);
     const float *A = P;
@@ -165,7 +165,7 @@ static void attn_head_tiled(const attn_job *j, const float *Q, const float *K, c
         A = S;
     }
     /* out [Lq, Dh] = A [Lq, Lk] V [Lk, Dh]: V's rows are the depth, its 16-column blocks the panels */
-    attn_tiles(A, Lk, 1, Lq, Lk, V, 16, j->ldv, Dh / 16, 1.0f, out, j->E);
+    attn_tiles(A, Lk, Lq, Lk, V, 16, j->ldv, Dh / 16, 1.0f, out, j->E);
 }
 #endif
 
