@@ -194,75 +194,54 @@ typedef struct {
     int mc;                            /* rows per block (row_block) */
 } pgemm_job;
 
-/* rows [i0, i1) x panels [q0, q1), one panel at a time through all of K: C's [rows, 16] slice
- * stays in L1 between the K blocks instead of leaving the cache between passes over all the
- * panels; taken when all the rows' A fits in L2 beside the panel (it is re-read per panel). */
-#define PANEL_FIRST_BYTES (256 << 10)
-static void pgemm_panel_first(const pgemm_job *j, int i0, int i1, int q0, int q1)
+/* Rows [i0, i1) over panel q's block at k0 (kc deep). The row tiles share the prefetch of the
+ * block used after this one (`lines` lines of 64 bytes from `next`) into L2, each a slice: the
+ * weights stream from DRAM once per inference, and a block fetched on demand stalls its first
+ * tile (measured: 101 -> 129 GFLOP/s for a [100, 3200] x [3200, 512] product on 2 threads). */
+static void panel_block(const pgemm_job *j, int i0, int i1, int q, int k0, int kc, const float *next, int lines)
 {
-    const int K = j->P->K;
-    for (int q = q0; q < q1; q++) {
-        int col = q * NR - j->n0;
-        int nv = j->n - col < NR ? j->n - col : NR;
-        for (int k0 = 0; k0 < K; k0 += KC) {
-            int kc = K - k0 < KC ? K - k0 : KC;
-            int first = k0 == 0;
-            const float *b = j->P->data + block_start(j->P, q, k0);
-            const float *bias = j->bias && first && !j->accumulate ? j->bias + col : NULL;
-            /* prefetch the block used next: this panel's next K block, or the next panel's first */
-            const float *next = NULL;
-            int lines = 0;
-            if (k0 + KC < K) {
-                next = j->P->data + block_start(j->P, q, k0 + KC);
-                lines = K - k0 - KC < KC ? K - k0 - KC : KC;
-            } else if (q + 1 < q1) {
-                next = j->P->data + block_start(j->P, q + 1, 0);
-                lines = KC;
-            }
-            int ntiles = (i1 - i0 + MR - 1) / MR, share = (lines + ntiles - 1) / ntiles;
-            for (int i = i0, t = 0; i < i1; i += MR, t++) {
-                int from = t * share, npf = lines - from < share ? lines - from : share;
-                tile(i1 - i < MR ? i1 - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b,
-                     j->C + i * j->ldc + col, j->ldc, nv, !first || j->accumulate, bias,
-                     next ? next + (size_t)from * NR : b, npf > 0 ? npf : 0);
-            }
-        }
+    const int K = j->P->K, col = q * NR - j->n0, nv = j->n - col < NR ? j->n - col : NR, first = k0 == 0;
+    const float *b = j->P->data + block_start(j->P, q, k0);
+    const float *bias = j->bias && first && !j->accumulate ? j->bias + col : NULL;
+    if (!next) lines = 0;
+    int ntiles = (i1 - i0 + MR - 1) / MR, share = (lines + ntiles - 1) / ntiles;
+    for (int i = i0, t = 0; i < i1; i += MR, t++) {
+        int from = t * share, npf = lines - from < share ? lines - from : share;
+        tile(i1 - i < MR ? i1 - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b, j->C + i * j->ldc + col,
+             j->ldc, nv, !first || j->accumulate, bias, next ? next + (size_t)from * NR : b, npf > 0 ? npf : 0);
     }
 }
+
+/* When all the rows' A fits in L2 beside a panel (it is re-read per panel), one panel at a
+ * time through all of K: C's [rows, 16] slice stays in L1 between the K blocks instead of
+ * leaving the cache between passes over all the panels. */
+#define PANEL_FIRST_BYTES (256 << 10)
 
 /* rows [i0, i1) x panels [q0, q1) */
 static void pgemm_block(const pgemm_job *j, int i0, int i1, int q0, int q1)
 {
     const int K = j->P->K;
-    const float *end = j->P->data + (size_t)j->P->panels * K * NR;
+    const float *data = j->P->data, *end = data + (size_t)j->P->panels * K * NR;
     if (K > KC && (size_t)(i1 - i0) * K * sizeof(float) <= PANEL_FIRST_BYTES) {
-        pgemm_panel_first(j, i0, i1, q0, q1);
+        for (int q = q0; q < q1; q++)
+            for (int k0 = 0; k0 < K; k0 += KC) {
+                /* next: this panel's next K block, or the next panel's first */
+                if (k0 + KC < K)
+                    panel_block(j, i0, i1, q, k0, KC, data + block_start(j->P, q, k0 + KC),
+                                K - k0 - KC < KC ? K - k0 - KC : KC);
+                else
+                    panel_block(j, i0, i1, q, k0, K - k0, q + 1 < q1 ? data + block_start(j->P, q + 1, 0) : NULL, KC);
+            }
         return;
     }
     for (int k0 = 0; k0 < K; k0 += KC) {
         int kc = K - k0 < KC ? K - k0 : KC;
-        int first = k0 == 0;
         for (int ib = i0; ib < i1; ib += j->mc) {
             int ie = ib + j->mc < i1 ? ib + j->mc : i1;
             for (int q = q0; q < q1; q++) {
-                const float *b = j->P->data + block_start(j->P, q, k0);
-                int col = q * NR - j->n0;
-                int nv = j->n - col < NR ? j->n - col : NR;
-                const float *bias = j->bias && first && !j->accumulate ? j->bias + col : NULL;
-                /* The row tiles over this panel block (kc lines of 64 bytes) share the prefetch
-                 * of the block after it in memory (the next panel's, or the next K block's) into
-                 * L2, each a slice: the weights stream from DRAM once per inference, and a
-                 * block fetched on demand stalls its first tile (measured: 101 -> 129 GFLOP/s
-                 * for a [100, 3200] x [3200, 512] product on 2 threads). */
-                const float *next = b + (size_t)kc * NR;
-                int lines = next + (size_t)kc * NR <= end ? kc : 0;
-                int ntiles = (ie - ib + MR - 1) / MR, share = (lines + ntiles - 1) / ntiles;
-                for (int i = ib, t = 0; i < ie; i += MR, t++) {
-                    int from = t * share, npf = lines - from < share ? lines - from : share;
-                    tile(ie - i < MR ? ie - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b,
-                         j->C + i * j->ldc + col, j->ldc, nv, !first || j->accumulate, bias,
-                         next + (size_t)from * NR, npf > 0 ? npf : 0);
-                }
+                /* next: the block after this one in memory (the next panel's, or the next K block's) */
+                const float *next = data + block_start(j->P, q, k0) + (size_t)kc * NR;
+                panel_block(j, ib, ie, q, k0, kc, next + (size_t)kc * NR <= end ? next : NULL, kc);
             }
         }
     }
