@@ -88,9 +88,20 @@ typedef struct {
     float *out;                      /* [B, Lq, E] forward output */
     const float *dout;               /* backward: [B, Lq, E] */
     float *dq, *dk, *dv;             /* backward: gradients at the inputs' layouts (offset applied) */
-    int tiled;                       /* forward through attn_head_tiled */
-    long scratch_per;                /* forward: scratch floats per task */
+    int tiled;                       /* through attn_head_tiled(_backward) */
+    long scratch_per;                /* scratch floats per task */
 } attn_job;
+
+/* heads whose size is a multiple of 16 run as register tiles where the CPU has AVX2 and FMA */
+static int attn_tiled(int Dh)
+{
+#ifdef ATTN_SIMD
+    return Dh % 16 == 0;
+#else
+    (void)Dh;
+    return 0;
+#endif
+}
 
 #ifdef ATTN_SIMD
 /* The per-head products as 6x16 register tiles: at a policy's sizes (100 queries, 8 heads of
@@ -100,13 +111,19 @@ typedef struct {
 #define ROWS6(X) X(0) X(1) X(2) X(3) X(4) X(5)
 #define ACC_DECL(r) __m256 c##r##0 = _mm256_setzero_ps(), c##r##1 = _mm256_setzero_ps();
 #define ACC_FMA(r)                                      \
-    x = _mm256_broadcast_ss(row[r] + i);                \
+    x = _mm256_broadcast_ss(row[r] + i * step);         \
     c##r##0 = _mm256_fmadd_ps(x, b0, c##r##0);          \
     c##r##1 = _mm256_fmadd_ps(x, b1, c##r##1);
-#define ACC_STORE(r)                                                          \
-    if (r0 + r < rows) {                                                      \
-        _mm256_storeu_ps(dp + (long)(r0 + r) * ldd, _mm256_mul_ps(c##r##0, vs));     \
-        _mm256_storeu_ps(dp + (long)(r0 + r) * ldd + 8, _mm256_mul_ps(c##r##1, vs)); \
+#define ACC_STORE(r)                                                                  \
+    if (r0 + r < rows) {                                                              \
+        float *d = dp + (long)(r0 + r) * ldd;                                          \
+        __m256 v0 = _mm256_mul_ps(c##r##0, vs), v1 = _mm256_mul_ps(c##r##1, vs);        \
+        if (acc) {                                                                     \
+            v0 = _mm256_add_ps(_mm256_loadu_ps(d), v0);                                \
+            v1 = _mm256_add_ps(_mm256_loadu_ps(d + 8), v1);                            \
+        }                                                                              \
+        _mm256_storeu_ps(d, v0);                                                       \
+        _mm256_storeu_ps(d + 8, v1);                                                   \
     }
 
 /* Keys of one head as panels of 16: kt [ceil(Lk/16)][Dh][16], keys past Lk zero. */
@@ -123,11 +140,12 @@ static void attn_pack_keys(const float *K, int ldk, int Lk, int Dh, float *kt)
         }
 }
 
-/* dst [rows, 16 * panels] (row stride ldd) = scale * A B over `depth`: A's row r element i at
- * a[r * lda + i], B panels [panels][depth][16] at b (stride bpanel between panels, bk
- * between steps of i). The rows of a tile past `rows` read the last row and are not stored. */
-static void attn_tiles(const float *a, long lda, int rows, int depth, const float *b, long bpanel, long bk,
-                       int panels, float scale, float *dst, long ldd)
+/* dst [rows, 16 * panels] (row stride ldd) = (acc: +=) scale * A B over `depth`: A's row r
+ * element i at a[r * lda + i * step] (step > 1: A is a transposed operand), B panels
+ * [panels][depth][16] at b (stride bpanel between panels, bk between steps of i). The rows of
+ * a tile past `rows` read the last row and are not stored. */
+static void attn_tiles(const float *a, long lda, long step, int rows, int depth, const float *b, long bpanel, long bk,
+                       int panels, float scale, float *dst, long ldd, int acc)
 {
     const __m256 vs = _mm256_set1_ps(scale);
     for (int r0 = 0; r0 < rows; r0 += 6) {
@@ -156,7 +174,7 @@ static void attn_head_tiled(const attn_job *j, const float *Q, const float *K, c
     const int Lq = j->Lq, Lk = j->Lk, Dh = j->Dh, panels = (Lk + 15) / 16, lds = panels * 16;
     float *S = scratch, *kt = scratch + (long)Lq * lds;
     attn_pack_keys(K, j->ldk, Lk, Dh, kt);
-    attn_tiles(Q, j->ldq, Lq, Dh, kt, (long)Dh * 16, 16, panels, j->scale, S, lds);
+    attn_tiles(Q, j->ldq, 1, Lq, Dh, kt, (long)Dh * 16, 16, panels, j->scale, S, lds, 0);
     for (int r = 0; r < Lq; r++)
         nn_softmax_row(P + (long)r * Lk, S + (long)r * lds, Lk, mask_rows ? mask_rows + (long)r * Lk : NULL, pad, 0);
     const float *A = P;
@@ -165,7 +183,7 @@ static void attn_head_tiled(const attn_job *j, const float *Q, const float *K, c
         A = S;
     }
     /* out [Lq, Dh] = A [Lq, Lk] V [Lk, Dh]: V's rows are the depth, its 16-column blocks the panels */
-    attn_tiles(A, Lk, Lq, Lk, V, 16, j->ldv, Dh / 16, 1.0f, out, j->E);
+    attn_tiles(A, Lk, 1, Lq, Lk, V, 16, j->ldv, Dh / 16, 1.0f, out, j->E, 0);
 }
 #endif
 
@@ -207,11 +225,58 @@ static void attn_forward_tasks(void *arg, long t0, long t1)
     }
 }
 
+#ifdef ATTN_SIMD
+/* The backward of one (sample, head) through the same tiles: dV += Pd^T dO, dPd = dO V^T (V
+ * packed like the keys), dS = P * (dPd * mask - rowsum), dQ += scale dS K, dK += scale dS^T Q;
+ * the transposed operands are read with a row step. G: scratch [Lq, 16-padded Lk] then V's
+ * panels. */
+static void attn_head_tiled_backward(const attn_job *j, long qo, long ko, long vo, const float *dO, const float *P,
+                                     const float *m, float *G)
+{
+    const int Lq = j->Lq, Lk = j->Lk, Dh = j->Dh, E = j->E, panels = (Lk + 15) / 16, lds = panels * 16;
+    if (j->dv) {   /* Pd = P * mask built in G, which is free until dPd */
+        const float *A = P;
+        if (m) {
+            for (long i = 0; i < (long)Lq * Lk; i++) G[i] = P[i] * m[i];
+            A = G;
+        }
+        attn_tiles(A, 1, Lk, Lk, Lq, dO, 16, E, Dh / 16, 1.0f, j->dv + vo, j->ldv, 1);
+    }
+    if (!j->dq && !j->dk) return;
+    float *vt = G + (long)Lq * lds;
+    attn_pack_keys(j->v + vo, j->ldv, Lk, Dh, vt);
+    attn_tiles(dO, E, 1, Lq, Dh, vt, (long)Dh * 16, 16, panels, 1.0f, G, lds, 0);
+    for (int r = 0; r < Lq; r++) {
+        float *g = G + (long)r * lds;
+        const float *p = P + (long)r * Lk, *mr = m ? m + (long)r * Lk : NULL;
+        float s = 0;
+        if (mr)
+            for (int k = 0; k < Lk; k++) g[k] *= mr[k];
+        for (int k = 0; k < Lk; k++) s += g[k] * p[k];
+        for (int k = 0; k < Lk; k++) g[k] = p[k] * (g[k] - s);
+    }
+    if (j->dq) attn_tiles(G, lds, 1, Lq, Lk, j->k + ko, 16, j->ldk, Dh / 16, j->scale, j->dq + qo, j->ldq, 1);
+    if (j->dk) attn_tiles(G, 1, lds, Lk, Lq, j->q + qo, 16, j->ldq, Dh / 16, j->scale, j->dk + ko, j->ldk, 1);
+}
+#endif
+
 static void attn_backward_tasks(void *arg, long t0, long t1)
 {
     const attn_job *j = arg;
     const int Lq = j->Lq, Lk = j->Lk, Dh = j->Dh, E = j->E;
     const long LL = (long)Lq * Lk;
+#ifdef ATTN_SIMD
+    if (j->tiled) {
+        for (long t = t0; t < t1; t++) {
+            int b = (int)(t / j->H), h = (int)(t % j->H);
+            attn_head_tiled_backward(j, (long)b * Lq * j->ldq + h * Dh, (long)b * Lk * j->ldk + h * Dh,
+                                     (long)b * Lk * j->ldv + h * Dh, j->dout + (long)b * Lq * E + h * Dh,
+                                     j->probs + t * LL, j->drop ? j->drop + t * LL : NULL,
+                                     j->scratch + t * j->scratch_per);
+        }
+        return;
+    }
+#endif
     for (long t = t0; t < t1; t++) {
         int b = (int)(t / j->H), h = (int)(t % j->H);
         long qo = (long)b * Lq * j->ldq + h * Dh, ko = (long)b * Lk * j->ldk + h * Dh, vo = (long)b * Lk * j->ldv + h * Dh;
@@ -258,12 +323,14 @@ static void attention_backward(nn_ctx *c, nn_node *n)
     float *dq = nn_in_grad(c, n, 0), *dk = nn_in_grad(c, n, 1), *dv = nn_in_grad(c, n, 2);
     if (!dq && !dk && !dv) return;
     size_t mark = nn_arena_mark(c->arena);
-    float *scratch = nn_alloc_floats(c, (long)B * H * Lq * Lk);
+    int Dh = E / H, tiled = attn_tiled(Dh);
+    long lkp = (Lk + 15) / 16 * 16, per = tiled ? (long)Lq * lkp + lkp * Dh : (long)Lq * Lk;
+    float *scratch = nn_alloc_floats(c, (long)B * H * per);
     if (!scratch) return;   /* arena failure: nn_backward reports it */
     int ldq = q->shape[2], ldk = k->shape[2], ldv = v->shape[2];
     attn_job j = { B, H, Lq, Lk, E / H, E, q->data + n->i[0], k->data + n->i[1], v->data + n->i[2], ldq, ldk, ldv,
                    n->f[0], NULL, NULL, n->saved[0], n->saved[1], scratch, NULL, n->out->grad,
-                   dq ? dq + n->i[0] : NULL, dk ? dk + n->i[1] : NULL, dv ? dv + n->i[2] : NULL, 0, 0 };
+                   dq ? dq + n->i[0] : NULL, dk ? dk + n->i[1] : NULL, dv ? dv + n->i[2] : NULL, tiled, per };
     nn_parallel_for((long)B * H, 1, attn_backward_tasks, &j);
     nn_arena_release(c->arena, mark);
 }
@@ -296,11 +363,7 @@ nn_tensor *nn_attention(nn_ctx *c, nn_tensor *q, int qoff, nn_tensor *k, int kof
     if (!probs || (train_drop && !drop)) return NULL;
     if (drop && nn_dropout_fill(c, drop, n_all, dropout, NULL, NULL) < 0) return NULL;
     size_t scratch_mark = nn_arena_mark(c->arena);
-#ifdef ATTN_SIMD
-    int tiled = Dh % 16 == 0;
-#else
-    int tiled = 0;
-#endif
+    int tiled = attn_tiled(Dh);
     long lkp = (Lk + 15) / 16 * 16, per = tiled ? (long)Lq * lkp + lkp * Dh : LL;
     float *scratch = nn_alloc_floats(c, (long)B * H * per);
     if (!scratch) return NULL;

@@ -189,6 +189,12 @@ static nn_tensor *b_attention16(nn_ctx *c, nn_tensor **in, void *a)
                         att_dropout);
 }
 
+/* self-attention on one qkv tensor [2,7,96]: the three gradients land in one buffer */
+static nn_tensor *b_attention_qkv16(nn_ctx *c, nn_tensor **in, void *a)
+{
+    return nn_attention(c, in[0], 0, in[0], 32, in[0], 64, 32, 2, NULL, NULL, 0.0f);
+}
+
 static float attention_vs_composed(int B, int Lq, int Lk, int E, int H, const float *mask, const unsigned char *pad,
                                    rng_t *r)
 {
@@ -240,6 +246,10 @@ static void check_attention_tiled(void)
     gc_check("attention, heads of 16, dropout (fixed mask)", b_attention16, "mask", in, 3, (gc_opts){ .reseed = &drop });
     att_dropout = 0.0f;
     free_inputs(in, 3);
+    SHAPE(&in[0], 2, 7, 96);
+    gc_fill_uniform(&in[0], &r, -1.5f, 1.5f);
+    gc_check("attention, heads of 16, on one qkv tensor", b_attention_qkv16, NULL, in, 1, DEF);
+    free_inputs(in, 1);
     float w = attention_vs_composed(2, 7, 19, 32, 2, att16_mask, att16_pad, &r);
     tap_ok(w < 1e-5f, "attention, heads of 16, masked: equals the composed ops (values and gradients, max diff %.2g)", w);
     w = attention_vs_composed(1, 100, 22, 256, 8, NULL, NULL, &r);
