@@ -92,6 +92,21 @@ typedef struct {
     long scratch_per;                /* scratch floats per task */
 } attn_job;
 
+/* G [Lq, Lk] (row stride ldg) from dPd to dS: dP = dPd * mask (m may be NULL), then
+ * dS = P * (dP - rowsum(dP * P)); P and m [Lq, Lk] */
+static void softmax_grad_rows(float *G, long ldg, const float *P, const float *m, int Lq, int Lk)
+{
+    for (int r = 0; r < Lq; r++) {
+        float *g = G + r * ldg;
+        const float *p = P + (long)r * Lk, *mr = m ? m + (long)r * Lk : NULL;
+        float s = 0;
+        if (mr)
+            for (int k = 0; k < Lk; k++) g[k] *= mr[k];
+        for (int k = 0; k < Lk; k++) s += g[k] * p[k];
+        for (int k = 0; k < Lk; k++) g[k] = p[k] * (g[k] - s);
+    }
+}
+
 /* heads whose size is a multiple of 16 run as register tiles where the CPU has AVX2 and FMA */
 static int attn_tiled(int Dh)
 {
@@ -246,15 +261,7 @@ static void attn_head_tiled_backward(const attn_job *j, long qo, long ko, long v
     float *vt = G + (long)Lq * lds;
     attn_pack_keys(j->v + vo, j->ldv, Lk, Dh, vt);
     attn_tiles(dO, E, 1, Lq, Dh, vt, (long)Dh * 16, 16, panels, 1.0f, G, lds, 0);
-    for (int r = 0; r < Lq; r++) {
-        float *g = G + (long)r * lds;
-        const float *p = P + (long)r * Lk, *mr = m ? m + (long)r * Lk : NULL;
-        float s = 0;
-        if (mr)
-            for (int k = 0; k < Lk; k++) g[k] *= mr[k];
-        for (int k = 0; k < Lk; k++) s += g[k] * p[k];
-        for (int k = 0; k < Lk; k++) g[k] = p[k] * (g[k] - s);
-    }
+    softmax_grad_rows(G, lds, P, m, Lq, Lk);
     if (j->dq) attn_tiles(G, lds, 1, Lq, Lk, j->k + ko, 16, j->ldk, Dh / 16, j->scale, j->dq + qo, j->ldq, 1);
     if (j->dk) attn_tiles(G, 1, lds, Lk, Lq, j->q + qo, 16, j->ldq, Dh / 16, j->scale, j->dk + ko, j->ldk, 1);
 }
@@ -294,15 +301,7 @@ static void attn_backward_tasks(void *arg, long t0, long t1)
         if (!j->dq && !j->dk) continue;
         /* dPd = dO V^T; dP = dPd * mask; dS = P * (dP - rowsum(dP * P)) */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, Lk, Dh, 1.0f, dO, E, j->v + vo, j->ldv, 0.0f, G, Lk);
-        for (int r = 0; r < Lq; r++) {
-            float *g = G + (long)r * Lk;
-            const float *p = P + (long)r * Lk, *mr = m ? m + (long)r * Lk : NULL;
-            float s = 0;
-            if (mr)
-                for (int k = 0; k < Lk; k++) g[k] *= mr[k];
-            for (int k = 0; k < Lk; k++) s += g[k] * p[k];
-            for (int k = 0; k < Lk; k++) g[k] = p[k] * (g[k] - s);
-        }
+        softmax_grad_rows(G, Lk, P, m, Lq, Lk);
         if (j->dq)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Lq, Dh, Lk, j->scale, G, Lk, j->k + ko, j->ldk, 1.0f,
                         j->dq + qo, j->ldq);
