@@ -53,6 +53,32 @@ static void gemm_case(int M, int N, int K, int n0, int n, int cols_layout, int u
     free(W); free(A); free(bias); free(C); free(ref); free(C1); free(C2);
 }
 
+/* A given as rows (here with a row step past K) and the same values given as [K, M] (an im2col
+ * matrix's layout) are copied into the same row tiles: the same bits, on 1 and 2 threads. */
+static void in_place_case(int M, int N, int K, int n0, int n, int use_bias, int accumulate)
+{
+    const long lda = K + 5;
+    float *W = rand_floats((long)N * K), *A = rand_floats((long)M * lda), *bias = rand_floats(N);
+    float *At = malloc((size_t)K * M * sizeof *At), *C = rand_floats((long)M * n);
+    float *Cr = malloc((size_t)M * n * sizeof *Cr), *Ct = malloc((size_t)M * n * sizeof *Ct);
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) At[(long)k * M + i] = A[i * lda + k];
+    nn_packed *P = nn_pack_weights(W, N, K);
+    int same = 1;
+    for (int threads = 1; threads <= 2; threads++) {
+        nn_set_threads(threads);
+        memcpy(Cr, C, (size_t)M * n * sizeof *Cr);
+        memcpy(Ct, C, (size_t)M * n * sizeof *Ct);
+        int rc = nn_gemm_packed(M, n0, n, A, lda, 1, P, use_bias ? bias + n0 : NULL, Cr, n, accumulate);
+        rc |= nn_gemm_packed(M, n0, n, At, 1, M, P, use_bias ? bias + n0 : NULL, Ct, n, accumulate);
+        same &= rc == 0 && memcmp(Cr, Ct, (size_t)M * n * sizeof *Cr) == 0;
+    }
+    tap_ok(same, "packed M%d N%d K%d: A as rows (row step %ld) and as [K, M] give the same bits%s%s", M, N,
+           K, lda, use_bias ? ", bias" : "", accumulate ? ", accumulate" : "");
+    nn_packed_free(P);
+    free(W); free(A); free(bias); free(At); free(C); free(Cr); free(Ct);
+}
+
 /* ops on frozen parameters against the same ops before freezing */
 static void frozen_ops(void)
 {
@@ -141,6 +167,11 @@ int main(void)
         int *k = cases[i];
         gemm_case(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
     }
+    /* partial row tiles, K across blocks, both loop orders, column offsets */
+    in_place_case(100, 40, 300, 0, 40, 1, 0);
+    in_place_case(7, 72, 1100, 16, 50, 0, 1);
+    in_place_case(1, 32, 20, 16, 16, 1, 0);
+    in_place_case(203, 48, 600, 0, 48, 0, 0);
     float w[32] = { 0 }, a[4] = { 0 }, cbuf[32];
     nn_packed *P = nn_pack_weights(w, 8, 4);
     tap_ok(nn_gemm_packed(1, 8, 8, a, 4, 1, P, NULL, cbuf, 8, 0) < 0, "columns outside the weight are refused: %s",
