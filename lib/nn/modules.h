@@ -103,6 +103,11 @@ typedef struct mod_resnet18 {
     mod_basic_block blocks[8];   /* layer1.0, layer1.1, layer2.0, ... layer4.1 */
 } mod_resnet18;
 int mod_resnet18_init(mod_resnet18 *m, nn_params *ps, rng_t *rng, const char *prefix, mod_norm_kind norm);
+/* Its parts, for timing them one by one (bench/act_parts.c): conv1, bn1, relu and the max-pool;
+ * one BasicBlock (relu(bn2(conv2(relu(bn1(conv1 x)))) + identity or downsample)). The forward is
+ * the stem followed by blocks[0..7]. */
+nn_tensor *mod_resnet18_stem_forward(nn_ctx *c, const mod_resnet18 *m, nn_tensor *x);
+nn_tensor *mod_basic_block_forward(nn_ctx *c, const mod_basic_block *b, nn_tensor *x);
 /* Parameter names: MOD_RESNET_TORCHVISION ("conv1.", "bn1.", "layer1." ... as resnet18 itself, and
  * DETR/ACT's backbone body) or MOD_RESNET_SEQUENTIAL ("0.", "1.", "4." ... "7.": robomimic's
  * ResNet18Conv, nn.Sequential(*list(resnet18.children())[:-2]), which Diffusion Policy's image

@@ -81,7 +81,7 @@ static nn_tensor *norm_relu(nn_ctx *c, const mod_norm *n, nn_tensor *x, nn_tenso
     return nn_relu(c, residual ? nn_add(c, h, residual) : h);
 }
 
-static nn_tensor *block_forward(nn_ctx *c, const mod_basic_block *b, nn_tensor *x)
+nn_tensor *mod_basic_block_forward(nn_ctx *c, const mod_basic_block *b, nn_tensor *x)
 {
     nn_tensor *h = norm_relu(c, &b->bn1, mod_conv2d_forward(c, &b->conv1, x), NULL);
     nn_tensor *identity = b->has_downsample ? mod_norm_forward(c, &b->down_norm, mod_conv2d_forward(c, &b->down_conv, x))
@@ -96,8 +96,12 @@ nn_tensor *mod_resnet18_forward(nn_ctx *c, const mod_resnet18 *m, nn_tensor *x)
         error_set("ResNet18: input must be [B,3,H,W], got %s", nn_shape_str(x, s, sizeof s));
         return NULL;
     }
-    nn_tensor *h = norm_relu(c, &m->bn1, mod_conv2d_forward(c, &m->conv1, x), NULL);
-    h = nn_max_pool2d(c, h, 3, 2, 1);
-    for (int i = 0; i < 8; i++) h = block_forward(c, &m->blocks[i], h);
+    nn_tensor *h = mod_resnet18_stem_forward(c, m, x);
+    for (int i = 0; i < 8; i++) h = mod_basic_block_forward(c, &m->blocks[i], h);
     return h;
+}
+
+nn_tensor *mod_resnet18_stem_forward(nn_ctx *c, const mod_resnet18 *m, nn_tensor *x)
+{
+    return nn_max_pool2d(c, norm_relu(c, &m->bn1, mod_conv2d_forward(c, &m->conv1, x), NULL), 3, 2, 1);
 }
