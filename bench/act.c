@@ -7,6 +7,7 @@
 
 #include "nn/nn.h"
 #include "policy/act.h"
+#include "act_bench.h"
 #include "util/error.h"
 #include "util/progress.h"
 
@@ -25,29 +26,18 @@ static double median(double *v, int n)
 int main(int argc, char **argv)
 {
     act_config cfg;
-    act_config_default(&cfg);
-    cfg.state_dim = cfg.action_dim = 14;
-    cfg.n_cameras = 1;
-    snprintf(cfg.camera_names[0], ACT_NAME_MAX, "top");
-    cfg.height = cfg.width = 84;
+    act_bench_config(&cfg, 84, 84);
     int batch = 8, repeat = 5, threads = 2, train = 1, infer = 1, packed = 1;
     for (int i = 1; i + 1 < argc; i += 2) {
         const char *k = argv[i];
         int v = atoi(argv[i + 1]);
-        if (!strcmp(k, "--hidden")) cfg.hidden_dim = v;
-        else if (!strcmp(k, "--ff")) cfg.dim_feedforward = v;
-        else if (!strcmp(k, "--enc")) cfg.enc_layers = v;
-        else if (!strcmp(k, "--dec")) cfg.dec_layers = v;
-        else if (!strcmp(k, "--chunk")) cfg.chunk = v;
-        else if (!strcmp(k, "--height")) cfg.height = v;
-        else if (!strcmp(k, "--width")) cfg.width = v;
-        else if (!strcmp(k, "--batch")) batch = v;
+        if (act_bench_model_option(&cfg, k, v)) continue;
+        if (!strcmp(k, "--batch")) batch = v;
         else if (!strcmp(k, "--repeat")) repeat = v;
         else if (!strcmp(k, "--threads")) threads = v;
         else if (!strcmp(k, "--train")) train = v;   /* 0: skip the training-step timing (profiling) */
         else if (!strcmp(k, "--infer")) infer = v;   /* 0: skip the inference timing */
         else if (!strcmp(k, "--packed")) packed = v; /* 0: inference through sgemm, not packed weights */
-        else if (!strcmp(k, "--frozen")) cfg.backbone_norm = v ? MOD_NORM_FROZEN_BATCH : MOD_NORM_GROUP;
         else { fprintf(stderr, "act bench: unknown %s\n", k); return 2; }
     }
     if (repeat < 1) repeat = 1;

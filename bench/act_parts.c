@@ -15,6 +15,7 @@
 
 #include "nn/nn.h"
 #include "policy/act.h"
+#include "act_bench.h"
 #include "util/error.h"
 #include "util/progress.h"
 
@@ -29,27 +30,15 @@ enum { STEM, BLOCK0, BACKBONE = BLOCK0 + 8, WHOLE, N_PARTS };
 int main(int argc, char **argv)
 {
     act_config cfg;
-    act_config_default(&cfg);
-    cfg.state_dim = cfg.action_dim = 14;
-    cfg.n_cameras = 1;
-    snprintf(cfg.camera_names[0], ACT_NAME_MAX, "top");
-    cfg.height = 120;
-    cfg.width = 160;
+    act_bench_config(&cfg, 120, 160);
     int threads = 2, repeat = 101;
     for (int i = 1; i < argc; i += 2) {
         const char *k = argv[i];
         if (i + 1 >= argc) { fprintf(stderr, "act_parts: %s needs a value\n", k); return 2; }
         int v = atoi(argv[i + 1]);
-        if (!strcmp(k, "--hidden")) cfg.hidden_dim = v;
-        else if (!strcmp(k, "--ff")) cfg.dim_feedforward = v;
-        else if (!strcmp(k, "--enc")) cfg.enc_layers = v;
-        else if (!strcmp(k, "--dec")) cfg.dec_layers = v;
-        else if (!strcmp(k, "--chunk")) cfg.chunk = v;
-        else if (!strcmp(k, "--height")) cfg.height = v;
-        else if (!strcmp(k, "--width")) cfg.width = v;
-        else if (!strcmp(k, "--threads")) threads = v;
+        if (act_bench_model_option(&cfg, k, v)) continue;
+        if (!strcmp(k, "--threads")) threads = v;
         else if (!strcmp(k, "--repeat")) repeat = v;
-        else if (!strcmp(k, "--frozen")) cfg.backbone_norm = v ? MOD_NORM_FROZEN_BATCH : MOD_NORM_GROUP;
         else { fprintf(stderr, "act_parts: unknown %s\n", k); return 2; }
     }
     if (repeat < 1 || repeat > 100000) { fprintf(stderr, "act_parts: bad --repeat %d\n", repeat); return 2; }
