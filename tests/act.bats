@@ -170,6 +170,32 @@ PY
   [ "$output" = "ok" ]
 }
 
+@test "act-train --random-shift: deterministic, changes training, recorded; too large a shift is a usage error" {
+  act-train $TINY --stats "$d/stats.tar" -o "$t/s1.h5" --steps 3 --seed 5 --random-shift 2 "$d/train.tar"
+  act-train $TINY --stats "$d/stats.tar" -o "$t/s2.h5" --steps 3 --seed 5 --random-shift 2 "$d/train.tar"
+  act-train $TINY --stats "$d/stats.tar" -o "$t/s0.h5" --steps 3 --seed 5 "$d/train.tar"
+  cmp "$t/s1.h5" "$t/s2.h5"
+  run "$PYTHON" - "$t/s1.h5" "$t/s0.h5" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+same = all(np.array_equal(a["params"][n][()], b["params"][n][()]) for n in a["params"])
+def cfg(f, k):
+    for where in (f.attrs, f["config"].attrs if "config" in f else {}):
+        if k in where:
+            v = where[k]
+            return v.decode() if isinstance(v, bytes) else str(v)
+print(same, cfg(a, "train.random_shift"), cfg(b, "train.random_shift"))
+PY
+  [ "$status" -eq 0 ]
+  [ "$output" = "False 2 0" ]
+  run act-train $TINY --stats "$d/stats.tar" -o "$t/big.h5" --steps 1 --random-shift 32 "$d/train.tar"
+  [ "$status" -eq 2 ]
+  [[ "$output" == *"--random-shift 32: the images are 32x32"* ]]
+  run act-train $TINY --stats "$d/stats.tar" -o "$t/big.h5" --steps 1 --random-shift -1 "$d/train.tar"
+  [ "$status" -eq 2 ]
+  [ ! -e "$t/big.h5" ]
+}
+
 @test "act-train --policy cnnmlp: root attribute cnnmlp, predict gives one action per sample" {
   act-train --policy cnnmlp --stats "$d/stats.tar" -o "$t/mlp.h5" --steps 2 --batch-size 4 --threads 1 -q "$d/train.tar"
   run h5dump -a /policy "$t/mlp.h5"

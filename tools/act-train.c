@@ -22,7 +22,7 @@ typedef struct {
     char **cameras;
     size_t n_cameras;
     double lr, lr_backbone, weight_decay, grad_clip, val_fraction, epochs;
-    long batch, steps, warmup, save_every, keep_every, log_every, val_batches, seed, max_memory_mib;
+    long batch, steps, warmup, save_every, keep_every, log_every, val_batches, seed, max_memory_mib, random_shift;
     const char *val_episodes;
 } options;
 
@@ -55,6 +55,7 @@ static _Noreturn void usage(void)
            "      --lr-schedule constant|cosine   (default constant)\n"
            "      --warmup N            linear warmup steps (default 0)\n"
            "      --grad-clip X         clip the gradient norm at X (default 0: off)\n"
+           "      --random-shift P      augment: move each training image by up to P pixels (default 0: off)\n"
            "      --val-episodes LIST   validation episodes, e.g. 0-4,9\n"
            "      --val-fraction F      else this fraction of the episodes, seeded (default 0.2)\n"
            "      --val-batches N       validation batches per evaluation (default 16)\n"
@@ -90,7 +91,7 @@ static void parse_options(int argc, char **argv, options *o)
 {
     enum { O_STATS = 256, O_POLICY, O_CHUNK, O_HIDDEN, O_FF, O_ENC, O_DEC, O_HEADS, O_LATENT, O_KL, O_DROPOUT,
            O_BNORM, O_INORM, O_CAMERAS, O_LR, O_LRB, O_WD, O_BATCH, O_STEPS, O_EPOCHS, O_SCHED, O_WARMUP, O_CLIP,
-           O_VALEP, O_VALFR, O_VALB, O_SAVE, O_KEEP, O_LOG, O_LOGE, O_RESUME, O_INIT, O_MEM, O_SEED, O_THREADS, O_HELP,
+           O_SHIFT, O_VALEP, O_VALFR, O_VALB, O_SAVE, O_KEEP, O_LOG, O_LOGE, O_RESUME, O_INIT, O_MEM, O_SEED, O_THREADS, O_HELP,
            O_VERSION };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"stats", required_argument, 0, O_STATS},
@@ -105,6 +106,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"batch-size", required_argument, 0, O_BATCH}, {"steps", required_argument, 0, O_STEPS},
         {"epochs", required_argument, 0, O_EPOCHS}, {"lr-schedule", required_argument, 0, O_SCHED},
         {"warmup", required_argument, 0, O_WARMUP}, {"grad-clip", required_argument, 0, O_CLIP},
+        {"random-shift", required_argument, 0, O_SHIFT},
         {"val-episodes", required_argument, 0, O_VALEP}, {"val-fraction", required_argument, 0, O_VALFR},
         {"val-batches", required_argument, 0, O_VALB}, {"save-every", required_argument, 0, O_SAVE},
         {"keep-every", required_argument, 0, O_KEEP},
@@ -176,6 +178,7 @@ static void parse_options(int argc, char **argv, options *o)
             break;
         case O_WARMUP: o->warmup = opt_long("warmup", optarg, 0, 1L << 40); break;
         case O_CLIP: o->grad_clip = opt_double("grad-clip", optarg, 0, 1e12); break;
+        case O_SHIFT: o->random_shift = opt_long("random-shift", optarg, 0, 4096); break;
         case O_VALEP: o->val_episodes = optarg; break;
         case O_VALFR: o->val_fraction = opt_double("val-fraction", optarg, 0, 0.99); break;
         case O_VALB: o->val_batches = opt_long("val-batches", optarg, 0, 1L << 30); break;
@@ -293,7 +296,7 @@ static int rng_from_text(rng_t *r, const char *text)
 static void save(const options *o, const char *path, const act_model *m, const nn_adamw *opt, long step,
                  const rng_t *rng, double best_val)
 {
-    char rng_text[80], best[64], seed[32], lr[32], lrb[32], wd[32], batch[32];
+    char rng_text[80], best[64], seed[32], lr[32], lrb[32], wd[32], batch[32], shift[32];
     rng_to_text(rng, rng_text, sizeof rng_text);
     snprintf(best, sizeof best, "%.17g", best_val);
     snprintf(seed, sizeof seed, "%ld", o->seed);
@@ -301,8 +304,10 @@ static void save(const options *o, const char *path, const act_model *m, const n
     snprintf(lrb, sizeof lrb, "%.9g", o->lr_backbone);
     snprintf(wd, sizeof wd, "%.9g", o->weight_decay);
     snprintf(batch, sizeof batch, "%ld", o->batch);
+    snprintf(shift, sizeof shift, "%ld", o->random_shift);
     const char *extra[] = {"train.rng_state", rng_text, "train.best_val_loss", best, "train.seed", seed, "train.lr", lr,
-                           "train.lr_backbone", lrb, "train.weight_decay", wd, "train.batch_size", batch, NULL};
+                           "train.lr_backbone", lrb, "train.weight_decay", wd, "train.batch_size", batch,
+                           "train.random_shift", shift, NULL};
     if (act_checkpoint_save(path, m, opt, step, extra) < 0) tool_die(1, "%s", error_get());
 }
 
@@ -384,6 +389,9 @@ int main(int argc, char **argv)
     for (int k = 0; k < cfg->n_cameras; k++)
         if (strcmp(cfg->camera_names[k], ds.camera_names[k]) != 0)
             tool_die(1, "%s: camera %d is '%s' in the model, '%s' in the stream", from, k, cfg->camera_names[k], ds.camera_names[k]);
+    if (o.random_shift >= cfg->height || o.random_shift >= cfg->width)
+        tool_usage_error("--random-shift %ld: the images are %dx%d; shift by less than their size", o.random_shift,
+                         cfg->height, cfg->width);
     if (act_model_chunk(&m) > ds.rows)
         tool_die(1, "the stream's action chunks have %d rows; --chunk %d needs at least that many (chunkify -k %d)", ds.rows,
                  act_model_chunk(&m), act_model_chunk(&m));
@@ -442,6 +450,7 @@ int main(int argc, char **argv)
     while (step < steps) {
         for (long j = 0; j < o.batch; j++) idx[j] = train[rng_below(&rng, (uint64_t)n_train)];
         act_batch_fill(&b, &m, &ds, idx, (int)o.batch);
+        if (act_batch_random_shift(&b, &m, (int)o.random_shift, &rng) < 0) tool_die(1, "%s", error_get());
         act_losses L;
         nn_tensor *loss = act_model_loss(c, &m, &b, &L);
         if (!loss) tool_die(1, "step %ld: %s", step, error_get());

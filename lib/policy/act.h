@@ -166,6 +166,12 @@ int act_dataset_episodes(const act_dataset *ds, int64_t **episodes, size_t *coun
 int act_batch_alloc(act_batch *b, const act_model *m, int batch);
 void act_batch_free(act_batch *b);
 void act_batch_fill(act_batch *b, const act_model *m, const act_dataset *ds, const int64_t *idx, int batch);
+/* Random-shift augmentation (DrQ's): every image of the batch moved by its own offset (dy, dx),
+ * each drawn uniformly from [-pad, pad] in rng's order (per sample, per camera, dy then dx),
+ * the border repeated into the uncovered edge: what padding by pad pixels with the edge values
+ * and cropping the original size at a random place gives. pad 0 leaves the batch (and rng) as
+ * they are. Returns -1 (error set) only when out of memory. */
+int act_batch_random_shift(act_batch *b, const act_model *m, int pad, rng_t *rng);
 
 /* ---------------------------------------------------------------- checkpoints */
 /* Write the model (params, config, stats; optimizer state when opt != NULL; step) to path

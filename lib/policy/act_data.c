@@ -260,3 +260,38 @@ void act_batch_fill(act_batch *b, const act_model *m, const act_dataset *ds, con
         }
     }
 }
+
+/* out[y][x] = in[clamp(y + dy)][clamp(x + dx)] for one [H,W] plane. */
+static void shift_plane(const float *in, float *out, int H, int W, int dy, int dx)
+{
+    for (int y = 0; y < H; y++) {
+        int sy = y + dy < 0 ? 0 : y + dy >= H ? H - 1 : y + dy;
+        const float *row = in + (size_t)sy * W;
+        float *o = out + (size_t)y * W;
+        for (int x = 0; x < W; x++) {
+            int sx = x + dx < 0 ? 0 : x + dx >= W ? W - 1 : x + dx;
+            o[x] = row[sx];
+        }
+    }
+}
+
+int act_batch_random_shift(act_batch *b, const act_model *m, int pad, rng_t *rng)
+{
+    const act_config *cfg = &m->cfg;
+    if (pad <= 0) return 0;
+    const int H = cfg->height, W = cfg->width;
+    const size_t plane = (size_t)H * W;
+    float *tmp = malloc(sizeof(float) * 3 * plane);
+    if (!tmp) return error_set("out of memory for a %dx%d image", H, W);
+    for (int j = 0; j < b->batch; j++)
+        for (int k = 0; k < cfg->n_cameras; k++) {
+            int dy = (int)rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
+            int dx = (int)rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
+            if (dy == 0 && dx == 0) continue;
+            float *img = b->images + ((size_t)k * b->batch + j) * 3 * plane;
+            memcpy(tmp, img, sizeof(float) * 3 * plane);
+            for (int ch = 0; ch < 3; ch++) shift_plane(tmp + ch * plane, img + ch * plane, H, W, dy, dx);
+        }
+    free(tmp);
+    return 0;
+}

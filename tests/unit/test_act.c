@@ -249,8 +249,69 @@ static void parameter_names(void)
     act_model_free(&m);
 }
 
+/* act_batch_random_shift: every image moved by its own offset in [-pad, pad] (both ends drawn),
+ * the border repeated; pad 0 changes nothing, not even the generator. Pixel values encode their
+ * (channel, y, x), so each output pixel says where it came from. */
+static void random_shift(void)
+{
+    enum { NB = 64, NC = 2, HH = 20, WW = 24, PAD = 3 };
+    act_model m;
+    memset(&m, 0, sizeof m);
+    m.cfg = tiny_config(ACT_KIND_ACT, MOD_NORM_GROUP, NC);
+    m.cfg.height = HH, m.cfg.width = WW;
+    act_batch b = {.batch = NB};
+    size_t n = (size_t)NC * NB * 3 * HH * WW;
+    b.images = malloc(sizeof(float) * n);
+    float *orig = malloc(sizeof(float) * n);
+    for (size_t i = 0; i < n; i++) {
+        size_t img = i / (3 * HH * WW), r = i % (3 * HH * WW);
+        orig[i] = (float)(img * 100000 + r / (HH * WW) * 10000 + r % (HH * WW) / WW * 100 + r % WW);
+    }
+    memcpy(b.images, orig, sizeof(float) * n);
+    rng_t rng, before;
+    rng_seed(&rng, 7);
+    before = rng;
+    tap_ok(act_batch_random_shift(&b, &m, 0, &rng) == 0 && memcmp(b.images, orig, sizeof(float) * n) == 0 &&
+               memcmp(&rng, &before, sizeof rng) == 0,
+           "random shift 0: images and generator untouched");
+    tap_ok(act_batch_random_shift(&b, &m, PAD, &rng) == 0, "random shift %d runs", PAD);
+    int bad = 0, moved = 0, seen_lo_y = 0, seen_hi_y = 0, seen_lo_x = 0, seen_hi_x = 0;
+    for (int img = 0; img < NC * NB; img++) {
+        const float *o = b.images + (size_t)img * 3 * HH * WW;
+        /* the offset from the centre pixel of channel 0 */
+        int cy = HH / 2, cx = WW / 2;
+        int v = (int)o[cy * WW + cx] - img * 100000;
+        int dy = v / 100 - cy, dx = v % 100 - cx;
+        if (dy < -PAD || dy > PAD || dx < -PAD || dx > PAD) bad++;
+        moved += dy != 0 || dx != 0;
+        seen_lo_y |= dy == -PAD, seen_hi_y |= dy == PAD, seen_lo_x |= dx == -PAD, seen_hi_x |= dx == PAD;
+        for (int c = 0; c < 3; c++)
+            for (int y = 0; y < HH; y++)
+                for (int x = 0; x < WW; x++) {
+                    int sy = y + dy < 0 ? 0 : y + dy >= HH ? HH - 1 : y + dy;
+                    int sx = x + dx < 0 ? 0 : x + dx >= WW ? WW - 1 : x + dx;
+                    float want = (float)(img * 100000 + c * 10000 + sy * 100 + sx);
+                    if (o[(c * HH + y) * WW + x] != want) bad++;
+                }
+    }
+    tap_ok(!bad, "each image is its own shifted by one offset in [-%d, %d], the edge repeated (%d wrong)", PAD, PAD, bad);
+    tap_ok(moved > NC * NB / 2 && seen_lo_y && seen_hi_y && seen_lo_x && seen_hi_x,
+           "offsets reach both ends of the range (%d of %d images moved)", moved, NC * NB);
+    /* the same generator state gives the same batch */
+    float *again = malloc(sizeof(float) * n);
+    memcpy(again, b.images, sizeof(float) * n);
+    memcpy(b.images, orig, sizeof(float) * n);
+    rng_seed(&rng, 7);
+    act_batch_random_shift(&b, &m, PAD, &rng);
+    tap_ok(memcmp(again, b.images, sizeof(float) * n) == 0, "random shift is a function of the generator state");
+    free(again);
+    free(orig);
+    free(b.images);
+}
+
 int main(void)
 {
+    random_shift();
     parameter_names();
     gradient_check("ACT (GroupNorm, 1 camera)", ACT_KIND_ACT, MOD_NORM_GROUP, 1, 1);
     gradient_check("ACT (GroupNorm, 2 cameras)", ACT_KIND_ACT, MOD_NORM_GROUP, 2, 1);
