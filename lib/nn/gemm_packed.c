@@ -100,9 +100,11 @@ int nn_packed_rows(const nn_packed *p) { return p->N; }
 int nn_packed_cols(const nn_packed *p) { return p->K; }
 
 /* ---------------------------------------------------------------- the register tile */
-/* C[mr, nv] (+)= A[mr, kc] B[kc, 16]: load = 1 adds to C's values, else bias (16 values, or
- * NULL for zeros) is added. nv < 16 only in the last panel of a weight whose N is not a
- * multiple of 16 (the padded columns are computed and dropped). */
+/* tile(): C[mr, nv] (+)= A[6, kc] B[kc, 16], A packed [kc][6] (rows past mr are zeros), B
+ * [kc][16], both 32-byte aligned; load = 1 adds to C's values, else bias (16 values, or NULL
+ * for zeros) is added. nv < 16 only in the last panel of a weight whose N is not a multiple
+ * of 16 (the padded columns are computed and dropped). The first npf k steps (rounded up to 4)
+ * also prefetch npf lines from pf into L2 (see panel_block); the portable version ignores them. */
 #ifdef PACKED_SIMD
 static inline __attribute__((always_inline)) void store_row(float *cr, __m256 v0, __m256 v1, int nv, int load,
                                                             const float *bias)
@@ -127,9 +129,9 @@ static inline __attribute__((always_inline)) void store_row(float *cr, __m256 v0
 
 /* The k loop is written in assembly: from intrinsics GCC 12 spilled and rotated the twelve
  * accumulators (register copies, B re-read as FMA memory operands), and the loop ran at ~80% of
- * the core's FMA rate with its operands in L1; this one runs at 90-95% (the same 6x16 tile
- * called 10^5 times on [256][6] x [256][16], interleaved with the intrinsics version: 80-86 ->
- * 89-97 GFLOP/s on one core whose FMA loop peaks at ~99). Accumulators ymm0-11 (row r in
+ * the core's FMA rate with its operands in L1; this one runs at 85-98% (the same 6x16 tile
+ * called 10^5 times on [256][6] x [256][16], interleaved with the intrinsics version: 74-86 ->
+ * 84-97 GFLOP/s on one core whose FMA loop peaks at 87-100). Accumulators ymm0-11 (row r in
  * ymm(2r), ymm(2r+1)), B's two vectors in ymm12-13, A's broadcast in ymm14; every FMA adds
  * in the same k order as the scalar definition, so the results are those of the intrinsics
  * version bit for bit. */
@@ -145,11 +147,6 @@ static inline __attribute__((always_inline)) void store_row(float *cr, __m256 v0
 #define AS_ZERO(r) "vxorps %%ymm" #r ", %%ymm" #r ", %%ymm" #r "\n\t"
 #define AS_SAVE(r) "vmovaps %%ymm" #r ", " #r "*32(%[acc])\n\t"
 
-/* C[mr, nv] (+)= A[6, kc] B[kc, 16]: A packed [kc][6] (rows past mr are zeros), B [kc][16]
- * (both 32-byte aligned); load = 1 adds to C's values, else bias (16 values, or NULL for zeros)
- * is added. nv < 16 only in the last panel of a weight whose N is not a multiple of 16 (the
- * padded columns are computed and dropped). The first npf k steps (rounded up to 4) also
- * prefetch npf lines from pf into L2 (see panel_block). */
 static void tile(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
                  const float *bias, const float *pf, int npf)
 {
