@@ -33,6 +33,20 @@ uint64_t rng_u64(rng_t *rng)
     return result;
 }
 
+rng_t rng_keyed(uint64_t seed, uint64_t step, uint64_t index)
+{
+    /* each key word passes through splitmix64 before the next is mixed in, so (1,2,3) and
+     * (2,1,3) differ */
+    uint64_t x = seed ^ 0x6b65796564726e67ULL;
+    uint64_t h = splitmix64(&x);
+    x = h ^ step;
+    h = splitmix64(&x);
+    x = h ^ index;
+    rng_t r;
+    rng_seed(&r, splitmix64(&x));
+    return r;
+}
+
 rng_t rng_split(rng_t *rng)
 {
     rng_t child;

@@ -14,6 +14,12 @@ void rng_seed(rng_t *rng, uint64_t seed);
 /* A child generator whose stream is independent of the parent's; advances the parent by one. */
 rng_t rng_split(rng_t *rng);
 
+/* The generator of one training sample's random numbers (noise, crops, counter-examples, dropout),
+ * keyed by (seed, step, the sample's index in the global batch): the draws of a sample do not
+ * depend on how a batch is split into micro-batches or processes. Different keys give
+ * independent streams. */
+rng_t rng_keyed(uint64_t seed, uint64_t step, uint64_t index);
+
 uint64_t rng_u64(rng_t *rng);
 /* Uniform integer in [0, n), unbiased. n > 0. */
 uint64_t rng_below(rng_t *rng, uint64_t n);

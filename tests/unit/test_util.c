@@ -52,6 +52,12 @@ int main(void)
     tap_ok(same, "same seed gives the same stream");
     rng_seed(&b, 1235);
     tap_ok(rng_u64(&a) != rng_u64(&b), "different seeds differ");
+    {
+        rng_t k1 = rng_keyed(7, 3, 5), k2 = rng_keyed(7, 3, 5), k3 = rng_keyed(7, 5, 3), k4 = rng_keyed(7, 3, 6);
+        uint64_t v1 = rng_u64(&k1);
+        tap_ok(v1 == rng_u64(&k2) && v1 != rng_u64(&k3) && v1 != rng_u64(&k4),
+               "keyed generators: same key same stream; swapped or changed keys differ");
+    }
 
     enum { N = 200000 };
     static float x[N];
