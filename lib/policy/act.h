@@ -180,6 +180,8 @@ struct checkpoint_writer;
 int act_checkpoint_write(struct checkpoint_writer *w, const act_model *m);
 /* Build the model from a checkpoint's configuration and load its weights and statistics. */
 int act_checkpoint_load(const char *path, act_model *m);
+/* The same with the weights a policy runs with (/ema when the run kept an EMA, else /params). */
+int act_checkpoint_load_inference(const char *path, act_model *m);
 
 /* ---------------------------------------------------------------- the policy classes */
 /* "act" and "cnnmlp" for the registry (policy/registry.c). */

@@ -158,7 +158,7 @@ static int read_config(checkpoint_reader *r, const char *path, act_config *cfg)
     return 0;
 }
 
-int act_checkpoint_load(const char *path, act_model *m)
+static int load(const char *path, act_model *m, int inference)
 {
     memset(m, 0, sizeof *m);
     checkpoint_reader *r = checkpoint_open(path);
@@ -166,7 +166,7 @@ int act_checkpoint_load(const char *path, act_model *m)
     act_config cfg;
     int rc = read_config(r, path, &cfg);
     if (rc == 0) rc = act_model_init(m, &cfg, NULL);
-    if (rc == 0) rc = checkpoint_read_params(r, m->ps);
+    if (rc == 0) rc = inference ? checkpoint_read_inference_params(r, m->ps) : checkpoint_read_params(r, m->ps);
     if (rc == 0)
         rc = read_vector(r, path, "observation.state", "mean", m->norm.state_mean, cfg.state_dim) < 0 ||
                      read_vector(r, path, "observation.state", "std", m->norm.state_std, cfg.state_dim) < 0 ||
@@ -184,3 +184,6 @@ int act_checkpoint_load(const char *path, act_model *m)
     if (rc < 0) act_model_free(m);
     return rc;
 }
+
+int act_checkpoint_load(const char *path, act_model *m) { return load(path, m, 0); }
+int act_checkpoint_load_inference(const char *path, act_model *m) { return load(path, m, 1); }

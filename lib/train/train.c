@@ -266,6 +266,8 @@ static int resume_state(run_t *r, const char *path)
     if (!checkpoint_has(cr, "optim")) rc = error_set("%s: no optimizer state to resume from", path);
     if (rc == 0) rc = checkpoint_read_optim(cr, &r->opt);
     if (rc == 0) rc = checkpoint_read_step(cr, &r->step);
+    if (rc == 0 && !r->has_ema && checkpoint_has(cr, "ema"))
+        rc = error_set("%s: the run keeps an EMA of the weights; resume it with --ema on", path);
     if (rc == 0 && r->has_ema) {
         if (!checkpoint_has(cr, "ema")) rc = error_set("%s: the run keeps an EMA but the checkpoint has none (--ema off?)", path);
         else rc = checkpoint_read_ema(cr, &r->ema);
