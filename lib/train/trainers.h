@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "policy/act.h"
+#include "policy/diffusion.h"
 #include "train/train.h"
 
 /* ---------------------------------------------------------------- ACT and CNNMLP (act-train) */
@@ -21,5 +22,18 @@ typedef struct act_trainer_options {
     const train_options *train;
 } act_trainer_options;
 extern const train_model_class act_trainer_class;
+
+/* ---------------------------------------------------------------- Diffusion Policy (dp-train) */
+typedef struct dp_trainer_options {
+    dp_config model;               /* dp_config_default; cameras, sizes, action size come from the data */
+    char **cameras;                /* NULL: every camera of the stream (none with the lowdim encoder) */
+    size_t n_cameras;
+    char **lowdim;                 /* low-dimensional stream fields, e.g. observation.state */
+    size_t n_lowdim;
+    int crop_given, horizon_given; /* --crop, --horizon given (else DP's 76/84 of the image, the net's horizon) */
+    int eval_steps;                /* DDIM steps of train_action_mse */
+    const train_options *train;
+} dp_trainer_options;
+extern const train_model_class dp_trainer_class;
 
 #endif
