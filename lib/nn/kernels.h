@@ -5,7 +5,8 @@
 
 /* C[M,N] = alpha * op(A) op(B) + beta * C, row-major (cblas_sgemm). Large products are split
  * into slices of C, one single-threaded sgemm per pool thread (threads.h keeps OpenBLAS at one
- * thread), so code in lib/ calls nn_gemm, never cblas_sgemm directly. A benchmark that wants
+ * thread): code multiplies through nn_gemm or the ops, and calls cblas_sgemm directly only inside
+ * a task of our pool, as the convolution and attention kernels do. A benchmark that wants
  * OpenBLAS's own threaded rate sets openblas_set_num_threads around its call. */
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
