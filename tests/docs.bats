@@ -83,6 +83,54 @@ links() {
     [ -z "$bad" ]
 }
 
+# Shell text on stdin: print "TOOL --option" for every long option given to one of our tools
+# that the tool's --help does not name. Continued lines are joined; pipes and ';' split commands.
+unknown_options() {
+    local tools first rest word option help
+    tools=" $(for f in "$ROOT"/tools/*.c; do basename "$f" .c; done | tr '\n' ' ') "
+    sed -e ':a' -e '/\\$/N; s/\\\n//; ta' | tr '|;' '\n\n' | while read -r first rest; do
+        [[ "$tools" == *" $first "* ]] || continue
+        help=$("$first" --help 2>&1)
+        for word in $rest; do
+            case "$word" in
+                --*) option=${word%%=*}; grep -qE -- "${option}([^a-z0-9-]|$)" <<<"$help" || echo "$first $option" ;;
+            esac
+        done
+    done
+}
+
+# The shell blocks of a Markdown file, and the literal blocks and .Dl lines of a man page.
+markdown_shell() { awk '/^```sh/ { b = 1; next } /^```/ { b = 0 } b' "$1"; }
+man_commands() {
+    awk '/^\.Bd -literal/ { b = 1; next } /^\.Ed/ { b = 0 } b; /^\.Dl / { print substr($0, 5) }' "$1" |
+        sed 's/\\e/\\/g; s/\\&//g; s/\\-/-/g'
+}
+
+@test "unknown_options() finds an option a tool does not have" {
+    run unknown_options <<<'h5slice -q x.hdf5 | chunkify --no-such-thing -k 5 \
+        | act-train --stats s.tar --bogus-flag=3'
+    [ "${lines[0]}" = "chunkify --no-such-thing" ] && [ "${lines[1]}" = "act-train --bogus-flag" ]
+}
+
+@test "README and man pages: every command gives our tools only options they have" {
+    local bad=""
+    bad+=$(markdown_shell "$ROOT/README.md" | unknown_options | sed 's/^/README.md: /')
+    for page in "$ROOT"/man/man*/*.[1-9]; do
+        bad+=$(man_commands "$page" | unknown_options | sed "s|^|${page#"$ROOT"/}: |")
+    done
+    echo "$bad"
+    [ -z "$bad" ]
+}
+
+@test "README: the act_sim.mk variables it sets exist in the pipeline" {
+    local bad=""
+    for var in $(markdown_shell "$ROOT/README.md" | grep -o '\b[A-Z_]*=' | tr -d = | sort -u); do
+        grep -qE "^$var[[:space:]]*[?:]?=" "$ROOT/pipelines/act_sim.mk" || bad="$bad $var"
+    done
+    echo "unknown:$bad"
+    [ -z "$bad" ]
+}
+
 @test "README: the tools table lists exactly the tools in tools/" {
     local listed expected
     listed=$(sed -n '/^## Tools/,/^## /p' "$ROOT/README.md" | grep -o '^| `[a-z0-9-]*`' | tr -d '|` ' | sort)
