@@ -27,7 +27,7 @@ VERSION := 0.1.0
 # Debian packages the build, the tests and the benchmarks' Python side need.
 DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libarchive-dev \
 	libopenblas-dev libmujoco-dev libosmesa6-dev libavcodec-dev libavformat-dev \
-	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox \
+	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox jq \
 	python3-numpy python3-h5py
 
 PKG_MODULES := hdf5 libarchive openblas osmesa libavcodec libavformat libavutil libswscale
