@@ -122,11 +122,15 @@ man_commands() {
     [ -z "$bad" ]
 }
 
-@test "README: the act_sim.mk variables it sets exist in the pipeline" {
-    local bad=""
-    for var in $(markdown_shell "$ROOT/README.md" | grep -o '\b[A-Z_]*=' | tr -d = | sort -u); do
-        grep -qE "^$var[[:space:]]*[?:]?=" "$ROOT/pipelines/act_sim.mk" || bad="$bad $var"
-    done
+@test "README: the pipeline variables it sets exist in the pipeline it runs" {
+    local bad="" line mk var
+    while IFS= read -r line; do
+        mk=$(grep -o 'pipelines/[a-z_]*\.mk' <<<"$line" | head -1)
+        [ -n "$mk" ] || continue
+        for var in $(grep -o '\b[A-Z_]*=' <<<"$line" | tr -d = | sort -u); do
+            grep -qE "^$var[[:space:]]*[?:]?=" "$ROOT/$mk" || bad="$bad $mk:$var"
+        done
+    done < <(markdown_shell "$ROOT/README.md" | sed -e ':a' -e '/\\$/N; s/\\\n//; ta')
     echo "unknown:$bad"
     [ -z "$bad" ]
 }

@@ -161,6 +161,6 @@ int main(int argc, char **argv)
     int rc = train_run(&train, &dp_trainer_class, &model);
     strlist_free(model.cameras);
     strlist_free(model.lowdim);
-    if (rc < 0) tool_die(1, "%s", error_get());
-    return 0;
+    if (rc < 0) tool_die(EXIT_DATA, "%s", error_get());
+    return EXIT_SUCCESS;
 }

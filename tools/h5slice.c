@@ -80,7 +80,7 @@ static void parse_options(int argc, char **argv, options *o)
                 if (!**p) tool_usage_error("--state: empty key in '%s'", optarg);
             break;
         case OPT_OBS:
-            if (!(o->read.obs_keys = strlist_split(optarg, ',', NULL))) tool_die(1, "%s", error_get());
+            if (!(o->read.obs_keys = strlist_split(optarg, ',', NULL))) tool_die(EXIT_DATA, "%s", error_get());
             for (char **p = o->read.obs_keys; *p; p++)
                 if (!**p || strchr(*p, '/')) tool_usage_error("--obs: bad key in '%s'", optarg);
             break;

@@ -36,7 +36,7 @@ static _Noreturn void usage(void)
            "      --seed S             sample i's noise is seeded with S+i (default 0)\n"
            "      --threads N          (default 2)\n"
            "      --help, --version\n");
-    exit(0);
+    exit(EXIT_SUCCESS);
 }
 
 static void parse_options(int argc, char **argv, options *o)
@@ -94,9 +94,7 @@ typedef struct {
 /* The number of history steps of a field whose single-step rank is base_ndim (-1: not that shape). */
 static int steps_of(const npy_array *a, int base_ndim)
 {
-    if (a->ndim == base_ndim) return 1;
-    if (a->ndim == base_ndim + 1) return (int)a->shape[0];
-    return -1;
+    return a->ndim == base_ndim ? 1 : a->ndim == base_ndim + 1 ? (int)a->shape[0] : -1;
 }
 
 static int env_from(stream_env *e, const stream_sample *s, const char *checkpoint)
@@ -204,7 +202,7 @@ static episode_error *episode_of(errors *e, int64_t episode)
     if (e->n == e->cap) {
         e->cap = e->cap ? 2 * e->cap : 64;
         e->list = realloc(e->list, sizeof *e->list * e->cap);
-        if (!e->list) tool_die(1, "out of memory");
+        if (!e->list) tool_die(EXIT_DATA, "out of memory");
     }
     memset(&e->list[e->n], 0, sizeof e->list[0]);
     e->list[e->n].episode = episode;
@@ -274,9 +272,9 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &o);
 
     stream_reader *r = stream_reader_open(o.input);
-    if (!r) tool_die(1, "%s", error_get());
+    if (!r) tool_die(EXIT_DATA, "%s", error_get());
     stream_writer *w = NULL;
-    if (!o.loss && !(w = stream_writer_open(stdout))) tool_die(1, "%s", error_get());
+    if (!o.loss && !(w = stream_writer_open(stdout))) tool_die(EXIT_DATA, "%s", error_get());
     stream_env e;
     policy_t *p = NULL;
     float *chunk = NULL;
@@ -318,11 +316,11 @@ int main(int argc, char **argv)
     if (rc > 0) rc = -1;   /* left the loop on an error */
     if (rc < 0) {
         if (w) stream_writer_abort(w);
-        tool_die(1, "%s: %s", stream_reader_name(r), error_get());
+        tool_die(EXIT_DATA, "%s: %s", stream_reader_name(r), error_get());
     }
     stream_sample_free(&s);
     stream_reader_close(r);
-    if (w && stream_writer_close(w) < 0) tool_die(1, "%s", error_get());
+    if (w && stream_writer_close(w) < 0) tool_die(EXIT_DATA, "%s", error_get());
     if (o.loss) {
         int A = p ? e.env.action_dim : 1;
         for (size_t i = 0; i < err.n; i++) print_error(&err.list[i], 0, A);
@@ -331,5 +329,5 @@ int main(int argc, char **argv)
     free(err.list);
     free(chunk);
     policy_free(p);
-    return tool_close_stdout() < 0 ? 1 : 0;
+    return tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS;
 }
