@@ -100,6 +100,15 @@ int dp_batch_set(dp_batch *b, const dp_model *m, int i, const uint8_t *const *im
     return 0;
 }
 
+/* ---------------------------------------------------------------- the denoising network */
+
+/* The network's output for noisy actions x [B,Hz,A] at timesteps t [B] given the observation
+ * features [B, To*D] (step-major, so [B,To,D] for a network that takes one token per step). */
+static nn_tensor *denoise(nn_ctx *c, const dp_model *m, nn_tensor *x, const float *t, nn_tensor *features)
+{
+    return mod_cond_unet1d_forward(c, &m->unet, x, t, features);
+}
+
 /* ---------------------------------------------------------------- training loss */
 
 void dp_sample_draws(const dp_model *m, uint64_t seed, long step, long index, int *timestep, float *noise, int *crops)
@@ -134,7 +143,7 @@ nn_tensor *dp_model_loss_given(nn_ctx *c, dp_model *m, const dp_batch *b, const 
         dp_add_noise(&m->schedule, timesteps[i], b->action + i * per, noise + i * per, noisy->data + i * per, per);
         t[i] = (float)timesteps[i];
     }
-    nn_tensor *pred = mod_cond_unet1d_forward(c, &m->unet, noisy, t, cond);
+    nn_tensor *pred = denoise(c, m, noisy, t, cond);
     const float *target = cfg->prediction == DP_PREDICT_EPSILON ? noise : b->action;
     nn_tensor *loss = nn_mse_loss(c, pred, nn_wrap(c, (float *)target, NN_DIMS(B, Hz, A)));
     if (loss && out) out->loss = loss->data[0];
@@ -192,8 +201,7 @@ int dp_model_sample(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sample
         const int t = timesteps[i];
         float tf[B];
         for (int j = 0; j < B; j++) tf[j] = (float)t;
-        nn_tensor *out = mod_cond_unet1d_forward(c, &m->unet, nn_wrap(c, x, NN_DIMS(B, Hz, A)), tf,
-                                                 nn_wrap(c, cond, NN_DIMS(B, cond_dim)));
+        nn_tensor *out = denoise(c, m, nn_wrap(c, x, NN_DIMS(B, Hz, A)), tf, nn_wrap(c, cond, NN_DIMS(B, cond_dim)));
         if (!out) goto done;
         if (sampler == DP_SAMPLER_DDIM) {
             dp_ddim_step(&m->schedule, cfg->prediction, t, t - T / steps, out->data, x, x, n);
