@@ -353,6 +353,25 @@ static void configuration(void)
     tap_ok(dp_model_set_stats(&m, &st) == 0 && m.norm.action_scale[1] == 1.0f && m.norm.lowdim_offset[2] == -1.0f,
            "limits from normstats' min and max");
     dp_model_free(&m);
+    /* a camera-less model keeps its empty camera list through a checkpoint */
+    cfg = tiny_config(DP_ENCODER_LOWDIM);
+    cfg.sampler = DP_SAMPLER_DDIM, cfg.inference_steps = 16, cfg.prediction = DP_PREDICT_SAMPLE;
+    dp_model low, back;
+    char path[] = "/tmp/test_diffusion_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    int ok = dp_model_init(&low, &cfg, NULL) == 0 && dp_checkpoint_save(path, &low, NULL, NULL, 3, NULL) == 0 &&
+             dp_checkpoint_load(path, &back, DP_WEIGHTS_EMA) == 0;
+    tap_ok(ok && memcmp(&back.cfg, &cfg, sizeof cfg) == 0, "a lowdim model's configuration survives a checkpoint (%s)",
+           ok ? "ok" : error_get());
+    if (ok) dp_model_free(&back);
+    dp_model_free(&low);
+    FILE *fp = fopen(path, "w");
+    fputs("not hdf5", fp);
+    fclose(fp);
+    tap_ok(dp_checkpoint_load(path, &back, DP_WEIGHTS_EMA) < 0 && strstr(error_get(), path),
+           "a file that is not a checkpoint is an error naming it: %s", error_get());
+    unlink(path);
 }
 
 /* ---------------------------------------------------------------- checkpoints and the policy */
