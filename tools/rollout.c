@@ -74,6 +74,7 @@ static _Noreturn void usage(void)
            "      --chunk-exec N     execute N actions of each predicted chunk (default: the policy's)\n"
            "      --temporal-agg[=K] ACT temporal ensembling, weights exp(-K*i), i = 0 the oldest (K 0.01)\n"
            "      --threads N        threads for the policy's computation (default 1)\n"
+           "      --policy-arg KEY=VAL  a setting of the policy's class, e.g. ddim_steps=10 (repeatable)\n"
            "      --summarize        read result lines from FILEs (or stdin) and print their summary\n"
            "  -q, --quiet            no progress on stderr\n"
            "      --help, --version\n\n"
@@ -85,7 +86,7 @@ static _Noreturn void usage(void)
 static void parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_SEED = 256, OPT_MAX_STEPS, OPT_LAYOUT, OPT_ONLY_SUCCESS, OPT_STOP, OPT_CAMERAS, OPT_SIZE,
-           OPT_FRAMES, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_THREADS, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
+           OPT_FRAMES, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_POLICY_ARG, OPT_THREADS, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         {"task", required_argument, 0, 't'},        {"policy", required_argument, 0, 'p'},
         {"episodes", required_argument, 0, 'n'},    {"seed", required_argument, 0, OPT_SEED},
@@ -95,7 +96,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"image-size", required_argument, 0, OPT_SIZE}, {"frames", required_argument, 0, OPT_FRAMES},
         {"chunk-exec", required_argument, 0, OPT_CHUNK_EXEC}, {"gzip", required_argument, 0, OPT_GZIP},
         {"temporal-agg", optional_argument, 0, OPT_TEMPORAL}, {"summarize", no_argument, 0, OPT_SUMMARIZE},
-        {"threads", required_argument, 0, OPT_THREADS},
+        {"threads", required_argument, 0, OPT_THREADS}, {"policy-arg", required_argument, 0, OPT_POLICY_ARG},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},   {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -158,6 +159,10 @@ static void parse_options(int argc, char **argv, options *o)
         case OPT_THREADS:
             if (parse_long(optarg, 1, 256, &value) < 0) tool_usage_error("--threads: %s", error_get());
             o->policy_options.n_threads = (int)value;
+            break;
+        case OPT_POLICY_ARG:
+            if (o->policy_options.n_args == POLICY_MAX_ARGS) tool_usage_error("--policy-arg: at most %d", POLICY_MAX_ARGS);
+            o->policy_options.args[o->policy_options.n_args++] = optarg;
             break;
         case OPT_SUMMARIZE: o->summarize = 1; break;
         case 'q': o->quiet = 1; break;

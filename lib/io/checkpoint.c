@@ -496,6 +496,11 @@ int checkpoint_read_params(checkpoint_reader *r, nn_params *ps)
     return read_store(r, "params", ps, ps->data, 0);
 }
 
+int checkpoint_read_inference_params(checkpoint_reader *r, nn_params *ps)
+{
+    return read_store(r, H5Lexists(r->file, "ema", H5P_DEFAULT) > 0 ? "ema" : "params", ps, ps->data, 0);
+}
+
 int checkpoint_read_optim(checkpoint_reader *r, nn_adamw *opt)
 {
     if (H5Lexists(r->file, "optim", H5P_DEFAULT) <= 0) return error_set("%s: no optimizer state (/optim)", r->path);

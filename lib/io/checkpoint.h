@@ -6,7 +6,9 @@
  *   /optim/exp_avg/<name>          AdamW first moments (trainable parameters only)
  *   /optim/exp_avg_sq/<name>       AdamW second moments
  *   /optim                         attributes step (int64), beta1, beta2, eps, lr[], weight_decay[]
- *   /ema/<name>                    EMA weights (every entry), attribute optimization_step on /ema
+ *   /ema/<name>                    EMA weights (every entry), attribute optimization_step on /ema;
+ *                                  a policy runs with these when present (inference), training
+ *                                  resumes from /params
  *   /stats/<feature>/<name>        normalisation statistics the caller writes (mean, std, min, max...)
  *   /config                        attributes: the configuration, string key = string value
  *   /                              attributes step (int64), format = "ilt-checkpoint-1"
@@ -62,6 +64,9 @@ void checkpoint_close(checkpoint_reader *r);
 /* Fill every entry of ps from /params; any missing, unexpected, mis-shaped or non-float32
  * dataset is an error listing each difference, and then nothing is modified. */
 int checkpoint_read_params(checkpoint_reader *r, nn_params *ps);
+/* The weights to run a policy with: /ema when the run kept an EMA (Diffusion Policy evaluates
+ * its EMA model), else /params. Same checks as checkpoint_read_params. */
+int checkpoint_read_inference_params(checkpoint_reader *r, nn_params *ps);
 /* Restore AdamW's step and moments (opt must be initialised on the same store). Groups' lr and
  * weight decay stay as the caller set them. */
 int checkpoint_read_optim(checkpoint_reader *r, nn_adamw *opt);

@@ -50,13 +50,18 @@ static int write_model(checkpoint_writer *w, const act_model *m)
     return checkpoint_write_params(w, m->ps);
 }
 
+int act_checkpoint_write(struct checkpoint_writer *w, const act_model *m)
+{
+    if (checkpoint_write_root_attr(w, "policy", m->cfg.kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act") < 0) return -1;
+    return write_model(w, m);
+}
+
 int act_checkpoint_save(const char *path, const act_model *m, const struct nn_adamw *opt, long step,
                         const char *const *extra)
 {
     checkpoint_writer *w = checkpoint_create(path);
     if (!w) return -1;
-    int rc = checkpoint_write_root_attr(w, "policy", m->cfg.kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act");
-    if (rc == 0) rc = write_model(w, m);
+    int rc = act_checkpoint_write(w, m);
     if (rc == 0 && opt) rc = checkpoint_write_optim(w, opt);
     if (rc == 0) rc = checkpoint_write_step(w, step);
     for (int i = 0; rc == 0 && extra && extra[i]; i += 2) rc = checkpoint_write_config(w, extra[i], extra[i + 1]);
@@ -120,7 +125,7 @@ static int read_config(checkpoint_reader *r, const char *path, act_config *cfg)
     return 0;
 }
 
-int act_checkpoint_load(const char *path, act_model *m)
+static int load(const char *path, act_model *m, int inference)
 {
     memset(m, 0, sizeof *m);
     checkpoint_reader *r = checkpoint_open(path);
@@ -128,7 +133,7 @@ int act_checkpoint_load(const char *path, act_model *m)
     act_config cfg;
     int rc = read_config(r, path, &cfg);
     if (rc == 0) rc = act_model_init(m, &cfg, NULL);
-    if (rc == 0) rc = checkpoint_read_params(r, m->ps);
+    if (rc == 0) rc = inference ? checkpoint_read_inference_params(r, m->ps) : checkpoint_read_params(r, m->ps);
     if (rc == 0)
         rc = read_vector(r, path, "observation.state", "mean", m->norm.state_mean, cfg.state_dim) < 0 ||
                      read_vector(r, path, "observation.state", "std", m->norm.state_std, cfg.state_dim) < 0 ||
@@ -147,25 +152,5 @@ int act_checkpoint_load(const char *path, act_model *m)
     return rc;
 }
 
-int act_checkpoint_load_optim(const char *path, struct nn_adamw *opt, long *step)
-{
-    checkpoint_reader *r = checkpoint_open(path);
-    if (!r) return -1;
-    int rc = 0;
-    if (!checkpoint_has(r, "optim")) rc = error_set("%s: no optimizer state to resume from", path);
-    if (rc == 0) rc = checkpoint_read_optim(r, opt);
-    if (rc == 0) rc = checkpoint_read_step(r, step);
-    checkpoint_close(r);
-    return rc;
-}
-
-int act_checkpoint_config(const char *path, const char *key, char *buf, size_t size)
-{
-    checkpoint_reader *r = checkpoint_open(path);
-    if (!r) return -1;
-    const char *v = checkpoint_config(r, key);
-    int rc = v ? 0 : -1;
-    if (v) snprintf(buf, size, "%s", v);
-    checkpoint_close(r);
-    return rc;
-}
+int act_checkpoint_load(const char *path, act_model *m) { return load(path, m, 0); }
+int act_checkpoint_load_inference(const char *path, act_model *m) { return load(path, m, 1); }

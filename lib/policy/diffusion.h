@@ -235,6 +235,10 @@ struct nn_adamw;
 struct nn_ema;
 int dp_checkpoint_save(const char *path, const dp_model *m, const struct nn_ema *ema, const struct nn_adamw *opt,
                        long step, const char *const *extra);
+/* The model part of a checkpoint being written (root attribute, configuration, limits, /params):
+ * what dp_checkpoint_save writes before the EMA and optimizer; the training loop's writer. */
+struct checkpoint_writer;
+int dp_checkpoint_write(struct checkpoint_writer *w, const dp_model *m);
 typedef enum { DP_WEIGHTS_EMA, DP_WEIGHTS_TRAINED } dp_weights;
 /* Build the model from a checkpoint's configuration, load its statistics and weights: with
  * DP_WEIGHTS_EMA the /ema weights when the file has them (else /params), with

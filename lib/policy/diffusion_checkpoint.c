@@ -75,6 +75,14 @@ static int write_limits(checkpoint_writer *w, const dp_model *m)
     return 0;
 }
 
+int dp_checkpoint_write(struct checkpoint_writer *w, const dp_model *m)
+{
+    if (checkpoint_write_root_attr(w, "policy", "diffusion") < 0 || write_config(w, &m->cfg) < 0 ||
+        write_limits(w, m) < 0)
+        return -1;
+    return checkpoint_write_params(w, m->ps);
+}
+
 int dp_checkpoint_save(const char *path, const dp_model *m, const struct nn_ema *ema, const struct nn_adamw *opt,
                        long step, const char *const *extra)
 {
@@ -82,10 +90,7 @@ int dp_checkpoint_save(const char *path, const dp_model *m, const struct nn_ema 
         return error_set("%s: the EMA does not belong to this model's parameters", path);
     checkpoint_writer *w = checkpoint_create(path);
     if (!w) return -1;
-    int rc = checkpoint_write_root_attr(w, "policy", "diffusion");
-    if (rc == 0) rc = write_config(w, &m->cfg);
-    if (rc == 0) rc = write_limits(w, m);
-    if (rc == 0) rc = checkpoint_write_params(w, m->ps);
+    int rc = dp_checkpoint_write(w, m);
     if (rc == 0 && ema) rc = checkpoint_write_ema(w, ema);
     if (rc == 0 && opt) rc = checkpoint_write_optim(w, opt);
     if (rc == 0) rc = checkpoint_write_step(w, step);

@@ -200,4 +200,7 @@ const policy_class_t diffusion_policy_class = {
     .observe = dp_policy_observe,
     .act = dp_policy_act,
     .close = dp_policy_close,
+    .set_option = dp_policy_set_option,
+    .settings = "sampler=ddpm|ddim  the denoising sampler (default: the checkpoint's)\n"
+                "steps=N  denoising steps (default: the checkpoint's; DDIM 10 is the fast setting)\n",
 };
