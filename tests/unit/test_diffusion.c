@@ -352,6 +352,15 @@ static void configuration(void)
     f[1].feature = "observation.state";
     tap_ok(dp_model_set_stats(&m, &st) == 0 && m.norm.action_scale[1] == 1.0f && m.norm.lowdim_offset[2] == -1.0f,
            "limits from normstats' min and max");
+    dp_batch b;
+    dp_batch_alloc(&b, &m, 1);
+    fill(&b, &m, 0);
+    nn_ctx *c = nn_ctx_new(16 << 20);
+    const int crops[TO * 2] = {0, 0, IMG - CROP + 1, 0};
+    tap_ok(!dp_encode_obs(c, &m, &b, crops) && strstr(error_get(), "crop offset (5, 0)"),
+           "a crop offset beyond the image is an error: %s", error_get());
+    nn_ctx_free(c);
+    dp_batch_free(&b);
     dp_model_free(&m);
     /* a camera-less model keeps its empty camera list through a checkpoint */
     cfg = tiny_config(DP_ENCODER_LOWDIM);
