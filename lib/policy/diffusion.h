@@ -66,6 +66,9 @@ typedef enum { DP_ENCODER_HYBRID, DP_ENCODER_RESNET, DP_ENCODER_LOWDIM } dp_enco
 typedef enum { DP_NET_UNET, DP_NET_TRANSFORMER } dp_net_kind;
 typedef enum { DP_PREDICT_EPSILON, DP_PREDICT_SAMPLE } dp_prediction;
 typedef enum { DP_SAMPLER_DDPM, DP_SAMPLER_DDIM } dp_sampler;
+/* How a low-dim key is normalised: "limits" to [-1,1] from its min and max, or "identity" (DP's
+ * robomimic datasets keep quaternions, keys ending in "quat", as they are). */
+typedef enum { DP_NORM_LIMITS, DP_NORM_IDENTITY } dp_norm_mode;
 
 typedef struct dp_config {
     dp_encoder_kind encoder;
@@ -77,6 +80,7 @@ typedef struct dp_config {
     int n_lowdim;                            /* low-dimensional observation keys, in feature order */
     char lowdim_names[DP_MAX_LOWDIM][DP_NAME_MAX];   /* the statistics' feature names */
     int lowdim_dims[DP_MAX_LOWDIM];
+    dp_norm_mode lowdim_norm[DP_MAX_LOWDIM]; /* limits (the default) or identity */
     int action_dim;
     int n_obs_steps;                         /* To (2) */
     int horizon;                             /* actions predicted (16 for the UNet) */
@@ -98,6 +102,9 @@ void dp_config_default(dp_config *cfg);
 /* 0, or -1 with an error naming the field, its value and what is allowed. The transformer net
  * (TransformerForDiffusion) is not available yet: net "transformer" is such an error. */
 int dp_config_check(const dp_config *cfg);
+/* Append a low-dim key with DP's normalisation rule for robomimic keys: identity for names ending
+ * in "quat", limits otherwise. -1 with an error when the list is full or the name too long. */
+int dp_config_add_lowdim(dp_config *cfg, const char *name, int dim);
 /* Sum of lowdim_dims. */
 int dp_lowdim_total(const dp_config *cfg);
 /* Feature size of one observation step (64 or 512 per camera, plus the low-dim total). */
@@ -112,6 +119,8 @@ int dp_encoder_parse(const char *s);
 int dp_net_parse(const char *s);
 int dp_prediction_parse(const char *s);
 int dp_sampler_parse(const char *s);
+const char *dp_norm_name(dp_norm_mode m);
+int dp_norm_parse(const char *s);
 
 /* ---------------------------------------------------------------- noise schedule (diffusers 0.11.1) */
 /* squaredcos_cap_v2: beta_i = min(1 - abar((i+1)/T)/abar(i/T), 0.999), abar(t) = cos^2((t+0.008)/1.008
@@ -172,7 +181,8 @@ typedef struct dp_model {
  * parameter is NN_NO_DECAY. */
 int dp_model_init(dp_model *m, const dp_config *cfg, rng_t *rng);
 void dp_model_free(dp_model *m);
-/* Normaliser limits of one feature: "action" or a low-dim key name; n must match its size. */
+/* Normaliser limits of one feature: "action" or a low-dim key name; n must match its size. A key
+ * normalised by identity keeps its min and max (saved in checkpoints) with scale 1, offset 0. */
 int dp_model_set_limits(dp_model *m, const char *feature, const float *min, const float *max, int n);
 /* Every limit from normstats output (the min and max of "action" and of each low-dim key);
  * an absent feature or a size mismatch is an error naming it. */

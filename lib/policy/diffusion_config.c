@@ -33,6 +33,18 @@ void dp_config_default(dp_config *cfg)
     cfg->inference_steps = 100;
 }
 
+int dp_config_add_lowdim(dp_config *cfg, const char *name, int dim)
+{
+    if (cfg->n_lowdim >= DP_MAX_LOWDIM) return error_set("Diffusion Policy: more than %d low-dim keys", DP_MAX_LOWDIM);
+    if (strlen(name) >= DP_NAME_MAX) return error_set("Diffusion Policy: low-dim key name '%s' is too long", name);
+    const int j = cfg->n_lowdim++;
+    const size_t n = strlen(name);
+    strcpy(cfg->lowdim_names[j], name);
+    cfg->lowdim_dims[j] = dim;
+    cfg->lowdim_norm[j] = n >= 4 && strcmp(name + n - 4, "quat") == 0 ? DP_NORM_IDENTITY : DP_NORM_LIMITS;
+    return 0;
+}
+
 int dp_lowdim_total(const dp_config *cfg)
 {
     int n = 0;
@@ -77,6 +89,9 @@ int dp_config_check(const dp_config *cfg)
         return error_set("Diffusion Policy: 0 to %d low-dim keys allowed, got %d", DP_MAX_LOWDIM, cfg->n_lowdim);
     for (int j = 0; j < cfg->n_lowdim; j++) {
         if (cfg->lowdim_dims[j] < 1) return error_set("Diffusion Policy: low-dim key '%s' has size %d", cfg->lowdim_names[j], cfg->lowdim_dims[j]);
+        if (cfg->lowdim_norm[j] != DP_NORM_LIMITS && cfg->lowdim_norm[j] != DP_NORM_IDENTITY)
+            return error_set("Diffusion Policy: low-dim key '%s' has unknown normalisation %d", cfg->lowdim_names[j],
+                             (int)cfg->lowdim_norm[j]);
         if (!cfg->lowdim_names[j][0] || strchr(cfg->lowdim_names[j], ',') || strcmp(cfg->lowdim_names[j], "action") == 0)
             return error_set("Diffusion Policy: low-dim key %d: '%s' is not a usable name", j, cfg->lowdim_names[j]);
     }
@@ -120,6 +135,7 @@ static const char *const encoder_names[] = {"hybrid", "resnet", "lowdim", NULL};
 static const char *const net_names[] = {"unet", "transformer", NULL};
 static const char *const prediction_names[] = {"epsilon", "sample", NULL};
 static const char *const sampler_names[] = {"ddpm", "ddim", NULL};
+static const char *const norm_names[] = {"limits", "identity", NULL};
 
 static int find_name(const char *const *names, const char *s)
 {
@@ -136,3 +152,5 @@ int dp_encoder_parse(const char *s) { return find_name(encoder_names, s); }
 int dp_net_parse(const char *s) { return find_name(net_names, s); }
 int dp_prediction_parse(const char *s) { return find_name(prediction_names, s); }
 int dp_sampler_parse(const char *s) { return find_name(sampler_names, s); }
+const char *dp_norm_name(dp_norm_mode m) { return (unsigned)m < 2 ? norm_names[m] : "?"; }
+int dp_norm_parse(const char *s) { return find_name(norm_names, s); }

@@ -365,14 +365,22 @@ static void configuration(void)
     /* a camera-less model keeps its empty camera list through a checkpoint */
     cfg = tiny_config(DP_ENCODER_LOWDIM);
     cfg.sampler = DP_SAMPLER_DDIM, cfg.inference_steps = 16, cfg.prediction = DP_PREDICT_SAMPLE;
+    dp_config_add_lowdim(&cfg, "robot0_eef_quat", 4);
     dp_model low, back;
     char path[] = "/tmp/test_diffusion_XXXXXX";
     int fd = mkstemp(path);
     close(fd);
-    int ok = dp_model_init(&low, &cfg, NULL) == 0 && dp_checkpoint_save(path, &low, NULL, NULL, 3, NULL) == 0 &&
-             dp_checkpoint_load(path, &back, DP_WEIGHTS_EMA) == 0;
-    tap_ok(ok && memcmp(&back.cfg, &cfg, sizeof cfg) == 0, "a lowdim model's configuration survives a checkpoint (%s)",
-           ok ? "ok" : error_get());
+    int ok = dp_model_init(&low, &cfg, NULL) == 0;
+    const float qmin[4] = {-1, -0.5f, 0, 0.25f}, qmax[4] = {1, 0.5f, 1, 0.75f};
+    ok = ok && dp_model_set_limits(&low, "robot0_eef_quat", qmin, qmax, 4) == 0;
+    tap_ok(ok && cfg.lowdim_norm[1] == DP_NORM_IDENTITY && cfg.lowdim_norm[0] == DP_NORM_LIMITS &&
+               low.norm.lowdim_scale[S + 1] == 1.0f && low.norm.lowdim_offset[S + 3] == 0.0f &&
+               low.norm.lowdim_max[S + 3] == 0.75f,
+           "a key ending in quat is normalised by identity (DP's robomimic rule), its limits kept");
+    ok = ok && dp_checkpoint_save(path, &low, NULL, NULL, 3, NULL) == 0 && dp_checkpoint_load(path, &back, DP_WEIGHTS_EMA) == 0;
+    tap_ok(ok && memcmp(&back.cfg, &cfg, sizeof cfg) == 0 && back.norm.lowdim_scale[S + 1] == 1.0f &&
+               back.norm.lowdim_max[S + 3] == 0.75f,
+           "a lowdim model's configuration and identity key survive a checkpoint (%s)", ok ? "ok" : error_get());
     if (ok) dp_model_free(&back);
     dp_model_free(&low);
     FILE *fp = fopen(path, "w");
