@@ -37,6 +37,7 @@ static _Noreturn void usage(void)
            "  -f, --features LIST    features to write (default all), e.g. observation.state,action\n"
            "      --state KEYS       robomimic obs keys forming observation.state\n"
            "                         (default " EPISODE_DEFAULT_STATE_KEYS ")\n"
+           "      --obs KEYS         robomimic obs keys written each as observation.<key>\n"
            "      --resize HxW       resample every image to HxW (area when shrinking, bilinear when growing)\n"
            "      --layout L         act, robomimic or auto (default auto)\n"
            "  -q, --quiet            no progress on stderr\n"
@@ -47,11 +48,11 @@ static _Noreturn void usage(void)
 
 static void parse_options(int argc, char **argv, options *o)
 {
-    enum { OPT_MASK = 256, OPT_STATE, OPT_RESIZE, OPT_LAYOUT, OPT_HELP, OPT_VERSION };
+    enum { OPT_MASK = 256, OPT_STATE, OPT_OBS, OPT_RESIZE, OPT_LAYOUT, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         {"episodes", required_argument, 0, 'e'}, {"mask", required_argument, 0, OPT_MASK},
         {"frames", required_argument, 0, 't'},   {"features", required_argument, 0, 'f'},
-        {"state", required_argument, 0, OPT_STATE}, {"resize", required_argument, 0, OPT_RESIZE},
+        {"state", required_argument, 0, OPT_STATE}, {"obs", required_argument, 0, OPT_OBS}, {"resize", required_argument, 0, OPT_RESIZE},
         {"layout", required_argument, 0, OPT_LAYOUT}, {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, OPT_HELP},      {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0}};
@@ -77,6 +78,11 @@ static void parse_options(int argc, char **argv, options *o)
             if (!(o->read.state_keys = strlist_split(optarg, ',', NULL))) tool_die(1, "%s", error_get());
             for (char **p = o->read.state_keys; *p; p++)
                 if (!**p) tool_usage_error("--state: empty key in '%s'", optarg);
+            break;
+        case OPT_OBS:
+            if (!(o->read.obs_keys = strlist_split(optarg, ',', NULL))) tool_die(1, "%s", error_get());
+            for (char **p = o->read.obs_keys; *p; p++)
+                if (!**p || strchr(*p, '/')) tool_usage_error("--obs: bad key in '%s'", optarg);
             break;
         case OPT_RESIZE:
             if (parse_size_hw(optarg, &o->read.resize_height, &o->read.resize_width) < 0)
@@ -166,6 +172,7 @@ int main(int argc, char **argv)
     free(o.episodes);
     strlist_free(o.read.features);
     strlist_free(o.read.state_keys);
+    strlist_free(o.read.obs_keys);
     return tool_close_stdout() < 0 ? 1 : 0;
 fail:
     stream_writer_abort(w);
