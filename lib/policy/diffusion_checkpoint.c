@@ -58,6 +58,11 @@ static int write_config(checkpoint_writer *w, const dp_config *cfg)
                    checkpoint_write_configf(w, "n_groups", "%d", cfg->n_groups) < 0 ||
                    checkpoint_write_configf(w, "diffusion_step_embed_dim", "%d", cfg->step_embed_dim) < 0 ||
                    checkpoint_write_configf(w, "cond_predict_scale", "%d", cfg->cond_predict_scale) < 0 ||
+                   checkpoint_write_configf(w, "n_layer", "%d", cfg->n_layer) < 0 ||
+                   checkpoint_write_configf(w, "n_head", "%d", cfg->n_head) < 0 ||
+                   checkpoint_write_configf(w, "n_emb", "%d", cfg->n_emb) < 0 ||
+                   checkpoint_write_configf(w, "p_drop_emb", "%.9g", cfg->p_drop_emb) < 0 ||
+                   checkpoint_write_configf(w, "p_drop_attn", "%.9g", cfg->p_drop_attn) < 0 ||
                    checkpoint_write_configf(w, "prediction_type", "%s", dp_prediction_name(cfg->prediction)) < 0 ||
                    checkpoint_write_configf(w, "num_train_timesteps", "%d", cfg->train_steps) < 0 ||
                    checkpoint_write_configf(w, "sampler", "%s", dp_sampler_name(cfg->sampler)) < 0 ||
@@ -217,6 +222,12 @@ static int read_config(checkpoint_reader *r, const char *path, dp_config *cfg)
         checkpoint_config_int(r, "cond_predict_scale", &cfg->cond_predict_scale) < 0 ||
         checkpoint_config_int(r, "num_train_timesteps", &cfg->train_steps) < 0 ||
         checkpoint_config_int(r, "num_inference_steps", &cfg->inference_steps) < 0)
+        return -1;
+    if (cfg->net == DP_NET_TRANSFORMER &&
+        (checkpoint_config_int(r, "n_layer", &cfg->n_layer) < 0 || checkpoint_config_int(r, "n_head", &cfg->n_head) < 0 ||
+         checkpoint_config_int(r, "n_emb", &cfg->n_emb) < 0 ||
+         checkpoint_config_float(r, "p_drop_emb", &cfg->p_drop_emb) < 0 ||
+         checkpoint_config_float(r, "p_drop_attn", &cfg->p_drop_attn) < 0))
         return -1;
     if (dp_config_check(cfg) < 0) return error_prefix("%s: ", path);
     return 0;

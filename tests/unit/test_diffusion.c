@@ -158,6 +158,16 @@ static double loss_at(nn_ctx *c, dp_model *m, const dp_batch *b, long first)
     return loss ? loss->data[0] : NAN;
 }
 
+/* TransformerForDiffusion, small: 2 layers, 2 heads, 16 features, attention dropout 0.3. */
+static dp_config transformer_config(void)
+{
+    dp_config cfg = tiny_config(DP_ENCODER_HYBRID);
+    cfg.net = DP_NET_TRANSFORMER;
+    cfg.horizon = 6;
+    cfg.n_layer = 2, cfg.n_head = 2, cfg.n_emb = 16;
+    return cfg;
+}
+
 static void gradient_check(const char *label, dp_config cfg)
 {
     rng_t rng;
@@ -317,11 +327,27 @@ static void train_and_sample(dp_model *m)
 
 static void configuration(void)
 {
-    dp_config cfg = tiny_config(DP_ENCODER_HYBRID);
-    cfg.net = DP_NET_TRANSFORMER;
+    dp_config cfg = transformer_config();
     dp_model m;
-    tap_ok(dp_model_init(&m, &cfg, NULL) < 0 && strstr(error_get(), "transformer"),
-           "net transformer is refused clearly: %s", error_get());
+    int ok = dp_model_init(&m, &cfg, NULL) == 0;
+    nn_param_info *enc = ok ? nn_param_info_of(m.ps, nn_param_find(m.ps, "obs_encoder.obs_nets.top_image.nets.3.bias")) : NULL;
+    nn_param_info *pos_emb = ok ? nn_param_info_of(m.ps, nn_param_find(m.ps, "model.pos_emb")) : NULL;
+    nn_param_info *emb = ok ? nn_param_info_of(m.ps, nn_param_find(m.ps, "model.input_emb.weight")) : NULL;
+    tap_ok(enc && pos_emb && emb && enc->group == 1 && !(enc->flags & NN_NO_DECAY) && pos_emb->group == 0 &&
+               (pos_emb->flags & NN_NO_DECAY) && emb->group == 0 && !(emb->flags & NN_NO_DECAY),
+           "transformer: DP's optimizer groups (encoder group 1, every entry decayed; pos_emb not decayed)");
+    char path[] = "/tmp/test_diffusion_XXXXXX";
+    int fd = mkstemp(path);
+    close(fd);
+    dp_model back;
+    ok = ok && dp_checkpoint_save(path, &m, NULL, NULL, 0, NULL) == 0 && dp_checkpoint_load(path, &back, DP_WEIGHTS_EMA) == 0;
+    tap_ok(ok && memcmp(&back.cfg, &cfg, sizeof cfg) == 0 && back.ps->total == m.ps->total,
+           "transformer: configuration and parameters through a checkpoint (%s)", ok ? "ok" : error_get());
+    if (ok) dp_model_free(&back);
+    dp_model_free(&m);
+    cfg.n_head = 3;
+    tap_ok(dp_config_check(&cfg) < 0 && strstr(error_get(), "n_head 3"), "transformer: n_head must divide n_emb: %s",
+           error_get());
     cfg = tiny_config(DP_ENCODER_HYBRID);
     cfg.horizon = 7;
     tap_ok(dp_config_check(&cfg) < 0 && strstr(error_get(), "horizon 7"), "a horizon the UNet cannot halve: %s",
@@ -366,11 +392,8 @@ static void configuration(void)
     cfg = tiny_config(DP_ENCODER_LOWDIM);
     cfg.sampler = DP_SAMPLER_DDIM, cfg.inference_steps = 16, cfg.prediction = DP_PREDICT_SAMPLE;
     dp_config_add_lowdim(&cfg, "robot0_eef_quat", 4);
-    dp_model low, back;
-    char path[] = "/tmp/test_diffusion_XXXXXX";
-    int fd = mkstemp(path);
-    close(fd);
-    int ok = dp_model_init(&low, &cfg, NULL) == 0;
+    dp_model low;
+    ok = dp_model_init(&low, &cfg, NULL) == 0;
     const float qmin[4] = {-1, -0.5f, 0, 0.25f}, qmax[4] = {1, 0.5f, 1, 0.75f};
     ok = ok && dp_model_set_limits(&low, "robot0_eef_quat", qmin, qmax, 4) == 0;
     tap_ok(ok && cfg.lowdim_norm[1] == DP_NORM_IDENTITY && cfg.lowdim_norm[0] == DP_NORM_LIMITS &&
@@ -532,6 +555,7 @@ int main(void)
     cfg.cond_predict_scale = 0;
     gradient_check("lowdim, sample prediction, FiLM bias only", cfg);
     gradient_check("resnet encoder", tiny_config(DP_ENCODER_RESNET));
+    gradient_check("transformer with attention dropout (keyed masks)", transformer_config());
     batch_split();
     checkpoint_and_policy();
     return tap_done();
