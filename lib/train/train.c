@@ -212,7 +212,7 @@ typedef struct {
     nn_ema ema;
     int has_ema;
     rng_t rng;
-    long step, steps;
+    long step, steps, last_save;   /* last_save: the step of the checkpoints on disk */
     double best_val;
     char stem[4096];
 } run_t;
@@ -379,12 +379,19 @@ static int optimizer(run_t *r)
     }
     r->step = 0;
     r->best_val = INFINITY;
-    return o->resume ? resume_state(r, o->output) : 0;
+    int rc = o->resume ? resume_state(r, o->output) : 0;
+    r->last_save = r->step;
+    return rc;
 }
 
 static int save_at(run_t *r, nn_ctx *c, void *vbatch, const dataset_t *ds, const int64_t *val, int64_t n_val,
                    int at_keep, double *val_loss)
 {
+    /* weights that overflowed are never written over the last good checkpoint */
+    for (long i = 0; i < (long)r->ps->total; i++)
+        if (!isfinite(r->ps->data[i]))
+            return error_set("step %ld: the weights are not finite; the checkpoints on disk stay those of step %ld; "
+                             "lower --lr?", r->step, r->last_save);
     if (validate(r, c, vbatch, ds, val, n_val, val_loss) < 0) return -1;
     char path[4200];
     if (isfinite(*val_loss) && *val_loss < r->best_val) {
@@ -393,6 +400,7 @@ static int save_at(run_t *r, nn_ctx *c, void *vbatch, const dataset_t *ds, const
         if (save(r, path, 0) < 0) return -1;
     }
     if (save(r, r->o->output, 1) < 0) return -1;
+    r->last_save = r->step;
     if (at_keep) {
         snprintf(path, sizeof path, "%s.step%ld.h5", r->stem, r->step);
         if (save(r, path, 1) < 0) return -1;
@@ -459,8 +467,8 @@ static int loop(run_t *r, const dataset_t *ds, const int64_t *train, int64_t n_t
         int li = metric_index(&m, "loss");
         double loss_value = m.values[li < 0 ? 0 : li];
         if (!isfinite(loss_value)) {
-            rc = error_set("step %ld: the loss is not finite (%g); the checkpoints of step %ld stay; lower --lr?", r->step,
-                           loss_value, r->step - r->step % o->save_every);
+            rc = error_set("step %ld: the loss is not finite (%g); the checkpoints on disk stay those of step %ld; "
+                           "lower --lr?", r->step, loss_value, r->last_save);
             break;
         }
         if (nn_backward(c, loss) < 0) {
