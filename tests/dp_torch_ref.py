@@ -7,10 +7,12 @@ DiffusionUnetHybridImagePolicy with robomimic's ObservationEncoder/VisualCore/Sp
 its MultiImageObsEncoder), with the same state_dict names, so that parameter values can be given
 by name: every parameter comes from tests/torch_ref/make_refs.py's hash_fill (reproduced in C by
 ref_hash_fill), the SpatialSoftmax buffers keep their true values. Files follow make_refs.py's
-conventions (in./out./grad.<name>.npy, float32) under tests/dp_ref/<case>/:
+conventions (in./out./grad.<name>.npy, float32) under tests/dp_ref/<case>/ (tests/dp_ref/schedule/
+is tests/dp_schedule_ref.py's):
 
-    hybrid          two cameras + two low-dim keys: features with given crop offsets, the UNet's
-                    prediction and the MSE loss for given timesteps and noise, parameter gradients
+    hybrid          two cameras + two low-dim keys: features with given crop offsets, the MSE
+                    loss of the UNet for given timesteps and noise, parameter gradients
+    transformer     the same with one camera and TransformerForDiffusion
     resnet_encoder  the global-average-pool ResNet encoder with the centre crop (odd margins:
                     Python's round half to even)
 
@@ -178,14 +180,14 @@ def alphas_cumprod(T=100):
 
 
 # ---------------------------------------------------------------- the cases
-def case_hybrid():
-    case = "hybrid"
-    B, To, Hz, A = 2, 2, 8, 3
+def loss_case(case, cameras, Hz, make_net, seed):
+    """The hybrid encoder with the given cameras, two low-dim keys and the network make_net(A, To, D)
+    returns (a module, its call on noisy actions, timesteps and the [B, To*D] features)."""
+    B, To, A = 2, 2, 3
     H, W, ch, cw = 40, 72, 36, 68
-    cameras = ["agentview", "wrist"]
     keys, dims = ["robot0_eef_pos", "gripper"], [3, 2]
     num_kp, feature_dim = 8, 6
-    rng = np.random.default_rng(3)
+    rng = np.random.default_rng(seed)
     images = rng.integers(0, 256, size=(B, To, len(cameras), H, W, 3)).astype(np.uint8)
     lowdim = {k: rng.normal(size=(B, To, d)).astype(np.float32) * 2 + 1 for k, d in zip(keys, dims)}
     action = (rng.normal(size=(B, Hz, A)) * 0.5).astype(np.float32)
@@ -227,8 +229,8 @@ def case_hybrid():
     torch.set_default_dtype(torch.float64)
     enc = HybridEncoder(cameras, ch, cw, num_kp, feature_dim)
     D = len(cameras) * feature_dim + sum(dims)
-    unet = make_refs.CondUnet1D(A, To * D, 8, [16, 32], 3, 4, True)
-    policy = Policy(enc, unet)
+    net, call = make_net(A, To, D)
+    policy = Policy(enc, net)
     fill(policy)
     features = enc(imgs, nlow).reshape(B, To * D)
     ac = alphas_cumprod().double()
@@ -236,15 +238,34 @@ def case_hybrid():
     a, b = ac[t].sqrt()[:, None, None], (1 - ac[t]).sqrt()[:, None, None]
     eps = torch.from_numpy(noise).double()
     noisy = a * naction + b * eps
-    pred = unet(noisy, t.double(), features)
+    pred = call(noisy, t.double(), features)
     loss = F.mse_loss(pred, eps)
     loss.backward()
     save(case, "out", "features", features)
     save(case, "out", "loss", loss.reshape(1))
     for name, p in policy.named_parameters():
+        if p.grad is None:   # TransformerForDiffusion's empty _dummy_variable
+            continue
         g = p.grad.detach().reshape(-1)
         save(case, "grad", name, g[:HEAD] if g.numel() > 8 * HEAD else p.grad)
     torch.set_default_dtype(torch.float32)
+
+
+def case_hybrid():
+    """Two cameras and the UNet (down_dims 16,32, kernel 3, 4 groups, step embedding 8, FiLM scale)."""
+    def unet(A, To, D):
+        m = make_refs.CondUnet1D(A, To * D, 8, [16, 32], 3, 4, True)
+        return m, lambda x, t, features: m(x, t, features)
+    loss_case("hybrid", ["agentview", "wrist"], 8, unet, 3)
+
+
+def case_transformer():
+    """One camera and TransformerForDiffusion (2 layers, 2 heads, 16 features, no dropout), the
+    features as one condition token per observation step; horizon 6 (no halving needed)."""
+    def transformer(A, To, D):
+        m = make_refs.TransformerForDiffusion(A, D, 6, To, 2, 2, 16, 0.0, 0.0)
+        return m, lambda x, t, features: m(x, t, features.reshape(x.shape[0], To, D))
+    loss_case("transformer", ["agentview"], 6, transformer, 5)
 
 
 def case_resnet_encoder():
@@ -265,6 +286,9 @@ def case_resnet_encoder():
     torch.set_default_dtype(torch.float32)
 
 
+CASES = {"hybrid": case_hybrid, "transformer": case_transformer, "resnet_encoder": case_resnet_encoder}
+
+
 def main():
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
@@ -272,11 +296,12 @@ def main():
     # differs in most entries): the C schedule relies on it
     expect = np.cumprod((1.0 - betas()).numpy().astype(np.float64)).astype(np.float32)
     assert np.array_equal(expect, alphas_cumprod().numpy()), "torch's cumprod is not a float64 accumulation"
-    if os.path.isdir(OUT):
-        shutil.rmtree(OUT)
-    case_hybrid()
-    case_resnet_encoder()
-    total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(OUT) for f in fs)
+    for case in CASES:
+        if os.path.isdir(os.path.join(OUT, case)):
+            shutil.rmtree(os.path.join(OUT, case))
+    for fn in CASES.values():
+        fn()
+    total = sum(os.path.getsize(os.path.join(OUT, c, f)) for c in CASES for f in os.listdir(os.path.join(OUT, c)))
     print(f"dp_torch_ref: wrote {total / 1e6:.2f} MB under {OUT}", file=sys.stderr)
 
 

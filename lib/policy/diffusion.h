@@ -11,7 +11,9 @@
  * The model is DP's DiffusionUnetHybridImagePolicy (and its relatives): per time step an
  * observation feature vector [camera features in camera order, then the low-dimensional keys
  * in key order]; the features of the To = n_obs_steps observation steps, flattened step-major,
- * are the global condition of a ConditionalUnet1D over a horizon of actions. Training: for every
+ * are the global condition of a ConditionalUnet1D over a horizon of actions (net "unet"), or
+ * one condition token per step of TransformerForDiffusion (net "transformer", DP's
+ * DiffusionTransformerHybridImagePolicy with obs_as_cond). Training: for every
  * sample t ~ U{0..T-1}, eps ~ N(0,1), x_t = sqrt(abar_t) x0 + sqrt(1-abar_t) eps, loss =
  * MSE(model(x_t, t, cond), eps) (or x0 for prediction "sample"). Inference: x_T ~ N(0,1), then
  * DDPM or DDIM steps; the executed actions start at index To-1.
@@ -36,7 +38,7 @@
  *   obs_encoder.obs_nets.<cam>_image.pool.{temperature,pos_x,pos_y}  its buffers
  *   obs_encoder.obs_nets.<cam>_image.nets.3.{weight,bias}            VisualCore's Linear
  *   obs_encoder.key_model_map.<cam>_image.*                          torchvision names (resnet)
- *   model.*                                                          ConditionalUnet1D
+ *   model.*                                    ConditionalUnet1D or TransformerForDiffusion
  * where <cam> is the camera name (the robomimic obs key is "<cam>_image"). robomimic's
  * VisualCore registers its backbone and pool a second time inside its Sequential
  * (nets.0.* = backbone.*, nets.1.* = pool.*): we store one copy, the backbone.* and pool.*
@@ -66,6 +68,9 @@ typedef enum { DP_ENCODER_HYBRID, DP_ENCODER_RESNET, DP_ENCODER_LOWDIM } dp_enco
 typedef enum { DP_NET_UNET, DP_NET_TRANSFORMER } dp_net_kind;
 typedef enum { DP_PREDICT_EPSILON, DP_PREDICT_SAMPLE } dp_prediction;
 typedef enum { DP_SAMPLER_DDPM, DP_SAMPLER_DDIM } dp_sampler;
+/* How a low-dim key is normalised: "limits" to [-1,1] from its min and max, or "identity" (DP's
+ * robomimic datasets keep quaternions, keys ending in "quat", as they are). */
+typedef enum { DP_NORM_LIMITS, DP_NORM_IDENTITY } dp_norm_mode;
 
 typedef struct dp_config {
     dp_encoder_kind encoder;
@@ -77,6 +82,7 @@ typedef struct dp_config {
     int n_lowdim;                            /* low-dimensional observation keys, in feature order */
     char lowdim_names[DP_MAX_LOWDIM][DP_NAME_MAX];   /* the statistics' feature names */
     int lowdim_dims[DP_MAX_LOWDIM];
+    dp_norm_mode lowdim_norm[DP_MAX_LOWDIM]; /* limits (the default) or identity */
     int action_dim;
     int n_obs_steps;                         /* To (2) */
     int horizon;                             /* actions predicted (16 for the UNet) */
@@ -86,6 +92,8 @@ typedef struct dp_config {
     int kernel_size, n_groups;               /* 5, 8 */
     int step_embed_dim;                      /* diffusion_step_embed_dim (128) */
     int cond_predict_scale;                  /* FiLM scale and bias (1) or bias only */
+    int n_layer, n_head, n_emb;              /* transformer: 8, 4, 256 */
+    float p_drop_emb, p_drop_attn;           /* transformer: 0, 0.3 */
     dp_prediction prediction;                /* epsilon */
     int train_steps;                         /* num_train_timesteps (100) */
     dp_sampler sampler;                      /* inference default: DDPM */
@@ -93,11 +101,15 @@ typedef struct dp_config {
 } dp_config;
 
 /* DP's image defaults: hybrid encoder, To 2, horizon 16, Ta 8, UNet 256,512,1024, kernel 5,
- * groups 8, step embedding 128, FiLM scale, epsilon, 100 steps, crop 76x76 of 84x84, DDPM 100. */
+ * groups 8, step embedding 128, FiLM scale, epsilon, 100 steps, crop 76x76 of 84x84, DDPM 100;
+ * the transformer's 8 layers, 4 heads, 256 features, dropout 0 (embeddings) and 0.3 (attention)
+ * (DP runs it with horizon 10). */
 void dp_config_default(dp_config *cfg);
-/* 0, or -1 with an error naming the field, its value and what is allowed. The transformer net
- * (TransformerForDiffusion) is not available yet: net "transformer" is such an error. */
+/* 0, or -1 with an error naming the field, its value and what is allowed. */
 int dp_config_check(const dp_config *cfg);
+/* Append a low-dim key with DP's normalisation rule for robomimic keys: identity for names ending
+ * in "quat", limits otherwise. -1 with an error when the list is full or the name too long. */
+int dp_config_add_lowdim(dp_config *cfg, const char *name, int dim);
 /* Sum of lowdim_dims. */
 int dp_lowdim_total(const dp_config *cfg);
 /* Feature size of one observation step (64 or 512 per camera, plus the low-dim total). */
@@ -112,6 +124,8 @@ int dp_encoder_parse(const char *s);
 int dp_net_parse(const char *s);
 int dp_prediction_parse(const char *s);
 int dp_sampler_parse(const char *s);
+const char *dp_norm_name(dp_norm_mode m);
+int dp_norm_parse(const char *s);
 
 /* ---------------------------------------------------------------- noise schedule (diffusers 0.11.1) */
 /* squaredcos_cap_v2: beta_i = min(1 - abar((i+1)/T)/abar(i/T), 0.999), abar(t) = cos^2((t+0.008)/1.008
@@ -162,17 +176,21 @@ typedef struct dp_model {
     dp_config cfg;
     nn_params *ps;
     dp_camera_encoder cameras[DP_MAX_CAMERAS];
-    mod_cond_unet1d unet;                    /* model.* */
+    mod_cond_unet1d unet;                    /* model.* (net unet) */
+    mod_transformer_diffusion transformer;   /* model.* (net transformer) */
     dp_schedule schedule;
     dp_normalizer norm;                      /* starts as min -1, max 1 (the identity) */
 } dp_model;
 
-/* Build (registering every parameter in a new store) and initialise from rng as PyTorch does
- * (rng NULL: leave for a checkpoint). The UNet's AdamW in DP decays every parameter, so no
- * parameter is NN_NO_DECAY. */
+/* Build (registering every parameter in a new store) and initialise from rng as DP does (rng
+ * NULL: leave for a checkpoint). Optimizer groups as DP's: with the UNet, one group (0) in which
+ * every parameter decays; with the transformer, its entries in group 0 (DP's
+ * transformer_weight_decay, 1e-3, on its Linear and attention weights only) and obs_encoder.* in
+ * group 1 (obs_encoder_weight_decay, 1e-6, on every entry): the trainer sets the groups' values. */
 int dp_model_init(dp_model *m, const dp_config *cfg, rng_t *rng);
 void dp_model_free(dp_model *m);
-/* Normaliser limits of one feature: "action" or a low-dim key name; n must match its size. */
+/* Normaliser limits of one feature: "action" or a low-dim key name; n must match its size. A key
+ * normalised by identity keeps its min and max (saved in checkpoints) with scale 1, offset 0. */
 int dp_model_set_limits(dp_model *m, const char *feature, const float *min, const float *max, int n);
 /* Every limit from normstats output (the min and max of "action" and of each low-dim key);
  * an absent feature or a size mismatch is an error naming it. */
@@ -209,7 +227,9 @@ typedef struct dp_losses {
 } dp_losses;
 /* Training loss with the randomness of global sample first_index + i drawn by dp_sample_draws,
  * so that the result does not depend on how a batch is split. With c->train 0 (validation, DP's
- * policy.eval()) the images are centre-cropped; timesteps and noise are drawn all the same. */
+ * policy.eval()) the images are centre-cropped; timesteps and noise are drawn all the same. The
+ * transformer's dropout masks (training) come from a generator keyed by (seed, step, first_index)
+ * drawn over the whole batch: with dropout the loss does depend on the split. */
 nn_tensor *dp_model_loss(nn_ctx *c, dp_model *m, const dp_batch *b, uint64_t seed, long step, long first_index,
                          dp_losses *out);
 /* The same loss with the draws given: timesteps [B], noise [B][horizon][A], crops as in

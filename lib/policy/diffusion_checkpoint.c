@@ -33,6 +33,9 @@ static int write_config(checkpoint_writer *w, const dp_config *cfg)
     join_names(keys, sizeof keys, cfg->lowdim_names, cfg->n_lowdim);
     join_ints(dims, sizeof dims, cfg->lowdim_dims, cfg->n_lowdim);
     join_ints(down, sizeof down, cfg->down_dims, cfg->n_levels);
+    char norms[DP_MAX_LOWDIM * 10] = "";
+    for (int j = 0; j < cfg->n_lowdim; j++)
+        snprintf(norms + strlen(norms), sizeof norms - strlen(norms), "%s%s", j ? "," : "", dp_norm_name(cfg->lowdim_norm[j]));
     return checkpoint_write_configf(w, "policy", "diffusion") < 0 ||
                    checkpoint_write_configf(w, "obs_encoder", "%s", dp_encoder_name(cfg->encoder)) < 0 ||
                    checkpoint_write_configf(w, "cameras", "%s", cameras) < 0 ||
@@ -44,6 +47,7 @@ static int write_config(checkpoint_writer *w, const dp_config *cfg)
                    checkpoint_write_configf(w, "feature_dim", "%d", cfg->feature_dim) < 0 ||
                    checkpoint_write_configf(w, "lowdim_keys", "%s", keys) < 0 ||
                    checkpoint_write_configf(w, "lowdim_dims", "%s", dims) < 0 ||
+                   checkpoint_write_configf(w, "lowdim_norm", "%s", norms) < 0 ||
                    checkpoint_write_configf(w, "action_dim", "%d", cfg->action_dim) < 0 ||
                    checkpoint_write_configf(w, "n_obs_steps", "%d", cfg->n_obs_steps) < 0 ||
                    checkpoint_write_configf(w, "horizon", "%d", cfg->horizon) < 0 ||
@@ -54,6 +58,11 @@ static int write_config(checkpoint_writer *w, const dp_config *cfg)
                    checkpoint_write_configf(w, "n_groups", "%d", cfg->n_groups) < 0 ||
                    checkpoint_write_configf(w, "diffusion_step_embed_dim", "%d", cfg->step_embed_dim) < 0 ||
                    checkpoint_write_configf(w, "cond_predict_scale", "%d", cfg->cond_predict_scale) < 0 ||
+                   checkpoint_write_configf(w, "n_layer", "%d", cfg->n_layer) < 0 ||
+                   checkpoint_write_configf(w, "n_head", "%d", cfg->n_head) < 0 ||
+                   checkpoint_write_configf(w, "n_emb", "%d", cfg->n_emb) < 0 ||
+                   checkpoint_write_configf(w, "p_drop_emb", "%.9g", cfg->p_drop_emb) < 0 ||
+                   checkpoint_write_configf(w, "p_drop_attn", "%.9g", cfg->p_drop_attn) < 0 ||
                    checkpoint_write_configf(w, "prediction_type", "%s", dp_prediction_name(cfg->prediction)) < 0 ||
                    checkpoint_write_configf(w, "num_train_timesteps", "%d", cfg->train_steps) < 0 ||
                    checkpoint_write_configf(w, "sampler", "%s", dp_sampler_name(cfg->sampler)) < 0 ||
@@ -185,6 +194,19 @@ static int read_config(checkpoint_reader *r, const char *path, dp_config *cfg)
         return -1;
     if (n_dims != cfg->n_lowdim)
         return error_set("%s: configuration has %d low-dim keys but %d sizes", path, cfg->n_lowdim, n_dims);
+    if (checkpoint_config(r, "lowdim_norm")) {   /* absent: every key by limits */
+        char **list = config_list(r, path, "lowdim_norm", DP_MAX_LOWDIM, &n_dims);
+        if (!list) return -1;
+        int rc = n_dims == cfg->n_lowdim ? 0 : error_set("%s: configuration has %d low-dim keys but %d normalisations",
+                                                         path, cfg->n_lowdim, n_dims);
+        for (int j = 0; rc == 0 && j < n_dims; j++) {
+            int mode = dp_norm_parse(list[j]);
+            if (mode < 0) rc = error_set("%s: configuration 'lowdim_norm': '%s' is not limits or identity", path, list[j]);
+            else cfg->lowdim_norm[j] = (dp_norm_mode)mode;
+        }
+        strlist_free(list);
+        if (rc < 0) return -1;
+    }
     if (checkpoint_config_int(r, "height", &cfg->height) < 0 || checkpoint_config_int(r, "width", &cfg->width) < 0 ||
         checkpoint_config_int(r, "crop_height", &cfg->crop_height) < 0 ||
         checkpoint_config_int(r, "crop_width", &cfg->crop_width) < 0 ||
@@ -200,6 +222,12 @@ static int read_config(checkpoint_reader *r, const char *path, dp_config *cfg)
         checkpoint_config_int(r, "cond_predict_scale", &cfg->cond_predict_scale) < 0 ||
         checkpoint_config_int(r, "num_train_timesteps", &cfg->train_steps) < 0 ||
         checkpoint_config_int(r, "num_inference_steps", &cfg->inference_steps) < 0)
+        return -1;
+    if (cfg->net == DP_NET_TRANSFORMER &&
+        (checkpoint_config_int(r, "n_layer", &cfg->n_layer) < 0 || checkpoint_config_int(r, "n_head", &cfg->n_head) < 0 ||
+         checkpoint_config_int(r, "n_emb", &cfg->n_emb) < 0 ||
+         checkpoint_config_float(r, "p_drop_emb", &cfg->p_drop_emb) < 0 ||
+         checkpoint_config_float(r, "p_drop_attn", &cfg->p_drop_attn) < 0))
         return -1;
     if (dp_config_check(cfg) < 0) return error_prefix("%s: ", path);
     return 0;

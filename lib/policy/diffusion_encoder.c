@@ -63,6 +63,11 @@ static nn_tensor *camera_input(nn_ctx *c, const dp_model *m, const dp_batch *b, 
     for (int n = 0; n < N; n++) {
         const int oy = crops ? crops[((long)n * cams + k) * 2] : y_centre;
         const int ox = crops ? crops[((long)n * cams + k) * 2 + 1] : x_centre;
+        if (oy < 0 || oy > H - h || ox < 0 || ox > W - w) {
+            error_set("Diffusion Policy: crop offset (%d, %d) of image %d, camera %d outside 0..%d x 0..%d", oy, ox, n,
+                      k, H - h, W - w);
+            return NULL;
+        }
         const uint8_t *image = b->images + ((size_t)n * cams + k) * H * W * 3;
         for (int ch = 0; ch < 3; ch++) {
             float *out = x->data + ((size_t)n * 3 + ch) * h * w;

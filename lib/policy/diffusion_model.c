@@ -19,12 +19,27 @@ int dp_model_init(dp_model *m, const dp_config *cfg, rng_t *rng)
     if (cfg->encoder != DP_ENCODER_LOWDIM)
         for (int k = 0; k < cfg->n_cameras; k++)
             if (dp_camera_encoder_init(&m->cameras[k], m->ps, rng, cfg, k) < 0) goto fail;
-    if (mod_cond_unet1d_init(&m->unet, m->ps, rng, "model.", cfg->action_dim, cfg->n_obs_steps * dp_obs_feature_dim(cfg),
-                             cfg->step_embed_dim, cfg->down_dims, cfg->n_levels, cfg->kernel_size, cfg->n_groups,
-                             cfg->cond_predict_scale) < 0)
-        goto fail;
-    /* DP's UNet policies train with torch.optim.AdamW(model.parameters()): every weight decays */
-    nn_param_set_flags(m->ps, "", NN_NO_DECAY, 0);
+    const int obs_dim = dp_obs_feature_dim(cfg);
+    if (cfg->net == DP_NET_TRANSFORMER) {
+        mod_transformer_diffusion_config tc =
+            mod_transformer_diffusion_defaults(cfg->action_dim, obs_dim, cfg->horizon, cfg->n_obs_steps);
+        tc.n_layer = cfg->n_layer, tc.n_head = cfg->n_head, tc.n_emb = cfg->n_emb;
+        tc.p_drop_emb = cfg->p_drop_emb, tc.p_drop_attn = cfg->p_drop_attn;
+        if (mod_transformer_diffusion_init(&m->transformer, m->ps, rng, "model.", &tc) < 0) goto fail;
+        /* DP's transformer policies: model.get_optim_groups() and the observation encoder's own
+         * group, in which every entry decays */
+        if (mod_transformer_diffusion_optim_groups(&m->transformer, m->ps, 0) < 0) goto fail;
+        if (cfg->encoder != DP_ENCODER_LOWDIM &&
+            (nn_param_set_flags(m->ps, "obs_encoder.", NN_NO_DECAY, 0) < 0 || nn_param_set_group(m->ps, "obs_encoder.", 1) < 0))
+            goto fail;
+    } else {
+        if (mod_cond_unet1d_init(&m->unet, m->ps, rng, "model.", cfg->action_dim, cfg->n_obs_steps * obs_dim,
+                                 cfg->step_embed_dim, cfg->down_dims, cfg->n_levels, cfg->kernel_size, cfg->n_groups,
+                                 cfg->cond_predict_scale) < 0)
+            goto fail;
+        /* DP's UNet policies train with torch.optim.AdamW(model.parameters()): every weight decays */
+        nn_param_set_flags(m->ps, "", NN_NO_DECAY, 0);
+    }
     return 0;
 fail:
     dp_model_free(m);
@@ -100,6 +115,18 @@ int dp_batch_set(dp_batch *b, const dp_model *m, int i, const uint8_t *const *im
     return 0;
 }
 
+/* ---------------------------------------------------------------- the denoising network */
+
+/* The network's output for noisy actions x [B,Hz,A] at timesteps t [B] given the observation
+ * features [B, To*D]: the UNet's global condition, or (step-major) the transformer's To tokens. */
+static nn_tensor *denoise(nn_ctx *c, const dp_model *m, nn_tensor *x, const float *t, nn_tensor *features)
+{
+    if (m->cfg.net == DP_NET_UNET) return mod_cond_unet1d_forward(c, &m->unet, x, t, features);
+    const int B = features->shape[0], To = m->cfg.n_obs_steps;
+    nn_tensor *tokens = nn_reshape(c, features, NN_DIMS(B, To, features->shape[1] / To));
+    return mod_transformer_diffusion_forward(c, &m->transformer, x, t, tokens);
+}
+
 /* ---------------------------------------------------------------- training loss */
 
 void dp_sample_draws(const dp_model *m, uint64_t seed, long step, long index, int *timestep, float *noise, int *crops)
@@ -134,7 +161,7 @@ nn_tensor *dp_model_loss_given(nn_ctx *c, dp_model *m, const dp_batch *b, const 
         dp_add_noise(&m->schedule, timesteps[i], b->action + i * per, noise + i * per, noisy->data + i * per, per);
         t[i] = (float)timesteps[i];
     }
-    nn_tensor *pred = mod_cond_unet1d_forward(c, &m->unet, noisy, t, cond);
+    nn_tensor *pred = denoise(c, m, noisy, t, cond);
     const float *target = cfg->prediction == DP_PREDICT_EPSILON ? noise : b->action;
     nn_tensor *loss = nn_mse_loss(c, pred, nn_wrap(c, (float *)target, NN_DIMS(B, Hz, A)));
     if (loss && out) out->loss = loss->data[0];
@@ -153,8 +180,15 @@ nn_tensor *dp_model_loss(nn_ctx *c, dp_model *m, const dp_batch *b, uint64_t see
     if (!noise || !timesteps || !crops) return NULL;
     for (int i = 0; i < B; i++)
         dp_sample_draws(m, seed, step, first_index + i, &timesteps[i], noise + i * per, crops + (size_t)i * per_crops);
+    /* dropout masks (the transformer's) from this micro-batch's own generator, apart from the
+     * samples' streams (a different seed) */
+    rng_t dropout = rng_keyed(seed ^ 0x9E3779B97F4A7C15ull, (uint64_t)step, (uint64_t)first_index);
+    rng_t *saved = c->rng;
+    nn_ctx_set_rng(c, &dropout);
     /* evaluation mode (validation) crops the centre, as DP's policy.eval() does */
-    return dp_model_loss_given(c, m, b, timesteps, noise, c->train ? crops : NULL, out);
+    nn_tensor *loss = dp_model_loss_given(c, m, b, timesteps, noise, c->train ? crops : NULL, out);
+    nn_ctx_set_rng(c, saved);
+    return loss;
 }
 
 /* ---------------------------------------------------------------- sampling */
@@ -192,8 +226,7 @@ int dp_model_sample(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sample
         const int t = timesteps[i];
         float tf[B];
         for (int j = 0; j < B; j++) tf[j] = (float)t;
-        nn_tensor *out = mod_cond_unet1d_forward(c, &m->unet, nn_wrap(c, x, NN_DIMS(B, Hz, A)), tf,
-                                                 nn_wrap(c, cond, NN_DIMS(B, cond_dim)));
+        nn_tensor *out = denoise(c, m, nn_wrap(c, x, NN_DIMS(B, Hz, A)), tf, nn_wrap(c, cond, NN_DIMS(B, cond_dim)));
         if (!out) goto done;
         if (sampler == DP_SAMPLER_DDIM) {
             dp_ddim_step(&m->schedule, cfg->prediction, t, t - T / steps, out->data, x, x, n);

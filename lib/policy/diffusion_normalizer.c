@@ -22,41 +22,42 @@ void dp_limits(const float *min, const float *max, int n, float *scale, float *o
     }
 }
 
-/* The limits of one feature: *start and *n within the action or the low-dim vectors. */
-static int feature_slot(const dp_model *m, const char *feature, int *is_action, int *start, int *n)
+/* Where a feature's limits are: *key the low-dim key index (-1: the action), *start and *n within
+ * the action or the concatenated low-dim vectors. */
+static int feature_slot(const dp_model *m, const char *feature, int *key, int *start, int *n)
 {
-    *is_action = strcmp(feature, "action") == 0;
-    if (*is_action) {
-        *start = 0;
-        *n = m->cfg.action_dim;
-        return 0;
-    }
-    int offset = 0;
-    for (int j = 0; j < m->cfg.n_lowdim; j++) {
+    *key = -1;
+    *start = 0;
+    *n = m->cfg.action_dim;
+    if (strcmp(feature, "action") == 0) return 0;
+    for (int j = 0, offset = 0; j < m->cfg.n_lowdim; offset += m->cfg.lowdim_dims[j], j++)
         if (strcmp(m->cfg.lowdim_names[j], feature) == 0) {
+            *key = j;
             *start = offset;
             *n = m->cfg.lowdim_dims[j];
             return 0;
         }
-        offset += m->cfg.lowdim_dims[j];
-    }
     return error_set("Diffusion Policy: '%s' is neither action nor a low-dim key of the model", feature);
 }
 
 int dp_model_set_limits(dp_model *m, const char *feature, const float *min, const float *max, int n)
 {
-    int is_action = 0, start = 0, size = 0;
-    if (feature_slot(m, feature, &is_action, &start, &size) < 0) return -1;
+    int key, start, size;
+    if (feature_slot(m, feature, &key, &start, &size) < 0) return -1;
     if (n != size) return error_set("Diffusion Policy: limits of '%s' have %d values, %d expected", feature, n, size);
     for (int i = 0; i < n; i++)
         if (!(min[i] <= max[i]))
             return error_set("Diffusion Policy: limits of '%s'[%d]: min %g is not <= max %g", feature, i, min[i], max[i]);
     dp_normalizer *z = &m->norm;
+    const int is_action = key < 0;
     float *lo = is_action ? z->action_min : z->lowdim_min, *hi = is_action ? z->action_max : z->lowdim_max;
     float *scale = is_action ? z->action_scale : z->lowdim_scale, *offset = is_action ? z->action_offset : z->lowdim_offset;
     memcpy(lo + start, min, sizeof(float) * n);
     memcpy(hi + start, max, sizeof(float) * n);
-    dp_limits(min, max, n, scale + start, offset + start);
+    if (!is_action && m->cfg.lowdim_norm[key] == DP_NORM_IDENTITY)
+        for (int i = 0; i < n; i++) scale[start + i] = 1.0f, offset[start + i] = 0.0f;
+    else
+        dp_limits(min, max, n, scale + start, offset + start);
     return 0;
 }
 

@@ -1,7 +1,8 @@
 /* test_diffusion_torch.c — Diffusion Policy against PyTorch (tests/dp_torch_ref.py, files under
  * tests/dp_ref/): the hybrid encoder's features with given crops (two cameras, SpatialSoftmax
  * keypoint order, low-dim keys after the images), the whole loss with given timesteps and noise
- * and its parameter gradients, and the ResNet encoder with the centre crop. Parameters come from
+ * and its parameter gradients with the UNet and with TransformerForDiffusion, and the ResNet
+ * encoder with the centre crop. Parameters come from
  * the hash fill by DP's names (so this also checks every name), normaliser limits from the files. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,12 +78,13 @@ static int set_limits(const char *case_name, dp_model *m, const char *feature)
     return rc;
 }
 
-static void hybrid(void)
+/* The configuration both loss cases share: the hybrid encoder on 40x72 images cropped to 36x68,
+ * 8 keypoints, 6 features, two low-dim keys, 3-D actions, To 2. */
+static dp_config loss_config(int n_cameras, int horizon)
 {
-    const char *case_name = "hybrid";
     dp_config cfg;
     dp_config_default(&cfg);
-    cfg.n_cameras = 2;
+    cfg.n_cameras = n_cameras;
     strcpy(cfg.camera_names[0], "agentview");
     strcpy(cfg.camera_names[1], "wrist");
     cfg.height = 40, cfg.width = 72, cfg.crop_height = 36, cfg.crop_width = 68;
@@ -90,12 +92,17 @@ static void hybrid(void)
     cfg.n_lowdim = 2;
     strcpy(cfg.lowdim_names[0], "robot0_eef_pos"), cfg.lowdim_dims[0] = 3;
     strcpy(cfg.lowdim_names[1], "gripper"), cfg.lowdim_dims[1] = 2;
-    cfg.action_dim = 3, cfg.n_obs_steps = 2, cfg.horizon = 8, cfg.n_action_steps = 4;
-    cfg.n_levels = 2, cfg.down_dims[0] = 16, cfg.down_dims[1] = 32;
-    cfg.kernel_size = 3, cfg.n_groups = 4, cfg.step_embed_dim = 8;
+    cfg.action_dim = 3, cfg.n_obs_steps = 2, cfg.horizon = horizon, cfg.n_action_steps = 4;
+    return cfg;
+}
+
+/* Features with the given crops, the loss with the given timesteps and noise, and every
+ * parameter gradient against the reference. */
+static void loss_case(const char *case_name, const dp_config *cfg)
+{
     dp_model m;
-    if (dp_model_init(&m, &cfg, NULL) < 0) {
-        tap_ok(0, "hybrid: init: %s", error_get());
+    if (dp_model_init(&m, cfg, NULL) < 0) {
+        tap_ok(0, "%s: init: %s", case_name, error_get());
         return;
     }
     hash_fill_params(m.ps);
@@ -106,7 +113,7 @@ static void hybrid(void)
              set_limits(case_name, &m, "robot0_eef_pos") == 0 && set_limits(case_name, &m, "gripper") == 0 &&
              fill_batch(case_name, &m, &b, 1) == 0 && load(case_name, "in", "crops", &crops_f) == 0 &&
              load(case_name, "in", "timesteps", &t_f) == 0 && load(case_name, "in", "noise", &noise) == 0;
-    tap_ok(ok, "hybrid: model, limits and batch from the reference inputs (%s)", ok ? "ok" : error_get());
+    tap_ok(ok, "%s: model, limits and batch from the reference inputs (%s)", case_name, ok ? "ok" : error_get());
     if (!ok) return;
     int crops[64], timesteps[2];
     for (long i = 0; i < crops_f.size; i++) crops[i] = (int)crops_f.data[i];
@@ -120,13 +127,29 @@ static void hybrid(void)
     nn_tensor *loss = dp_model_loss_given(c, &m, &b, timesteps, noise.data, crops, &L);
     ref_check_output(case_name, "loss", loss, 0, (ref_tol){1e-6, 1e-5});
     if (loss && nn_backward(c, loss) == 0) ref_check_param_grads(m.ps, case_name, (ref_tol){1e-5, 1e-3});
-    else tap_ok(0, "hybrid: backward: %s", error_get());
+    else tap_ok(0, "%s: backward: %s", case_name, error_get());
     nn_ctx_free(c);
     ref_free(&crops_f);
     ref_free(&t_f);
     ref_free(&noise);
     dp_batch_free(&b);
     dp_model_free(&m);
+}
+
+static void hybrid(void)
+{
+    dp_config cfg = loss_config(2, 8);
+    cfg.n_levels = 2, cfg.down_dims[0] = 16, cfg.down_dims[1] = 32;
+    cfg.kernel_size = 3, cfg.n_groups = 4, cfg.step_embed_dim = 8;
+    loss_case("hybrid", &cfg);
+}
+
+static void transformer(void)
+{
+    dp_config cfg = loss_config(1, 6);
+    cfg.net = DP_NET_TRANSFORMER;
+    cfg.n_layer = 2, cfg.n_head = 2, cfg.n_emb = 16, cfg.p_drop_emb = 0, cfg.p_drop_attn = 0;
+    loss_case("transformer", &cfg);
 }
 
 static void resnet_encoder(void)
@@ -162,6 +185,7 @@ int main(void)
 {
     nn_set_threads(1);
     hybrid();
+    transformer();
     resnet_encoder();
     return tap_done();
 }
