@@ -101,11 +101,19 @@ static int env_from(stream_env *e, const stream_sample *s, const char *checkpoin
 {
     memset(e, 0, sizeof *e);
     e->env.task = "stream";
-    const npy_array *state = stream_sample_get(s, "observation.state");
-    if (!state || state->dtype != NPY_F32 || steps_of(state, 1) < 1)
-        return error_set("sample %s: observation.state must be float32 [S] or [N,S] (an observation history)", s->key);
-    e->history = steps_of(state, 1);
-    e->env.state_dim = (int)state->shape[state->ndim - 1];
+    /* the history length: the observation fields' leading dimension, when they have one more
+     * than a single step's (observation.state, or else the first observation.<key> vector) */
+    const npy_array *state = stream_sample_get(s, "observation.state"), *first = state;
+    for (size_t f = 0; !first && f < s->n_fields; f++)
+        if (strncmp(s->fields[f].name, "observation.", 12) == 0 && strncmp(s->fields[f].name, IMAGE_PREFIX, strlen(IMAGE_PREFIX)) != 0)
+            first = &s->fields[f].array;
+    if (!first) return error_set("sample %s has no observation.state or other observation.<key> vector", s->key);
+    if (first->dtype != NPY_F32 || steps_of(first, 1) < 1)
+        return error_set("sample %s: the observation vectors must be float32 [D] or [N,D] (an observation history)", s->key);
+    e->history = steps_of(first, 1);
+    if (state && steps_of(state, 1) != e->history)
+        return error_set("sample %s: observation.state is not float32 [%d,S]", s->key, e->history);
+    e->env.state_dim = state ? (int)state->shape[state->ndim - 1] : 0;
     const npy_array *vel = stream_sample_get(s, "observation.velocity");
     if (vel && vel->dtype == NPY_F32 && steps_of(vel, 1) == e->history) e->env.velocity_dim = (int)vel->shape[vel->ndim - 1];
     for (size_t f = 0; f < s->n_fields; f++) {
@@ -154,10 +162,12 @@ static int observation_at(const stream_env *e, const stream_sample *s, int t, po
 {
     memset(obs, 0, sizeof *obs);
     obs->step = t;
-    const npy_array *state = stream_sample_get(s, "observation.state");
-    if (!state || state->dtype != NPY_F32 || steps_of(state, 1) != e->history || state->shape[state->ndim - 1] != e->env.state_dim)
-        return error_set("sample %s: observation.state is not float32 [%d] like the first sample's", s->key, e->env.state_dim);
-    obs->state = (const float *)state->data + (size_t)t * e->env.state_dim;
+    if (e->env.state_dim) {
+        const npy_array *state = stream_sample_get(s, "observation.state");
+        if (!state || state->dtype != NPY_F32 || npy_array_count(state) != (int64_t)e->history * e->env.state_dim)
+            return error_set("sample %s: observation.state is not float32 [%d] like the first sample's", s->key, e->env.state_dim);
+        obs->state = (const float *)state->data + (size_t)t * e->env.state_dim;
+    }
     if (e->env.velocity_dim) {
         const npy_array *vel = stream_sample_get(s, "observation.velocity");
         if (!vel || npy_array_count(vel) != (int64_t)e->history * e->env.velocity_dim)
