@@ -8,12 +8,12 @@ careless writer or a flipped bit would leave them.
       act_nostorage.hdf5 / rm_nostorage.hdf5   contiguous, never written (no storage at all)
       act_short.hdf5                     /action declares 30 frames, its 20 are stored
                                          (chunked, last chunk missing), qpos and images 30
-  make_damaged.py checkpoint IN DIR
-      copies of checkpoint IN, each damaged one way:
-      nan_param.h5 (a NaN in a parameter), inf_param.h5 (an Inf), no_root_attrs.h5 (every root
-      attribute removed), neg_int.h5 (/config chunk = "-1"), nan_float.h5 (/config dropout =
-      "nan"), nan_stat.h5 (a NaN in /stats/action/std), huge_int.h5 (/config hidden_dim =
-      "1073741824")
+  make_damaged.py checkpoint IN OUT CASE
+      a copy of checkpoint IN damaged one way, CASE one of: nan_param (a NaN in a parameter),
+      inf_param (an Inf), no_root_attrs (every root attribute removed), neg_int (/config chunk
+      = "-1"), nan_float (/config dropout = "nan"), huge_int (/config hidden_dim =
+      "1073741824"), nan_stat (a NaN in /stats/action/std), zero_std (/stats/action/std all 0),
+      missing_chunk (a parameter rewritten chunked with its last chunk unwritten)
 """
 import os
 import shutil
@@ -78,48 +78,66 @@ def set_config(f, key, value):
     f["config"].attrs[key] = value
 
 
-def cmd_checkpoint(src, out):
-    os.makedirs(out, exist_ok=True)
+def first_param(f):
+    return sorted(k for k in f["params"].keys() if f["params"][k].size > 1)[0]
 
-    def damaged(name, change):
-        path = os.path.join(out, name)
-        shutil.copyfile(src, path)
-        with h5py.File(path, "r+") as f:
-            change(f)
 
-    def poke(value):
-        def change(f):
-            name = sorted(f["params"].keys())[0]
-            d = f["params"][name]
-            x = d[()]
-            x.flat[x.size // 2] = value
-            d[...] = x
-        return change
+def poke(value):
+    def change(f):
+        d = f["params"][first_param(f)]
+        x = d[()]
+        x.flat[x.size // 2] = value
+        d[...] = x
+    return change
 
-    def no_root_attrs(f):
-        for k in list(f.attrs.keys()):
-            del f.attrs[k]
 
-    def nan_stat(f):
+def no_root_attrs(f):
+    for k in list(f.attrs.keys()):
+        del f.attrs[k]
+
+
+def change_stat(value):
+    def change(f):
         d = f["stats/action/std"]
         x = d[()]
-        x.flat[0] = np.nan
+        x.flat[0 if np.isnan(value) else slice(None)] = value
         d[...] = x
+    return change
 
-    damaged("nan_param.h5", poke(np.nan))
-    damaged("inf_param.h5", poke(np.inf))
-    damaged("no_root_attrs.h5", no_root_attrs)
-    damaged("neg_int.h5", lambda f: set_config(f, "chunk", "-1"))
-    damaged("nan_float.h5", lambda f: set_config(f, "dropout", "nan"))
-    damaged("huge_int.h5", lambda f: set_config(f, "hidden_dim", "1073741824"))
-    damaged("nan_stat.h5", nan_stat)
+
+def missing_chunk(f):
+    name = first_param(f)
+    x = f["params"][name][()].reshape(-1)
+    del f["params"][name]
+    d = f["params"].create_dataset(name, shape=x.shape, dtype=np.float32, chunks=(max(1, x.size // 2),))
+    d[: x.size // 2] = x[: x.size // 2]
+    f["params"][name].attrs["kind"] = "parameter"
+
+
+CHECKPOINT_CASES = {
+    "nan_param": poke(np.nan),
+    "inf_param": poke(np.inf),
+    "no_root_attrs": no_root_attrs,
+    "neg_int": lambda f: set_config(f, "chunk", "-1"),
+    "nan_float": lambda f: set_config(f, "dropout", "nan"),
+    "huge_int": lambda f: set_config(f, "hidden_dim", "1073741824"),
+    "nan_stat": change_stat(np.nan),
+    "zero_std": change_stat(0.0),
+    "missing_chunk": missing_chunk,
+}
+
+
+def cmd_checkpoint(src, out, case):
+    shutil.copyfile(src, out)
+    with h5py.File(out, "r+") as f:
+        CHECKPOINT_CASES[case](f)
 
 
 def main():
     if len(sys.argv) == 3 and sys.argv[1] == "episodes":
         cmd_episodes(sys.argv[2])
-    elif len(sys.argv) == 4 and sys.argv[1] == "checkpoint":
-        cmd_checkpoint(sys.argv[2], sys.argv[3])
+    elif len(sys.argv) == 5 and sys.argv[1] == "checkpoint" and sys.argv[4] in CHECKPOINT_CASES:
+        cmd_checkpoint(sys.argv[2], sys.argv[3], sys.argv[4])
     else:
         sys.exit(__doc__)
 

@@ -270,7 +270,7 @@ static int source_open(source *s, hid_t file, const char *file_path, const char 
     H5Sclose(space);
     if (!dtype_ok) return error_set("%s: dataset %s has an unsupported type", file_path, path);
     if (!rank_ok) return error_set("%s: dataset %s has rank %d", file_path, path, s->rank);
-    if (h5u_check_stored(s->dset, file_path, path) < 0) return -1;
+    if (h5u_check_stored(s->dset, path) < 0) return error_prefix("%s: ", file_path);
     s->frame_elems = 1;
     size_t frame_bytes = npy_dtype_size(s->stored);
     for (int i = 1; i < s->rank; i++) {

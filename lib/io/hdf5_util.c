@@ -138,7 +138,7 @@ static void dims_text(char *buf, size_t size, int rank, const hsize_t *dims)
     if (n < size) snprintf(buf + n, size - n, "]");
 }
 
-int h5u_check_stored(hid_t dset, const char *file, const char *name)
+int h5u_check_stored(hid_t dset, const char *name)
 {
     hid_t space = H5Dget_space(dset), type = H5Dget_type(dset), dcpl = H5Dget_create_plist(dset);
     hid_t file_id = H5Iget_file_id(dset);
@@ -158,34 +158,34 @@ int h5u_check_stored(hid_t dset, const char *file, const char *name)
     if (dcpl >= 0) H5Pclose(dcpl);
     if (type >= 0) H5Tclose(type);
     if (space >= 0) H5Sclose(space);
-    if (!ok) return error_set("%s: cannot read the layout of dataset %s (corrupt file?)", file, name);
+    if (!ok) return error_set("cannot read the layout of dataset %s (corrupt file?)", name);
 
     char shape[160];
     dims_text(shape, sizeof shape, rank, dims);
     uint64_t declared = elem;
     for (int i = 0; i < rank; i++) declared = mul_sat(declared, dims[i]);
-    if (layout == H5D_VIRTUAL) return error_set("%s: dataset %s is a virtual dataset (not read)", file, name);
+    if (layout == H5D_VIRTUAL) return error_set("dataset %s is a virtual dataset (not read)", name);
     if (stored > file_bytes)
-        return error_set("%s: dataset %s claims %llu stored bytes, more than the file's %llu (corrupt file)", file,
+        return error_set("dataset %s claims %llu stored bytes, more than the file's %llu (corrupt file)",
                          name, (unsigned long long)stored, (unsigned long long)file_bytes);
     if (layout != H5D_CHUNKED) {
         if (stored != declared)
-            return error_set("%s: dataset %s declares %s (%llu bytes) but stores %llu bytes", file, name, shape,
+            return error_set("dataset %s declares %s (%llu bytes) but stores %llu bytes", name, shape,
                              (unsigned long long)declared, (unsigned long long)stored);
         return 0;
     }
     uint64_t chunk_bytes = elem, expected = 1;
     for (int i = 0; i < rank; i++) {
-        if (chunk[i] == 0) return error_set("%s: dataset %s has a zero chunk dimension (corrupt file)", file, name);
+        if (chunk[i] == 0) return error_set("dataset %s has a zero chunk dimension (corrupt file)", name);
         chunk_bytes = mul_sat(chunk_bytes, chunk[i]);
         expected = mul_sat(expected, dims[i] / chunk[i] + (dims[i] % chunk[i] != 0));
     }
     if (chunk_bytes > H5U_CHUNK_BYTES_MAX)
-        return error_set("%s: dataset %s has chunks of %llu bytes (at most %zu accepted)", file, name,
+        return error_set("dataset %s has chunks of %llu bytes (at most %zu accepted)", name,
                          (unsigned long long)chunk_bytes, H5U_CHUNK_BYTES_MAX);
     if (n_chunks != expected)
-        return error_set("%s: dataset %s declares %s (%llu bytes in %llu chunks) but stores %llu chunk%s (%llu bytes)",
-                         file, name, shape, (unsigned long long)declared, (unsigned long long)expected,
+        return error_set("dataset %s declares %s (%llu bytes in %llu chunks) but stores %llu chunk%s (%llu bytes)",
+                         name, shape, (unsigned long long)declared, (unsigned long long)expected,
                          (unsigned long long)n_chunks, n_chunks == 1 ? "" : "s", (unsigned long long)stored);
     return 0;
 }

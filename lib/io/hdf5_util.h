@@ -32,11 +32,12 @@ hid_t h5u_dcpl_untimed(void);
  * hostile file declaring more is refused before anything of that size is allocated. */
 #define H5U_CHUNK_BYTES_MAX ((size_t)256 << 20)
 
-/* Check that dataset `name` of `file` (its path, for messages) is backed by stored data: a
- * contiguous or compact dataset stores exactly its declared bytes, a chunked one has every
- * chunk of its extent written (HDF5 would otherwise return fill values for the rest), nothing
- * stored is larger than the file, and no chunk is over H5U_CHUNK_BYTES_MAX. Virtual datasets
- * are refused. 0, or -1 with error_set naming the dataset, the declared and the stored size. */
-int h5u_check_stored(hid_t dset, const char *file, const char *name);
+/* Check that dataset dset (`name` in messages) is backed by stored data: a contiguous or
+ * compact dataset stores exactly its declared bytes, a chunked one has every chunk of its
+ * extent written (HDF5 would otherwise return fill values for the rest), nothing stored is
+ * larger than the file, and no chunk is over H5U_CHUNK_BYTES_MAX. Virtual datasets are
+ * refused. 0, or -1 with error_set naming the dataset, the declared and the stored size (the
+ * caller prefixes the file). */
+int h5u_check_stored(hid_t dset, const char *name);
 
 #endif
