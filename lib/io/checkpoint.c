@@ -47,10 +47,17 @@ static int write_floats(hid_t parent, const char *name, const float *data, int n
 {
     hsize_t dims[8];
     for (int d = 0; d < ndim; d++) dims[d] = (hsize_t)shape[d];
+    int empty = ndim == 0;
+    for (int d = 0; d < ndim; d++) empty |= dims[d] == 0;
     hid_t space = H5Screate_simple(ndim, dims, NULL);
     hid_t dcpl = h5u_dcpl_untimed();
-    hid_t set = space < 0 ? -1 : H5Dcreate2(parent, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5Pclose(dcpl);
+    if (!empty && h5u_dcpl_checksummed(dcpl, ndim, dims, sizeof(float)) < 0) {
+        H5Pclose(dcpl);
+        dcpl = -1;
+    }
+    hid_t set = space < 0 || dcpl < 0 ? -1
+                                      : H5Dcreate2(parent, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0) H5Pclose(dcpl);
     int r = set < 0 ? -1 : (H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 ? -1 : 0);
     if (set >= 0) H5Dclose(set);
     if (space >= 0) H5Sclose(space);
@@ -158,7 +165,9 @@ checkpoint_writer *checkpoint_create(const char *path)
         return error_set("%s: out of memory", path), NULL;
     }
     snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    hid_t fapl = h5u_fapl_checksummed();
+    w->file = fapl < 0 ? -1 : H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
+    if (fapl >= 0) H5Pclose(fapl);
     if (w->file < 0) {
         error_set("%s: cannot create the temporary checkpoint %s", path, w->tmp);
         free(w->path);

@@ -11,6 +11,11 @@
  *   /config                        attributes: the configuration, string key = string value
  *   /                              attributes step (int64), format = "ilt-checkpoint-1"
  *
+ * Files are written in the HDF5 1.10 format, whose metadata carry checksums, and every dataset
+ * is chunked with a Fletcher-32 checksum per chunk: a flipped bit anywhere in a checkpoint is an
+ * error on loading, never a silently different model (h5py reads them as any other file; HDF5
+ * 1.10 or later is needed).
+ *
  * Writing goes to "<path>.tmp.<pid>" in the same directory and is renamed over <path> by
  * checkpoint_commit, so a crash never leaves a half-written checkpoint under the real name.
  *

@@ -124,6 +124,30 @@ hid_t h5u_dcpl_untimed(void)
     return dcpl;
 }
 
+hid_t h5u_fapl_checksummed(void)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
+    if (fapl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST) < 0) {
+        H5Pclose(fapl);
+        return -1;
+    }
+    return fapl;
+}
+
+hid_t h5u_dcpl_checksummed(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_size)
+{
+    hsize_t chunk[H5S_MAX_RANK];
+    size_t row = elem_size;
+    for (int i = 1; i < rank; i++) {
+        chunk[i] = dims[i];
+        row *= dims[i];
+    }
+    chunk[0] = row < ((size_t)16 << 20) ? ((size_t)16 << 20) / row : 1;
+    if (chunk[0] > dims[0]) chunk[0] = dims[0];
+    if (H5Pset_chunk(dcpl, rank, chunk) < 0 || H5Pset_fletcher32(dcpl) < 0) return -1;
+    return dcpl;
+}
+
 /* a * b, or UINT64_MAX when it overflows */
 static uint64_t mul_sat(uint64_t a, uint64_t b)
 {
