@@ -165,9 +165,7 @@ checkpoint_writer *checkpoint_create(const char *path)
         return error_set("%s: out of memory", path), NULL;
     }
     snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    hid_t fapl = h5u_fapl_checksummed();
-    w->file = fapl < 0 ? -1 : H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, fapl);
-    if (fapl >= 0) H5Pclose(fapl);
+    w->file = h5u_file_create(w->tmp); /* checksummed metadata: a flipped bit is a read error */
     if (w->file < 0) {
         error_set("%s: cannot create the temporary checkpoint %s", path, w->tmp);
         free(w->path);

@@ -105,14 +105,24 @@ int h5u_attr_bool(hid_t object, const char *name, int value)
 
 hid_t h5u_group_create(hid_t loc, const char *name, int intermediate)
 {
-    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), lcpl = H5P_DEFAULT;
-    H5Pset_obj_track_times(gcpl, 0);
-    if (intermediate) {
-        lcpl = H5Pcreate(H5P_LINK_CREATE);
-        H5Pset_create_intermediate_group(lcpl, 1);
+    /* the missing intermediate groups are created here, each untimed too (HDF5's own
+     * intermediate creation would give them the default, timed, properties) */
+    char path[1024];
+    snprintf(path, sizeof path, "%s", name);
+    for (char *slash = path + 1; intermediate && (slash = strchr(slash, '/')); slash++) {
+        *slash = 0;
+        int exists = H5Lexists(loc, path, H5P_DEFAULT);
+        if (exists == 0) {
+            hid_t g = h5u_group_create(loc, path, 0);
+            if (g < 0) return -1;
+            H5Gclose(g);
+        }
+        *slash = '/';
+        if (exists < 0) return -1;
     }
-    hid_t g = H5Gcreate2(loc, name, lcpl, gcpl, H5P_DEFAULT);
-    if (intermediate) H5Pclose(lcpl);
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(gcpl, 0);
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
     H5Pclose(gcpl);
     return g;
 }
@@ -124,14 +134,15 @@ hid_t h5u_dcpl_untimed(void)
     return dcpl;
 }
 
-hid_t h5u_fapl_checksummed(void)
+hid_t h5u_file_create(const char *path)
 {
-    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS);
-    if (fapl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST) < 0) {
-        H5Pclose(fapl);
-        return -1;
-    }
-    return fapl;
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE), file = -1;
+    if (fapl >= 0 && fcpl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST) >= 0 &&
+        H5Pset_obj_track_times(fcpl, 0) >= 0)
+        file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (fapl >= 0) H5Pclose(fapl);
+    return file;
 }
 
 hid_t h5u_dcpl_checksummed(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_size)

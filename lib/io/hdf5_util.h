@@ -28,11 +28,11 @@ int h5u_attr_bool(hid_t object, const char *name, int value);
 hid_t h5u_group_create(hid_t loc, const char *name, int intermediate);
 hid_t h5u_dcpl_untimed(void);
 
-/* Files whose every metadata structure carries a checksum (the HDF5 1.10 format: superblock,
- * object headers, chunk indexes), so that a flipped bit in a name, a shape, a type or an address
- * is an error on reading rather than a different file. Such files need HDF5 1.10 or later to
- * read. A file access property list for H5Fcreate (close with H5Pclose). */
-hid_t h5u_fapl_checksummed(void);
+/* Create (truncate) a file whose every metadata structure carries a checksum (the HDF5 1.10
+ * format: superblock, object headers, chunk indexes), so that a flipped bit in a name, a shape,
+ * a type or an address is an error on reading rather than a different file (such files need
+ * HDF5 1.10 or later to read), and whose root group records no modification time. */
+hid_t h5u_file_create(const char *path);
 /* Chunk a dataset creation property list along its first dimension (chunks of at most 16 MiB)
  * and add the Fletcher-32 checksum of every chunk, so that a flipped bit in the data is an
  * error on reading. rank >= 1 and no zero dimension; returns dcpl, or -1. */
