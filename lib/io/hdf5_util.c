@@ -183,6 +183,7 @@ int h5u_check_stored(hid_t dset, const char *name)
     size_t elem = type < 0 ? 0 : H5Tget_size(type);
     H5D_layout_t layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
     int chunk_rank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : 0;
+    int filtered = layout == H5D_CHUNKED && H5Pget_nfilters(dcpl) > 0;
     int ok = rank >= 0 && rank <= H5S_MAX_RANK && elem > 0 && layout != H5D_LAYOUT_ERROR && chunk_rank >= 0 &&
              file_id >= 0 && H5Fget_filesize(file_id, &file_bytes) >= 0;
     if (ok && rank > 0) ok = H5Sget_simple_extent_dims(space, dims, NULL) == rank;
@@ -222,5 +223,8 @@ int h5u_check_stored(hid_t dset, const char *name)
         return error_set("dataset %s declares %s (%llu bytes in %llu chunks) but stores %llu chunk%s (%llu bytes)",
                          name, shape, (unsigned long long)declared, (unsigned long long)expected,
                          (unsigned long long)n_chunks, n_chunks == 1 ? "" : "s", (unsigned long long)stored);
+    if (!filtered && stored != mul_sat(n_chunks, chunk_bytes))
+        return error_set("dataset %s stores %llu bytes in %llu unfiltered chunks of %llu bytes (corrupt file)", name,
+                         (unsigned long long)stored, (unsigned long long)n_chunks, (unsigned long long)chunk_bytes);
     return 0;
 }
