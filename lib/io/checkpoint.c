@@ -4,8 +4,10 @@
 #include "io/checkpoint.h"
 #include "io/hdf5_util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -255,6 +257,17 @@ int checkpoint_write_config(checkpoint_writer *w, const char *key, const char *v
     return r < 0 ? error_set("%s: cannot write configuration %s", w->path, key) : 0;
 }
 
+int checkpoint_write_configf(checkpoint_writer *w, const char *key, const char *fmt, ...)
+{
+    char value[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof value) return error_set("%s: configuration %s is too long", w->path, key);
+    return checkpoint_write_config(w, key, value);
+}
+
 int checkpoint_write_root_attr(checkpoint_writer *w, const char *key, const char *value)
 {
     return h5u_attr_string(w->file, key, value) < 0 ? error_set("%s: cannot write root attribute %s", w->path, key)
@@ -425,11 +438,12 @@ static herr_t count_unexpected(hid_t g, const char *name, const H5L_info_t *info
     return 0;
 }
 
-/* NaN or Inf in n values read from dataset `name` is an error naming the first one. */
-static int check_finite(const char *path, const char *name, const float *x, long n)
+/* NaN or Inf in n values read from dataset `name` is an error naming the first one; with
+ * allow_minus_inf, -Inf passes (an additive attention mask's "never attend": a buffer). */
+static int check_finite(const char *path, const char *name, const float *x, long n, int allow_minus_inf)
 {
     for (long i = 0; i < n; i++)
-        if (!isfinite(x[i]))
+        if (!isfinite(x[i]) && !(allow_minus_inf && isinf(x[i]) && x[i] < 0))
             return error_set("%s: %s holds %s at element %ld", path, name, isnan(x[i]) ? "NaN" : "Inf", i);
     return 0;
 }
@@ -498,7 +512,7 @@ static int read_store(checkpoint_reader *r, const char *group, nn_params *ps, fl
         }
         char where[600];
         snprintf(where, sizeof where, "/%s/%s", group, info->t->name);
-        if (check_finite(r->path, where, base + info->offset, info->t->size) < 0) {
+        if (check_finite(r->path, where, base + info->offset, info->t->size, (info->flags & NN_BUFFER) != 0) < 0) {
             H5Gclose(g);
             return -1;
         }
@@ -510,6 +524,11 @@ static int read_store(checkpoint_reader *r, const char *group, nn_params *ps, fl
 int checkpoint_read_params(checkpoint_reader *r, nn_params *ps)
 {
     return read_store(r, "params", ps, ps->data, 0);
+}
+
+int checkpoint_read_inference_params(checkpoint_reader *r, nn_params *ps)
+{
+    return read_store(r, H5Lexists(r->file, "ema", H5P_DEFAULT) > 0 ? "ema" : "params", ps, ps->data, 0);
 }
 
 int checkpoint_read_optim(checkpoint_reader *r, nn_adamw *opt)
@@ -584,6 +603,29 @@ const char *checkpoint_config(checkpoint_reader *r, const char *key)
     return NULL;
 }
 
+int checkpoint_config_int(checkpoint_reader *r, const char *key, int *out)
+{
+    const char *v = checkpoint_config(r, key);
+    char *end;
+    if (!v) return error_set("%s: configuration has no '%s'", r->path, key);
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (*end || end == v || errno || x < INT_MIN || x > INT_MAX)
+        return error_set("%s: configuration '%s' = '%s' is not an integer", r->path, key, v);
+    *out = (int)x;
+    return 0;
+}
+
+int checkpoint_config_float(checkpoint_reader *r, const char *key, float *out)
+{
+    const char *v = checkpoint_config(r, key);
+    char *end;
+    if (!v) return error_set("%s: configuration has no '%s'", r->path, key);
+    *out = strtof(v, &end);
+    if (*end || end == v) return error_set("%s: configuration '%s' = '%s' is not a number", r->path, key, v);
+    return 0;
+}
+
 int checkpoint_config_count(checkpoint_reader *r)
 {
     return r->n_config;
@@ -641,7 +683,7 @@ int checkpoint_read_stat(checkpoint_reader *r, const char *feature, const char *
         return error_set("%s: cannot read /%s (a numeric array of at most 8 dimensions and %zu bytes expected)",
                          r->path, path, H5U_CHUNK_BYTES_MAX);
     }
-    if (check_finite(r->path, where, *data, n) < 0) {
+    if (check_finite(r->path, where, *data, n, 0) < 0) {
         free(*data);
         *data = NULL;
         return -1;

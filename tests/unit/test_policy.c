@@ -22,7 +22,8 @@ static int fake_act(void *self, float *chunk)
     return 0;
 }
 static void fake_close(void *self) { free(self); }
-static const policy_class_t fake_class = {"fake", fake_open, fake_reset, fake_observe, fake_act, fake_close};
+static const policy_class_t fake_class = {
+    .kind = "fake", .open = fake_open, .reset = fake_reset, .observe = fake_observe, .act = fake_act, .close = fake_close};
 
 /* The same, except that the second query's chunk holds a NaN (as a diverged network would). */
 static int nan_act(void *self, float *chunk)
@@ -32,7 +33,8 @@ static int nan_act(void *self, float *chunk)
     if (query == 1) chunk[3] = NAN;
     return 0;
 }
-static const policy_class_t nan_class = {"fake-nan", fake_open, fake_reset, fake_observe, nan_act, fake_close};
+static const policy_class_t nan_class = {
+    .kind = "fake-nan", .open = fake_open, .reset = fake_reset, .observe = fake_observe, .act = nan_act, .close = fake_close};
 
 static policy_t *make_class(const policy_class_t *cls, int exec, int agg, double k)
 {

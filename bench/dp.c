@@ -1,0 +1,105 @@
+/* dp.c — benchmark of the Diffusion Policy model on the nn engine: median time of a training step
+ * (loss with keyed per-sample draws, backward, AdamW) at a batch size, and of one batch-1
+ * inference (observation encoding plus DDIM and DDPM denoising) as the policy class runs it (weights
+ * packed). The model is DP's image configuration for robomimic lift: two 84x84 cameras cropped to
+ * 76x76 (hybrid encoder), 9 low-dim values, 7-D actions, To 2, horizon 16. Random inputs.
+ * Prints "train_step_ms X", "ddim<N>_ms Y" and "ddpm<N>_ms Z". Built and run by bench/dp.sh.
+ *
+ *   build/bench/dp [--down 256|512] [--batch B] [--repeat R] [--threads T] [--ddim N] [--ddpm N]
+ *   (--down 512: down_dims 512,1024,2048 as the paper's image runs; 256: 256,512,1024) */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/nn.h"
+#include "policy/diffusion.h"
+#include "util/error.h"
+#include "util/progress.h"
+
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+int main(int argc, char **argv)
+{
+    int down = 256, batch = 8, repeat = 3, threads = 2, ddim = 10, ddpm = 100;
+    for (int i = 1; i + 1 < argc; i += 2) {
+        const char *k = argv[i];
+        int v = atoi(argv[i + 1]);
+        if (!strcmp(k, "--down")) down = v;
+        else if (!strcmp(k, "--batch")) batch = v;
+        else if (!strcmp(k, "--repeat")) repeat = v;
+        else if (!strcmp(k, "--threads")) threads = v;
+        else if (!strcmp(k, "--ddim")) ddim = v;
+        else if (!strcmp(k, "--ddpm")) ddpm = v;
+        else { fprintf(stderr, "dp bench: unknown %s\n", k); return 2; }
+    }
+    if (repeat < 1) repeat = 1;
+    nn_set_threads(threads);
+    dp_config cfg;
+    dp_config_default(&cfg);
+    cfg.n_cameras = 2;
+    strcpy(cfg.camera_names[0], "agentview");
+    strcpy(cfg.camera_names[1], "robot0_eye_in_hand");
+    cfg.n_lowdim = 3;
+    static const char *keys[3] = {"robot0_eef_pos", "robot0_eef_quat", "robot0_gripper_qpos"};
+    static const int dims[3] = {3, 4, 2};
+    for (int j = 0; j < 3; j++) strcpy(cfg.lowdim_names[j], keys[j]), cfg.lowdim_dims[j] = dims[j];
+    cfg.action_dim = 7;
+    for (int l = 0; l < 3; l++) cfg.down_dims[l] = down << l;
+    rng_t rng;
+    rng_seed(&rng, 0);
+    dp_model m;
+    dp_batch b, one;
+    if (dp_model_init(&m, &cfg, &rng) < 0 || dp_batch_alloc(&b, &m, batch) < 0 || dp_batch_alloc(&one, &m, 1) < 0) {
+        fprintf(stderr, "%s\n", error_get());
+        return 1;
+    }
+    const size_t images = (size_t)batch * cfg.n_obs_steps * cfg.n_cameras * cfg.height * cfg.width * 3;
+    for (size_t i = 0; i < images; i++) b.images[i] = (uint8_t)rng_below(&rng, 256);
+    rng_fill_uniform(&rng, b.lowdim, (size_t)batch * cfg.n_obs_steps * dp_lowdim_total(&cfg), -1, 1);
+    rng_fill_uniform(&rng, b.action, (size_t)batch * cfg.horizon * cfg.action_dim, -1, 1);
+    memcpy(one.images, b.images, images / batch);
+    memcpy(one.lowdim, b.lowdim, sizeof(float) * cfg.n_obs_steps * dp_lowdim_total(&cfg));
+    nn_ctx *c = nn_ctx_new((size_t)256 << 20);
+    nn_adamw opt;
+    nn_adamw_init(&opt, m.ps, 1e-4f, 1e-6f);
+    opt.zero_grad = 1;
+    nn_params_zero_grad(m.ps);
+    double *t = malloc(sizeof(double) * (repeat + 1));
+    for (int r = 0; batch > 0 && r <= repeat; r++) {   /* the first run warms up */
+        double t0 = time_now();
+        nn_tensor *loss = dp_model_loss(c, &m, &b, 0, r, 0, NULL);
+        if (!loss || nn_backward(c, loss) < 0) { fprintf(stderr, "%s\n", error_get()); return 1; }
+        nn_adamw_step(&opt, 1.0f);
+        nn_ctx_reset(c);
+        if (r) t[r - 1] = time_now() - t0;
+    }
+    printf("train_step_ms %.1f\n", 1e3 * median(t, repeat));
+    nn_ctx_set_train(c, 0);
+    nn_ctx_set_record(c, 0);
+    nn_params_freeze(m.ps, 1);   /* as the policy class: weights packed once */
+    float *actions = malloc(sizeof(float) * cfg.horizon * cfg.action_dim);
+    for (int s = 0; s < 2; s++) {
+        const dp_sampler sampler = s ? DP_SAMPLER_DDPM : DP_SAMPLER_DDIM;
+        const int steps = s ? ddpm : ddim;
+        for (int r = 0; r <= repeat; r++) {
+            double t0 = time_now();
+            if (dp_model_sample(c, &m, &one, sampler, steps, &rng, actions) < 0) {
+                fprintf(stderr, "%s\n", error_get());
+                return 1;
+            }
+            if (r) t[r - 1] = time_now() - t0;
+        }
+        printf("%s%d_ms %.1f\n", s ? "ddpm" : "ddim", steps, 1e3 * median(t, repeat));
+    }
+    return 0;
+}

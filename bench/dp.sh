@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# dp.sh — Diffusion Policy training-step and batch-1 inference time (DDIM and DDPM), ilt
+# (bench/dp.c) beside the same model in PyTorch (bench/dp_torch.py) in the same run, for robomimic
+# lift's image configuration with the UNet at DP's default width (down_dims 256,512,1024) and at
+# the paper's (512,1024,2048). Medians of REPEAT runs; the machine is shared, so read the numbers
+# as noisy.
+#
+#   bench/dp.sh [THREADS [REPEAT [BATCH]]]        (defaults 2, 3 and 8)
+#
+# PyTorch is optional (Debian's python3-torch); without it the PyTorch columns say "-". It runs
+# with OMP_WAIT_POLICY=passive and torch.set_num_threads(THREADS).
+set -eu
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(dirname "$here")
+threads=${1:-2}
+repeat=${2:-3}
+batch=${3:-8}
+python=${PYTHON:-/usr/bin/python3}
+build=${BUILD:-$root/build}
+
+make -s -C "$root" ${BUILD:+BUILD="$BUILD"} build "${BUILD:-build}/bench/dp" >/dev/null
+have_torch=0
+"$python" -c 'import torch, torchvision' 2>/dev/null && have_torch=1
+
+echo "# Diffusion Policy (lift image: 2 cameras 84x84 -> 76x76, To 2, horizon 16): train step (batch $batch)" \
+     "and batch-1 inference, median of $repeat, $threads threads ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
+printf "%-18s %-12s %10s %10s %8s\n" unet measure "ilt ms" "torch ms" speedup
+for down in 256 512; do
+  args="--down $down --batch $batch --repeat $repeat --threads $threads"
+  ours=$(OPENBLAS_NUM_THREADS=$threads "$build/bench/dp" $args)
+  theirs=""
+  if [ $have_torch = 1 ]; then
+    theirs=$(OMP_WAIT_POLICY=passive OMP_NUM_THREADS=$threads "$python" "$here/dp_torch.py" $args 2>/dev/null || true)
+  fi
+  awk -v label="$down,$((2 * down)),$((4 * down))" -v ours="$ours" -v theirs="$theirs" 'BEGIN {
+    n = split(ours, o, "\n"); split(theirs, t, "\n")
+    for (i in t) { split(t[i], f, " "); T[f[1]] = f[2] }
+    for (i = 1; i <= n; i++) {
+      split(o[i], f, " "); th = (f[1] in T) ? T[f[1]] : "-"
+      printf "%-18s %-12s %10s %10s %8s\n", label, f[1], f[2], th, th != "-" ? sprintf("%.2fx", th / f[2]) : "-" } }'
+done
