@@ -86,14 +86,6 @@ static hid_t string_type(void)
     return t;
 }
 
-static int attr_write_string(hid_t obj, const char *name, const char *value)
-{
-    hid_t t = string_type();
-    int r = attr_write(obj, name, t, t, 1, &value);
-    H5Tclose(t);
-    return r;
-}
-
 static int attr_write_long(hid_t obj, const char *name, long value)
 {
     long long v = value;
@@ -140,6 +132,7 @@ static char *attr_read_string(hid_t obj, const char *name)
             size_t n = H5Tget_size(ft);
             hid_t mt = H5Tcopy(H5T_C_S1);
             H5Tset_size(mt, n + 1);
+            H5Tset_cset(mt, H5Tget_cset(ft)); /* HDF5 converts no string between character sets */
             out = calloc(1, n + 1);
             if (out && H5Aread(a, mt, out) < 0) {
                 free(out);
@@ -175,7 +168,7 @@ checkpoint_writer *checkpoint_create(const char *path)
         free(w);
         return NULL;
     }
-    if (attr_write_string(w->file, "format", CHECKPOINT_FORMAT) < 0) {
+    if (h5u_attr_string(w->file, "format", CHECKPOINT_FORMAT) < 0) {
         checkpoint_abort(w);
         return error_set("%s: cannot write to the checkpoint", path), NULL;
     }
@@ -203,7 +196,7 @@ static int write_store(checkpoint_writer *w, const char *group, const nn_params 
         }
         if (with_kind) {
             hid_t set = H5Dopen2(g, p->t->name, H5P_DEFAULT);
-            int r = set < 0 ? -1 : attr_write_string(set, "kind", kind_of(p->flags));
+            int r = set < 0 ? -1 : h5u_attr_string(set, "kind", kind_of(p->flags));
             if (set >= 0) H5Dclose(set);
             if (r < 0) {
                 H5Gclose(g);
@@ -259,7 +252,7 @@ int checkpoint_write_step(checkpoint_writer *w, long step)
 int checkpoint_write_config(checkpoint_writer *w, const char *key, const char *value)
 {
     hid_t g = group_get(w->file, "config");
-    int r = g < 0 ? -1 : attr_write_string(g, key, value);
+    int r = g < 0 ? -1 : h5u_attr_string(g, key, value);
     if (g >= 0) H5Gclose(g);
     return r < 0 ? error_set("%s: cannot write configuration %s", w->path, key) : 0;
 }
@@ -277,7 +270,7 @@ int checkpoint_write_configf(checkpoint_writer *w, const char *key, const char *
 
 int checkpoint_write_root_attr(checkpoint_writer *w, const char *key, const char *value)
 {
-    return attr_write_string(w->file, key, value) < 0 ? error_set("%s: cannot write root attribute %s", w->path, key)
+    return h5u_attr_string(w->file, key, value) < 0 ? error_set("%s: cannot write root attribute %s", w->path, key)
                                                       : 0;
 }
 

@@ -81,10 +81,14 @@ static int write_attr(hid_t object, const char *name, hid_t type, const void *va
 
 int h5u_attr_string(hid_t object, const char *name, const char *value)
 {
+    /* fixed length: the text lives in the (checksummed) object header, not in the global heap */
     hid_t type = H5Tcopy(H5T_C_S1);
-    H5Tset_size(type, H5T_VARIABLE);
-    H5Tset_cset(type, H5T_CSET_UTF8);
-    int rc = write_attr(object, name, type, &value);
+    H5Tset_size(type, strlen(value) ? strlen(value) : 1);
+    H5Tset_strpad(type, H5T_STR_NULLPAD);
+    int ascii = 1;
+    for (const char *p = value; *p && ascii; p++) ascii = (unsigned char)*p < 0x80;
+    H5Tset_cset(type, ascii ? H5T_CSET_ASCII : H5T_CSET_UTF8); /* ASCII: what readers expect most */
+    int rc = write_attr(object, name, type, value);
     H5Tclose(type);
     return rc;
 }
@@ -101,6 +105,17 @@ int h5u_attr_bool(hid_t object, const char *name, int value)
     int rc = write_attr(object, name, type, &v);
     H5Tclose(type);
     return rc;
+}
+
+/* A group's (or the root's) creation properties: no modification times, and links and
+ * attributes kept in the object header however many there are (HDF5 moves them to a fractal heap
+ * past 8, whose blocks carry no checksum). */
+static herr_t untimed_compact(hid_t gcpl)
+{
+    if (H5Pset_obj_track_times(gcpl, 0) < 0 || H5Pset_link_phase_change(gcpl, 65535, 65535) < 0 ||
+        H5Pset_attr_phase_change(gcpl, 65535, 65535) < 0)
+        return -1;
+    return 0;
 }
 
 hid_t h5u_group_create(hid_t loc, const char *name, int intermediate)
@@ -121,8 +136,7 @@ hid_t h5u_group_create(hid_t loc, const char *name, int intermediate)
         if (exists < 0) return -1;
     }
     hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
-    H5Pset_obj_track_times(gcpl, 0);
-    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
+    hid_t g = gcpl >= 0 && untimed_compact(gcpl) >= 0 ? H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT) : -1;
     H5Pclose(gcpl);
     return g;
 }
@@ -138,7 +152,7 @@ hid_t h5u_file_create(const char *path)
 {
     hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE), file = -1;
     if (fapl >= 0 && fcpl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST) >= 0 &&
-        H5Pset_obj_track_times(fcpl, 0) >= 0)
+        untimed_compact(fcpl) >= 0)
         file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
     if (fcpl >= 0) H5Pclose(fcpl);
     if (fapl >= 0) H5Pclose(fapl);
@@ -183,12 +197,14 @@ int h5u_check_stored(hid_t dset, const char *name)
     size_t elem = type < 0 ? 0 : H5Tget_size(type);
     H5D_layout_t layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
     int chunk_rank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : 0;
+    int filtered = layout == H5D_CHUNKED && H5Pget_nfilters(dcpl) > 0;
     int ok = rank >= 0 && rank <= H5S_MAX_RANK && elem > 0 && layout != H5D_LAYOUT_ERROR && chunk_rank >= 0 &&
              file_id >= 0 && H5Fget_filesize(file_id, &file_bytes) >= 0;
     if (ok && rank > 0) ok = H5Sget_simple_extent_dims(space, dims, NULL) == rank;
     hsize_t stored = ok ? H5Dget_storage_size(dset) : 0;
     hsize_t n_chunks = 0;
-    if (ok && layout == H5D_CHUNKED) ok = chunk_rank == rank && H5Dget_num_chunks(dset, space, &n_chunks) >= 0; /* 1.10 refuses H5S_ALL */
+    /* chunks within the whole extent (HDF5 1.10 takes the dataset's space, not H5S_ALL) */
+    if (ok && layout == H5D_CHUNKED) ok = chunk_rank == rank && H5Dget_num_chunks(dset, space, &n_chunks) >= 0;
     if (file_id >= 0) H5Fclose(file_id);
     if (dcpl >= 0) H5Pclose(dcpl);
     if (type >= 0) H5Tclose(type);
@@ -222,5 +238,8 @@ int h5u_check_stored(hid_t dset, const char *name)
         return error_set("dataset %s declares %s (%llu bytes in %llu chunks) but stores %llu chunk%s (%llu bytes)",
                          name, shape, (unsigned long long)declared, (unsigned long long)expected,
                          (unsigned long long)n_chunks, n_chunks == 1 ? "" : "s", (unsigned long long)stored);
+    if (!filtered && stored != mul_sat(n_chunks, chunk_bytes))
+        return error_set("dataset %s stores %llu bytes in %llu unfiltered chunks of %llu bytes (corrupt file)", name,
+                         (unsigned long long)stored, (unsigned long long)n_chunks, (unsigned long long)chunk_bytes);
     return 0;
 }

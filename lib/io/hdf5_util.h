@@ -15,7 +15,9 @@ hid_t h5u_type_for(npy_dtype dtype);
 void h5u_type_close(hid_t type);
 /* The npy dtype matching a dataset's stored type (integers, floats, h5py bools); -1 if none. */
 int h5u_dtype_of(hid_t type, npy_dtype *out);
-/* Variable-length UTF-8 string attribute, as h5py writes str attributes. */
+/* String attribute of fixed length, ASCII (UTF-8 when it is not), which h5py reads as bytes:
+ * its text is kept in the object header, under the file's metadata checksums, not in the
+ * unchecksummed global heap where variable-length strings go. */
 int h5u_attr_string(hid_t object, const char *name, const char *value);
 /* Scalar int64 attribute. */
 int h5u_attr_i64(hid_t object, const char *name, int64_t value);

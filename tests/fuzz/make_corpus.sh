@@ -11,7 +11,7 @@ PYTHON=${PYTHON:-/usr/bin/python3}
 out="$here/corpus"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-rm -rf "$out"/{npy,stream,stats,episode,checkpoint}
+# the seeds are rewritten; the regression inputs (regress-*, crash inputs of past campaigns) stay
 mkdir -p "$out"/{npy,stream,stats,episode,checkpoint}
 
 # episodes: rollout's writer (ACT layout), h5py's ACT with gzip images, robomimic with masks
@@ -28,7 +28,7 @@ h5slice -q -e 1 -f observation.state,action "$out/episode/robomimic.hdf5" | chun
 normstats "$tmp/rm.tar" > "$out/stats/robomimic.tar"
 normstats "$out/stream/h5slice.tar" > "$out/stats/act.tar"
 
-# .npy members of a stream: float32 vector, uint8 image, int64 and bool scalars
+# .npy members of a stream: float32 vectors, uint8 image, int64, float32 and bool scalars
 (cd "$tmp" && mkdir npy && cd npy && tar xf "$tmp/rm.tar")
 for f in observation.state action observation.images.agentview episode_index next.done next.reward; do
   cp "$tmp/npy/ep000000_t000000.$f.npy" "$out/npy/$f.npy"
