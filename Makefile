@@ -3,6 +3,7 @@
 #   make            install missing Debian packages (make deps), build every tool
 #   make test       build, run the C unit tests and the bats tests, print "N passed, N failed"
 #   make check-asan the same tests on an AddressSanitizer+UBSan build
+#   make fuzz       libFuzzer campaigns on every reader, FUZZ_SECONDS each (clang, make fuzz-deps)
 #   make bench      benchmarks under bench/ (not tests; compare with PyTorch/h5py where installed)
 #   make demo       record -> train -> evaluate a small ACT policy (pipelines/act_sim.mk, runs/demo)
 #   make install PREFIX=/usr/local DESTDIR=
@@ -27,8 +28,11 @@ VERSION := 0.1.0
 # Debian packages the build, the tests and the benchmarks' Python side need.
 DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libarchive-dev \
 	libopenblas-dev libmujoco-dev libosmesa6-dev libavcodec-dev libavformat-dev \
-	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox \
+	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox jq \
 	python3-numpy python3-h5py
+# Only `make fuzz` needs these (clang with libFuzzer); make test runs the harnesses' regression
+# inputs through a runner built with $(CC).
+FUZZ_DEB_PACKAGES := clang-14 libclang-rt-14-dev
 
 PKG_MODULES := hdf5 libarchive openblas osmesa libavcodec libavformat libavutil libswscale
 
@@ -50,10 +54,13 @@ TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
+FUZZ_REGRESS := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz_%)
 MANPAGES  := $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
 LIBILT    := $(BUILD)/libilt.a
 
-.PHONY: all deps test check check-asan unit bats bench install uninstall clean lint-man task-pictures demo
+.PHONY: all deps fuzz-deps test check check-asan fuzz fuzzers unit bats bench install uninstall clean lint-man task-pictures demo
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -61,12 +68,14 @@ all: deps
 	@$(MAKE) --no-print-directory build
 
 .PHONY: build
-build: $(TOOLS) $(UNITS)
+build: $(TOOLS) $(UNITS) $(FUZZ_REGRESS)
 
 # ---------------------------------------------------------------- dependencies
 # Idempotent: one dpkg-query when everything is there; apt-get as root, through sudo otherwise.
-deps:
-	@missing=$$(for p in $(DEB_PACKAGES); do \
+deps: PACKAGES := $(DEB_PACKAGES)
+fuzz-deps: PACKAGES := $(FUZZ_DEB_PACKAGES)
+deps fuzz-deps:
+	@missing=$$(for p in $(PACKAGES); do \
 	  dpkg-query -W -f='$${db:Status-Status}\n' $$p 2>/dev/null | grep -qx installed || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
 	  echo "make deps: installing:" $$missing; \
@@ -107,10 +116,22 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(UNIT_HELPER_OBJ) $(LIBILT)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $(LDFLAGS) $< $(UNIT_HELPER_OBJ) $(LIBILT) $(LDLIBS) -o $@
 
+# A fuzz harness's regression runner: the harness + tests/fuzz/regress_main.c.
+$(BUILD)/tests/fuzz_%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(BUILD)/obj/tests/fuzz/regress_main.o $(LIBILT)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $(LDFLAGS) $^ $(LDLIBS) -o $@
+
+# The libFuzzer binaries, built by `make fuzz` in build-fuzz with clang.
+$(BUILD)/fuzzers/%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(LIBILT)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer $(LDFLAGS) $^ $(LDLIBS) -o $@
+fuzzers: $(FUZZ_NAMES:%=$(BUILD)/fuzzers/%)
+
 # The scenes are compiled into the library (lib/sim/scenes.c, .incbin).
 $(BUILD)/obj/lib/sim/scenes.o: $(wildcard data/*.xml)
 
--include $(LIB_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d)
+-include $(LIB_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) \
+  $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d)
 
 # ---------------------------------------------------------------- tests
 # tests/run prints TAP lines and ends with "N passed, N failed".
@@ -124,6 +145,26 @@ check-asan: deps
 	  EXTRA_LDLIBS="-fsanitize=address,undefined" build
 	@ASAN_OPTIONS=detect_leaks=0:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  ILT_ASAN=1 ILT_BIN=$(abspath build-asan/bin) ILT_UNIT=$(abspath build-asan/tests) bash tests/run
+
+# libFuzzer campaigns: each harness (tests/fuzz/fuzz_NAME.c) for FUZZ_SECONDS on one core,
+# starting from its committed seeds (tests/fuzz/corpus/NAME) plus what earlier runs found
+# (build-fuzz/corpus/NAME). Fork mode goes on after a crash; every crash input lands in
+# build-fuzz/crashes/ and the run fails at the end if there is any. malloc returns NULL for an
+# impossible size, as it does outside the sanitizer (the readers must say so, not abort).
+FUZZ_SECONDS ?= 60
+FUZZ_FLAGS   := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+fuzz: fuzz-deps
+	@$(MAKE) --no-print-directory BUILD=build-fuzz CC=clang-14 OPT=-O1 \
+	  EXTRA_CFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" EXTRA_LDLIBS="$(FUZZ_FLAGS)" fuzzers
+	@mkdir -p build-fuzz/crashes; for n in $(FUZZ_NAMES); do \
+	  mkdir -p build-fuzz/corpus/$$n; echo "fuzz: $$n for $(FUZZ_SECONDS) s"; \
+	  HDF5_USE_FILE_LOCKING=FALSE ASAN_OPTIONS=detect_leaks=0:allocator_may_return_null=1 \
+	    build-fuzz/fuzzers/$$n -fork=1 -ignore_crashes=1 -ignore_ooms=1 -ignore_timeouts=1 \
+	    -max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=4096 -timeout=20 -artifact_prefix=build-fuzz/crashes/$$n- \
+	    build-fuzz/corpus/$$n tests/fuzz/corpus/$$n > build-fuzz/$$n.log 2>&1; \
+	  grep -E '^#[0-9]+: cov' build-fuzz/$$n.log | tail -1; \
+	done; \
+	if ls build-fuzz/crashes | grep -q .; then echo "fuzz: crash inputs in build-fuzz/crashes:"; ls build-fuzz/crashes; exit 1; fi
 
 lint-man:
 	@mandoc -Tlint -W warning $(MANPAGES)
@@ -156,4 +197,4 @@ uninstall:
 	  $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/%,$(MANPAGES))
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-fuzz

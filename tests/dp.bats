@@ -142,3 +142,24 @@ print("ok")
 PY
   [ "$output" = ok ]
 }
+
+@test "dp-train --net transformer: DP-T's names and optimizer defaults; --resume equals an uninterrupted run" {
+  T="--net transformer --horizon 8 --encoder lowdim --lowdim $LOW --n-layer 2 --n-head 2 --n-emb 16 --action-steps 4 --batch-size 4 --threads 1 --eval-steps 2 -q"
+  dp-train $T --stats "$d/lift_stats.tar" -o "$t/a.h5" --steps 4 --save-every 2 "$d/lift_train.tar"
+  dp-train $T --stats "$d/lift_stats.tar" -o "$t/b.h5" --steps 2 --save-every 2 "$d/lift_train.tar"
+  dp-train $T --stats "$d/lift_stats.tar" -o "$t/b.h5" --steps 4 --save-every 2 --resume "$d/lift_train.tar"
+  run same_params "$t/a.h5" "$t/b.h5"
+  [ "$output" = same ]
+  run "$PYTHON" - "$t/a.h5" <<'PY'
+import sys, h5py
+f = h5py.File(sys.argv[1], "r")
+p, c = f["params"], f["config"].attrs
+for k in ("model.mask", "model.memory_mask", "model._dummy_variable", "model.pos_emb", "model.cond_pos_emb",
+          "model.decoder.layers.1.multihead_attn.in_proj_weight", "model.ln_f.weight", "model.head.weight"):
+    assert k in p, k
+print(c["horizon"], c["train.weight_decay"], c["train.betas.1"], c["train.warmup"])
+PY
+  [ "$output" = "8 0.001 0.95 1000" ]
+  run predict -c "$t/a.h5" --policy-arg sampler=ddim --policy-arg steps=2 --loss --action-start "$d/lift_train.tar"
+  [ "$status" -eq 0 ]
+}

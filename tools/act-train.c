@@ -113,6 +113,6 @@ int main(int argc, char **argv)
     train_parse(argc, argv, &train, model_longopts, parse_model_option, &model, usage);
     int rc = train_run(&train, &act_trainer_class, &model);
     strlist_free(model.cameras);
-    if (rc < 0) tool_die(1, "%s", error_get());
-    return 0;
+    if (rc < 0) tool_die(EXIT_DATA, "%s", error_get());
+    return EXIT_SUCCESS;
 }

@@ -37,15 +37,22 @@ static void usage(void)
            "      --train-timesteps N         diffusion steps (default 100)\n"
            "      --sampler ddpm|ddim         the checkpoint's default sampler (default ddpm)\n"
            "      --inference-steps N         the checkpoint's default steps (default 100)\n"
-           "      --eval-steps N              DDIM steps of train_action_mse in the log (default 10)\n\n");
+           "      --eval-steps N              DDIM steps of train_action_mse in the log (default 10)\n"
+           "Transformer (--net transformer):\n"
+           "      --n-layer N                 decoder layers (default 8)\n"
+           "      --n-head N                  attention heads (default 4)\n"
+           "      --n-emb N                   width (default 256)\n"
+           "      --p-drop-attn P             attention and feed-forward dropout (default 0.3)\n"
+           "      --encoder-weight-decay W    the observation encoder's weight decay (default 1e-6)\n\n");
     train_usage(stdout);
     printf("dp-train's defaults: --lr 1e-4 --weight-decay 1e-6 --betas 0.95,0.999 --batch-size 64\n"
-           "--steps 10000 --lr-schedule cosine --warmup 500 --ema on --save-every 1000.\n");
+           "--steps 10000 --lr-schedule cosine --warmup 500 --ema on --save-every 1000; with --net\n"
+           "transformer (DP-T): --weight-decay 1e-3 --betas 0.9,0.95 --warmup 1000.\n");
 }
 
 enum { O_NET = TRAIN_MODEL_OPTION, O_ENCODER, O_CAMERAS, O_LOWDIM, O_CROP, O_OBS, O_HORIZON, O_ACTIONS, O_DOWN,
        O_KERNEL, O_GROUPS, O_EMBED, O_FILM, O_KEYPOINTS, O_FEATURES, O_PREDICTION, O_TIMESTEPS, O_SAMPLER,
-       O_INFERENCE, O_EVAL };
+       O_INFERENCE, O_EVAL, O_LAYERS, O_HEADS, O_EMB, O_DROP, O_ENC_WD };
 
 static const struct option model_longopts[] = {
     {"net", required_argument, 0, O_NET}, {"encoder", required_argument, 0, O_ENCODER},
@@ -58,6 +65,9 @@ static const struct option model_longopts[] = {
     {"feature-dim", required_argument, 0, O_FEATURES}, {"prediction", required_argument, 0, O_PREDICTION},
     {"train-timesteps", required_argument, 0, O_TIMESTEPS}, {"sampler", required_argument, 0, O_SAMPLER},
     {"inference-steps", required_argument, 0, O_INFERENCE}, {"eval-steps", required_argument, 0, O_EVAL},
+    {"n-layer", required_argument, 0, O_LAYERS}, {"n-head", required_argument, 0, O_HEADS},
+    {"n-emb", required_argument, 0, O_EMB}, {"p-drop-attn", required_argument, 0, O_DROP},
+    {"encoder-weight-decay", required_argument, 0, O_ENC_WD},
     {0, 0, 0, 0}};
 
 static int opt_int(const char *name, const char *text, long lo, long hi)
@@ -130,6 +140,21 @@ static void parse_model_option(int id, const char *arg, void *context)
     case O_SAMPLER: m->sampler = (dp_sampler)opt_enum("sampler", arg, dp_sampler_parse(arg), "ddpm or ddim"); break;
     case O_INFERENCE: m->inference_steps = opt_int("inference-steps", arg, 1, DP_MAX_TRAIN_STEPS); break;
     case O_EVAL: o->eval_steps = opt_int("eval-steps", arg, 1, DP_MAX_TRAIN_STEPS); break;
+    case O_LAYERS: m->n_layer = opt_int("n-layer", arg, 1, 16); break;
+    case O_HEADS: m->n_head = opt_int("n-head", arg, 1, 64); break;
+    case O_EMB: m->n_emb = opt_int("n-emb", arg, 2, 1 << 14); break;
+    case O_DROP: {
+        double v;
+        if (parse_double(arg, 0, 0.99, &v) < 0) tool_usage_error("--p-drop-attn: %s", error_get());
+        m->p_drop_attn = (float)v;
+        break;
+    }
+    case O_ENC_WD: {
+        double v;
+        if (parse_double(arg, 0, 10, &v) < 0) tool_usage_error("--encoder-weight-decay: %s", error_get());
+        o->encoder_weight_decay = v;
+        break;
+    }
     }
 }
 
@@ -146,7 +171,16 @@ int main(int argc, char **argv)
     train.cosine = 1;
     train.warmup = 500;
     train.ema = 1;
-    dp_trainer_options model = {.eval_steps = 10, .train = &train};
+    /* DP-T's optimizer (transformer_weight_decay 1e-3, betas 0.9/0.95, 1000 warmup steps) when
+     * the command line asks for the transformer; options given later still override */
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--net=transformer") == 0 ||
+            (strcmp(argv[i], "--net") == 0 && i + 1 < argc && strcmp(argv[i + 1], "transformer") == 0)) {
+            train.weight_decay = 1e-3;
+            train.beta1 = 0.9, train.beta2 = 0.95;
+            train.warmup = 1000;
+        }
+    dp_trainer_options model = {.eval_steps = 10, .encoder_weight_decay = 1e-6, .train = &train};
     dp_config_default(&model.model);
     model.lowdim = strlist_split("observation.state", ',', &model.n_lowdim);
     train_parse(argc, argv, &train, model_longopts, parse_model_option, &model, usage);
@@ -161,6 +195,6 @@ int main(int argc, char **argv)
     int rc = train_run(&train, &dp_trainer_class, &model);
     strlist_free(model.cameras);
     strlist_free(model.lowdim);
-    if (rc < 0) tool_die(1, "%s", error_get());
-    return 0;
+    if (rc < 0) tool_die(EXIT_DATA, "%s", error_get());
+    return EXIT_SUCCESS;
 }

@@ -36,7 +36,7 @@ static _Noreturn void usage(void)
            "      --seed S             sample i's noise is seeded with S+i (default 0)\n"
            "      --threads N          (default 2)\n"
            "      --help, --version\n");
-    exit(0);
+    exit(EXIT_SUCCESS);
 }
 
 static void parse_options(int argc, char **argv, options *o)
@@ -94,20 +94,26 @@ typedef struct {
 /* The number of history steps of a field whose single-step rank is base_ndim (-1: not that shape). */
 static int steps_of(const npy_array *a, int base_ndim)
 {
-    if (a->ndim == base_ndim) return 1;
-    if (a->ndim == base_ndim + 1) return (int)a->shape[0];
-    return -1;
+    return a->ndim == base_ndim ? 1 : a->ndim == base_ndim + 1 ? (int)a->shape[0] : -1;
 }
 
 static int env_from(stream_env *e, const stream_sample *s, const char *checkpoint)
 {
     memset(e, 0, sizeof *e);
     e->env.task = "stream";
-    const npy_array *state = stream_sample_get(s, "observation.state");
-    if (!state || state->dtype != NPY_F32 || steps_of(state, 1) < 1)
-        return error_set("sample %s: observation.state must be float32 [S] or [N,S] (an observation history)", s->key);
-    e->history = steps_of(state, 1);
-    e->env.state_dim = (int)state->shape[state->ndim - 1];
+    /* the history length: the observation fields' leading dimension, when they have one more
+     * than a single step's (observation.state, or else the first observation.<key> vector) */
+    const npy_array *state = stream_sample_get(s, "observation.state"), *first = state;
+    for (size_t f = 0; !first && f < s->n_fields; f++)
+        if (strncmp(s->fields[f].name, "observation.", 12) == 0 && strncmp(s->fields[f].name, IMAGE_PREFIX, strlen(IMAGE_PREFIX)) != 0)
+            first = &s->fields[f].array;
+    if (!first) return error_set("sample %s has no observation.state or other observation.<key> vector", s->key);
+    if (first->dtype != NPY_F32 || steps_of(first, 1) < 1)
+        return error_set("sample %s: the observation vectors must be float32 [D] or [N,D] (an observation history)", s->key);
+    e->history = steps_of(first, 1);
+    if (state && steps_of(state, 1) != e->history)
+        return error_set("sample %s: observation.state is not float32 [%d,S]", s->key, e->history);
+    e->env.state_dim = state ? (int)state->shape[state->ndim - 1] : 0;
     const npy_array *vel = stream_sample_get(s, "observation.velocity");
     if (vel && vel->dtype == NPY_F32 && steps_of(vel, 1) == e->history) e->env.velocity_dim = (int)vel->shape[vel->ndim - 1];
     for (size_t f = 0; f < s->n_fields; f++) {
@@ -156,10 +162,12 @@ static int observation_at(const stream_env *e, const stream_sample *s, int t, po
 {
     memset(obs, 0, sizeof *obs);
     obs->step = t;
-    const npy_array *state = stream_sample_get(s, "observation.state");
-    if (!state || state->dtype != NPY_F32 || steps_of(state, 1) != e->history || state->shape[state->ndim - 1] != e->env.state_dim)
-        return error_set("sample %s: observation.state is not float32 [%d] like the first sample's", s->key, e->env.state_dim);
-    obs->state = (const float *)state->data + (size_t)t * e->env.state_dim;
+    if (e->env.state_dim) {
+        const npy_array *state = stream_sample_get(s, "observation.state");
+        if (!state || state->dtype != NPY_F32 || npy_array_count(state) != (int64_t)e->history * e->env.state_dim)
+            return error_set("sample %s: observation.state is not float32 [%d] like the first sample's", s->key, e->env.state_dim);
+        obs->state = (const float *)state->data + (size_t)t * e->env.state_dim;
+    }
     if (e->env.velocity_dim) {
         const npy_array *vel = stream_sample_get(s, "observation.velocity");
         if (!vel || npy_array_count(vel) != (int64_t)e->history * e->env.velocity_dim)
@@ -204,7 +212,7 @@ static episode_error *episode_of(errors *e, int64_t episode)
     if (e->n == e->cap) {
         e->cap = e->cap ? 2 * e->cap : 64;
         e->list = realloc(e->list, sizeof *e->list * e->cap);
-        if (!e->list) tool_die(1, "out of memory");
+        if (!e->list) tool_die(EXIT_DATA, "out of memory");
     }
     memset(&e->list[e->n], 0, sizeof e->list[0]);
     e->list[e->n].episode = episode;
@@ -274,9 +282,9 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &o);
 
     stream_reader *r = stream_reader_open(o.input);
-    if (!r) tool_die(1, "%s", error_get());
+    if (!r) tool_die(EXIT_DATA, "%s", error_get());
     stream_writer *w = NULL;
-    if (!o.loss && !(w = stream_writer_open(stdout))) tool_die(1, "%s", error_get());
+    if (!o.loss && !(w = stream_writer_open(stdout))) tool_die(EXIT_DATA, "%s", error_get());
     stream_env e;
     policy_t *p = NULL;
     float *chunk = NULL;
@@ -318,11 +326,11 @@ int main(int argc, char **argv)
     if (rc > 0) rc = -1;   /* left the loop on an error */
     if (rc < 0) {
         if (w) stream_writer_abort(w);
-        tool_die(1, "%s: %s", stream_reader_name(r), error_get());
+        tool_die(EXIT_DATA, "%s: %s", stream_reader_name(r), error_get());
     }
     stream_sample_free(&s);
     stream_reader_close(r);
-    if (w && stream_writer_close(w) < 0) tool_die(1, "%s", error_get());
+    if (w && stream_writer_close(w) < 0) tool_die(EXIT_DATA, "%s", error_get());
     if (o.loss) {
         int A = p ? e.env.action_dim : 1;
         for (size_t i = 0; i < err.n; i++) print_error(&err.list[i], 0, A);
@@ -331,5 +339,5 @@ int main(int argc, char **argv)
     free(err.list);
     free(chunk);
     policy_free(p);
-    return tool_close_stdout() < 0 ? 1 : 0;
+    return tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS;
 }

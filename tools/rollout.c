@@ -80,7 +80,7 @@ static _Noreturn void usage(void)
            "      --help, --version\n\n"
            "Tasks:\n");
     print_tasks();
-    exit(0);
+    exit(EXIT_SUCCESS);
 }
 
 static void parse_options(int argc, char **argv, options *o)
@@ -131,7 +131,7 @@ static void parse_options(int argc, char **argv, options *o)
         case OPT_STOP: o->stop_on_success = 1; break;
         case OPT_CAMERAS:
             strlist_free(o->cameras);
-            if (!(o->cameras = strlist_split(optarg, ',', &o->n_cameras))) tool_die(1, "%s", error_get());
+            if (!(o->cameras = strlist_split(optarg, ',', &o->n_cameras))) tool_die(EXIT_DATA, "%s", error_get());
             for (size_t i = 0; i < o->n_cameras; i++)
                 if (!*o->cameras[i]) tool_usage_error("--cameras: empty camera name in '%s'", optarg);
             if (o->n_cameras > SIM_MAX_CAMERAS) tool_usage_error("--cameras: at most %d cameras", SIM_MAX_CAMERAS);
@@ -189,19 +189,19 @@ static int summarize(const options *o)
     results_summary_t s;
     memset(&s, 0, sizeof s);
     if (o->n_files == 0) {
-        if (results_summary_read(&s, stdin, "stdin") < 0) tool_die(1, "%s", error_get());
+        if (results_summary_read(&s, stdin, "stdin") < 0) tool_die(EXIT_DATA, "%s", error_get());
     }
     for (int i = 0; i < o->n_files; i++) {
         int is_stdin = strcmp(o->files[i], "-") == 0;
         FILE *fp = is_stdin ? stdin : fopen(o->files[i], "r");
-        if (!fp) tool_die(1, "%s: %s", o->files[i], strerror(errno));
+        if (!fp) tool_die(EXIT_DATA, "%s: %s", o->files[i], strerror(errno));
         int rc = results_summary_read(&s, fp, is_stdin ? "stdin" : o->files[i]);
         if (!is_stdin) fclose(fp);
-        if (rc < 0) tool_die(1, "%s", error_get());
+        if (rc < 0) tool_die(EXIT_DATA, "%s", error_get());
     }
-    if (s.episodes == 0) tool_die(1, "no result lines to summarize");
+    if (s.episodes == 0) tool_die(EXIT_DATA, "no result lines to summarize");
     results_summary_print(stdout, &s);
-    return tool_close_stdout() < 0 ? 1 : 0;
+    return tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS;
 }
 
 /* ---------------------------------------------------------------- recording */
@@ -276,7 +276,7 @@ static int expert_callback(void *context, float *action) { return sim_task_exper
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
-    if (!p) tool_die(1, "out of memory");
+    if (!p) tool_die(EXIT_DATA, "out of memory");
     return p;
 }
 
@@ -310,7 +310,7 @@ static void observe(rollout_t *r, policy_observation_t *obs, int step)
     }
     if (r->render)
         for (int c = 0; c < info->n_cameras; c++) {
-            if (sim_task_image(r->task, c, r->buf.images[c]) < 0) tool_die(1, "%s", error_get());
+            if (sim_task_image(r->task, c, r->buf.images[c]) < 0) tool_die(EXIT_DATA, "%s", error_get());
             obs->images[c] = r->buf.images[c];
         }
 }
@@ -521,7 +521,7 @@ int main(int argc, char **argv)
     env.max_steps = info->max_steps;
     policy_t *policy = scripted ? policy_open_scripted(&env, expert_callback, task)
                                 : policy_open(o.policy, &env, &o.policy_options);
-    if (!policy) tool_die(1, "%s", error_get());
+    if (!policy) tool_die(EXIT_DATA, "%s", error_get());
 
     rollout_t r;
     memset(&r, 0, sizeof r);
@@ -540,17 +540,17 @@ int main(int argc, char **argv)
             r.frames_fp = stdout;
             results = stderr;
         } else if (!(r.frames_fp = fopen(o.frames, "wb"))) {
-            tool_die(1, "%s: %s", o.frames, strerror(errno));
+            tool_die(EXIT_DATA, "%s: %s", o.frames, strerror(errno));
         }
-        if (!(r.frames = stream_writer_open(r.frames_fp))) tool_die(1, "%s", error_get());
+        if (!(r.frames = stream_writer_open(r.frames_fp))) tool_die(EXIT_DATA, "%s", error_get());
         stream_sample_init(&r.sample);
     }
     if (o.output && o.layout == EPISODE_LAYOUT_ACT) {
-        if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(1, "%s: cannot create the directory: %s", o.output, strerror(errno));
+        if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o.output, strerror(errno));
     } else if (o.output) {
         env_args_json(info, env_args, sizeof env_args);
         episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = env_args, .gzip_level = o.gzip};
-        if (!(r.robomimic = episode_writer_create(o.output, &wo))) tool_die(1, "%s", error_get());
+        if (!(r.robomimic = episode_writer_create(o.output, &wo))) tool_die(EXIT_DATA, "%s", error_get());
     }
     allocate_buffers(&r);
 
@@ -589,6 +589,6 @@ int main(int argc, char **argv)
     policy_free(policy);
     sim_task_free(task);
     strlist_free(o.cameras);
-    if (tool_close_stdout() < 0) return 1;
-    return failed ? 1 : 0;
+    if (tool_close_stdout() < 0) return EXIT_DATA;
+    return failed ? EXIT_DATA : EXIT_SUCCESS;
 }

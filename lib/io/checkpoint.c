@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,10 +49,17 @@ static int write_floats(hid_t parent, const char *name, const float *data, int n
 {
     hsize_t dims[8];
     for (int d = 0; d < ndim; d++) dims[d] = (hsize_t)shape[d];
+    int empty = ndim == 0;
+    for (int d = 0; d < ndim; d++) empty |= dims[d] == 0;
     hid_t space = H5Screate_simple(ndim, dims, NULL);
     hid_t dcpl = h5u_dcpl_untimed();
-    hid_t set = space < 0 ? -1 : H5Dcreate2(parent, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
-    H5Pclose(dcpl);
+    if (!empty && h5u_dcpl_checksummed(dcpl, ndim, dims, sizeof(float)) < 0) {
+        H5Pclose(dcpl);
+        dcpl = -1;
+    }
+    hid_t set = space < 0 || dcpl < 0 ? -1
+                                      : H5Dcreate2(parent, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    if (dcpl >= 0) H5Pclose(dcpl);
     int r = set < 0 ? -1 : (H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 ? -1 : 0);
     if (set >= 0) H5Dclose(set);
     if (space >= 0) H5Sclose(space);
@@ -159,7 +167,7 @@ checkpoint_writer *checkpoint_create(const char *path)
         return error_set("%s: out of memory", path), NULL;
     }
     snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    w->file = h5u_file_create(w->tmp); /* checksummed metadata: a flipped bit is a read error */
     if (w->file < 0) {
         error_set("%s: cannot create the temporary checkpoint %s", path, w->tmp);
         free(w->path);
@@ -362,6 +370,15 @@ checkpoint_reader *checkpoint_open(const char *path)
         checkpoint_close(r);
         return NULL;
     }
+    char *format = H5Aexists(r->file, "format") > 0 ? attr_read_string(r->file, "format") : NULL;
+    if (!format || strcmp(format, CHECKPOINT_FORMAT) != 0) {
+        if (format) error_set("%s: root attribute 'format' is '%s', expected '%s'", path, format, CHECKPOINT_FORMAT);
+        else error_set("%s: no root attribute 'format' (a checkpoint has format = '%s')", path, CHECKPOINT_FORMAT);
+        free(format);
+        checkpoint_close(r);
+        return NULL;
+    }
+    free(format);
     if (H5Lexists(r->file, "config", H5P_DEFAULT) > 0) {
         hid_t g = H5Gopen2(r->file, "config", H5P_DEFAULT);
         hsize_t idx = 0;
@@ -428,6 +445,15 @@ static herr_t count_unexpected(hid_t g, const char *name, const H5L_info_t *info
     return 0;
 }
 
+/* NaN or Inf in n values read from dataset `name` is an error naming the first one. */
+static int check_finite(const char *path, const char *name, const float *x, long n)
+{
+    for (long i = 0; i < n; i++)
+        if (!isfinite(x[i]))
+            return error_set("%s: %s holds %s at element %ld", path, name, isnan(x[i]) ? "NaN" : "Inf", i);
+    return 0;
+}
+
 /* Check (and with `load`, read) every entry of ps, trainable only if asked, from <group>/<name>
  * into base + offset. All problems are listed before anything is read. */
 static int read_store(checkpoint_reader *r, const char *group, nn_params *ps, float *base, int trainable_only)
@@ -464,6 +490,10 @@ static int read_store(checkpoint_reader *r, const char *group, nn_params *ps, fl
         } else if (H5Tget_class(type) != H5T_FLOAT || H5Tget_size(type) != 4) {
             problem(&p, "%s is %s%zu-byte in the file, float32 expected", t->name,
                     H5Tget_class(type) == H5T_FLOAT ? "float " : "non-float ", H5Tget_size(type));
+        } else {
+            char where[600];
+            snprintf(where, sizeof where, "/%s/%s", group, t->name);
+            if (h5u_check_stored(set, where) < 0) problem(&p, "%s", error_get());
         }
         H5Tclose(type);
         H5Sclose(space);
@@ -485,6 +515,12 @@ static int read_store(checkpoint_reader *r, const char *group, nn_params *ps, fl
         if (bad) {
             H5Gclose(g);
             return error_set("%s: cannot read /%s/%s", r->path, group, info->t->name);
+        }
+        char where[600];
+        snprintf(where, sizeof where, "/%s/%s", group, info->t->name);
+        if (check_finite(r->path, where, base + info->offset, info->t->size) < 0) {
+            H5Gclose(g);
+            return -1;
         }
     }
     H5Gclose(g);
@@ -515,6 +551,10 @@ int checkpoint_read_optim(checkpoint_reader *r, nn_adamw *opt)
     }
     if (g >= 0) H5Gclose(g);
     if (bad) return error_set("%s: /optim has no step attribute", r->path);
+    if (step < 0) return error_set("%s: /optim attribute step is %ld, expected 0 or more", r->path, step);
+    if (!(b1 >= 0 && b1 < 1) || !(b2 >= 0 && b2 < 1))
+        return error_set("%s: /optim attributes beta1 = %g, beta2 = %g: each must be in [0, 1)", r->path, b1, b2);
+    if (!(eps > 0 && isfinite(eps))) return error_set("%s: /optim attribute eps is %g, expected a positive number", r->path, eps);
     if (read_store(r, "optim/exp_avg", opt->ps, opt->m, 1) < 0 || read_store(r, "optim/exp_avg_sq", opt->ps, opt->v, 1) < 0)
         return -1;
     opt->step = step;
@@ -530,14 +570,22 @@ int checkpoint_read_ema(checkpoint_reader *r, nn_ema *ema)
     if (read_store(r, "ema", ema->ps, ema->shadow, 0) < 0) return -1;
     hid_t g = H5Gopen2(r->file, "ema", H5P_DEFAULT);
     long k = 0;
-    if (g >= 0 && attr_read_long(g, "optimization_step", &k) == 0) ema->optimization_step = k;
+    int have = g >= 0 && attr_read_long(g, "optimization_step", &k) == 0;
     if (g >= 0) H5Gclose(g);
+    if (have && k < 0) return error_set("%s: /ema attribute optimization_step is %ld, expected 0 or more", r->path, k);
+    if (have) ema->optimization_step = k;
     return 0;
 }
 
 int checkpoint_read_step(checkpoint_reader *r, long *step)
 {
-    return attr_read_long(r->file, "step", step) < 0 ? error_set("%s: no step attribute", r->path) : 0;
+    if (attr_read_long(r->file, "step", step) < 0) return error_set("%s: no step attribute", r->path);
+    return *step < 0 ? error_set("%s: root attribute step is %ld, expected 0 or more", r->path, *step) : 0;
+}
+
+char *checkpoint_root_attr(checkpoint_reader *r, const char *key)
+{
+    return H5Aexists(r->file, key) > 0 ? attr_read_string(r->file, key) : NULL;
 }
 
 int checkpoint_has(checkpoint_reader *r, const char *object)
@@ -606,17 +654,29 @@ int checkpoint_read_stat(checkpoint_reader *r, const char *feature, const char *
     if (!checkpoint_has(r, path)) return error_set("%s: no /%s", r->path, path);
     hid_t set = H5Dopen2(r->file, path, H5P_DEFAULT);
     if (set < 0) return error_set("%s: /%s is not a dataset", r->path, path);
-    hid_t space = H5Dget_space(set);
+    char where[520];
+    snprintf(where, sizeof where, "/%s", path);
+    if (h5u_check_stored(set, where) < 0) {
+        H5Dclose(set);
+        return error_prefix("%s: ", r->path);
+    }
+    hid_t space = H5Dget_space(set), type = H5Dget_type(set);
     int nd = H5Sget_simple_extent_ndims(space);
+    int is_number = H5Tget_class(type) == H5T_FLOAT || H5Tget_class(type) == H5T_INTEGER;
+    H5Tclose(type);
     hsize_t dims[8];
     long n = 1;
-    int r_ok = nd >= 0 && nd <= 8;
+    int r_ok = nd >= 0 && nd <= 8 && is_number;
     if (r_ok) {
         H5Sget_simple_extent_dims(space, dims, NULL);
         for (int d = 0; d < nd; d++) {
+            r_ok &= dims[d] <= H5U_CHUNK_BYTES_MAX / sizeof(float) / (hsize_t)(n ? n : 1);
+            if (!r_ok) break;
             shape[d] = (int)dims[d];
             n *= (long)dims[d];
         }
+    }
+    if (r_ok) {
         *ndim = nd;
         *data = malloc((size_t)(n ? n : 1) * sizeof(float));
         r_ok = *data && H5Dread(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, *data) >= 0;
@@ -626,7 +686,13 @@ int checkpoint_read_stat(checkpoint_reader *r, const char *feature, const char *
     if (!r_ok) {
         free(*data);
         *data = NULL;
-        return error_set("%s: cannot read /%s", r->path, path);
+        return error_set("%s: cannot read /%s (a numeric array of at most 8 dimensions and %zu bytes expected)",
+                         r->path, path, H5U_CHUNK_BYTES_MAX);
+    }
+    if (check_finite(r->path, where, *data, n) < 0) {
+        free(*data);
+        *data = NULL;
+        return -1;
     }
     return 0;
 }

@@ -13,6 +13,11 @@
  *   /config                        attributes: the configuration, string key = string value
  *   /                              attributes step (int64), format = "ilt-checkpoint-1"
  *
+ * Files are written in the HDF5 1.10 format, whose metadata carry checksums, and every dataset
+ * is chunked with a Fletcher-32 checksum per chunk: a flipped bit anywhere in a checkpoint is an
+ * error on loading, never a silently different model (h5py reads them as any other file; HDF5
+ * 1.10 or later is needed).
+ *
  * Writing goes to "<path>.tmp.<pid>" in the same directory and is renamed over <path> by
  * checkpoint_commit, so a crash never leaves a half-written checkpoint under the real name.
  *
@@ -24,7 +29,10 @@
  * Loading checks every name, shape and dtype against the store and reports all differences in
  * one message ("ckpt.h5: /params does not match the model: missing backbone.fc.weight [10,512];
  * unexpected head.bias; input_proj.weight has shape [256,512,1,1] in the file, [512,512,1,1]
- * expected").
+ * expected"). It refuses, naming the dataset or attribute: a file without the root attribute
+ * format = "ilt-checkpoint-1", a dataset whose stored data does not cover its declared shape
+ * (unwritten chunks), NaN or Inf in any value read (parameters, moments, EMA, statistics), and
+ * out-of-range optimizer attributes (step < 0, betas outside [0,1), eps <= 0).
  *
  * Functions return 0 (or a pointer), or -1 (NULL) with error_set naming the file and object.
  * nn/ knows nothing of this file: it only walks nn_params' list. */
@@ -61,8 +69,10 @@ void checkpoint_abort(checkpoint_writer *w);
 typedef struct checkpoint_reader checkpoint_reader;
 checkpoint_reader *checkpoint_open(const char *path);
 void checkpoint_close(checkpoint_reader *r);
-/* Fill every entry of ps from /params; any missing, unexpected, mis-shaped or non-float32
- * dataset is an error listing each difference, and then nothing is modified. */
+/* Fill every entry of ps from /params; any missing, unexpected, mis-shaped, non-float32 or
+ * partly stored dataset is an error listing each difference, and then nothing is modified. NaN
+ * or Inf is an error naming the dataset and element, found after reading (ps then holds part of
+ * the file's values). */
 int checkpoint_read_params(checkpoint_reader *r, nn_params *ps);
 /* The weights to run a policy with: /ema when the run kept an EMA (Diffusion Policy evaluates
  * its EMA model), else /params. Same checks as checkpoint_read_params. */
@@ -72,6 +82,9 @@ int checkpoint_read_inference_params(checkpoint_reader *r, nn_params *ps);
 int checkpoint_read_optim(checkpoint_reader *r, nn_adamw *opt);
 int checkpoint_read_ema(checkpoint_reader *r, nn_ema *ema);
 int checkpoint_read_step(checkpoint_reader *r, long *step);
+/* A string attribute of the root group ("policy"), malloc'ed (caller frees); NULL if absent or
+ * not a string. */
+char *checkpoint_root_attr(checkpoint_reader *r, const char *key);
 int checkpoint_has(checkpoint_reader *r, const char *object);   /* "optim", "ema", "stats/qpos"... */
 /* Configuration: the value of key (owned by r), or NULL if absent. */
 const char *checkpoint_config(checkpoint_reader *r, const char *key);

@@ -270,9 +270,15 @@ static int source_open(source *s, hid_t file, const char *file_path, const char 
     H5Sclose(space);
     if (!dtype_ok) return error_set("%s: dataset %s has an unsupported type", file_path, path);
     if (!rank_ok) return error_set("%s: dataset %s has rank %d", file_path, path, s->rank);
+    if (h5u_check_stored(s->dset, path) < 0) return error_prefix("%s: ", file_path);
     s->frame_elems = 1;
-    for (int i = 1; i < s->rank; i++) s->frame_elems *= (int64_t)s->dims[i];
-    size_t frame_bytes = (size_t)s->frame_elems * npy_dtype_size(s->stored);
+    size_t frame_bytes = npy_dtype_size(s->stored);
+    for (int i = 1; i < s->rank; i++) {
+        if (s->dims[i] > H5U_CHUNK_BYTES_MAX / frame_bytes)
+            return error_set("%s: dataset %s: one frame is over %zu bytes", file_path, path, H5U_CHUNK_BYTES_MAX);
+        s->frame_elems *= (int64_t)s->dims[i];
+        frame_bytes *= (size_t)s->dims[i];
+    }
     int64_t chunk_frames = 1;
     hid_t dcpl = H5Dget_create_plist(s->dset);
     if (H5Pget_layout(dcpl) == H5D_CHUNKED) {

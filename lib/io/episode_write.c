@@ -76,7 +76,7 @@ episode_writer *episode_writer_create(const char *path, const episode_writer_opt
         return error_set("out of memory"), NULL;
     }
     snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
-    w->file = H5Fcreate(w->tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    w->file = h5u_file_create(w->tmp); /* checksummed metadata: a flipped bit is a read error */
     if (w->file < 0) {
         error_set("%s: cannot create %s", path, w->tmp);
         free(w->tmp);
@@ -154,6 +154,7 @@ int episode_writer_dataset(episode_writer *w, const char *name, npy_dtype dtype,
     H5Pset_obj_track_times(dcpl, 0);
     H5Pset_chunk(dcpl, d->rank, chunk);
     if (is_image && w->o.gzip_level > 0) H5Pset_deflate(dcpl, (unsigned)w->o.gzip_level);
+    H5Pset_fletcher32(dcpl); /* after compression: a flipped bit in a stored chunk is a read error */
     d->dset = create_parent_groups(w->episode_group, name) < 0
                   ? -1
                   : H5Dcreate2(w->episode_group, name, d->mem_type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);

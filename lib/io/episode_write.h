@@ -10,7 +10,10 @@
  *
  * Datasets are extendible along the time axis; images (uint8 of rank 3 per frame) are chunked one
  * frame per chunk, as the reference tools write them, optionally gzip-compressed; other datasets
- * are buffered and written in chunks of many frames. The file is written under a temporary name
+ * are buffered and written in chunks of many frames. Every chunk has a Fletcher-32 checksum and
+ * the file is in the HDF5 1.10 format, whose metadata carry checksums (h5py reads it as any
+ * other; HDF5 1.10 or later is needed), so that a flipped bit is a read error, not different
+ * data. The file is written under a temporary name
  * in the same directory ("<path>.tmp.<pid>") and renamed to `path` by episode_writer_close();
  * episode_writer_abort() (or any failing call followed by abort) removes it, so a crash or an
  * error never leaves a half-written episode under the final name.

@@ -1,7 +1,10 @@
-/* hdf5_util.c — HDF5 type and attribute helpers shared by the episode reader and writer. */
+/* hdf5_util.c — HDF5 type and attribute helpers shared by the episode reader and writer and the
+ * checkpoints, and the check that a dataset's declared extent is backed by stored data. */
 #include "io/hdf5_util.h"
 
 #include <string.h>
+
+#include "util/error.h"
 
 void h5u_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
 
@@ -102,14 +105,24 @@ int h5u_attr_bool(hid_t object, const char *name, int value)
 
 hid_t h5u_group_create(hid_t loc, const char *name, int intermediate)
 {
-    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE), lcpl = H5P_DEFAULT;
-    H5Pset_obj_track_times(gcpl, 0);
-    if (intermediate) {
-        lcpl = H5Pcreate(H5P_LINK_CREATE);
-        H5Pset_create_intermediate_group(lcpl, 1);
+    /* the missing intermediate groups are created here, each untimed too (HDF5's own
+     * intermediate creation would give them the default, timed, properties) */
+    char path[1024];
+    snprintf(path, sizeof path, "%s", name);
+    for (char *slash = path + 1; intermediate && (slash = strchr(slash, '/')); slash++) {
+        *slash = 0;
+        int exists = H5Lexists(loc, path, H5P_DEFAULT);
+        if (exists == 0) {
+            hid_t g = h5u_group_create(loc, path, 0);
+            if (g < 0) return -1;
+            H5Gclose(g);
+        }
+        *slash = '/';
+        if (exists < 0) return -1;
     }
-    hid_t g = H5Gcreate2(loc, name, lcpl, gcpl, H5P_DEFAULT);
-    if (intermediate) H5Pclose(lcpl);
+    hid_t gcpl = H5Pcreate(H5P_GROUP_CREATE);
+    H5Pset_obj_track_times(gcpl, 0);
+    hid_t g = H5Gcreate2(loc, name, H5P_DEFAULT, gcpl, H5P_DEFAULT);
     H5Pclose(gcpl);
     return g;
 }
@@ -119,4 +132,95 @@ hid_t h5u_dcpl_untimed(void)
     hid_t dcpl = H5Pcreate(H5P_DATASET_CREATE);
     H5Pset_obj_track_times(dcpl, 0);
     return dcpl;
+}
+
+hid_t h5u_file_create(const char *path)
+{
+    hid_t fapl = H5Pcreate(H5P_FILE_ACCESS), fcpl = H5Pcreate(H5P_FILE_CREATE), file = -1;
+    if (fapl >= 0 && fcpl >= 0 && H5Pset_libver_bounds(fapl, H5F_LIBVER_V110, H5F_LIBVER_LATEST) >= 0 &&
+        H5Pset_obj_track_times(fcpl, 0) >= 0)
+        file = H5Fcreate(path, H5F_ACC_TRUNC, fcpl, fapl);
+    if (fcpl >= 0) H5Pclose(fcpl);
+    if (fapl >= 0) H5Pclose(fapl);
+    return file;
+}
+
+hid_t h5u_dcpl_checksummed(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_size)
+{
+    hsize_t chunk[H5S_MAX_RANK];
+    size_t row = elem_size;
+    for (int i = 1; i < rank; i++) {
+        chunk[i] = dims[i];
+        row *= dims[i];
+    }
+    chunk[0] = row < ((size_t)16 << 20) ? ((size_t)16 << 20) / row : 1;
+    if (chunk[0] > dims[0]) chunk[0] = dims[0];
+    if (H5Pset_chunk(dcpl, rank, chunk) < 0 || H5Pset_fletcher32(dcpl) < 0) return -1;
+    return dcpl;
+}
+
+/* a * b, or UINT64_MAX when it overflows */
+static uint64_t mul_sat(uint64_t a, uint64_t b)
+{
+    return b && a > UINT64_MAX / b ? UINT64_MAX : a * b;
+}
+
+static void dims_text(char *buf, size_t size, int rank, const hsize_t *dims)
+{
+    size_t n = (size_t)snprintf(buf, size, "[");
+    for (int i = 0; i < rank && n < size; i++)
+        n += (size_t)snprintf(buf + n, size - n, "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
+    if (n < size) snprintf(buf + n, size - n, "]");
+}
+
+int h5u_check_stored(hid_t dset, const char *name)
+{
+    hid_t space = H5Dget_space(dset), type = H5Dget_type(dset), dcpl = H5Dget_create_plist(dset);
+    hid_t file_id = H5Iget_file_id(dset);
+    hsize_t dims[H5S_MAX_RANK], chunk[H5S_MAX_RANK];
+    hsize_t file_bytes = 0;
+    int rank = space < 0 ? -1 : H5Sget_simple_extent_ndims(space);
+    size_t elem = type < 0 ? 0 : H5Tget_size(type);
+    H5D_layout_t layout = dcpl < 0 ? H5D_LAYOUT_ERROR : H5Pget_layout(dcpl);
+    int chunk_rank = layout == H5D_CHUNKED ? H5Pget_chunk(dcpl, H5S_MAX_RANK, chunk) : 0;
+    int ok = rank >= 0 && rank <= H5S_MAX_RANK && elem > 0 && layout != H5D_LAYOUT_ERROR && chunk_rank >= 0 &&
+             file_id >= 0 && H5Fget_filesize(file_id, &file_bytes) >= 0;
+    if (ok && rank > 0) ok = H5Sget_simple_extent_dims(space, dims, NULL) == rank;
+    hsize_t stored = ok ? H5Dget_storage_size(dset) : 0;
+    hsize_t n_chunks = 0;
+    if (ok && layout == H5D_CHUNKED) ok = chunk_rank == rank && H5Dget_num_chunks(dset, space, &n_chunks) >= 0; /* 1.10 refuses H5S_ALL */
+    if (file_id >= 0) H5Fclose(file_id);
+    if (dcpl >= 0) H5Pclose(dcpl);
+    if (type >= 0) H5Tclose(type);
+    if (space >= 0) H5Sclose(space);
+    if (!ok) return error_set("cannot read the layout of dataset %s (corrupt file?)", name);
+
+    char shape[160];
+    dims_text(shape, sizeof shape, rank, dims);
+    uint64_t declared = elem;
+    for (int i = 0; i < rank; i++) declared = mul_sat(declared, dims[i]);
+    if (layout == H5D_VIRTUAL) return error_set("dataset %s is a virtual dataset (not read)", name);
+    if (stored > file_bytes)
+        return error_set("dataset %s claims %llu stored bytes, more than the file's %llu (corrupt file)",
+                         name, (unsigned long long)stored, (unsigned long long)file_bytes);
+    if (layout != H5D_CHUNKED) {
+        if (stored != declared)
+            return error_set("dataset %s declares %s (%llu bytes) but stores %llu bytes", name, shape,
+                             (unsigned long long)declared, (unsigned long long)stored);
+        return 0;
+    }
+    uint64_t chunk_bytes = elem, expected = 1;
+    for (int i = 0; i < rank; i++) {
+        if (chunk[i] == 0) return error_set("dataset %s has a zero chunk dimension (corrupt file)", name);
+        chunk_bytes = mul_sat(chunk_bytes, chunk[i]);
+        expected = mul_sat(expected, dims[i] / chunk[i] + (dims[i] % chunk[i] != 0));
+    }
+    if (chunk_bytes > H5U_CHUNK_BYTES_MAX)
+        return error_set("dataset %s has chunks of %llu bytes (at most %zu accepted)", name,
+                         (unsigned long long)chunk_bytes, H5U_CHUNK_BYTES_MAX);
+    if (n_chunks != expected)
+        return error_set("dataset %s declares %s (%llu bytes in %llu chunks) but stores %llu chunk%s (%llu bytes)",
+                         name, shape, (unsigned long long)declared, (unsigned long long)expected,
+                         (unsigned long long)n_chunks, n_chunks == 1 ? "" : "s", (unsigned long long)stored);
+    return 0;
 }

@@ -1,4 +1,5 @@
-/* hdf5_util.h — small shared helpers for the HDF5 episode reader and writer (internal to lib/io). */
+/* hdf5_util.h — small shared helpers for the HDF5 episode reader and writer and the checkpoints
+ * (internal to lib/io). */
 #ifndef ILT_IO_HDF5_UTIL_H
 #define ILT_IO_HDF5_UTIL_H
 
@@ -26,5 +27,27 @@ int h5u_attr_bool(hid_t object, const char *name, int value);
  * a dataset creation property list to start from (close with H5Pclose). */
 hid_t h5u_group_create(hid_t loc, const char *name, int intermediate);
 hid_t h5u_dcpl_untimed(void);
+
+/* Create (truncate) a file whose every metadata structure carries a checksum (the HDF5 1.10
+ * format: superblock, object headers, chunk indexes), so that a flipped bit in a name, a shape,
+ * a type or an address is an error on reading rather than a different file (such files need
+ * HDF5 1.10 or later to read), and whose root group records no modification time. */
+hid_t h5u_file_create(const char *path);
+/* Chunk a dataset creation property list along its first dimension (chunks of at most 16 MiB)
+ * and add the Fletcher-32 checksum of every chunk, so that a flipped bit in the data is an
+ * error on reading. rank >= 1 and no zero dimension; returns dcpl, or -1. */
+hid_t h5u_dcpl_checksummed(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_size);
+
+/* The most bytes one HDF5 chunk, or one frame of an episode dataset, may declare: a corrupt or
+ * hostile file declaring more is refused before anything of that size is allocated. */
+#define H5U_CHUNK_BYTES_MAX ((size_t)256 << 20)
+
+/* Check that dataset dset (`name` in messages) is backed by stored data: a contiguous or
+ * compact dataset stores exactly its declared bytes, a chunked one has every chunk of its
+ * extent written (HDF5 would otherwise return fill values for the rest), nothing stored is
+ * larger than the file, and no chunk is over H5U_CHUNK_BYTES_MAX. Virtual datasets are
+ * refused. 0, or -1 with error_set naming the dataset, the declared and the stored size (the
+ * caller prefixes the file). */
+int h5u_check_stored(hid_t dset, const char *name);
 
 #endif

@@ -307,6 +307,13 @@ int npy_parse_header(const void *bytes, size_t size, npy_array *meta, size_t *he
     if (!have_descr || !have_order || !have_shape) return error_set("corrupt .npy header: missing descr, fortran_order or shape");
     npy_dtype d;
     if (dtype_from_descr(descr, &d) < 0) return error_set("unsupported .npy dtype '%s'", descr);
+    /* the element count must stay far from overflowing (npy_array_count, byte sizes) */
+    int64_t count = 1;
+    for (int i = 0; i < meta->ndim; i++) {
+        if (meta->shape[i] > 0 && count > INT64_MAX / 16 / meta->shape[i])
+            return error_set("corrupt .npy header: the shape's element count overflows");
+        count *= meta->shape[i];
+    }
     meta->dtype = d;
     *header_size = prefix + hlen;
     return 0;

@@ -351,6 +351,11 @@ int stats_from_sample(const stream_sample *s, stats_set *out)
                 stats_free(out);
                 return -1;
             }
+            if (f->count < 0) {
+                error_set("stats field %s is %" PRId64 ", not a count", name, f->count);
+                stats_free(out);
+                return -1;
+            }
             continue;
         }
         float **slot = strcmp(stat, "mean") == 0 ? &f->mean : strcmp(stat, "std") == 0 ? &f->std
@@ -369,7 +374,17 @@ int stats_from_sample(const stream_sample *s, stats_set *out)
             stats_free(out);
             return error_set("out of memory");
         }
-        for (int64_t k = 0; k < n; k++) (*slot)[k] = (float)npy_array_get_double(a, k);
+        for (int64_t k = 0; k < n; k++) {
+            double x = npy_array_get_double(a, k);
+            const char *bad = isnan(x) ? "NaN" : !isfinite((float)x) ? "Inf (or beyond float32)"
+                            : slot == &f->std && x < 0 ? "negative" : NULL;
+            if (bad) {
+                error_set("stats field %s is %s at element %" PRId64 " (%g)", name, bad, k, x);
+                stats_free(out);
+                return -1;
+            }
+            (*slot)[k] = (float)x;
+        }
     }
     for (size_t i = 0; i < out->n_features; i++) {
         stats_feature *f = &out->features[i];

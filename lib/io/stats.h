@@ -38,7 +38,8 @@ typedef struct {
     size_t n_features;
 } stats_set;
 
-/* Read a stats stream (path or "-"). */
+/* Read a stats stream (path or "-"). NaN, Inf, a value beyond float32, a negative std or count
+ * is an error naming the field and element. */
 int stats_load(const char *path, stats_set *out);
 /* Build from the "stats" sample itself. */
 int stats_from_sample(const stream_sample *s, stats_set *out);

@@ -267,6 +267,9 @@ static int split_member_name(const char *path, char **key, char **field)
     return 0;
 }
 
+/* A member's bytes are read this many at a time. */
+#define READ_STEP ((size_t)1 << 20)
+
 /* Read the next .npy member: 1 with key/field/array, 0 at the end, -1 on error. */
 static int read_member(stream_reader *r, char **key, char **field, npy_array *array)
 {
@@ -293,19 +296,24 @@ static int read_member(stream_reader *r, char **key, char **field, npy_array *ar
     if (split_member_name(path, key, field) < 0) return error_prefix("%s: ", r->name);
     int64_t size = archive_entry_size(entry);
     if (size < 0 || (uint64_t)size > SIZE_MAX / 2) goto fail_size;
-    if ((size_t)size > r->buf_cap) {
-        size_t cap = (size_t)size + 4096;
-        unsigned char *nb = realloc(r->buf, cap);
-        if (!nb) {
-            error_set("%s: member %s: out of memory for %" PRId64 " bytes", r->name, path, size);
-            goto fail;
-        }
-        r->buf = nb;
-        r->buf_cap = cap;
-    }
+    /* The buffer grows with the data that actually arrives (at most doubling), so that a header
+     * declaring a huge member in a short stream allocates no more than the stream holds. */
     size_t got = 0;
     while (got < (size_t)size) {
-        la_ssize_t n = archive_read_data(r->ar, r->buf + got, (size_t)size - got);
+        size_t want = (size_t)size - got;
+        if (want > READ_STEP) want = READ_STEP;
+        if (got + want > r->buf_cap) {
+            size_t cap = r->buf_cap * 2 > got + want ? r->buf_cap * 2 : got + want;
+            if (cap > (size_t)size) cap = (size_t)size;
+            unsigned char *nb = realloc(r->buf, cap);
+            if (!nb) {
+                error_set("%s: member %s: out of memory for %zu bytes", r->name, path, cap);
+                goto fail;
+            }
+            r->buf = nb;
+            r->buf_cap = cap;
+        }
+        la_ssize_t n = archive_read_data(r->ar, r->buf + got, want);
         if (n < 0) {
             error_set("%s: member %s: %s", r->name, path, archive_error_string(r->ar));
             goto fail;

@@ -3,7 +3,11 @@
 #ifndef ILT_NN_KERNELS_H
 #define ILT_NN_KERNELS_H
 
-/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major (cblas_sgemm). */
+/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major (cblas_sgemm). Large products are split
+ * into slices of C, one single-threaded sgemm per pool thread (threads.h keeps OpenBLAS at one
+ * thread): code multiplies through nn_gemm or the ops, and calls cblas_sgemm directly only inside
+ * a task of our pool, as the convolution and attention kernels do. A benchmark that wants
+ * OpenBLAS's own threaded rate sets openblas_set_num_threads around its call. */
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 

@@ -5,6 +5,8 @@
  * (temporary file, renamed over the target on commit). */
 #include "policy/act.h"
 
+#include <math.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +76,33 @@ int act_checkpoint_save(const char *path, const act_model *m, const struct nn_ad
 
 /* ---------------------------------------------------------------- loading */
 
+/* An integer configuration entry in [lo, hi]: a damaged file fails here, naming the field,
+ * before any model of that size is allocated. */
+static int config_int(checkpoint_reader *r, const char *path, const char *key, int lo, int hi, int *out)
+{
+    const char *v = checkpoint_config(r, key);
+    char *end;
+    if (!v) return error_set("%s: configuration has no '%s'", path, key);
+    long x = strtol(v, &end, 10);
+    if (*end || end == v) return error_set("%s: configuration '%s' = '%s' is not an integer", path, key, v);
+    if (x < lo || x > hi) return error_set("%s: configuration '%s' = %ld is outside %d..%d", path, key, x, lo, hi);
+    *out = (int)x;
+    return 0;
+}
+
+/* A finite number in [lo, hi). */
+static int config_float(checkpoint_reader *r, const char *path, const char *key, float lo, float hi, float *out)
+{
+    const char *v = checkpoint_config(r, key);
+    char *end;
+    if (!v) return error_set("%s: configuration has no '%s'", path, key);
+    *out = strtof(v, &end);
+    if (*end || end == v) return error_set("%s: configuration '%s' = '%s' is not a number", path, key, v);
+    if (!(*out >= lo && *out < hi))
+        return error_set("%s: configuration '%s' = %s is outside [%g, %g)", path, key, v, lo, hi);
+    return 0;
+}
+
 static int read_vector(checkpoint_reader *r, const char *path, const char *feature, const char *name, float *out, int n)
 {
     float *data = NULL;
@@ -85,6 +114,12 @@ static int read_vector(checkpoint_reader *r, const char *path, const char *featu
         free(data);
         return error_set("%s: /stats/%s/%s has %ld values, %d expected", path, feature, name, count, n);
     }
+    for (int i = 0; i < n && strcmp(name, "std") == 0; i++)
+        if (!(data[i] > 0)) {
+            error_set("%s: /stats/%s/std[%d] is %g, a standard deviation must be positive", path, feature, i, data[i]);
+            free(data);
+            return -1;
+        }
     memcpy(out, data, sizeof(float) * n);
     free(data);
     return 0;
@@ -98,13 +133,20 @@ static int read_config(checkpoint_reader *r, const char *path, act_config *cfg)
     if (strcmp(kind, "act") == 0) cfg->kind = ACT_KIND_ACT;
     else if (strcmp(kind, "cnnmlp") == 0) cfg->kind = ACT_KIND_CNNMLP;
     else return error_set("%s: policy '%s' is not act or cnnmlp", path, kind);
-    if (checkpoint_config_int(r, "state_dim", &cfg->state_dim) < 0 || checkpoint_config_int(r, "action_dim", &cfg->action_dim) < 0 ||
-        checkpoint_config_int(r, "chunk", &cfg->chunk) < 0 || checkpoint_config_int(r, "hidden_dim", &cfg->hidden_dim) < 0 ||
-        checkpoint_config_int(r, "dim_feedforward", &cfg->dim_feedforward) < 0 ||
-        checkpoint_config_int(r, "enc_layers", &cfg->enc_layers) < 0 || checkpoint_config_int(r, "dec_layers", &cfg->dec_layers) < 0 ||
-        checkpoint_config_int(r, "nheads", &cfg->nheads) < 0 || checkpoint_config_int(r, "latent_dim", &cfg->latent_dim) < 0 ||
-        checkpoint_config_float(r, "dropout", &cfg->dropout) < 0 || checkpoint_config_float(r, "kl_weight", &cfg->kl_weight) < 0 ||
-        checkpoint_config_int(r, "height", &cfg->height) < 0 || checkpoint_config_int(r, "width", &cfg->width) < 0)
+    const int dim_max = 1 << 16, image_max = 1 << 14;
+    if (config_int(r, path, "state_dim", 1, dim_max, &cfg->state_dim) < 0 ||
+        config_int(r, path, "action_dim", 1, dim_max, &cfg->action_dim) < 0 ||
+        config_int(r, path, "chunk", 1, dim_max, &cfg->chunk) < 0 ||
+        config_int(r, path, "hidden_dim", 1, dim_max, &cfg->hidden_dim) < 0 ||
+        config_int(r, path, "dim_feedforward", 1, dim_max, &cfg->dim_feedforward) < 0 ||
+        config_int(r, path, "enc_layers", 1, ACT_MAX_LAYERS, &cfg->enc_layers) < 0 ||
+        config_int(r, path, "dec_layers", 1, ACT_MAX_LAYERS, &cfg->dec_layers) < 0 ||
+        config_int(r, path, "nheads", 1, dim_max, &cfg->nheads) < 0 ||
+        config_int(r, path, "latent_dim", 1, dim_max, &cfg->latent_dim) < 0 ||
+        config_float(r, path, "dropout", 0, 1, &cfg->dropout) < 0 ||
+        config_float(r, path, "kl_weight", 0, INFINITY, &cfg->kl_weight) < 0 ||
+        config_int(r, path, "height", 1, image_max, &cfg->height) < 0 ||
+        config_int(r, path, "width", 1, image_max, &cfg->width) < 0)
         return -1;
     const char *cams = checkpoint_config(r, "cameras"), *bn = checkpoint_config(r, "backbone_norm"),
                *in = checkpoint_config(r, "image_norm");
@@ -121,8 +163,15 @@ static int read_config(checkpoint_reader *r, const char *path, act_config *cfg)
     int norm = mod_norm_kind_parse(bn);
     if (norm < 0) return error_set("%s: unknown backbone_norm '%s'", path, bn);
     cfg->backbone_norm = (mod_norm_kind)norm;
+    if (strcmp(in, "dataset") != 0 && strcmp(in, "imagenet") != 0)
+        return error_set("%s: configuration 'image_norm' = '%s' is not dataset or imagenet", path, in);
     cfg->image_norm = strcmp(in, "dataset") == 0 ? ACT_IMAGE_NORM_DATASET : ACT_IMAGE_NORM_IMAGENET;
-    return 0;
+    char *root_kind = checkpoint_root_attr(r, "policy");
+    int same = root_kind && strcmp(root_kind, kind) == 0;
+    if (!same) error_set("%s: root attribute 'policy' is %s%s%s, the configuration says '%s'", path,
+                         root_kind ? "'" : "", root_kind ? root_kind : "missing", root_kind ? "'" : "", kind);
+    free(root_kind);
+    return same ? 0 : -1;
 }
 
 static int load(const char *path, act_model *m, int inference)

@@ -187,6 +187,16 @@ static int dp_set_stats(void *model, const stats_set *st, const char *path)
 
 static nn_params *dp_params(void *model) { return ((dp_trainee *)model)->m.ps; }
 
+/* The transformer's observation encoder (group 1) decays at DP's obs_encoder_weight_decay; group 0
+ * (the transformer's weights, or every UNet parameter) at the run's --weight-decay. */
+static int dp_set_groups(void *model, void *context, nn_adamw *opt)
+{
+    const dp_trainer_options *o = context;
+    if (((dp_trainee *)model)->m.cfg.net == DP_NET_TRANSFORMER)
+        nn_adamw_set_group(opt, 1, (float)o->train->lr, (float)o->encoder_weight_decay);
+    return 0;
+}
+
 static void *dp_batch_new(void *model, int batch)
 {
     dp_batch *b = calloc(1, sizeof *b);
@@ -272,6 +282,7 @@ const train_model_class dp_trainer_class = {
     .load = dp_load,
     .set_stats = dp_set_stats,
     .params = dp_params,
+    .set_groups = dp_set_groups,
     .batch_new = dp_batch_new,
     .batch_fill = dp_fill,
     .batch_free = dp_batch_release,

@@ -387,11 +387,17 @@ static int optimizer(run_t *r)
 static int save_at(run_t *r, nn_ctx *c, void *vbatch, const dataset_t *ds, const int64_t *val, int64_t n_val,
                    int at_keep, double *val_loss)
 {
-    /* weights that overflowed are never written over the last good checkpoint */
-    for (long i = 0; i < (long)r->ps->total; i++)
-        if (!isfinite(r->ps->data[i]))
-            return error_set("step %ld: the weights are not finite; the checkpoints on disk stay those of step %ld; "
-                             "lower --lr?", r->step, r->last_save);
+    /* weights that overflowed are never written over the last good checkpoint (buffers may
+     * hold infinities on purpose: attention masks) */
+    for (int k = 0; k < r->ps->count; k++) {
+        const nn_param_info *p = &r->ps->list[k];
+        if (p->flags & (NN_BUFFER | NN_FROZEN)) continue;
+        const float *x = r->ps->data + p->offset;
+        for (long i = 0; i < p->t->size; i++)
+            if (!isfinite(x[i]))
+                return error_set("step %ld: the weights are not finite; the checkpoints on disk stay those of step %ld; "
+                                 "lower --lr?", r->step, r->last_save);
+    }
     if (validate(r, c, vbatch, ds, val, n_val, val_loss) < 0) return -1;
     char path[4200];
     if (isfinite(*val_loss) && *val_loss < r->best_val) {

@@ -32,6 +32,7 @@ typedef struct dp_trainer_options {
     size_t n_lowdim;
     int crop_given, horizon_given; /* --crop, --horizon given (else DP's 76/84 of the image, the net's horizon) */
     int eval_steps;                /* DDIM steps of train_action_mse */
+    double encoder_weight_decay;   /* the transformer's observation-encoder group (DP: 1e-6) */
     const train_options *train;
 } dp_trainer_options;
 extern const train_model_class dp_trainer_class;
