@@ -445,11 +445,12 @@ static herr_t count_unexpected(hid_t g, const char *name, const H5L_info_t *info
     return 0;
 }
 
-/* NaN or Inf in n values read from dataset `name` is an error naming the first one. */
-static int check_finite(const char *path, const char *name, const float *x, long n)
+/* NaN or Inf in n values read from dataset `name` is an error naming the first one; with
+ * allow_minus_inf, -Inf is a value (buffers holding additive attention masks). */
+static int check_finite(const char *path, const char *name, const float *x, long n, int allow_minus_inf)
 {
     for (long i = 0; i < n; i++)
-        if (!isfinite(x[i]))
+        if (!isfinite(x[i]) && !(allow_minus_inf && x[i] == -INFINITY))
             return error_set("%s: %s holds %s at element %ld", path, name, isnan(x[i]) ? "NaN" : "Inf", i);
     return 0;
 }
@@ -518,7 +519,7 @@ static int read_store(checkpoint_reader *r, const char *group, nn_params *ps, fl
         }
         char where[600];
         snprintf(where, sizeof where, "/%s/%s", group, info->t->name);
-        if (check_finite(r->path, where, base + info->offset, info->t->size) < 0) {
+        if (check_finite(r->path, where, base + info->offset, info->t->size, (info->flags & NN_BUFFER) != 0) < 0) {
             H5Gclose(g);
             return -1;
         }
@@ -689,7 +690,7 @@ int checkpoint_read_stat(checkpoint_reader *r, const char *feature, const char *
         return error_set("%s: cannot read /%s (a numeric array of at most 8 dimensions and %zu bytes expected)",
                          r->path, path, H5U_CHUNK_BYTES_MAX);
     }
-    if (check_finite(r->path, where, *data, n) < 0) {
+    if (check_finite(r->path, where, *data, n, 0) < 0) {
         free(*data);
         *data = NULL;
         return -1;
