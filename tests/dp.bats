@@ -116,7 +116,7 @@ PY
   [[ "$output" == *"action <f4 [7, 7]"* ]]
   run predict -c "$d/low.h5" --loss --action-start --policy-arg sampler=ddim --policy-arg steps=2 "$d/lift_train.tar"
   [ "$status" -eq 0 ]
-  [[ "$output" == *'"episode":"all"'*'"mse":'* ]]
+  [[ "$output" == *'"episode":"all"'*'"mse":'*'"denoising_mse":'* ]]
   run --separate-stderr predict -c "$d/low.h5" --policy-arg steps=1000 "$d/lift_train.tar"
   [ "$status" -eq 1 ]
   [[ "$stderr" == *"steps"* ]]

@@ -196,6 +196,7 @@ static int observation_at(const stream_env *e, const stream_sample *s, int t, po
 typedef struct {
     int64_t episode, samples, rows;
     double abs_sum, sq_sum;
+    double model_loss_sum;          /* the policy's own loss (policy_loss_name), summed over samples */
 } episode_error;
 
 typedef struct {
@@ -219,8 +220,8 @@ static episode_error *episode_of(errors *e, int64_t episode)
     return &e->list[e->n++];
 }
 
-/* Compare chunk [K,A] with the sample's action rows from `offset` on. */
-static int add_errors(errors *e, const stream_sample *s, const float *chunk, int K, int A, int offset)
+/* Compare chunk [K,A] with the sample's action rows from `offset` on; add the policy's own loss. */
+static int add_errors(errors *e, const stream_sample *s, const float *chunk, int K, int A, int offset, double model_loss)
 {
     const npy_array *truth = stream_sample_get(s, "action");
     if (!truth || truth->dtype != NPY_F32 || truth->ndim < 1 || truth->shape[truth->ndim - 1] != A)
@@ -232,6 +233,7 @@ static int add_errors(errors *e, const stream_sample *s, const float *chunk, int
     if (stream_sample_get(s, "episode_index")) stream_sample_get_i64(s, "episode_index", &episode);
     episode_error *x = episode_of(e, episode);
     x->samples++, e->all.samples++;
+    x->model_loss_sum += model_loss, e->all.model_loss_sum += model_loss;
     for (int r = 0; r < K && r + offset < rows; r++) {
         if (pad && ((const uint8_t *)pad->data)[r + offset]) continue;
         x->rows++, e->all.rows++;
@@ -245,14 +247,16 @@ static int add_errors(errors *e, const stream_sample *s, const float *chunk, int
     return 0;
 }
 
-static void print_error(const episode_error *x, int overall, int A)
+static void print_error(const episode_error *x, int overall, int A, const char *loss_name)
 {
     double n = (double)x->rows * A;
     if (overall) printf("{\"episode\":\"all\"");
     else printf("{\"episode\":%lld", (long long)x->episode);
     printf(",\"samples\":%lld,\"rows\":%lld", (long long)x->samples, (long long)x->rows);
-    if (n > 0) printf(",\"l1\":%.6g,\"mse\":%.6g}\n", x->abs_sum / n, x->sq_sum / n);
-    else printf(",\"l1\":null,\"mse\":null}\n");
+    if (n > 0) printf(",\"l1\":%.6g,\"mse\":%.6g", x->abs_sum / n, x->sq_sum / n);
+    else printf(",\"l1\":null,\"mse\":null");
+    if (loss_name && x->samples) printf(",\"%s\":%.6g", loss_name, x->model_loss_sum / x->samples);
+    printf("}\n");
 }
 
 /* The prediction as a sample: action [K,A], plus the input's episode_index and frame_index. */
@@ -318,7 +322,21 @@ int main(int argc, char **argv)
             error_prefix("sample %s: ", s.key);
             break;
         }
-        if (o.loss ? add_errors(&err, &s, chunk, K, A, o.action_start ? e.history - 1 : 0) < 0
+        double model_loss = 0;
+        if (o.loss && o.action_start && policy_loss_name(p)) {
+            /* the policy's own loss on the sample's chunk, which starts at its first observation */
+            const npy_array *truth = stream_sample_get(&s, "action");
+            if (!truth || truth->dtype != NPY_F32 || truth->ndim != 2 || truth->shape[1] != A) {
+                error_set("sample %s: --loss needs an action field float32 [K,%d]", s.key, A);
+                break;
+            }
+            if (policy_loss(p, history, e.history, truth->data, (int)truth->shape[0], (uint64_t)o.seed + (uint64_t)index,
+                            &model_loss) < 0) {
+                error_prefix("sample %s: ", s.key);
+                break;
+            }
+        }
+        if (o.loss ? add_errors(&err, &s, chunk, K, A, o.action_start ? e.history - 1 : 0, model_loss) < 0
                    : write_prediction(w, &s, chunk, K, A) < 0)
             break;
         index++;
@@ -333,8 +351,9 @@ int main(int argc, char **argv)
     if (w && stream_writer_close(w) < 0) tool_die(EXIT_DATA, "%s", error_get());
     if (o.loss) {
         int A = p ? e.env.action_dim : 1;
-        for (size_t i = 0; i < err.n; i++) print_error(&err.list[i], 0, A);
-        print_error(&err.all, 1, A);
+        const char *loss_name = p && o.action_start ? policy_loss_name(p) : NULL;
+        for (size_t i = 0; i < err.n; i++) print_error(&err.list[i], 0, A, loss_name);
+        print_error(&err.all, 1, A, loss_name);
     }
     free(err.list);
     free(chunk);

@@ -446,11 +446,11 @@ static herr_t count_unexpected(hid_t g, const char *name, const H5L_info_t *info
 }
 
 /* NaN or Inf in n values read from dataset `name` is an error naming the first one; with
- * allow_minus_inf, -Inf is a value (buffers holding additive attention masks). */
+ * allow_minus_inf, -Inf passes (an additive attention mask's "never attend": a buffer). */
 static int check_finite(const char *path, const char *name, const float *x, long n, int allow_minus_inf)
 {
     for (long i = 0; i < n; i++)
-        if (!isfinite(x[i]) && !(allow_minus_inf && x[i] == -INFINITY))
+        if (!isfinite(x[i]) && !(allow_minus_inf && isinf(x[i]) && x[i] < 0))
             return error_set("%s: %s holds %s at element %ld", path, name, isnan(x[i]) ? "NaN" : "Inf", i);
     return 0;
 }

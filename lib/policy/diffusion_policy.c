@@ -175,6 +175,24 @@ static int dp_policy_act(void *self, float *chunk)
     return 0;
 }
 
+/* The denoising loss of the model (its EMA weights, centre crop) on the history and the
+ * demonstrated horizon of actions, with timestep and noise drawn from seed. */
+static int dp_policy_loss(void *self, const float *actions, int rows, uint64_t seed, double *value)
+{
+    dp_policy *p = self;
+    const dp_config *cfg = &p->m.cfg;
+    if (!p->observed) return error_set("loss asked before any observation");
+    if (rows < cfg->horizon)
+        return error_set("the demonstrated actions have %d rows; the horizon is %d", rows, cfg->horizon);
+    dp_losses L;
+    if (dp_batch_set(&p->b, &p->m, 0, (const uint8_t *const *)p->images, (const float *const *)p->lowdim, actions) < 0 ||
+        !dp_model_loss(p->c, &p->m, &p->b, seed, 0, 0, &L))
+        return -1;
+    nn_ctx_reset(p->c);
+    *value = L.loss;
+    return 0;
+}
+
 int dp_policy_set_option(void *self, const char *key, const char *value)
 {
     dp_policy *p = self;
@@ -201,6 +219,8 @@ const policy_class_t diffusion_policy_class = {
     .act = dp_policy_act,
     .close = dp_policy_close,
     .set_option = dp_policy_set_option,
+    .loss = dp_policy_loss,
+    .loss_name = "denoising_mse",
     .settings = "sampler=ddpm|ddim  the denoising sampler (default: the checkpoint's)\n"
                 "steps=N  denoising steps (default: the checkpoint's; DDIM 10 is the fast setting)\n",
 };

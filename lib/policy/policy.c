@@ -297,6 +297,18 @@ int policy_predict(policy_t *p, const policy_observation_t *history, int n_steps
     return 0;
 }
 
+const char *policy_loss_name(const policy_t *p) { return p->cls->loss ? p->cls->loss_name : NULL; }
+
+int policy_loss(policy_t *p, const policy_observation_t *history, int n_steps, const float *actions, int rows,
+                uint64_t seed, double *value)
+{
+    if (!p->cls->loss) return error_set("policy %s has no training loss to report", p->cls->kind);
+    if (policy_reset(p, seed) < 0) return -1;
+    for (int s = 0; s < n_steps; s++)
+        if (p->cls->observe(p->self, &history[s]) < 0) return -1;
+    return p->cls->loss(p->self, actions, rows, seed, value);
+}
+
 void policy_free(policy_t *p)
 {
     if (!p) return;

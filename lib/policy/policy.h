@@ -87,6 +87,12 @@ typedef struct policy_class {
      * not listed is refused by policy_open before set_option is called. */
     int (*set_option)(void *self, const char *key, const char *value);
     const char *settings;
+    /* Optional: the model's own training loss (named loss_name, e.g. Diffusion Policy's
+     * "denoising_mse") on the observations so far and the demonstrated actions [rows][action_dim]
+     * in data units, starting at the first observation of the history (a training sample's
+     * chunk); its random draws from seed. */
+    int (*loss)(void *self, const float *actions, int rows, uint64_t seed, double *value);
+    const char *loss_name;
 } policy_class_t;
 
 policy_options_t policy_default_options(void);
@@ -120,6 +126,11 @@ int policy_action_dim(const policy_t *p);
  * seed, observe history[0..n_steps) in turn (the last is the current step), act. chunk:
  * [chunk_size][action_dim], chunk[0] the action for the current step. */
 int policy_predict(policy_t *p, const policy_observation_t *history, int n_steps, uint64_t seed, float *chunk);
+/* The class's training loss on a history and its demonstrated actions (see policy_class_t.loss):
+ * the loss's name, or NULL when the class has none. */
+const char *policy_loss_name(const policy_t *p);
+int policy_loss(policy_t *p, const policy_observation_t *history, int n_steps, const float *actions, int rows,
+                uint64_t seed, double *value);
 int policy_reset(policy_t *p, uint64_t seed);
 /* Observe the current step and write the action to execute now (action_dim values). */
 int policy_step(policy_t *p, const policy_observation_t *obs, float *action);
