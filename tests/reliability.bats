@@ -80,7 +80,7 @@ refused_checkpoint() {
 }
 
 @test "predict: a checkpoint whose root attributes were removed is refused" {
-  refused_checkpoint no_root_attrs "no root attribute 'format'"
+  refused_checkpoint no_root_attrs "predict: $t/no_root_attrs.h5: not a policy checkpoint (no root attribute 'policy')"
 }
 
 @test "predict: integer configuration -1 or 2^30 and float configuration NaN are refused, naming the field" {

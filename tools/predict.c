@@ -307,7 +307,10 @@ int main(int argc, char **argv)
                           sizeof history / sizeof history[0]);
                 break;
             }
-            if (!(p = policy_open(o.checkpoint, &e.env, &o.policy))) break;
+            if (!(p = policy_open(o.checkpoint, &e.env, &o.policy))) {
+                if (w) stream_writer_abort(w);
+                tool_die(EXIT_DATA, "%s", error_get());   /* the checkpoint names itself */
+            }
             if (!(chunk = malloc(sizeof(float) * policy_chunk_size(p) * e.env.action_dim))) {
                 error_set("out of memory");
                 break;

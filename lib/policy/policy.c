@@ -213,7 +213,7 @@ policy_t *policy_open(const char *spec, const policy_env_t *env, const policy_op
     int chunk_size = 0, default_exec = 0;
     void *self = cls->open(spec, env, &o, &chunk_size, &default_exec);
     if (!self) {
-        error_prefix("%s: ", spec);
+        if (strncmp(error_get(), spec, strlen(spec)) != 0) error_prefix("%s: ", spec);   /* named once */
         return NULL;
     }
     for (int i = 0; i < o.n_args; i++) {
