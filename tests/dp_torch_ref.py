@@ -11,7 +11,8 @@ conventions (in./out./grad.<name>.npy, float32) under tests/dp_ref/<case>/ (test
 is tests/dp_schedule_ref.py's):
 
     hybrid          two cameras + two low-dim keys: features with given crop offsets, the MSE
-                    loss of the UNet for given timesteps and noise, parameter gradients
+                    loss of the UNet for given timesteps and noise, parameter gradients, and
+                    DDIM sampling (4 steps, centre crop) from a given x_T
     transformer     the same with one camera and TransformerForDiffusion
     resnet_encoder  the global-average-pool ResNet encoder with the centre crop (odd margins:
                     Python's round half to even)
@@ -243,6 +244,21 @@ def loss_case(case, cameras, Hz, make_net, seed):
     loss.backward()
     save(case, "out", "features", features)
     save(case, "out", "loss", loss.reshape(1))
+
+    # sampling: DDIM with 4 steps (75, 50, 25, 0) from a given x_T, on centre-cropped images
+    x_T = rng.normal(size=(B, Hz, A)).astype(np.float32)
+    save(case, "in", "x_T", x_T)
+    with torch.no_grad():
+        centre = {c: TVF.center_crop(image_float(images[:, :, k].reshape(B * To, H, W, 3)), [ch, cw]).double()
+                  for k, c in enumerate(cameras)}
+        cond = enc(centre, nlow).reshape(B, To * D)
+        x = torch.from_numpy(x_T).double()
+        for t in (75, 50, 25, 0):
+            out = call(x, torch.full((B,), float(t)), cond)
+            ab, abp = ac[t], (ac[t - 25] if t >= 25 else torch.tensor(1.0).double())
+            x0 = ((x - (1 - ab).sqrt() * out) / ab.sqrt()).clamp(-1, 1)
+            x = abp.sqrt() * x0 + (1 - abp).sqrt() * out
+    save(case, "out", "ddim4", x)
     for name, p in policy.named_parameters():
         if p.grad is None:   # TransformerForDiffusion's empty _dummy_variable
             continue

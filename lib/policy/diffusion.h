@@ -244,6 +244,11 @@ nn_tensor *dp_model_loss_given(nn_ctx *c, dp_model *m, const dp_batch *b, const 
 int dp_model_sample(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sampler, int steps, rng_t *rng,
                     float *actions);
 
+/* The denoising loop alone: x [B][horizon][A] holds x_T (normalised units) on entry and the
+ * sampled actions (normalised) on return; DDPM's per-step noise comes from rng (DDIM uses none;
+ * rng may then be NULL). dp_model_sample is x_T ~ N(0,1) from rng, this, and denormalising. */
+int dp_model_denoise(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sampler, int steps, rng_t *rng, float *x);
+
 /* ---------------------------------------------------------------- checkpoints */
 /* Layout (io/checkpoint.h): /params the trained (live) weights, /ema the EMA weights when ema is
  * given (DP evaluates the EMA model: dp_checkpoint_load with DP_WEIGHTS_EMA, the policy class's

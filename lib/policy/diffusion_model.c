@@ -193,8 +193,7 @@ nn_tensor *dp_model_loss(nn_ctx *c, dp_model *m, const dp_batch *b, uint64_t see
 
 /* ---------------------------------------------------------------- sampling */
 
-int dp_model_sample(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sampler, int steps, rng_t *rng,
-                    float *actions)
+int dp_model_denoise(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sampler, int steps, rng_t *rng, float *x)
 {
     const dp_config *cfg = &m->cfg;
     const int B = b->batch, Hz = cfg->horizon, A = cfg->action_dim, T = cfg->train_steps;
@@ -205,9 +204,9 @@ int dp_model_sample(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sample
     if (steps <= 0) steps = cfg->inference_steps;
     if (steps > T) steps = T;
     int *timesteps = malloc(sizeof(int) * (T + 1));
-    float *x = malloc(sizeof(float) * n), *noise = malloc(sizeof(float) * n), *cond = NULL;
+    float *noise = sampler == DP_SAMPLER_DDPM ? malloc(sizeof(float) * n) : NULL, *cond = NULL;
     int rc = -1, cond_dim = 0;
-    if (!timesteps || !x || !noise) {
+    if (!timesteps || (sampler == DP_SAMPLER_DDPM && !noise)) {
         error_set("out of memory");
         goto done;
     }
@@ -221,7 +220,6 @@ int dp_model_sample(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sample
     memcpy(cond, features->data, sizeof(float) * features->size);
     nn_ctx_reset(c);
     const int count = dp_schedule_timesteps(&m->schedule, sampler, steps, timesteps, T + 1);
-    rng_fill_normal(rng, x, (size_t)n, 0.0f, 1.0f);
     for (int i = 0; i < count; i++) {
         const int t = timesteps[i];
         float tf[B];
@@ -236,17 +234,30 @@ int dp_model_sample(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sample
         }
         nn_ctx_reset(c);
     }
-    for (long r = 0; r < (long)B * Hz; r++)
-        for (int d = 0; d < A; d++)
-            actions[r * A + d] = (x[r * A + d] - m->norm.action_offset[d]) / m->norm.action_scale[d];
     rc = 0;
 done:
     nn_ctx_reset(c);
     nn_ctx_set_train(c, train);
     nn_ctx_set_record(c, record);
     free(timesteps);
-    free(x);
     free(noise);
     free(cond);
+    return rc;
+}
+
+int dp_model_sample(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sampler, int steps, rng_t *rng,
+                    float *actions)
+{
+    const dp_config *cfg = &m->cfg;
+    const int A = cfg->action_dim;
+    const long rows = (long)b->batch * cfg->horizon;
+    float *x = malloc(sizeof(float) * rows * A);
+    if (!x) return error_set("out of memory");
+    rng_fill_normal(rng, x, (size_t)(rows * A), 0.0f, 1.0f);
+    int rc = dp_model_denoise(c, m, b, sampler, steps, rng, x);
+    for (long r = 0; rc == 0 && r < rows; r++)
+        for (int d = 0; d < A; d++)
+            actions[r * A + d] = (x[r * A + d] - m->norm.action_offset[d]) / m->norm.action_scale[d];
+    free(x);
     return rc;
 }

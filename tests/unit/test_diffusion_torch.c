@@ -1,8 +1,8 @@
 /* test_diffusion_torch.c — Diffusion Policy against PyTorch (tests/dp_torch_ref.py, files under
  * tests/dp_ref/): the hybrid encoder's features with given crops (two cameras, SpatialSoftmax
  * keypoint order, low-dim keys after the images), the whole loss with given timesteps and noise
- * and its parameter gradients with the UNet and with TransformerForDiffusion, and the ResNet
- * encoder with the centre crop. Parameters come from
+ * and its parameter gradients with the UNet and with TransformerForDiffusion, DDIM sampling from
+ * a given x_T with either net, and the ResNet encoder with the centre crop. Parameters come from
  * the hash fill by DP's names (so this also checks every name), normaliser limits from the files. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -128,6 +128,14 @@ static void loss_case(const char *case_name, const dp_config *cfg)
     ref_check_output(case_name, "loss", loss, 0, (ref_tol){1e-6, 1e-5});
     if (loss && nn_backward(c, loss) == 0) ref_check_param_grads(m.ps, case_name, (ref_tol){1e-5, 1e-3});
     else tap_ok(0, "%s: backward: %s", case_name, error_get());
+    nn_ctx_reset(c);
+    ref_array x;
+    if (load(case_name, "in", "x_T", &x) == 0) {
+        int rc = dp_model_denoise(c, &m, &b, DP_SAMPLER_DDIM, 4, NULL, x.data);
+        nn_tensor *shape = nn_wrap(c, x.data, NN_DIMS(B, cfg->horizon, cfg->action_dim));
+        ref_check(case_name, "out", "ddim4", rc == 0 ? x.data : NULL, shape, 0, (ref_tol){2e-5, 1e-4});
+        ref_free(&x);
+    }
     nn_ctx_free(c);
     ref_free(&crops_f);
     ref_free(&t_f);
