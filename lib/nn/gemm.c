@@ -1,0 +1,209 @@
+/* gemm.c — the engine's single-precision matrix product C = alpha op(A) op(B) + beta C
+ * (nn_gemm_own, kernels.h): the products of training (a linear's forward x W^T and its backward
+ * dX = dY W and dW = dY^T X, matmul, im2col convolutions) on the register tile of the variant in
+ * effect (gemm_tiles.c: 12x32 AVX-512, 6x16 AVX2, 6x16 plain C).
+ *
+ * Blocking (per thread, over its slice of C): columns in blocks of nc, K in blocks of at most kc
+ * (equal blocks: K = 520 is two of 260, not 256 + 256 + 8), rows in blocks of mc. For each (nc,
+ * kc) block op(B) is copied into panels of NR columns [kc][NR] (zero-padded); for each row block
+ * op(A) into tiles of MR rows [kc][MR]; then every panel passes over every row tile, the panel
+ * staying in L1 and the A block in L2. Each element of C is summed over its K blocks in order,
+ * and within a block in k order by one FMA chain; the first block writes C (beta = 0) or adds to
+ * it, the later ones add. So an element's value depends on K and the variant only, not on where
+ * the slices and blocks fall: any thread count gives the same bits.
+ *
+ * Threads: one slice of C per pool thread, whole tiles of rows when M >= N (each thread then
+ * copies all of B) or of columns otherwise (each copies all of A): the copied operand is the
+ * smaller one. Products under 4 MFLOP run on the calling thread. ILT_KERNEL=openblas sends each
+ * slice to OpenBLAS's cblas_sgemm instead (kernels.h). */
+#include "nn/gemm_kernel.h"
+#include "nn/kernels.h"
+#include "nn/threads.h"
+
+#include <cblas.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int ta, tb, M, N, K, lda, ldb, ldc, by_rows, unit;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    const nn_tile_kernel *T;   /* NULL: OpenBLAS */
+} gemm_job;
+
+/* Per-thread copies of the operands, grown as needed and kept (the pool's threads live on). */
+static __thread float *pack_a, *pack_b;
+static __thread size_t pack_a_cap, pack_b_cap;
+
+static float *grow(float **buf, size_t *cap, size_t floats)
+{
+    if (floats <= *cap) return *buf;
+    float *nb = NULL;
+    if (posix_memalign((void **)&nb, 64, floats * sizeof(float)) != 0) return NULL;
+    free(*buf);
+    *buf = nb;
+    *cap = floats;
+    return nb;
+}
+
+/* op(A) rows [i0, i0+mc) x columns [k0, k0+kc) into tiles of MR rows: dst [tiles][kc][MR] */
+static void pack_rows(const gemm_job *j, int i0, int mc, int k0, int kc, float *dst)
+{
+    const int MR = j->T->mr, lda = j->lda;
+    for (int t = 0; t < mc; t += MR) {
+        int mr = mc - t < MR ? mc - t : MR;
+        float *d = dst + (size_t)t * kc;
+        if (j->ta) {   /* op(A)(i, k) = A[k, i]: a tile's rows adjacent for each k */
+            for (int k = 0; k < kc; k++) {
+                const float *a = j->A + (size_t)(k0 + k) * lda + i0 + t;
+                float *dk = d + (size_t)k * MR;
+                for (int r = 0; r < mr; r++) dk[r] = a[r];
+                for (int r = mr; r < MR; r++) dk[r] = 0.0f;
+            }
+        } else {
+            for (int r = 0; r < MR; r++) {
+                if (r < mr) {
+                    const float *a = j->A + (size_t)(i0 + t + r) * lda + k0;
+                    for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = a[k];
+                } else {
+                    for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* op(B) rows [k0, k0+kc) x columns [n0, n0+nc) into panels of NR columns: dst [panels][kc][NR] */
+static void pack_cols(const gemm_job *j, int n0, int nc, int k0, int kc, float *dst)
+{
+    const int NR = j->T->nr, ldb = j->ldb;
+    for (int p = 0; p < nc; p += NR) {
+        int nr = nc - p < NR ? nc - p : NR;
+        float *d = dst + (size_t)p * kc;
+        if (!j->tb) {   /* op(B)(k, n) = B[k, n]: a panel's row is contiguous */
+            for (int k = 0; k < kc; k++) {
+                const float *b = j->B + (size_t)(k0 + k) * ldb + n0 + p;
+                float *dk = d + (size_t)k * NR;
+                memcpy(dk, b, (size_t)nr * sizeof(float));
+                for (int c = nr; c < NR; c++) dk[c] = 0.0f;
+            }
+        } else {
+            for (int c = 0; c < NR; c++) {
+                if (c < nr) {
+                    const float *b = j->B + (size_t)(n0 + p + c) * ldb + k0;
+                    for (int k = 0; k < kc; k++) d[(size_t)k * NR + c] = b[k];
+                } else {
+                    for (int k = 0; k < kc; k++) d[(size_t)k * NR + c] = 0.0f;
+                }
+            }
+        }
+    }
+}
+
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+/* C rows [i0, i1) x columns [n0, n1) on the tile kernel, on this thread */
+static void gemm_region(const gemm_job *j, int i0, int i1, int n0, int n1)
+{
+    const nn_tile_kernel *T = j->T;
+    const int MR = T->mr, NR = T->nr, K = j->K;
+    const int kblocks = (K + T->kc - 1) / T->kc, KC = (K + kblocks - 1) / kblocks;
+    const int rows = i1 - i0, rblocks = (rows + T->mc - 1) / T->mc, MC = round_up((rows + rblocks - 1) / rblocks, MR);
+    float *ap = grow(&pack_a, &pack_a_cap, (size_t)MC * KC);
+    float *bp = grow(&pack_b, &pack_b_cap, (size_t)round_up(T->nc, NR) * KC);
+    if (!ap || !bp) {   /* out of memory for the copies: OpenBLAS computes the region instead */
+        const float *A = j->ta ? j->A + i0 : j->A + (size_t)i0 * j->lda;
+        const float *B = j->tb ? j->B + (size_t)n0 * j->ldb : j->B + n0;
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, rows,
+                    n1 - n0, K, j->alpha, A, j->lda, B, j->ldb, j->beta, j->C + (size_t)i0 * j->ldc + n0, j->ldc);
+        return;
+    }
+    if (j->beta != 0.0f && j->beta != 1.0f)
+        for (int i = i0; i < i1; i++)
+            for (int c = n0; c < n1; c++) j->C[(size_t)i * j->ldc + c] *= j->beta;
+    for (int jc = n0; jc < n1; jc += T->nc) {
+        int nc = n1 - jc < T->nc ? n1 - jc : T->nc;
+        for (int pc = 0; pc < K; pc += KC) {
+            int kc = K - pc < KC ? K - pc : KC, load = pc > 0 || j->beta != 0.0f;
+            pack_cols(j, jc, nc, pc, kc, bp);
+            for (int ic = i0; ic < i1; ic += MC) {
+                int mc = i1 - ic < MC ? i1 - ic : MC;
+                pack_rows(j, ic, mc, pc, kc, ap);
+                for (int p = 0; p < nc; p += NR) {
+                    const float *b = bp + (size_t)p * kc;
+                    int nv = nc - p < NR ? nc - p : NR;
+                    float *c = j->C + (size_t)ic * j->ldc + jc + p;
+                    for (int t = 0; t < mc; t += MR)
+                        T->tile(mc - t < MR ? mc - t : MR, kc, ap + (size_t)t * kc, b, c + (size_t)t * j->ldc,
+                                j->ldc, nv, load, j->alpha, NULL, NULL, 0);
+                }
+            }
+        }
+    }
+}
+
+static void gemm_run(const gemm_job *j, int i0, int i1, int n0, int n1)
+{
+    if (j->T) {
+        gemm_region(j, i0, i1, n0, n1);
+        return;
+    }
+    const float *A = j->ta ? j->A + i0 : j->A + (size_t)i0 * j->lda;
+    const float *B = j->tb ? j->B + (size_t)n0 * j->ldb : j->B + n0;
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, i1 - i0, n1 - n0,
+                j->K, j->alpha, A, j->lda, B, j->ldb, j->beta, j->C + (size_t)i0 * j->ldc + n0, j->ldc);
+}
+
+/* slices [s0, s1) of `unit` rows or columns */
+static void gemm_slice(void *arg, long s0, long s1)
+{
+    const gemm_job *j = arg;
+    long lim = j->by_rows ? j->M : j->N, lo = s0 * j->unit, hi = s1 * j->unit < lim ? s1 * j->unit : lim;
+    if (hi <= lo) return;
+    if (j->by_rows) gemm_run(j, (int)lo, (int)hi, 0, j->N);
+    else gemm_run(j, 0, j->M, (int)lo, (int)hi);
+}
+
+/* C = beta C when there is nothing to sum (K = 0 or alpha = 0) */
+static void scale_only(int M, int N, float beta, float *C, int ldc)
+{
+    if (beta == 1.0f) return;
+    for (int i = 0; i < M; i++)
+        for (int c = 0; c < N; c++) C[(long)i * ldc + c] = beta == 0.0f ? 0.0f : C[(long)i * ldc + c] * beta;
+}
+
+static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_only(M, N, beta, C, ldc);
+        return;
+    }
+    int variant = nn_kernel();
+    const nn_tile_kernel *T = variant == NN_KERNEL_OPENBLAS ? NULL : nn_tile_general(variant);
+    int by_rows = M >= N, unit = T ? (by_rows ? T->mr : T->nr) : 16;
+    gemm_job j = { trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows, unit, alpha, beta, A, B, C, T };
+    long units = ((by_rows ? M : N) + unit - 1) / unit;
+    int threads = threaded ? nn_get_threads() : 1;
+    if (threads == 1 || 2.0 * M * N * K < 4e6 || units < 2) {
+        gemm_run(&j, 0, M, 0, N);
+        return;
+    }
+    /* exactly one slice per thread: every slice copies the whole shared operand again, so more,
+     * thinner slices cost more copying */
+    nn_parallel_for(units, units / threads > 0 ? units / threads : 1, gemm_slice, &j);
+}
+
+void nn_gemm_own(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void nn_gemm_own_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                        const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
