@@ -5,9 +5,10 @@
  *
  * Blocking (per thread, over its slice of C): columns in blocks of nc, K in blocks of at most kc
  * (equal blocks: K = 520 is two of 260, not 256 + 256 + 8), rows in blocks of mc. For each (nc,
- * kc) block op(B) is copied into panels of NR columns [kc][NR] (zero-padded); for each row block
- * op(A) into tiles of MR rows [kc][MR]; then every panel passes over every row tile, the panel
- * staying in L1 and the A block in L2. Each element of C is summed over its K blocks in order,
+ * kc) block op(B) is copied into panels of NR columns [kc][NR] (zero-padded), sized to stay in L2;
+ * for each row block op(A) into tiles of MR rows [kc][MR]; then each row tile, staying in L1
+ * (its values are broadcast one at a time), passes over every panel of the B block, whose
+ * vectors stream from L2 (the loop order of BLIS, the broadcast operand in L1). Each element of C is summed over its K blocks in order,
  * and within a block in k order by one FMA chain; the first block writes C (beta = 0) or adds to
  * it, the later ones add. So an element's value depends on K and the variant only, not on where
  * the slices and blocks fall: any thread count gives the same bits.
@@ -21,6 +22,9 @@
 #include "nn/threads.h"
 
 #include <cblas.h>
+#ifdef __SSE__
+#include <immintrin.h>
+#endif
 #include <stdlib.h>
 #include <string.h>
 
@@ -47,57 +51,73 @@ static float *grow(float **buf, size_t *cap, size_t floats)
     return nb;
 }
 
+/* dst[k][r] = src[r * lds + k] for r < rows, k < kc, and 0 for rows <= r < W: `rows` rows of
+ * an operand laid out along k, transposed into a tile or panel W wide. 4x4 blocks go through
+ * SSE registers (a scalar loop stored one float per cycle with a W-float stride, and was a
+ * sixth of a product's time). */
+static void pack_transposed(const float *src, long lds, int rows, int kc, int W, float *dst)
+{
+    int r = 0;
+#ifdef __SSE__
+    for (; r + 4 <= rows; r += 4) {
+        const float *s0 = src + r * lds, *s1 = s0 + lds, *s2 = s1 + lds, *s3 = s2 + lds;
+        int k = 0;
+        for (; k + 4 <= kc; k += 4) {
+            __m128 x0 = _mm_loadu_ps(s0 + k), x1 = _mm_loadu_ps(s1 + k), x2 = _mm_loadu_ps(s2 + k),
+                   x3 = _mm_loadu_ps(s3 + k);
+            _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+            float *d = dst + (size_t)k * W + r;
+            _mm_storeu_ps(d, x0);
+            _mm_storeu_ps(d + W, x1);
+            _mm_storeu_ps(d + 2 * W, x2);
+            _mm_storeu_ps(d + 3 * W, x3);
+        }
+        for (; k < kc; k++) {
+            float *d = dst + (size_t)k * W + r;
+            d[0] = s0[k];
+            d[1] = s1[k];
+            d[2] = s2[k];
+            d[3] = s3[k];
+        }
+    }
+#endif
+    for (; r < rows; r++) {
+        const float *s = src + r * lds;
+        for (int k = 0; k < kc; k++) dst[(size_t)k * W + r] = s[k];
+    }
+    for (; r < W; r++)
+        for (int k = 0; k < kc; k++) dst[(size_t)k * W + r] = 0.0f;
+}
+
+/* dst[k][0..n) = src[k * lds ..] and 0 up to W: an operand already laid out across k */
+static void pack_straight(const float *src, long lds, int n, int kc, int W, float *dst)
+{
+    for (int k = 0; k < kc; k++) {
+        float *d = dst + (size_t)k * W;
+        memcpy(d, src + k * lds, (size_t)n * sizeof(float));
+        for (int c = n; c < W; c++) d[c] = 0.0f;
+    }
+}
+
 /* op(A) rows [i0, i0+mc) x columns [k0, k0+kc) into tiles of MR rows: dst [tiles][kc][MR] */
 static void pack_rows(const gemm_job *j, int i0, int mc, int k0, int kc, float *dst)
 {
-    const int MR = j->T->mr, lda = j->lda;
+    const int MR = j->T->mr;
     for (int t = 0; t < mc; t += MR) {
-        int mr = mc - t < MR ? mc - t : MR;
-        float *d = dst + (size_t)t * kc;
-        if (j->ta) {   /* op(A)(i, k) = A[k, i]: a tile's rows adjacent for each k */
-            for (int k = 0; k < kc; k++) {
-                const float *a = j->A + (size_t)(k0 + k) * lda + i0 + t;
-                float *dk = d + (size_t)k * MR;
-                for (int r = 0; r < mr; r++) dk[r] = a[r];
-                for (int r = mr; r < MR; r++) dk[r] = 0.0f;
-            }
-        } else {
-            for (int r = 0; r < MR; r++) {
-                if (r < mr) {
-                    const float *a = j->A + (size_t)(i0 + t + r) * lda + k0;
-                    for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = a[k];
-                } else {
-                    for (int k = 0; k < kc; k++) d[(size_t)k * MR + r] = 0.0f;
-                }
-            }
-        }
+        int mr = mc - t < MR ? mc - t : MR, i = i0 + t;
+        if (j->ta) pack_straight(j->A + (size_t)k0 * j->lda + i, j->lda, mr, kc, MR, dst + (size_t)t * kc);
+        else pack_transposed(j->A + (size_t)i * j->lda + k0, j->lda, mr, kc, MR, dst + (size_t)t * kc);
     }
 }
 
 /* op(B) rows [k0, k0+kc) x columns [n0, n0+nc) into panels of NR columns: dst [panels][kc][NR] */
 static void pack_cols(const gemm_job *j, int n0, int nc, int k0, int kc, float *dst)
 {
-    const int NR = j->T->nr, ldb = j->ldb;
+    const int NR = j->T->nr;
     for (int p = 0; p < nc; p += NR) {
-        int nr = nc - p < NR ? nc - p : NR;
-        float *d = dst + (size_t)p * kc;
-        if (!j->tb) {   /* op(B)(k, n) = B[k, n]: a panel's row is contiguous */
-            for (int k = 0; k < kc; k++) {
-                const float *b = j->B + (size_t)(k0 + k) * ldb + n0 + p;
-                float *dk = d + (size_t)k * NR;
-                memcpy(dk, b, (size_t)nr * sizeof(float));
-                for (int c = nr; c < NR; c++) dk[c] = 0.0f;
-            }
-        } else {
-            for (int c = 0; c < NR; c++) {
-                if (c < nr) {
-                    const float *b = j->B + (size_t)(n0 + p + c) * ldb + k0;
-                    for (int k = 0; k < kc; k++) d[(size_t)k * NR + c] = b[k];
-                } else {
-                    for (int k = 0; k < kc; k++) d[(size_t)k * NR + c] = 0.0f;
-                }
-            }
-        }
+        int nr = nc - p < NR ? nc - p : NR, n = n0 + p;
+        if (j->tb) pack_transposed(j->B + (size_t)n * j->ldb + k0, j->ldb, nr, kc, NR, dst + (size_t)p * kc);
+        else pack_straight(j->B + (size_t)k0 * j->ldb + n, j->ldb, nr, kc, NR, dst + (size_t)p * kc);
     }
 }
 
@@ -130,13 +150,13 @@ static void gemm_region(const gemm_job *j, int i0, int i1, int n0, int n1)
             for (int ic = i0; ic < i1; ic += MC) {
                 int mc = i1 - ic < MC ? i1 - ic : MC;
                 pack_rows(j, ic, mc, pc, kc, ap);
-                for (int p = 0; p < nc; p += NR) {
-                    const float *b = bp + (size_t)p * kc;
-                    int nv = nc - p < NR ? nc - p : NR;
-                    float *c = j->C + (size_t)ic * j->ldc + jc + p;
-                    for (int t = 0; t < mc; t += MR)
-                        T->tile(mc - t < MR ? mc - t : MR, kc, ap + (size_t)t * kc, b, c + (size_t)t * j->ldc,
-                                j->ldc, nv, load, j->alpha, NULL, NULL, 0);
+                for (int t = 0; t < mc; t += MR) {
+                    const float *a = ap + (size_t)t * kc;
+                    int mr = mc - t < MR ? mc - t : MR;
+                    float *c = j->C + (size_t)(ic + t) * j->ldc + jc;
+                    for (int p = 0; p < nc; p += NR)
+                        T->tile(mr, kc, a, bp + (size_t)p * kc, c + p, j->ldc, nc - p < NR ? nc - p : NR, load,
+                                j->alpha, NULL, NULL, 0);
                 }
             }
         }

@@ -192,6 +192,7 @@ __attribute__((target("avx512f"))) static void tile_12x32_avx512(int mr, int kc,
 {
     Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
     Z_DECL(6) Z_DECL(7) Z_DECL(8) Z_DECL(9) Z_DECL(10) Z_DECL(11)
+#pragma GCC unroll 4
     for (int k = 0; k < kc; k++, a += 12, b += 32) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
         Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
@@ -203,13 +204,13 @@ __attribute__((target("avx512f"))) static void tile_12x32_avx512(int mr, int kc,
 #endif
 
 /* ---------------------------------------------------------------- the table */
-/* Blocking: a B panel block (kc x NR floats: 32 KB for 256 x 32) stays in L1 while every row
- * tile of the A block passes over it; the A block (mc x kc: 144 KB for 144 x 256) stays in L2;
- * the B block (kc x nc) in L2/L3. */
-static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 96, 2048, tile_6x16_portable };
+/* Blocking (gemm.c): a row tile of A (kc x MR floats: 12 KB for 256 x 12) stays in L1 while it
+ * passes over the panels of the B block (kc x nc: 512 KB for 256 x 512, half of a 1 MB L2); the
+ * A block (mc x kc) comes from L2/L3. */
+static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 384, 512, tile_6x16_portable };
 #ifdef TILES_X86
-static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 96, 2048, tile_6x16_avx2 };
-static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 144, 2048, tile_12x32_avx512 };
+static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 384, 512, tile_6x16_avx2 };
+static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 384, 512, tile_12x32_avx512 };
 #endif
 
 static int cpu_supports(int variant)
