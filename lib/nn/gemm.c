@@ -1,5 +1,5 @@
 /* gemm.c — the engine's single-precision matrix product C = alpha op(A) op(B) + beta C
- * (nn_gemm_own, kernels.h): the products of training (a linear's forward x W^T and its backward
+ * (nn_gemm, kernels.h): the products of training (a linear's forward x W^T and its backward
  * dX = dY W and dW = dY^T X, matmul, im2col convolutions) on the register tile of the variant in
  * effect (gemm_tiles.c: 12x32 AVX-512, 6x16 AVX2, 6x16 plain C).
  *
@@ -216,14 +216,14 @@ static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, fl
     nn_parallel_for(units, units / threads > 0 ? units / threads : 1, gemm_slice, &j);
 }
 
-void nn_gemm_own(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc)
+void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+             int ldb, float beta, float *C, int ldc)
 {
     gemm(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void nn_gemm_own_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                        const float *B, int ldb, float beta, float *C, int ldc)
+void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc)
 {
     gemm(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

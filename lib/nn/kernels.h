@@ -3,17 +3,15 @@
 #ifndef ILT_NN_KERNELS_H
 #define ILT_NN_KERNELS_H
 
-/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major (cblas_sgemm). */
+/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major (cblas_sgemm's arguments), on the engine's
+ * own blocked kernel (gemm.c) over the pool's threads. Each element of C is summed in one order
+ * for a given kernel variant whatever the thread count: results are bit-identical on 1 and N
+ * threads. beta = 0 writes C without reading it. */
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
-/* The same product on the engine's own blocked kernel (gemm.c) over the pool's threads. Each
- * element of C is summed in one order for a given kernel variant whatever the thread count:
- * results are bit-identical on 1 and N threads. beta = 0 writes C without reading it. */
-void nn_gemm_own(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc);
 /* The same on the calling thread only (for products inside a parallel loop). */
-void nn_gemm_own_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                        const float *B, int ldb, float beta, float *C, int ldc);
+void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc);
 
 /* The product's kernel variant, chosen once per process: the widest the CPU supports
  * (__builtin_cpu_supports), or a narrower one forced by the environment variable

@@ -57,7 +57,7 @@ static void product_case(int variant, shape s, int ta, int tb, float alpha, floa
     memcpy(C, C0, (size_t)M * ldc * sizeof *C);
     memcpy(ref, C0, (size_t)M * ldc * sizeof *ref);   /* the padding columns stay as they were */
     reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ref, ldc);
-    nn_gemm_own(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    nn_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     char label[160];
     snprintf(label, sizeof label, "%s %dx%dx%d ta=%d tb=%d alpha=%g beta=%g ld+%d", nn_kernel_name(variant), M, N, K,
              ta, tb, alpha, beta, pad);
@@ -74,9 +74,9 @@ static void threads_case(int variant, shape s, int ta, int tb, float beta)
     memcpy(C1, C0, (size_t)M * N * sizeof *C1);
     memcpy(C2, C0, (size_t)M * N * sizeof *C2);
     nn_set_threads(1);
-    nn_gemm_own(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C1, N);
+    nn_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C1, N);
     nn_set_threads(2);
-    nn_gemm_own(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C2, N);
+    nn_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C2, N);
     tap_ok(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "%s %dx%dx%d ta=%d tb=%d beta=%g: 1 and 2 threads give the same bits",
            nn_kernel_name(variant), M, N, K, ta, tb, beta);
     free(A); free(B); free(C0); free(C1); free(C2);
