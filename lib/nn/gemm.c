@@ -3,15 +3,17 @@
  * dX = dY W and dW = dY^T X, matmul, im2col convolutions) on the register tile of the variant in
  * effect (gemm_tiles.c: 12x32 AVX-512, 6x16 AVX2, 6x16 plain C).
  *
- * Blocking (per thread, over its slice of C): columns in blocks of nc, K in blocks of at most kc
- * (equal blocks: K = 520 is two of 260, not 256 + 256 + 8), rows in blocks of mc. For each (nc,
- * kc) block op(B) is copied into panels of NR columns [kc][NR] (zero-padded), sized to stay in L2;
- * for each row block op(A) into tiles of MR rows [kc][MR]; then each row tile, staying in L1
- * (its values are broadcast one at a time), passes over every panel of the B block, whose
- * vectors stream from L2 (the loop order of BLIS, the broadcast operand in L1). Each element of C is summed over its K blocks in order,
- * and within a block in k order by one FMA chain; the first block writes C (beta = 0) or adds to
- * it, the later ones add. So an element's value depends on K and the variant only, not on where
- * the slices and blocks fall: any thread count gives the same bits.
+ * Blocking (per thread, over its slice of C): K in blocks of at most kc (equal blocks: K = 520
+ * is two of 260, not 256 + 256 + 8), columns in blocks of nc. op(A)'s rows are copied once into
+ * tiles of MR rows [kc][MR] per K block; for each column block of a K block, op(B) into
+ * panels of NR columns [kc][NR] (zero-padded), sized to stay in L2; then each row tile, staying
+ * in L1 (its values are broadcast one at a time), passes over every panel of the B block, whose
+ * vectors stream from L2 (the loop order of BLIS, with the broadcast operand in L1). Each
+ * operand is copied once per product (copying A again for every column block was 15% of an
+ * [800, 512] x [512, 3200] product). Each element of C is summed over its K blocks in order,
+ * and within a block in k order by one FMA chain; the first block writes C (beta = 0) or adds
+ * to it, the later ones add. So an element's value depends on K and the variant only, not on
+ * where the slices and blocks fall: any thread count gives the same bits.
  *
  * Threads: one slice of C per pool thread, whole tiles of rows when M >= N (each thread then
  * copies all of B) or of columns otherwise (each copies all of A): the copied operand is the
@@ -89,36 +91,55 @@ static void pack_transposed(const float *src, long lds, int rows, int kc, int W,
         for (int k = 0; k < kc; k++) dst[(size_t)k * W + r] = 0.0f;
 }
 
-/* dst[k][0..n) = src[k * lds ..] and 0 up to W: an operand already laid out across k */
-static void pack_straight(const float *src, long lds, int n, int kc, int W, float *dst)
+/* d[0..n) = s[0..n), zeros up to W (W = 16 or 32 inline as whole-vector copies) */
+static inline void copy_row(float *d, const float *s, int n, int W)
 {
-    for (int k = 0; k < kc; k++) {
-        float *d = dst + (size_t)k * W;
-        memcpy(d, src + k * lds, (size_t)n * sizeof(float));
+    if (n == W && W == 32) memcpy(d, s, 32 * sizeof(float));
+    else if (n == W && W == 16) memcpy(d, s, 16 * sizeof(float));
+    else {
+        memcpy(d, s, (size_t)n * sizeof(float));
         for (int c = n; c < W; c++) d[c] = 0.0f;
     }
 }
 
-/* op(A) rows [i0, i0+mc) x columns [k0, k0+kc) into tiles of MR rows: dst [tiles][kc][MR] */
-static void pack_rows(const gemm_job *j, int i0, int mc, int k0, int kc, float *dst)
+/* op(A) rows [i0, i0+m) x all of K into tiles of MR rows, K block by K block: the block at k0
+ * (kc deep) at dst + k0 * round_up(m, MR), as [tiles][kc][MR]. All of K at once, so that A is
+ * read along its rows in one pass (per K block, the rows' short runs defeated the prefetcher:
+ * the copy of an [800, 3200] A was 12% of its product). */
+static void pack_rows(const gemm_job *j, int i0, int m, int KC, float *dst)
 {
-    const int MR = j->T->mr;
-    for (int t = 0; t < mc; t += MR) {
-        int mr = mc - t < MR ? mc - t : MR, i = i0 + t;
-        if (j->ta) pack_straight(j->A + (size_t)k0 * j->lda + i, j->lda, mr, kc, MR, dst + (size_t)t * kc);
-        else pack_transposed(j->A + (size_t)i * j->lda + k0, j->lda, mr, kc, MR, dst + (size_t)t * kc);
+    const int MR = j->T->mr, K = j->K, mp = (m + MR - 1) / MR * MR;
+    if (j->ta) {   /* op(A)(i, k) = A[k, i]: row k of A holds a stretch of every tile */
+        for (int k = 0; k < K; k++) {
+            int k0 = k / KC * KC, kc = K - k0 < KC ? K - k0 : KC;
+            const float *a = j->A + (size_t)k * j->lda + i0;
+            float *d = dst + (size_t)k0 * mp + (size_t)(k - k0) * MR;
+            for (int t = 0; t < m; t += MR) copy_row(d + (size_t)t * kc, a + t, m - t < MR ? m - t : MR, MR);
+        }
+        return;
     }
+    for (int t = 0; t < m; t += MR)
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            pack_transposed(j->A + (size_t)(i0 + t) * j->lda + k0, j->lda, m - t < MR ? m - t : MR, kc, MR,
+                            dst + (size_t)k0 * mp + (size_t)t * kc);
+        }
 }
 
 /* op(B) rows [k0, k0+kc) x columns [n0, n0+nc) into panels of NR columns: dst [panels][kc][NR] */
 static void pack_cols(const gemm_job *j, int n0, int nc, int k0, int kc, float *dst)
 {
     const int NR = j->T->nr;
-    for (int p = 0; p < nc; p += NR) {
-        int nr = nc - p < NR ? nc - p : NR, n = n0 + p;
-        if (j->tb) pack_transposed(j->B + (size_t)n * j->ldb + k0, j->ldb, nr, kc, NR, dst + (size_t)p * kc);
-        else pack_straight(j->B + (size_t)k0 * j->ldb + n, j->ldb, nr, kc, NR, dst + (size_t)p * kc);
+    if (!j->tb) {   /* op(B)(k, n) = B[k, n]: each row of B in one pass over the panels */
+        for (int k = 0; k < kc; k++) {
+            const float *b = j->B + (size_t)(k0 + k) * j->ldb + n0;
+            for (int p = 0; p < nc; p += NR) copy_row(dst + (size_t)p * kc + (size_t)k * NR, b + p, nc - p < NR ? nc - p : NR, NR);
+        }
+        return;
     }
+    for (int p = 0; p < nc; p += NR)
+        pack_transposed(j->B + (size_t)(n0 + p) * j->ldb + k0, j->ldb, nc - p < NR ? nc - p : NR, kc, NR,
+                        dst + (size_t)p * kc);
 }
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
@@ -127,10 +148,9 @@ static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 static void gemm_region(const gemm_job *j, int i0, int i1, int n0, int n1)
 {
     const nn_tile_kernel *T = j->T;
-    const int MR = T->mr, NR = T->nr, K = j->K;
+    const int MR = T->mr, NR = T->nr, K = j->K, rows = i1 - i0;
     const int kblocks = (K + T->kc - 1) / T->kc, KC = (K + kblocks - 1) / kblocks;
-    const int rows = i1 - i0, rblocks = (rows + T->mc - 1) / T->mc, MC = round_up((rows + rblocks - 1) / rblocks, MR);
-    float *ap = grow(&pack_a, &pack_a_cap, (size_t)MC * KC);
+    float *ap = grow(&pack_a, &pack_a_cap, (size_t)round_up(rows, MR) * K);
     float *bp = grow(&pack_b, &pack_b_cap, (size_t)round_up(T->nc, NR) * KC);
     if (!ap || !bp) {   /* out of memory for the copies: OpenBLAS computes the region instead */
         const float *A = j->ta ? j->A + i0 : j->A + (size_t)i0 * j->lda;
@@ -142,22 +162,20 @@ static void gemm_region(const gemm_job *j, int i0, int i1, int n0, int n1)
     if (j->beta != 0.0f && j->beta != 1.0f)
         for (int i = i0; i < i1; i++)
             for (int c = n0; c < n1; c++) j->C[(size_t)i * j->ldc + c] *= j->beta;
-    for (int jc = n0; jc < n1; jc += T->nc) {
-        int nc = n1 - jc < T->nc ? n1 - jc : T->nc;
-        for (int pc = 0; pc < K; pc += KC) {
-            int kc = K - pc < KC ? K - pc : KC, load = pc > 0 || j->beta != 0.0f;
+    pack_rows(j, i0, rows, KC, ap);
+    for (int pc = 0; pc < K; pc += KC) {
+        int kc = K - pc < KC ? K - pc : KC, load = pc > 0 || j->beta != 0.0f;
+        const float *apc = ap + (size_t)pc * round_up(rows, MR);
+        for (int jc = n0; jc < n1; jc += T->nc) {
+            int nc = n1 - jc < T->nc ? n1 - jc : T->nc;
             pack_cols(j, jc, nc, pc, kc, bp);
-            for (int ic = i0; ic < i1; ic += MC) {
-                int mc = i1 - ic < MC ? i1 - ic : MC;
-                pack_rows(j, ic, mc, pc, kc, ap);
-                for (int t = 0; t < mc; t += MR) {
-                    const float *a = ap + (size_t)t * kc;
-                    int mr = mc - t < MR ? mc - t : MR;
-                    float *c = j->C + (size_t)(ic + t) * j->ldc + jc;
-                    for (int p = 0; p < nc; p += NR)
-                        T->tile(mr, kc, a, bp + (size_t)p * kc, c + p, j->ldc, nc - p < NR ? nc - p : NR, load,
-                                j->alpha, NULL, NULL, 0);
-                }
+            for (int t = 0; t < rows; t += MR) {
+                const float *a = apc + (size_t)t * kc;
+                int mr = rows - t < MR ? rows - t : MR;
+                float *c = j->C + (size_t)(i0 + t) * j->ldc + jc;
+                for (int p = 0; p < nc; p += NR)
+                    T->tile(mr, kc, a, bp + (size_t)p * kc, c + p, j->ldc, nc - p < NR ? nc - p : NR, load, j->alpha,
+                            NULL, NULL, 0);
             }
         }
     }

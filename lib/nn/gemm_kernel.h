@@ -18,7 +18,7 @@ typedef void nn_tile_fn(int mr, int kc, const float *a, const float *b, float *c
 
 typedef struct {
     int mr, nr;          /* the tile's rows and columns */
-    int kc, mc, nc;      /* blocking: K per packed block, rows per packed A block, columns per packed B block */
+    int kc, nc;          /* blocking: K per packed block, columns per packed B block */
     nn_tile_fn *tile;
 } nn_tile_kernel;
 

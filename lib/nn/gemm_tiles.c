@@ -205,12 +205,11 @@ __attribute__((target("avx512f"))) static void tile_12x32_avx512(int mr, int kc,
 
 /* ---------------------------------------------------------------- the table */
 /* Blocking (gemm.c): a row tile of A (kc x MR floats: 12 KB for 256 x 12) stays in L1 while it
- * passes over the panels of the B block (kc x nc: 512 KB for 256 x 512, half of a 1 MB L2); the
- * A block (mc x kc) comes from L2/L3. */
-static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 384, 512, tile_6x16_portable };
+ * passes over the panels of the B block (kc x nc: 512 KB for 256 x 512, half of a 1 MB L2). */
+static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable };
 #ifdef TILES_X86
-static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 384, 512, tile_6x16_avx2 };
-static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 384, 512, tile_12x32_avx512 };
+static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2 };
+static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512 };
 #endif
 
 static int cpu_supports(int variant)
