@@ -31,7 +31,7 @@ VERSION := 0.1.0
 # Debian packages the build, the tests and the benchmarks' Python side need.
 DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libarchive-dev \
 	libopenblas-dev libmujoco-dev libosmesa6-dev libavcodec-dev libavformat-dev \
-	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox \
+	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox jq \
 	python3-numpy python3-h5py
 
 PKG_MODULES := hdf5 libarchive openblas osmesa libavcodec libavformat libavutil libswscale
@@ -54,7 +54,7 @@ TOOLS     := $(TOOL_SRC:tools/%.c=$(BUILD)/bin/%)
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
 UNITS     := $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
-MANPAGES  := $(wildcard man/man1/*.1 man/man5/*.5)
+MANPAGES  := $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
 LIBILT    := $(BUILD)/libilt.a
 
 .PHONY: all deps test check check-asan unit bats bench install uninstall clean lint-man task-pictures demo
@@ -148,10 +148,12 @@ demo: all
 
 # ---------------------------------------------------------------- install
 install: build
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
+	  $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
 	install -m 644 $(wildcard man/man1/*.1) $(DESTDIR)$(PREFIX)/share/man/man1/
 	$(if $(wildcard man/man5/*.5),install -m 644 $(wildcard man/man5/*.5) $(DESTDIR)$(PREFIX)/share/man/man5/)
+	$(if $(wildcard man/man7/*.7),install -m 644 $(wildcard man/man7/*.7) $(DESTDIR)$(PREFIX)/share/man/man7/)
 
 uninstall:
 	rm -f $(TOOL_SRC:tools/%.c=$(DESTDIR)$(PREFIX)/bin/%) \

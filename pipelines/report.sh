@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pipelines/report.sh — write RUN_DIR/report.md and RUN_DIR/results.tsv for an act_sim run.
+# pipelines/report.sh — write RUN_DIR/report.md and RUN_DIR/results.tsv for a simulation pipeline's run.
 #
 #   report.sh RUN_DIR [DATA_DIR]
 #
@@ -10,7 +10,8 @@
 #   results.tsv  a header and one row: every configuration variable, then val_loss (lowest),
 #                val_loss_step, train_loss (last), success_rate, success_lo, success_hi,
 #                eval_episodes, stage_rates, train_s (what sweep.sh collects)
-# Environment: LOSS_FIELD, VAL_LOSS_FIELD name train.jsonl's fields (default loss, val_loss).
+# Environment: LOSS_FIELD, VAL_LOSS_FIELD name train.jsonl's fields (default loss, val_loss);
+# POLICY_LABEL and PIPELINE name the policy and the pipeline (default ACT, act_sim).
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 run=${1:?usage: report.sh RUN_DIR [DATA_DIR]}
@@ -42,9 +43,9 @@ var() { printf '%s\n' "$config" | awk -F= -v k="$1" '$1 == k { print substr($0, 
 
 # ---------------------------------------------------------------- report.md
 {
-  echo "# ACT on $(var TASK)"
+  echo "# ${POLICY_LABEL:-ACT} on $(var TASK)"
   echo
-  echo "Run directory \`$run\`, written $(date -u '+%Y-%m-%d %H:%M UTC') by pipelines/act_sim.mk."
+  echo "Run directory \`$run\`, written $(date -u '+%Y-%m-%d %H:%M UTC') by pipelines/${PIPELINE:-act_sim}.mk."
   echo
   echo "## Result"
   echo

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pipelines/sweep.sh — a grid of act_sim.mk runs with GNU parallel, one run directory per grid
+# pipelines/sweep.sh — a grid of pipeline runs (act_sim.mk, dp_sim.mk) with GNU parallel, one run directory per grid
 # point, collected into one table (TSV and Markdown) and a plot.
 #
 #   pipelines/sweep.sh [OPTIONS] VAR="v1 v2 ..." [VAR=value ...]
@@ -20,6 +20,7 @@
 #
 # Options:
 #   -o DIR            sweep directory (default runs/sweep)
+#   -p, --pipeline P  the pipeline: act_sim (default) or dp_sim
 #   -j N              runs at the same time (default 1: each run uses the whole machine through
 #                     THREADS and JOBS; with -j N consider THREADS=1 JOBS=1)
 #   -S, --sshlogin L  passed to parallel (repeatable): spread the runs over machines. Every machine
@@ -31,14 +32,14 @@
 #   -h, --help        this text
 #
 # Interrupting and rerunning the same command resumes: parallel skips the finished points
-# (--joblog/--resume) and each act_sim run resumes inside its own directory.
+# (--joblog/--resume) and each pipeline run resumes inside its own directory.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 prog=${0##*/}
 usage() { sed -n '2,/^set -euo/{/^set -euo/d;s/^# \{0,1\}//;p}' "$0"; }
 die() { echo "$prog: $*" >&2; exit 2; }
 
-dir=runs/sweep jobs=1 dry=0 resume=--resume
+dir=runs/sweep jobs=1 dry=0 resume=--resume pipeline=act_sim
 ssh=()
 axes=() fixed=()
 declare -A axis_values
@@ -46,6 +47,7 @@ while [ $# -gt 0 ]; do
   case $1 in
     -o) [ $# -ge 2 ] || die "-o needs a directory"; dir=$2; shift 2 ;;
     -j) [ $# -ge 2 ] || die "-j needs a number"; jobs=$2; shift 2 ;;
+    -p|--pipeline) [ $# -ge 2 ] || die "$1 needs a pipeline name"; pipeline=$2; shift 2 ;;
     -S|--sshlogin) [ $# -ge 2 ] || die "$1 needs a login"; ssh+=(--sshlogin "$2"); shift 2 ;;
     --resume-failed) resume=--resume-failed; shift ;;
     -n|--dry-run) dry=1; shift ;;
@@ -70,7 +72,8 @@ done
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-make=(make --no-print-directory -f "$here/act_sim.mk")
+[ -f "$here/$pipeline.mk" ] || die "no pipeline '$pipeline' (act_sim, dp_sim)"
+make=(make --no-print-directory -f "$here/$pipeline.mk")
 
 # ---------------------------------------------------------------- the grid
 # points: "NAME<TAB>VAR=v VAR=v" lines, the last axis varying fastest.

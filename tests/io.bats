@@ -1,6 +1,6 @@
 #!/usr/bin/env bats
 # io.bats — h5slice, normstats, chunkify: values against h5py/NumPy, stream interop with Python
-# (tarfile + numpy), episode files we write read by h5py, bad input, usage, man pages.
+# (tarfile + numpy), episode files we write read by h5py, bad input, usage.
 
 bats_require_minimum_version 1.5.0
 
@@ -265,7 +265,7 @@ bad() {  # bad EXPECTED_MESSAGE_PART command...
     [[ "$stderr" == *"episode 4 frame 0 comes after episode 5: the input is not grouped by episode"* ]]
 }
 
-# ---------------------------------------------------------------- usage, help, man pages
+# ---------------------------------------------------------------- usage, help
 
 @test "usage errors exit 2, --help goes to stdout, --version" {
     for tool in h5slice normstats chunkify; do
@@ -288,14 +288,4 @@ bad() {  # bad EXPECTED_MESSAGE_PART command...
     [ "$status" -eq 2 ]
     run --separate-stderr chunkify --action-start
     [ "$status" -eq 2 ]
-}
-
-@test "man pages: h5slice(1), normstats(1), chunkify(1), ilt-stream(5) are mandoc -Tlint clean" {
-    local man="$BATS_TEST_DIRNAME/../man"
-    for page in man1/h5slice.1 man1/normstats.1 man1/chunkify.1 man5/ilt-stream.5; do
-        [ -f "$man/$page" ]
-        run mandoc -Tlint -W warning "$man/$page"
-        echo "$page: $output"
-        [ "$status" -eq 0 ] && [ -z "$output" ]
-    done
 }

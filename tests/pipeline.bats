@@ -266,3 +266,27 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   [[ "$output" != *"CHUNK-5: success"* ]]
   [ "$(wc -l < s/joblog)" -eq 3 ]
 }
+
+# ---------------------------------------------------------------- dp_sim.mk
+@test "dp_sim: lift end to end at toy size on the shared stage rules; a second make does nothing" {
+  [ -z "${ILT_ASAN:-}" ] || skip "pipeline training runs on the normal build only"
+  dp_sim() {
+    make --no-print-directory -f "$PIPELINES/dp_sim.mk" TASK=lift DEMOS=2 MAX_STEPS=24 HORIZON=8 ACTION_STEPS=4 \
+      DOWN_DIMS=16,32 BATCH=4 STEPS=2 SAVE_EVERY=2 LOG_EVERY=1 EVAL_EPISODES=2 EVAL_STEPS=2 VIDEO_EPISODES=1 \
+      THREADS=1 JOBS=2 TRAIN_ARGS="--step-embed 8 --eval-steps 2" "$@"
+  }
+  run dp_sim RUN_DIR=r
+  echo "$output" | tail -n 30
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"dp_sim: training Diffusion Policy (unet) for 2 steps"* ]]
+  [ "$(cat r/episodes.list)" = r/episodes/demos.hdf5 ]
+  [ "$(grep -c '"seed":10000[01]' r/eval.jsonl)" -eq 2 ]
+  tail -n 1 r/eval.jsonl | grep -q '"summary":true,.*"episodes":2'
+  grep -q '^# Diffusion Policy (unet) on lift' r/report.md
+  grep -q 'by pipelines/dp_sim.mk' r/report.md
+  is_png r/loss.png
+  [ -s r/eval.mp4 ]
+  "$PYTHON" -c 'import h5py,sys; f=h5py.File(sys.argv[1],"r"); assert f.attrs["policy"] in (b"diffusion","diffusion"); assert "ema" in f' r/ckpt.h5
+  run dp_sim RUN_DIR=r
+  [ "$output" = "make: Nothing to be done for 'all'." ]
+}

@@ -25,7 +25,7 @@ assert_no_output() {
 @test "vidwrite: --help and --version" {
   run vidwrite --help
   [ "$status" -eq 0 ]
-  [[ "$output" == *"usage: vidwrite -o OUT"* ]]
+  [[ "$output" == "Usage: vidwrite -o OUT"* ]]
   run vidwrite --version
   [ "$status" -eq 0 ]
   [[ "$output" == "vidwrite (ilt) "* ]]

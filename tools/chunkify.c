@@ -30,7 +30,7 @@ static _Noreturn void usage(void)
            "  -s, --stride S         emit every S-th frame of each episode (default 1)\n"
            "      --help             this text\n"
            "      --version          version\n");
-    exit(0);
+    exit(tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS);
 }
 
 static void parse_options(int argc, char **argv, options *o)
@@ -110,9 +110,9 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &o);
 
     stream_reader *r = stream_reader_open(o.input);
-    if (!r) tool_die(1, "%s", error_get());
+    if (!r) tool_die(EXIT_DATA, "%s", error_get());
     stream_writer *w = stream_writer_open(stdout);
-    if (!w) tool_die(1, "%s", error_get());
+    if (!w) tool_die(EXIT_DATA, "%s", error_get());
     episode_buffer buf = {0};
     chunk_order order = {0};
     stream_sample next, out;
@@ -139,14 +139,14 @@ int main(int argc, char **argv)
     }
     if (rc < 0) goto fail;
     if (buf.n > 0 && flush_episode(&buf, &o, w, &out) < 0) goto fail;
-    if (stream_writer_close(w) < 0) tool_die(1, "%s", error_get());
+    if (stream_writer_close(w) < 0) tool_die(EXIT_DATA, "%s", error_get());
     for (int64_t i = 0; i < buf.cap; i++) stream_sample_free(&buf.frames[i]);
     free(buf.frames);
     stream_sample_free(&out);
     chunk_order_free(&order);
     stream_reader_close(r);
-    return tool_close_stdout() < 0 ? 1 : 0;
+    return tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS;
 fail:
     stream_writer_abort(w);
-    tool_die(1, "%s", error_get());
+    tool_die(EXIT_DATA, "%s", error_get());
 }

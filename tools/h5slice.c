@@ -37,21 +37,22 @@ static _Noreturn void usage(void)
            "  -f, --features LIST    features to write (default all), e.g. observation.state,action\n"
            "      --state KEYS       robomimic obs keys forming observation.state\n"
            "                         (default " EPISODE_DEFAULT_STATE_KEYS ")\n"
+           "      --obs KEYS         robomimic obs keys written each as observation.<key>\n"
            "      --resize HxW       resample every image to HxW (area when shrinking, bilinear when growing)\n"
            "      --layout L         act, robomimic or auto (default auto)\n"
            "  -q, --quiet            no progress on stderr\n"
            "      --help             this text\n"
            "      --version          version\n");
-    exit(0);
+    exit(tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS);
 }
 
 static void parse_options(int argc, char **argv, options *o)
 {
-    enum { OPT_MASK = 256, OPT_STATE, OPT_RESIZE, OPT_LAYOUT, OPT_HELP, OPT_VERSION };
+    enum { OPT_MASK = 256, OPT_STATE, OPT_OBS, OPT_RESIZE, OPT_LAYOUT, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         {"episodes", required_argument, 0, 'e'}, {"mask", required_argument, 0, OPT_MASK},
         {"frames", required_argument, 0, 't'},   {"features", required_argument, 0, 'f'},
-        {"state", required_argument, 0, OPT_STATE}, {"resize", required_argument, 0, OPT_RESIZE},
+        {"state", required_argument, 0, OPT_STATE}, {"obs", required_argument, 0, OPT_OBS}, {"resize", required_argument, 0, OPT_RESIZE},
         {"layout", required_argument, 0, OPT_LAYOUT}, {"quiet", no_argument, 0, 'q'},
         {"help", no_argument, 0, OPT_HELP},      {"version", no_argument, 0, OPT_VERSION},
         {0, 0, 0, 0}};
@@ -69,14 +70,19 @@ static void parse_options(int argc, char **argv, options *o)
             if (parse_span(optarg, &o->frame_start, &o->frame_stop) < 0) tool_usage_error("--frames: %s", error_get());
             break;
         case 'f':
-            if (!(o->read.features = strlist_split(optarg, ',', NULL))) tool_die(1, "%s", error_get());
+            if (!(o->read.features = strlist_split(optarg, ',', NULL))) tool_die(EXIT_DATA, "%s", error_get());
             for (char **p = o->read.features; *p; p++)
                 if (!**p) tool_usage_error("--features: empty name in '%s'", optarg);
             break;
         case OPT_STATE:
-            if (!(o->read.state_keys = strlist_split(optarg, ',', NULL))) tool_die(1, "%s", error_get());
+            if (!(o->read.state_keys = strlist_split(optarg, ',', NULL))) tool_die(EXIT_DATA, "%s", error_get());
             for (char **p = o->read.state_keys; *p; p++)
                 if (!**p) tool_usage_error("--state: empty key in '%s'", optarg);
+            break;
+        case OPT_OBS:
+            if (!(o->read.obs_keys = strlist_split(optarg, ',', NULL))) tool_die(EXIT_DATA, "%s", error_get());
+            for (char **p = o->read.obs_keys; *p; p++)
+                if (!**p || strchr(*p, '/')) tool_usage_error("--obs: bad key in '%s'", optarg);
             break;
         case OPT_RESIZE:
             if (parse_size_hw(optarg, &o->read.resize_height, &o->read.resize_width) < 0)
@@ -116,8 +122,8 @@ int main(int argc, char **argv)
     size_t n_jobs = 0;
     int64_t total_frames = 0;
     for (int k = 0; k < o.n_files; k++) {
-        if (!(files[k] = episode_file_open(o.files[k], o.layout))) tool_die(1, "%s", error_get());
-        if (o.mask && episode_file_apply_mask(files[k], o.mask) < 0) tool_die(1, "%s", error_get());
+        if (!(files[k] = episode_file_open(o.files[k], o.layout))) tool_die(EXIT_DATA, "%s", error_get());
+        if (o.mask && episode_file_apply_mask(files[k], o.mask) < 0) tool_die(EXIT_DATA, "%s", error_get());
         for (size_t i = 0; i < episode_file_count(files[k]); i++) {
             int64_t index = episode_file_number(files[k], i);
             if (index < 0) index = episode_number_from_path(o.files[k]);
@@ -125,20 +131,20 @@ int main(int argc, char **argv)
             if (o.episodes && !index_list_contains(o.episodes, o.n_episodes, index)) continue;
             for (size_t j = 0; j < n_jobs; j++)
                 if (jobs[j].index == index)
-                    tool_die(1, "episode %" PRId64 " appears twice (%s and %s)", index, o.files[jobs[j].file], o.files[k]);
+                    tool_die(EXIT_DATA, "episode %" PRId64 " appears twice (%s and %s)", index, o.files[jobs[j].file], o.files[k]);
             episode_reader *r = episode_reader_open(files[k], i, index, &o.read);
-            if (!r) tool_die(1, "%s", error_get());
+            if (!r) tool_die(EXIT_DATA, "%s", error_get());
             int64_t stop = o.frame_stop < 0 || o.frame_stop > episode_reader_length(r) ? episode_reader_length(r) : o.frame_stop;
             if (stop > o.frame_start) total_frames += stop - o.frame_start;
             episode_reader_close(r);
-            if (!(jobs = realloc(jobs, (n_jobs + 1) * sizeof *jobs))) tool_die(1, "out of memory");
+            if (!(jobs = realloc(jobs, (n_jobs + 1) * sizeof *jobs))) tool_die(EXIT_DATA, "out of memory");
             jobs[n_jobs++] = (job){k, i, index};
         }
     }
-    if (n_jobs == 0) tool_die(1, "no episode matches the selection");
+    if (n_jobs == 0) tool_die(EXIT_DATA, "no episode matches the selection");
 
     stream_writer *w = stream_writer_open(stdout);
-    if (!w) tool_die(1, "%s", error_get());
+    if (!w) tool_die(EXIT_DATA, "%s", error_get());
     stream_sample s;
     stream_sample_init(&s);
     progress_t progress;
@@ -158,7 +164,7 @@ int main(int argc, char **argv)
         episode_reader_close(r);
     }
     progress_finish(&progress, done, NULL);
-    if (stream_writer_close(w) < 0) tool_die(1, "%s", error_get());
+    if (stream_writer_close(w) < 0) tool_die(EXIT_DATA, "%s", error_get());
     stream_sample_free(&s);
     for (int k = 0; k < o.n_files; k++) episode_file_close(files[k]);
     free(files);
@@ -166,8 +172,9 @@ int main(int argc, char **argv)
     free(o.episodes);
     strlist_free(o.read.features);
     strlist_free(o.read.state_keys);
-    return tool_close_stdout() < 0 ? 1 : 0;
+    strlist_free(o.read.obs_keys);
+    return tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS;
 fail:
     stream_writer_abort(w);
-    tool_die(1, "%s", error_get());
+    tool_die(EXIT_DATA, "%s", error_get());
 }

@@ -17,7 +17,7 @@ static _Noreturn void usage(void)
            "      --json     write LeRobot-style stats.json instead\n"
            "      --help     this text\n"
            "      --version  version\n");
-    exit(0);
+    exit(tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS);
 }
 
 int main(int argc, char **argv)
@@ -41,25 +41,25 @@ int main(int argc, char **argv)
     const char *input = optind < argc ? argv[optind] : "-";
 
     stream_reader *r = stream_reader_open(input);
-    if (!r) tool_die(1, "%s", error_get());
+    if (!r) tool_die(EXIT_DATA, "%s", error_get());
     stats_accumulator *acc = stats_accumulator_new();
     stream_sample s;
     stream_sample_init(&s);
     int rc;
     while ((rc = stream_reader_next(r, &s)) > 0)
-        if (stats_accumulator_add(acc, &s) < 0) tool_die(1, "%s: %s", stream_reader_name(r), error_get());
-    if (rc < 0) tool_die(1, "%s", error_get());
-    if (stats_accumulator_count(acc) == 0) tool_die(1, "%s: no samples", stream_reader_name(r));
+        if (stats_accumulator_add(acc, &s) < 0) tool_die(EXIT_DATA, "%s: %s", stream_reader_name(r), error_get());
+    if (rc < 0) tool_die(EXIT_DATA, "%s", error_get());
+    if (stats_accumulator_count(acc) == 0) tool_die(EXIT_DATA, "%s: no samples", stream_reader_name(r));
 
     if (json) {
-        if (stats_accumulator_json(acc, stdout) < 0) tool_die(1, "%s", error_get());
+        if (stats_accumulator_json(acc, stdout) < 0) tool_die(EXIT_DATA, "%s", error_get());
     } else {
         stream_writer *w = stream_writer_open(stdout);
         if (!w || stats_accumulator_sample(acc, &s) < 0 || stream_writer_put(w, &s) < 0 || stream_writer_close(w) < 0)
-            tool_die(1, "%s", error_get());
+            tool_die(EXIT_DATA, "%s", error_get());
     }
     stream_sample_free(&s);
     stats_accumulator_free(acc);
     stream_reader_close(r);
-    return tool_close_stdout() < 0 ? 1 : 0;
+    return tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS;
 }

@@ -74,18 +74,19 @@ static _Noreturn void usage(void)
            "      --chunk-exec N     execute N actions of each predicted chunk (default: the policy's)\n"
            "      --temporal-agg[=K] ACT temporal ensembling, weights exp(-K*i), i = 0 the oldest (K 0.01)\n"
            "      --threads N        threads for the policy's computation (default 1)\n"
+           "      --policy-arg KEY=VAL  a setting of the policy's class, e.g. ddim_steps=10 (repeatable)\n"
            "      --summarize        read result lines from FILEs (or stdin) and print their summary\n"
            "  -q, --quiet            no progress on stderr\n"
            "      --help, --version\n\n"
            "Tasks:\n");
     print_tasks();
-    exit(0);
+    exit(EXIT_SUCCESS);
 }
 
 static void parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_SEED = 256, OPT_MAX_STEPS, OPT_LAYOUT, OPT_ONLY_SUCCESS, OPT_STOP, OPT_CAMERAS, OPT_SIZE,
-           OPT_FRAMES, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_THREADS, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
+           OPT_FRAMES, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_POLICY_ARG, OPT_THREADS, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         {"task", required_argument, 0, 't'},        {"policy", required_argument, 0, 'p'},
         {"episodes", required_argument, 0, 'n'},    {"seed", required_argument, 0, OPT_SEED},
@@ -95,7 +96,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"image-size", required_argument, 0, OPT_SIZE}, {"frames", required_argument, 0, OPT_FRAMES},
         {"chunk-exec", required_argument, 0, OPT_CHUNK_EXEC}, {"gzip", required_argument, 0, OPT_GZIP},
         {"temporal-agg", optional_argument, 0, OPT_TEMPORAL}, {"summarize", no_argument, 0, OPT_SUMMARIZE},
-        {"threads", required_argument, 0, OPT_THREADS},
+        {"threads", required_argument, 0, OPT_THREADS}, {"policy-arg", required_argument, 0, OPT_POLICY_ARG},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},   {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -130,7 +131,7 @@ static void parse_options(int argc, char **argv, options *o)
         case OPT_STOP: o->stop_on_success = 1; break;
         case OPT_CAMERAS:
             strlist_free(o->cameras);
-            if (!(o->cameras = strlist_split(optarg, ',', &o->n_cameras))) tool_die(1, "%s", error_get());
+            if (!(o->cameras = strlist_split(optarg, ',', &o->n_cameras))) tool_die(EXIT_DATA, "%s", error_get());
             for (size_t i = 0; i < o->n_cameras; i++)
                 if (!*o->cameras[i]) tool_usage_error("--cameras: empty camera name in '%s'", optarg);
             if (o->n_cameras > SIM_MAX_CAMERAS) tool_usage_error("--cameras: at most %d cameras", SIM_MAX_CAMERAS);
@@ -159,6 +160,10 @@ static void parse_options(int argc, char **argv, options *o)
             if (parse_long(optarg, 1, 256, &value) < 0) tool_usage_error("--threads: %s", error_get());
             o->policy_options.n_threads = (int)value;
             break;
+        case OPT_POLICY_ARG:
+            if (o->policy_options.n_args == POLICY_MAX_ARGS) tool_usage_error("--policy-arg: at most %d", POLICY_MAX_ARGS);
+            o->policy_options.args[o->policy_options.n_args++] = optarg;
+            break;
         case OPT_SUMMARIZE: o->summarize = 1; break;
         case 'q': o->quiet = 1; break;
         case OPT_HELP: usage();
@@ -184,19 +189,19 @@ static int summarize(const options *o)
     results_summary_t s;
     memset(&s, 0, sizeof s);
     if (o->n_files == 0) {
-        if (results_summary_read(&s, stdin, "stdin") < 0) tool_die(1, "%s", error_get());
+        if (results_summary_read(&s, stdin, "stdin") < 0) tool_die(EXIT_DATA, "%s", error_get());
     }
     for (int i = 0; i < o->n_files; i++) {
         int is_stdin = strcmp(o->files[i], "-") == 0;
         FILE *fp = is_stdin ? stdin : fopen(o->files[i], "r");
-        if (!fp) tool_die(1, "%s: %s", o->files[i], strerror(errno));
+        if (!fp) tool_die(EXIT_DATA, "%s: %s", o->files[i], strerror(errno));
         int rc = results_summary_read(&s, fp, is_stdin ? "stdin" : o->files[i]);
         if (!is_stdin) fclose(fp);
-        if (rc < 0) tool_die(1, "%s", error_get());
+        if (rc < 0) tool_die(EXIT_DATA, "%s", error_get());
     }
-    if (s.episodes == 0) tool_die(1, "no result lines to summarize");
+    if (s.episodes == 0) tool_die(EXIT_DATA, "no result lines to summarize");
     results_summary_print(stdout, &s);
-    return tool_close_stdout() < 0 ? 1 : 0;
+    return tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS;
 }
 
 /* ---------------------------------------------------------------- recording */
@@ -271,7 +276,7 @@ static int expert_callback(void *context, float *action) { return sim_task_exper
 static void *xcalloc(size_t n, size_t size)
 {
     void *p = calloc(n ? n : 1, size);
-    if (!p) tool_die(1, "out of memory");
+    if (!p) tool_die(EXIT_DATA, "out of memory");
     return p;
 }
 
@@ -305,7 +310,7 @@ static void observe(rollout_t *r, policy_observation_t *obs, int step)
     }
     if (r->render)
         for (int c = 0; c < info->n_cameras; c++) {
-            if (sim_task_image(r->task, c, r->buf.images[c]) < 0) tool_die(1, "%s", error_get());
+            if (sim_task_image(r->task, c, r->buf.images[c]) < 0) tool_die(EXIT_DATA, "%s", error_get());
             obs->images[c] = r->buf.images[c];
         }
 }
@@ -516,7 +521,7 @@ int main(int argc, char **argv)
     env.max_steps = info->max_steps;
     policy_t *policy = scripted ? policy_open_scripted(&env, expert_callback, task)
                                 : policy_open(o.policy, &env, &o.policy_options);
-    if (!policy) tool_die(1, "%s", error_get());
+    if (!policy) tool_die(EXIT_DATA, "%s", error_get());
 
     rollout_t r;
     memset(&r, 0, sizeof r);
@@ -535,17 +540,17 @@ int main(int argc, char **argv)
             r.frames_fp = stdout;
             results = stderr;
         } else if (!(r.frames_fp = fopen(o.frames, "wb"))) {
-            tool_die(1, "%s: %s", o.frames, strerror(errno));
+            tool_die(EXIT_DATA, "%s: %s", o.frames, strerror(errno));
         }
-        if (!(r.frames = stream_writer_open(r.frames_fp))) tool_die(1, "%s", error_get());
+        if (!(r.frames = stream_writer_open(r.frames_fp))) tool_die(EXIT_DATA, "%s", error_get());
         stream_sample_init(&r.sample);
     }
     if (o.output && o.layout == EPISODE_LAYOUT_ACT) {
-        if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(1, "%s: cannot create the directory: %s", o.output, strerror(errno));
+        if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o.output, strerror(errno));
     } else if (o.output) {
         env_args_json(info, env_args, sizeof env_args);
         episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = env_args, .gzip_level = o.gzip};
-        if (!(r.robomimic = episode_writer_create(o.output, &wo))) tool_die(1, "%s", error_get());
+        if (!(r.robomimic = episode_writer_create(o.output, &wo))) tool_die(EXIT_DATA, "%s", error_get());
     }
     allocate_buffers(&r);
 
@@ -584,6 +589,6 @@ int main(int argc, char **argv)
     policy_free(policy);
     sim_task_free(task);
     strlist_free(o.cameras);
-    if (tool_close_stdout() < 0) return 1;
-    return failed ? 1 : 0;
+    if (tool_close_stdout() < 0) return EXIT_DATA;
+    return failed ? EXIT_DATA : EXIT_SUCCESS;
 }

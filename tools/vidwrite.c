@@ -27,9 +27,9 @@ typedef struct {
 } vidwrite_options_t;
 
 static const char usage_text[] =
-    "usage: vidwrite -o OUT [options] [FILE|-]\n"
+    "Usage: vidwrite -o OUT [options] [FILE|-]\n"
     "Write the camera images of a sample stream (observation.images.* fields) as a video.\n"
-    "OUT ending in .gif gives an animated GIF; .mp4, .m4v, .mov, .mkv give H.264 (yuv420p).\n"
+    "OUT ending in .gif gives an animated GIF; .mp4, .m4v, .mov, .mkv give H.264 (yuv420p).\n\n"
     "  -o, --output OUT     video file to write (required; written atomically)\n"
     "  -r, --fps N          frames per second (default 30)\n"
     "  -c, --crf N          x264 quality 0..51, lower is better (default 23)\n"
@@ -37,21 +37,22 @@ static const char usage_text[] =
     "  -C, --cameras LIST   cameras to show, comma-separated, in this order (default: all, sorted)\n"
     "  -l, --label          write each camera's name in its corner\n"
     "  -q, --quiet          no progress on stderr\n"
-    "  -h, --help           this help\n"
-    "  -V, --version        version\n";
+    "      --help           this text\n"
+    "      --version        version\n";
 
 static void parse_options(int argc, char **argv, vidwrite_options_t *o)
 {
+    enum { OPT_HELP = 256, OPT_VERSION };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"fps", required_argument, 0, 'r'},
         {"crf", required_argument, 0, 'c'},    {"preset", required_argument, 0, 'p'},
         {"cameras", required_argument, 0, 'C'}, {"label", no_argument, 0, 'l'},
-        {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, 'h'},
-        {"version", no_argument, 0, 'V'},      {0, 0, 0, 0}};
+        {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, OPT_HELP},
+        {"version", no_argument, 0, OPT_VERSION},      {0, 0, 0, 0}};
     *o = (vidwrite_options_t){.input = "-", .video = {.fps = 30, .crf = 23, .preset = "medium"}};
     long value;
     int c;
-    while ((c = getopt_long(argc, argv, "o:r:c:C:lqhV", longopts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "o:r:c:C:lq", longopts, NULL)) != -1) {
         switch (c) {
         case 'o': o->output = optarg; break;
         case 'r':
@@ -72,8 +73,8 @@ static void parse_options(int argc, char **argv, vidwrite_options_t *o)
             break;
         case 'l': o->label = 1; break;
         case 'q': o->quiet = 1; break;
-        case 'h': fputs(usage_text, stdout); exit(tool_close_stdout() < 0 ? 1 : 0);
-        case 'V': tool_version();
+        case OPT_HELP: fputs(usage_text, stdout); exit(tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS);
+        case OPT_VERSION: tool_version();
         default: tool_usage_error("unknown option");
         }
     }
@@ -333,5 +334,5 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &options);
     if (write_video(&options) < 0) tool_die(EXIT_DATA, "%s", error_get());
     strlist_free(options.cameras);
-    return tool_close_stdout() < 0 ? EXIT_DATA : 0;
+    return tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS;
 }

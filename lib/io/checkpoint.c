@@ -4,8 +4,10 @@
 #include "io/checkpoint.h"
 #include "io/hdf5_util.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <hdf5.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -254,6 +256,17 @@ int checkpoint_write_config(checkpoint_writer *w, const char *key, const char *v
     return r < 0 ? error_set("%s: cannot write configuration %s", w->path, key) : 0;
 }
 
+int checkpoint_write_configf(checkpoint_writer *w, const char *key, const char *fmt, ...)
+{
+    char value[4096];
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(value, sizeof value, fmt, ap);
+    va_end(ap);
+    if (n < 0 || (size_t)n >= sizeof value) return error_set("%s: configuration %s is too long", w->path, key);
+    return checkpoint_write_config(w, key, value);
+}
+
 int checkpoint_write_root_attr(checkpoint_writer *w, const char *key, const char *value)
 {
     return attr_write_string(w->file, key, value) < 0 ? error_set("%s: cannot write root attribute %s", w->path, key)
@@ -483,6 +496,11 @@ int checkpoint_read_params(checkpoint_reader *r, nn_params *ps)
     return read_store(r, "params", ps, ps->data, 0);
 }
 
+int checkpoint_read_inference_params(checkpoint_reader *r, nn_params *ps)
+{
+    return read_store(r, H5Lexists(r->file, "ema", H5P_DEFAULT) > 0 ? "ema" : "params", ps, ps->data, 0);
+}
+
 int checkpoint_read_optim(checkpoint_reader *r, nn_adamw *opt)
 {
     if (H5Lexists(r->file, "optim", H5P_DEFAULT) <= 0) return error_set("%s: no optimizer state (/optim)", r->path);
@@ -541,6 +559,29 @@ const char *checkpoint_config(checkpoint_reader *r, const char *key)
     for (int i = 0; i < r->n_config; i++)
         if (!strcmp(r->keys[i], key)) return r->values[i];
     return NULL;
+}
+
+int checkpoint_config_int(checkpoint_reader *r, const char *key, int *out)
+{
+    const char *v = checkpoint_config(r, key);
+    char *end;
+    if (!v) return error_set("%s: configuration has no '%s'", r->path, key);
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (*end || end == v || errno || x < INT_MIN || x > INT_MAX)
+        return error_set("%s: configuration '%s' = '%s' is not an integer", r->path, key, v);
+    *out = (int)x;
+    return 0;
+}
+
+int checkpoint_config_float(checkpoint_reader *r, const char *key, float *out)
+{
+    const char *v = checkpoint_config(r, key);
+    char *end;
+    if (!v) return error_set("%s: configuration has no '%s'", r->path, key);
+    *out = strtof(v, &end);
+    if (*end || end == v) return error_set("%s: configuration '%s' = '%s' is not a number", r->path, key, v);
+    return 0;
 }
 
 int checkpoint_config_count(checkpoint_reader *r)

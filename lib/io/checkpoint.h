@@ -6,7 +6,9 @@
  *   /optim/exp_avg/<name>          AdamW first moments (trainable parameters only)
  *   /optim/exp_avg_sq/<name>       AdamW second moments
  *   /optim                         attributes step (int64), beta1, beta2, eps, lr[], weight_decay[]
- *   /ema/<name>                    EMA weights (every entry), attribute optimization_step on /ema
+ *   /ema/<name>                    EMA weights (every entry), attribute optimization_step on /ema;
+ *                                  a policy runs with these when present (inference), training
+ *                                  resumes from /params
  *   /stats/<feature>/<name>        normalisation statistics the caller writes (mean, std, min, max...)
  *   /config                        attributes: the configuration, string key = string value
  *   /                              attributes step (int64), format = "ilt-checkpoint-1"
@@ -42,6 +44,9 @@ int checkpoint_write_optim(checkpoint_writer *w, const nn_adamw *opt);
 int checkpoint_write_ema(checkpoint_writer *w, const nn_ema *ema);
 int checkpoint_write_step(checkpoint_writer *w, long step);
 int checkpoint_write_config(checkpoint_writer *w, const char *key, const char *value);
+/* The same with the value formatted as printf does. */
+int checkpoint_write_configf(checkpoint_writer *w, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 /* A string attribute on the root group, e.g. "policy" = "act", which the policy registry reads. */
 int checkpoint_write_root_attr(checkpoint_writer *w, const char *key, const char *value);
 /* /stats/<feature>/<name>, float32 [shape]. */
@@ -59,6 +64,9 @@ void checkpoint_close(checkpoint_reader *r);
 /* Fill every entry of ps from /params; any missing, unexpected, mis-shaped or non-float32
  * dataset is an error listing each difference, and then nothing is modified. */
 int checkpoint_read_params(checkpoint_reader *r, nn_params *ps);
+/* The weights to run a policy with: /ema when the run kept an EMA (Diffusion Policy evaluates
+ * its EMA model), else /params. Same checks as checkpoint_read_params. */
+int checkpoint_read_inference_params(checkpoint_reader *r, nn_params *ps);
 /* Restore AdamW's step and moments (opt must be initialised on the same store). Groups' lr and
  * weight decay stay as the caller set them. */
 int checkpoint_read_optim(checkpoint_reader *r, nn_adamw *opt);
@@ -67,6 +75,10 @@ int checkpoint_read_step(checkpoint_reader *r, long *step);
 int checkpoint_has(checkpoint_reader *r, const char *object);   /* "optim", "ema", "stats/qpos"... */
 /* Configuration: the value of key (owned by r), or NULL if absent. */
 const char *checkpoint_config(checkpoint_reader *r, const char *key);
+/* A configuration value as an int or a float; an absent key or an unparsable value is an error
+ * naming the file, the key and the value. */
+int checkpoint_config_int(checkpoint_reader *r, const char *key, int *out);
+int checkpoint_config_float(checkpoint_reader *r, const char *key, float *out);
 /* Number of configuration entries, and the i-th key/value (owned by r). */
 int checkpoint_config_count(checkpoint_reader *r);
 int checkpoint_config_at(checkpoint_reader *r, int i, const char **key, const char **value);

@@ -527,6 +527,13 @@ static int setup_robomimic(episode_reader *r, const char *group, const episode_r
     }
     strlist_free(defaults);
     if (rc < 0) return -1;
+    for (char **k = o && o->obs_keys ? o->obs_keys : NULL; k && *k; k++) {
+        char name[256];
+        snprintf(name, sizeof name, "observation.%s", *k);
+        snprintf(path, sizeof path, "%s/obs/%s", group, *k);
+        const char *p = path;
+        if (wanted(o, name) && add_vector(r, name, &p, 1) < 0) return -1;
+    }
     snprintf(path, sizeof path, "%s/obs", group);
     if (add_images(r, path, o) < 0) return -1;
     snprintf(path, sizeof path, "%s/actions", group);

@@ -68,6 +68,9 @@ typedef struct {
     char **features;
     /* robomimic low-dim obs keys concatenated into observation.state; NULL: the default. */
     char **state_keys;
+    /* robomimic low-dim obs keys written each as its own field observation.<key> (what
+     * Diffusion Policy's low-dimensional observations are); NULL: none. */
+    char **obs_keys;
     /* Resample every image to this size (0: keep): area averaging when shrinking, bilinear
      * when enlarging. */
     int resize_height, resize_width;

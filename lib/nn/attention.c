@@ -50,6 +50,10 @@ nn_tensor *mod_attention_forward(nn_ctx *c, const mod_attention *m, nn_tensor *q
         nn_tensor *qk = nn_linear_rows(c, q, w, bias, 0, 2 * E);
         nn_tensor *V = nn_linear_rows(c, v, w, bias, 2 * E, E);
         out = nn_attention(c, qk, 0, qk, E, V, 0, E, H, attn_mask, key_padding, m->dropout);
+    } else if (k == v) {   /* cross-attention on one memory (pre-norm decoders) */
+        nn_tensor *Q = nn_linear_rows(c, q, w, bias, 0, E);
+        nn_tensor *kv = nn_linear_rows(c, k, w, bias, E, 2 * E);
+        out = nn_attention(c, Q, 0, kv, 0, kv, E, E, H, attn_mask, key_padding, m->dropout);
     } else {
         nn_tensor *Q = nn_linear_rows(c, q, w, bias, 0, E);
         nn_tensor *K = nn_linear_rows(c, k, w, bias, E, E);

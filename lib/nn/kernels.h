@@ -4,9 +4,11 @@
 #define ILT_NN_KERNELS_H
 
 /* C[M,N] = alpha * op(A) op(B) + beta * C, row-major (cblas_sgemm's arguments), on the engine's
- * own blocked kernel (gemm.c) over the pool's threads. Each element of C is summed in one order
- * for a given kernel variant whatever the thread count: results are bit-identical on 1 and N
- * threads. beta = 0 writes C without reading it. */
+ * own blocked kernel (gemm.c) over the pool's threads: one slice of C per thread. Each element
+ * of C is summed in one order for a given kernel variant whatever the thread count: results are
+ * bit-identical on 1 and N threads. beta = 0 writes C without reading it. Code multiplies
+ * through nn_gemm or the ops (nn_gemm_serial inside a task of our pool). A benchmark that wants
+ * OpenBLAS's own threaded rate calls cblas_sgemm with openblas_set_num_threads around it. */
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
 /* The same on the calling thread only (for products inside a parallel loop). */

@@ -1,7 +1,7 @@
 /* modules.h — the layers models are built from: Linear, Conv, MLP, normalisation layers,
  * ResNet18 (torchvision), multi-head attention (PyTorch's parameterisation), DETR/ACT transformer
  * encoder and decoder layers, and Diffusion Policy's conditional residual 1-D block with FiLM
- * and diffusion-step encoder.
+ * and diffusion-step encoder, ConditionalUnet1D and TransformerForDiffusion.
  *
  * A module is a small struct of parameter pointers. *_init registers its parameters in a store
  * under "<prefix><pytorch name>" (so a checkpoint uses the names and layouts PyTorch's
@@ -132,7 +132,7 @@ int mod_attention_init(mod_attention *m, nn_params *ps, rng_t *rng, const char *
                        int heads, float dropout);
 /* q [B,Lq,E], k and v [B,Lk,E] -> [B,Lq,E]. attn_mask [Lq,Lk] additive (-INFINITY = not allowed)
  * or NULL; key_padding [B,Lk] (nonzero = padded key) or NULL. Passing the same tensor for q and
- * k (and v) shares their projection. */
+ * k (and v), or for k and v, shares their projection. */
 nn_tensor *mod_attention_forward(nn_ctx *c, const mod_attention *m, nn_tensor *q, nn_tensor *k, nn_tensor *v,
                                  const float *attn_mask, const unsigned char *key_padding);
 
@@ -176,6 +176,12 @@ int mod_decoder_layer_init(mod_decoder_layer *m, nn_params *ps, rng_t *rng, cons
  * memory_key_padding [B,S] or NULL. */
 nn_tensor *mod_decoder_layer_forward(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
                                      nn_tensor *pos, nn_tensor *query_pos, const unsigned char *memory_key_padding);
+/* The same with additive attention masks (-INFINITY = not allowed), either may be NULL:
+ * tgt_mask [T,T] on the self-attention, memory_mask [T,S] on the cross-attention (PyTorch's
+ * float tgt_mask / memory_mask). */
+nn_tensor *mod_decoder_layer_forward_masked(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
+                                            nn_tensor *pos, nn_tensor *query_pos, const float *tgt_mask,
+                                            const float *memory_mask, const unsigned char *memory_key_padding);
 /* The same layer for tgt = 0 [B,T,E] (DETR's and ACT's first decoder layer): without dropout
  * (inference, or dropout 0) its self-attention block gives one row for every query, so it is
  * computed once instead of over T queries; equal to the general layer up to rounding. */
@@ -240,5 +246,58 @@ int mod_cond_unet1d_init(mod_cond_unet1d *m, nn_params *ps, rng_t *rng, const ch
  * [B,global_cond_dim] or NULL (when global_cond_dim is 0) -> [B,T,input_dim]. */
 nn_tensor *mod_cond_unet1d_forward(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *timesteps,
                                    nn_tensor *global_cond);
+
+/* ---------------------------------------------------------------- Diffusion Policy transformer */
+/* TransformerForDiffusion as Diffusion Policy's transformer policies build it (obs_as_cond,
+ * time_as_cond, causal_attn, n_cond_layers 0):
+ *   tokens = drop(input_emb(sample) + pos_emb)                                  [B,T,E]
+ *   memory = encoder(drop([time_emb(t); cond_obs_emb(cond)] + cond_pos_emb))   [B,1+To,E]
+ *     time_emb: the sinusoidal step embedding (sines then cosines, no MLP);
+ *     encoder: Linear(E,4E) - Mish - Linear(4E,E) ("encoder.0.", "encoder.2.")
+ *   n_layer pre-norm decoder layers (exact GELU, feed-forward 4E, dropout p_drop_attn; no final
+ *     norm) with the causal mask [T,T] and the memory mask [T,1+To] (token t sees memory token
+ *     s when t >= s-1: the time token and the observations up to its own step)
+ *   out = head(ln_f(x))                                                         [B,T,A]
+ * Names in the order of its state_dict: _dummy_variable, pos_emb, cond_pos_emb, mask,
+ * memory_mask, input_emb.*, cond_obs_emb.*, encoder.{0,2}.*, decoder.layers.<i>.*, ln_f.*,
+ * head.*. `mask` and `memory_mask` are NN_BUFFER entries holding PyTorch's additive masks
+ * (0 / -inf), which the forward reads; `_dummy_variable` is DP's empty parameter (shape [0], no
+ * floats), kept so that a checkpoint holds exactly the names of DP's state_dict. Initialised as
+ * DP (rng NULL: only the masks, LayerNorm weights 1): Linear and attention weights N(0, 0.02),
+ * biases 0, LayerNorm 1 and 0, pos_emb and cond_pos_emb N(0, 0.02). */
+#define MOD_TRANSFORMER_DIFFUSION_MAX_LAYERS 16
+typedef struct mod_transformer_diffusion_config {
+    int action_dim;         /* A: DP's input_dim = output_dim */
+    int obs_dim;            /* cond_dim: observation features per step */
+    int horizon;            /* T: action tokens */
+    int n_obs_steps;        /* To: observation tokens */
+    int n_layer, n_head, n_emb;
+    float p_drop_emb, p_drop_attn;
+} mod_transformer_diffusion_config;
+/* DP's transformer configs: n_layer 8, n_head 4, n_emb 256, p_drop_emb 0, p_drop_attn 0.3. */
+mod_transformer_diffusion_config mod_transformer_diffusion_defaults(int action_dim, int obs_dim, int horizon,
+                                                                   int n_obs_steps);
+
+typedef struct mod_transformer_diffusion {
+    mod_transformer_diffusion_config cfg;
+    nn_tensor *dummy_variable, *pos_emb, *cond_pos_emb, *mask, *memory_mask;
+    mod_linear input_emb, cond_obs_emb, head;
+    mod_mlp encoder;
+    mod_decoder_layer layers[MOD_TRANSFORMER_DIFFUSION_MAX_LAYERS];
+    mod_norm ln_f;
+    int first_param, n_params;   /* its entries in the store's list */
+} mod_transformer_diffusion;
+int mod_transformer_diffusion_init(mod_transformer_diffusion *m, nn_params *ps, rng_t *rng, const char *prefix,
+                                   const mod_transformer_diffusion_config *cfg);
+/* sample [B,T,A], timesteps [B] (each sample's diffusion step, as float), cond [B,To,obs_dim]
+ * -> [B,T,A]. T and To must be the configured horizon and n_obs_steps (the masks' sizes). */
+nn_tensor *mod_transformer_diffusion_forward(nn_ctx *c, const mod_transformer_diffusion *m, nn_tensor *sample,
+                                             const float *timesteps, nn_tensor *cond);
+/* DP's get_optim_groups: the weights of the Linear and attention layers decay; biases, LayerNorm
+ * weights, pos_emb, cond_pos_emb and _dummy_variable do not (NN_NO_DECAY set or cleared to
+ * match, whatever the flags were). Every entry of the module moves to optimizer group `group`,
+ * whose weight decay the caller sets (DP: transformer_weight_decay 1e-3; its observation
+ * encoder's group 1e-6). Returns the number of decayed tensors, or -1 with error_set. */
+int mod_transformer_diffusion_optim_groups(const mod_transformer_diffusion *m, nn_params *ps, int group);
 
 #endif

@@ -68,7 +68,7 @@ nn_tensor *nn_param(nn_params *ps, const char *name, unsigned flags, int ndim, c
 {
     if (ndim < 0 || ndim > NN_MAX_DIMS) { error_set("nn param %s: %d dims (at most %d)", name, ndim, NN_MAX_DIMS); return NULL; }
     for (int i = 0; i < ndim; i++)
-        if (shape[i] <= 0) { error_set("nn param %s: dim %d is %d", name, i, shape[i]); return NULL; }
+        if (shape[i] < 0) { error_set("nn param %s: dim %d is %d", name, i, shape[i]); return NULL; }
     if (nn_param_find(ps, name)) { error_set("nn param %s: registered twice", name); return NULL; }
     long size = nn_shape_size(ndim, shape);
     long offset = ps->total;

@@ -43,8 +43,9 @@ typedef struct nn_params {
 
 nn_params *nn_params_new(void);
 void nn_params_free(nn_params *ps);
-/* Register a zero-filled parameter. flags: NN_NO_DECAY | NN_FROZEN | NN_BUFFER. Returns NULL +
- * error_set on a duplicate name, bad shape or out of memory. */
+/* Register a zero-filled parameter. flags: NN_NO_DECAY | NN_FROZEN | NN_BUFFER. A dim may be 0
+ * (an empty tensor that a state_dict keeps, as Diffusion Policy's _dummy_variable). Returns
+ * NULL + error_set on a duplicate name, negative dim or out of memory. */
 nn_tensor *nn_param(nn_params *ps, const char *name, unsigned flags, int ndim, const int *shape);
 /* Move a registered parameter to optimizer group `group` (own lr / weight decay). */
 int nn_param_set_group(nn_params *ps, const char *name_prefix, int group);

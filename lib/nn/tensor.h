@@ -28,7 +28,9 @@ typedef struct nn_tensor {
     long size;              /* product of shape */
     int ndim;
     int shape[NN_MAX_DIMS];
-    int requires_grad;      /* trainable parameter, or computed from one while recording */
+    int requires_grad;      /* trainable parameter, or computed from one while recording; set
+                               on an arena input (nn_from, nn_wrap) to get its gradient in
+                               ->grad after nn_backward (the tests' input gradients) */
     const char *name;       /* parameters only (PyTorch name), else NULL */
     int frozen;             /* parameters after nn_params_freeze: the values no longer change,
                                so linear and convolution ops keep a packed copy (below) */

@@ -1,5 +1,6 @@
 /* transformer.c — DETR/ACT transformer encoder and decoder layers (post-norm and pre-norm,
- * ReLU or GELU, dropout, positions added to queries and keys) (modules.h). */
+ * ReLU or GELU, dropout, positions added to queries and keys, additive attention masks)
+ * (modules.h). */
 #include <string.h>
 
 #include "nn/modules.h"
@@ -131,19 +132,20 @@ int mod_decoder_layer_init(mod_decoder_layer *m, nn_params *ps, rng_t *rng, cons
 /* The cross-attention and feed-forward blocks of a decoder layer, after its self-attention
  * block gave tgt. */
 static nn_tensor *decoder_rest(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
-                               nn_tensor *memory_k, nn_tensor *query_pos, const unsigned char *memory_key_padding)
+                               nn_tensor *memory_k, nn_tensor *query_pos, const float *memory_mask,
+                               const unsigned char *memory_key_padding)
 {
     const mod_transformer_config *cfg = &m->cfg;
     if (cfg->pre_norm) {
         nn_tensor *h = mod_norm_forward(c, &m->norm2, tgt);
-        h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, h, query_pos), memory_k, memory, NULL,
+        h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, h, query_pos), memory_k, memory, memory_mask,
                                   memory_key_padding);
         tgt = residual(c, cfg, tgt, h);
         h = feedforward(c, cfg, &m->linear1, &m->linear2, mod_norm_forward(c, &m->norm3, tgt));
         return residual(c, cfg, tgt, h);
     }
-    nn_tensor *h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, tgt, query_pos), memory_k, memory, NULL,
-                                         memory_key_padding);
+    nn_tensor *h = mod_attention_forward(c, &m->multihead_attn, with_pos(c, tgt, query_pos), memory_k, memory,
+                                         memory_mask, memory_key_padding);
     tgt = mod_norm_forward(c, &m->norm2, residual(c, cfg, tgt, h));
     h = feedforward(c, cfg, &m->linear1, &m->linear2, tgt);
     return mod_norm_forward(c, &m->norm3, residual(c, cfg, tgt, h));
@@ -152,18 +154,25 @@ static nn_tensor *decoder_rest(nn_ctx *c, const mod_decoder_layer *m, nn_tensor 
 nn_tensor *mod_decoder_layer_forward(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
                                      nn_tensor *pos, nn_tensor *query_pos, const unsigned char *memory_key_padding)
 {
+    return mod_decoder_layer_forward_masked(c, m, tgt, memory, pos, query_pos, NULL, NULL, memory_key_padding);
+}
+
+nn_tensor *mod_decoder_layer_forward_masked(nn_ctx *c, const mod_decoder_layer *m, nn_tensor *tgt, nn_tensor *memory,
+                                            nn_tensor *pos, nn_tensor *query_pos, const float *tgt_mask,
+                                            const float *memory_mask, const unsigned char *memory_key_padding)
+{
     const mod_transformer_config *cfg = &m->cfg;
     nn_tensor *memory_k = with_pos(c, memory, pos);
     if (cfg->pre_norm) {
         nn_tensor *h = mod_norm_forward(c, &m->norm1, tgt);
         nn_tensor *qk = with_pos(c, h, query_pos);
-        tgt = residual(c, cfg, tgt, mod_attention_forward(c, &m->self_attn, qk, qk, h, NULL, NULL));
+        tgt = residual(c, cfg, tgt, mod_attention_forward(c, &m->self_attn, qk, qk, h, tgt_mask, NULL));
     } else {
         nn_tensor *qk = with_pos(c, tgt, query_pos);
-        nn_tensor *h = mod_attention_forward(c, &m->self_attn, qk, qk, tgt, NULL, NULL);
+        nn_tensor *h = mod_attention_forward(c, &m->self_attn, qk, qk, tgt, tgt_mask, NULL);
         tgt = mod_norm_forward(c, &m->norm1, residual(c, cfg, tgt, h));
     }
-    return decoder_rest(c, m, tgt, memory, memory_k, query_pos, memory_key_padding);
+    return decoder_rest(c, m, tgt, memory, memory_k, query_pos, memory_mask, memory_key_padding);
 }
 
 nn_tensor *mod_decoder_layer_forward_zero(nn_ctx *c, const mod_decoder_layer *m, int B, int T, nn_tensor *memory,
@@ -184,5 +193,5 @@ nn_tensor *mod_decoder_layer_forward_zero(nn_ctx *c, const mod_decoder_layer *m,
     nn_tensor *row = mod_linear_forward(c, &m->self_attn.out_proj, v);   /* 0 + self-attention */
     if (!cfg->pre_norm) row = mod_norm_forward(c, &m->norm1, row);
     nn_tensor *tgt = nn_add(c, nn_zeros(c, NN_DIMS(B, T, E)), row);
-    return decoder_rest(c, m, tgt, memory, with_pos(c, memory, pos), query_pos, memory_key_padding);
+    return decoder_rest(c, m, tgt, memory, with_pos(c, memory, pos), query_pos, NULL, memory_key_padding);
 }

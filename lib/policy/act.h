@@ -4,7 +4,7 @@
  * The model parts live in one file each: act_backbone.c (ResNet18 per camera, shared weights,
  * 1x1 input projection, DETR 2-D sine positions, cameras side by side along the width),
  * act_cvae.c (the CVAE encoder giving the style latent), act_model.c (the whole ACT network and
- * its L1 + KL loss), cnnmlp.c (the baseline), act_data.c (stream -> memory, batches),
+ * its L1 + KL loss), cnnmlp.c (the baseline), act_data.c (the data set's layout, batches),
  * act_checkpoint.c (save/load with the configuration and statistics), act_policy.c (the "act"
  * and "cnnmlp" classes of the policy interface).
  *
@@ -22,7 +22,7 @@
 
 #include <stdint.h>
 
-#include "io/stream.h"
+#include "io/dataset.h"
 #include "nn/modules.h"
 
 #define ACT_MAX_CAMERAS 8
@@ -136,36 +136,30 @@ void act_denormalize_action(const act_model *m, const float *normalised, int row
 /* One camera image HxWx3 uint8 (top row first) -> [3,H,W] normalised float. */
 void act_normalize_image(const act_model *m, int camera, const uint8_t *hwc, float *chw);
 
-/* ---------------------------------------------------------------- in-memory dataset */
-typedef struct act_dataset {
-    int64_t n;                       /* samples */
+/* ---------------------------------------------------------------- training data */
+/* ACT's fields of a sample stream (io/dataset.h): observation.state [S], action [K,A] (chunkify)
+ * or [A], action_is_pad [K] (optional), and one uint8 [H,W,3] image per camera. cameras: the
+ * camera names (fields observation.images.<name>); NULL: every camera of the first sample,
+ * sorted. Returns the number of requests written to want[0..max). */
+int act_data_request(char **cameras, int n_cameras, dataset_request *want, int max);
+
+/* Where ACT's inputs are in a data set read with that request, and their sizes. */
+typedef struct act_data_layout {
+    int state, action, is_pad;       /* field indices; action and is_pad -1 when absent */
+    int image[ACT_MAX_CAMERAS];
     int state_dim, action_dim, rows; /* rows: action chunk rows in the stream */
     int n_cameras, height, width;
     char camera_names[ACT_MAX_CAMERAS][ACT_NAME_MAX];
-    float *state;                    /* [n, S] */
-    float *action;                   /* [n, rows, A] */
-    unsigned char *is_pad;           /* [n, rows] */
-    uint8_t **image_blocks;          /* blocks of ACT_DATA_BLOCK samples: [cam][H][W][3] each */
-    int64_t *episode, *frame;
-    int64_t capacity;
-} act_dataset;
-#define ACT_DATA_BLOCK 256
-
-/* Read a chunkified sample stream into memory (images stay uint8). cameras: the camera names
- * (fields observation.images.<name>); NULL: every camera of the first sample, sorted. Stops with an error before memory_limit bytes would be
- * exceeded (0: the system's available memory at the start, minus a margin). */
-int act_dataset_read(act_dataset *ds, stream_reader *r, char **cameras, int n_cameras, size_t memory_limit);
-/* Append one sample (the first one fixes the layout; limit 0: no memory check). */
-int act_dataset_add(act_dataset *ds, const stream_sample *s, char **cameras, int n_cameras, size_t limit);
-void act_dataset_free(act_dataset *ds);
-const uint8_t *act_dataset_image(const act_dataset *ds, int64_t i, int camera);
-/* Sorted distinct episode indices (malloc'd) and their count. */
-int act_dataset_episodes(const act_dataset *ds, int64_t **episodes, size_t *count);
+} act_data_layout;
+/* Check the data set's dtypes and shapes for ACT and fill *layout (-1 with error_set naming the
+ * field and the shape expected). */
+int act_data_layout_of(const dataset_t *ds, act_data_layout *layout);
 
 /* Normalised batch of samples idx[0..B) into b's buffers (allocated by act_batch_alloc). */
 int act_batch_alloc(act_batch *b, const act_model *m, int batch);
 void act_batch_free(act_batch *b);
-void act_batch_fill(act_batch *b, const act_model *m, const act_dataset *ds, const int64_t *idx, int batch);
+void act_batch_fill(act_batch *b, const act_model *m, const dataset_t *ds, const act_data_layout *layout,
+                    const int64_t *idx, int batch);
 /* Random-shift augmentation (DrQ's): every image of the batch moved by its own offset (dy, dx),
  * each drawn uniformly from [-pad, pad] in rng's order (per sample, per camera, dy then dx),
  * the border repeated into the uncovered edge: what padding by pad pixels with the edge values
@@ -180,12 +174,14 @@ int act_batch_random_shift(act_batch *b, const act_model *m, int pad, rng_t *rng
 struct nn_adamw;
 int act_checkpoint_save(const char *path, const act_model *m, const struct nn_adamw *opt, long step,
                         const char *const *extra);
+/* The model part of a checkpoint being written (root "policy" attribute, configuration,
+ * statistics, /params): what act_checkpoint_save writes before the optimizer. */
+struct checkpoint_writer;
+int act_checkpoint_write(struct checkpoint_writer *w, const act_model *m);
 /* Build the model from a checkpoint's configuration and load its weights and statistics. */
 int act_checkpoint_load(const char *path, act_model *m);
-/* Restore the optimizer state and step of a checkpoint written with one. */
-int act_checkpoint_load_optim(const char *path, struct nn_adamw *opt, long *step);
-/* A configuration value of a checkpoint ("lr", ...) into buf; -1 if absent (no error set). */
-int act_checkpoint_config(const char *path, const char *key, char *buf, size_t size);
+/* The same with the weights a policy runs with (/ema when the run kept an EMA, else /params). */
+int act_checkpoint_load_inference(const char *path, act_model *m);
 
 /* ---------------------------------------------------------------- the policy classes */
 /* "act" and "cnnmlp" for the registry (policy/registry.c). */

@@ -5,7 +5,6 @@
  * (temporary file, renamed over the target on commit). */
 #include "policy/act.h"
 
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,33 +18,22 @@ static const char *norm_name(mod_norm_kind k)
     return k == MOD_NORM_BATCH ? "batch" : k == MOD_NORM_FROZEN_BATCH ? "frozen" : "group";
 }
 
-static int put(checkpoint_writer *w, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static int put(checkpoint_writer *w, const char *key, const char *fmt, ...)
-{
-    char value[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(value, sizeof value, fmt, ap);
-    va_end(ap);
-    return checkpoint_write_config(w, key, value);
-}
-
 static int write_model(checkpoint_writer *w, const act_model *m)
 {
     const act_config *cfg = &m->cfg;
     char cameras[ACT_MAX_CAMERAS * (ACT_NAME_MAX + 1)] = "";
     for (int k = 0; k < cfg->n_cameras; k++)
         snprintf(cameras + strlen(cameras), sizeof cameras - strlen(cameras), "%s%s", k ? "," : "", cfg->camera_names[k]);
-    if (put(w, "policy", "%s", cfg->kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act") < 0 ||
-        put(w, "state_dim", "%d", cfg->state_dim) < 0 || put(w, "action_dim", "%d", cfg->action_dim) < 0 ||
-        put(w, "chunk", "%d", cfg->chunk) < 0 || put(w, "hidden_dim", "%d", cfg->hidden_dim) < 0 ||
-        put(w, "dim_feedforward", "%d", cfg->dim_feedforward) < 0 || put(w, "enc_layers", "%d", cfg->enc_layers) < 0 ||
-        put(w, "dec_layers", "%d", cfg->dec_layers) < 0 || put(w, "nheads", "%d", cfg->nheads) < 0 ||
-        put(w, "latent_dim", "%d", cfg->latent_dim) < 0 || put(w, "dropout", "%.9g", cfg->dropout) < 0 ||
-        put(w, "kl_weight", "%.9g", cfg->kl_weight) < 0 || put(w, "cameras", "%s", cameras) < 0 ||
-        put(w, "height", "%d", cfg->height) < 0 || put(w, "width", "%d", cfg->width) < 0 ||
-        put(w, "backbone_norm", "%s", norm_name(cfg->backbone_norm)) < 0 ||
-        put(w, "image_norm", "%s", cfg->image_norm == ACT_IMAGE_NORM_DATASET ? "dataset" : "imagenet") < 0)
+    if (checkpoint_write_configf(w, "policy", "%s", cfg->kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act") < 0 ||
+        checkpoint_write_configf(w, "state_dim", "%d", cfg->state_dim) < 0 || checkpoint_write_configf(w, "action_dim", "%d", cfg->action_dim) < 0 ||
+        checkpoint_write_configf(w, "chunk", "%d", cfg->chunk) < 0 || checkpoint_write_configf(w, "hidden_dim", "%d", cfg->hidden_dim) < 0 ||
+        checkpoint_write_configf(w, "dim_feedforward", "%d", cfg->dim_feedforward) < 0 || checkpoint_write_configf(w, "enc_layers", "%d", cfg->enc_layers) < 0 ||
+        checkpoint_write_configf(w, "dec_layers", "%d", cfg->dec_layers) < 0 || checkpoint_write_configf(w, "nheads", "%d", cfg->nheads) < 0 ||
+        checkpoint_write_configf(w, "latent_dim", "%d", cfg->latent_dim) < 0 || checkpoint_write_configf(w, "dropout", "%.9g", cfg->dropout) < 0 ||
+        checkpoint_write_configf(w, "kl_weight", "%.9g", cfg->kl_weight) < 0 || checkpoint_write_configf(w, "cameras", "%s", cameras) < 0 ||
+        checkpoint_write_configf(w, "height", "%d", cfg->height) < 0 || checkpoint_write_configf(w, "width", "%d", cfg->width) < 0 ||
+        checkpoint_write_configf(w, "backbone_norm", "%s", norm_name(cfg->backbone_norm)) < 0 ||
+        checkpoint_write_configf(w, "image_norm", "%s", cfg->image_norm == ACT_IMAGE_NORM_DATASET ? "dataset" : "imagenet") < 0)
         return -1;
     if (checkpoint_write_stat(w, "observation.state", "mean", m->norm.state_mean, 1, (const int[]){cfg->state_dim}) < 0 ||
         checkpoint_write_stat(w, "observation.state", "std", m->norm.state_std, 1, (const int[]){cfg->state_dim}) < 0 ||
@@ -62,13 +50,18 @@ static int write_model(checkpoint_writer *w, const act_model *m)
     return checkpoint_write_params(w, m->ps);
 }
 
+int act_checkpoint_write(struct checkpoint_writer *w, const act_model *m)
+{
+    if (checkpoint_write_root_attr(w, "policy", m->cfg.kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act") < 0) return -1;
+    return write_model(w, m);
+}
+
 int act_checkpoint_save(const char *path, const act_model *m, const struct nn_adamw *opt, long step,
                         const char *const *extra)
 {
     checkpoint_writer *w = checkpoint_create(path);
     if (!w) return -1;
-    int rc = checkpoint_write_root_attr(w, "policy", m->cfg.kind == ACT_KIND_CNNMLP ? "cnnmlp" : "act");
-    if (rc == 0) rc = write_model(w, m);
+    int rc = act_checkpoint_write(w, m);
     if (rc == 0 && opt) rc = checkpoint_write_optim(w, opt);
     if (rc == 0) rc = checkpoint_write_step(w, step);
     for (int i = 0; rc == 0 && extra && extra[i]; i += 2) rc = checkpoint_write_config(w, extra[i], extra[i + 1]);
@@ -80,27 +73,6 @@ int act_checkpoint_save(const char *path, const act_model *m, const struct nn_ad
 }
 
 /* ---------------------------------------------------------------- loading */
-
-static int config_int(checkpoint_reader *r, const char *path, const char *key, int *out)
-{
-    const char *v = checkpoint_config(r, key);
-    char *end;
-    if (!v) return error_set("%s: configuration has no '%s'", path, key);
-    long x = strtol(v, &end, 10);
-    if (*end || end == v) return error_set("%s: configuration '%s' = '%s' is not an integer", path, key, v);
-    *out = (int)x;
-    return 0;
-}
-
-static int config_float(checkpoint_reader *r, const char *path, const char *key, float *out)
-{
-    const char *v = checkpoint_config(r, key);
-    char *end;
-    if (!v) return error_set("%s: configuration has no '%s'", path, key);
-    *out = strtof(v, &end);
-    if (*end || end == v) return error_set("%s: configuration '%s' = '%s' is not a number", path, key, v);
-    return 0;
-}
 
 static int read_vector(checkpoint_reader *r, const char *path, const char *feature, const char *name, float *out, int n)
 {
@@ -126,13 +98,13 @@ static int read_config(checkpoint_reader *r, const char *path, act_config *cfg)
     if (strcmp(kind, "act") == 0) cfg->kind = ACT_KIND_ACT;
     else if (strcmp(kind, "cnnmlp") == 0) cfg->kind = ACT_KIND_CNNMLP;
     else return error_set("%s: policy '%s' is not act or cnnmlp", path, kind);
-    if (config_int(r, path, "state_dim", &cfg->state_dim) < 0 || config_int(r, path, "action_dim", &cfg->action_dim) < 0 ||
-        config_int(r, path, "chunk", &cfg->chunk) < 0 || config_int(r, path, "hidden_dim", &cfg->hidden_dim) < 0 ||
-        config_int(r, path, "dim_feedforward", &cfg->dim_feedforward) < 0 ||
-        config_int(r, path, "enc_layers", &cfg->enc_layers) < 0 || config_int(r, path, "dec_layers", &cfg->dec_layers) < 0 ||
-        config_int(r, path, "nheads", &cfg->nheads) < 0 || config_int(r, path, "latent_dim", &cfg->latent_dim) < 0 ||
-        config_float(r, path, "dropout", &cfg->dropout) < 0 || config_float(r, path, "kl_weight", &cfg->kl_weight) < 0 ||
-        config_int(r, path, "height", &cfg->height) < 0 || config_int(r, path, "width", &cfg->width) < 0)
+    if (checkpoint_config_int(r, "state_dim", &cfg->state_dim) < 0 || checkpoint_config_int(r, "action_dim", &cfg->action_dim) < 0 ||
+        checkpoint_config_int(r, "chunk", &cfg->chunk) < 0 || checkpoint_config_int(r, "hidden_dim", &cfg->hidden_dim) < 0 ||
+        checkpoint_config_int(r, "dim_feedforward", &cfg->dim_feedforward) < 0 ||
+        checkpoint_config_int(r, "enc_layers", &cfg->enc_layers) < 0 || checkpoint_config_int(r, "dec_layers", &cfg->dec_layers) < 0 ||
+        checkpoint_config_int(r, "nheads", &cfg->nheads) < 0 || checkpoint_config_int(r, "latent_dim", &cfg->latent_dim) < 0 ||
+        checkpoint_config_float(r, "dropout", &cfg->dropout) < 0 || checkpoint_config_float(r, "kl_weight", &cfg->kl_weight) < 0 ||
+        checkpoint_config_int(r, "height", &cfg->height) < 0 || checkpoint_config_int(r, "width", &cfg->width) < 0)
         return -1;
     const char *cams = checkpoint_config(r, "cameras"), *bn = checkpoint_config(r, "backbone_norm"),
                *in = checkpoint_config(r, "image_norm");
@@ -153,7 +125,7 @@ static int read_config(checkpoint_reader *r, const char *path, act_config *cfg)
     return 0;
 }
 
-int act_checkpoint_load(const char *path, act_model *m)
+static int load(const char *path, act_model *m, int inference)
 {
     memset(m, 0, sizeof *m);
     checkpoint_reader *r = checkpoint_open(path);
@@ -161,7 +133,7 @@ int act_checkpoint_load(const char *path, act_model *m)
     act_config cfg;
     int rc = read_config(r, path, &cfg);
     if (rc == 0) rc = act_model_init(m, &cfg, NULL);
-    if (rc == 0) rc = checkpoint_read_params(r, m->ps);
+    if (rc == 0) rc = inference ? checkpoint_read_inference_params(r, m->ps) : checkpoint_read_params(r, m->ps);
     if (rc == 0)
         rc = read_vector(r, path, "observation.state", "mean", m->norm.state_mean, cfg.state_dim) < 0 ||
                      read_vector(r, path, "observation.state", "std", m->norm.state_std, cfg.state_dim) < 0 ||
@@ -180,25 +152,5 @@ int act_checkpoint_load(const char *path, act_model *m)
     return rc;
 }
 
-int act_checkpoint_load_optim(const char *path, struct nn_adamw *opt, long *step)
-{
-    checkpoint_reader *r = checkpoint_open(path);
-    if (!r) return -1;
-    int rc = 0;
-    if (!checkpoint_has(r, "optim")) rc = error_set("%s: no optimizer state to resume from", path);
-    if (rc == 0) rc = checkpoint_read_optim(r, opt);
-    if (rc == 0) rc = checkpoint_read_step(r, step);
-    checkpoint_close(r);
-    return rc;
-}
-
-int act_checkpoint_config(const char *path, const char *key, char *buf, size_t size)
-{
-    checkpoint_reader *r = checkpoint_open(path);
-    if (!r) return -1;
-    const char *v = checkpoint_config(r, key);
-    int rc = v ? 0 : -1;
-    if (v) snprintf(buf, size, "%s", v);
-    checkpoint_close(r);
-    return rc;
-}
+int act_checkpoint_load(const char *path, act_model *m) { return load(path, m, 0); }
+int act_checkpoint_load_inference(const char *path, act_model *m) { return load(path, m, 1); }

@@ -34,7 +34,7 @@ static void *act_policy_open(const char *path, const policy_env_t *env, const po
 {
     act_policy *p = calloc(1, sizeof *p);
     if (!p) { error_set("out of memory"); return NULL; }
-    if (act_checkpoint_load(path, &p->m) < 0) { free(p); return NULL; }
+    if (act_checkpoint_load_inference(path, &p->m) < 0) { free(p); return NULL; }
     nn_params_freeze(p->m.ps, 1);   /* inference only: products use weights packed once */
     const act_config *cfg = &p->m.cfg;
     if (cfg->state_dim != env->state_dim || cfg->action_dim != env->action_dim) {
@@ -52,7 +52,7 @@ static void *act_policy_open(const char *path, const policy_env_t *env, const po
         }
     }
     if (env->height != cfg->height || env->width != cfg->width) {
-        error_set("the policy was trained on %dx%d images, the task renders %dx%d (rollout --image-size %dx%d)",
+        error_set("image size: the policy was trained on %dx%d images, the observations are %dx%d (rollout --image-size %dx%d)",
                   cfg->height, cfg->width, env->height, env->width, cfg->height, cfg->width);
         goto fail;
     }

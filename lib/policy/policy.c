@@ -164,6 +164,34 @@ done:
     return rc;
 }
 
+/* Every KEY=VALUE names a setting the class lists. */
+static int check_args(const policy_class_t *cls, const policy_options_t *o)
+{
+    char keys[256] = "";
+    for (const char *s = cls->settings; s && *s;) {
+        const char *eq = strchr(s, '=');
+        if (!eq) break;
+        snprintf(keys + strlen(keys), sizeof keys - strlen(keys), "%s%.*s", *keys ? ", " : "", (int)(eq - s), s);
+        s = strchr(s, '\n');
+        if (s) s++;
+    }
+    for (int i = 0; i < o->n_args; i++) {
+        const char *eq = strchr(o->args[i], '=');
+        if (!eq || eq == o->args[i] || eq - o->args[i] >= 64)
+            return error_set("--policy-arg '%s': KEY=VALUE expected", o->args[i]);
+        int n = (int)(eq - o->args[i]), known = 0;
+        for (const char *k = keys; *k && !known;) {
+            known = strncmp(k, o->args[i], (size_t)n) == 0 && (k[n] == ',' || k[n] == 0);
+            k = strchr(k, ',');
+            k = k ? k + 2 : "";
+        }
+        if (!known)
+            return error_set("--policy-arg %.*s: policy %s has no such setting (%s%s)", n, o->args[i], cls->kind,
+                             *keys ? "it has: " : "it has none", keys);
+    }
+    return 0;
+}
+
 policy_t *policy_open(const char *spec, const policy_env_t *env, const policy_options_t *options)
 {
     if (strcmp(spec, "scripted") == 0) {
@@ -181,16 +209,29 @@ policy_t *policy_open(const char *spec, const policy_env_t *env, const policy_op
         return NULL;
     }
     policy_options_t o = options ? *options : policy_default_options();
+    if (check_args(cls, &o) < 0) return NULL;
     int chunk_size = 0, default_exec = 0;
     void *self = cls->open(spec, env, &o, &chunk_size, &default_exec);
     if (!self) {
         error_prefix("%s: ", spec);
         return NULL;
     }
+    for (int i = 0; i < o.n_args; i++) {
+        char key[64];
+        const char *eq = strchr(o.args[i], '=');
+        snprintf(key, sizeof key, "%.*s", (int)(eq - o.args[i]), o.args[i]);
+        if (cls->set_option(self, key, eq + 1) < 0) {
+            error_prefix("%s: --policy-arg %s: ", spec, o.args[i]);
+            cls->close(self);
+            return NULL;
+        }
+    }
     return policy_wrap(cls, self, env, &o, chunk_size, default_exec);
 }
 
 const char *policy_kind(const policy_t *p) { return p->cls->kind; }
+int policy_chunk_size(const policy_t *p) { return p->chunk_size; }
+int policy_action_dim(const policy_t *p) { return p->env.action_dim; }
 
 /* ---------------------------------------------------------------- stepping */
 
@@ -243,6 +284,16 @@ int policy_step(policy_t *p, const policy_observation_t *obs, float *action)
     memset(p->ensemble_sum + (size_t)slot * A, 0, sizeof *p->ensemble_sum * A);
     p->ensemble_weight[slot] = 0;
     p->ensemble_count[slot] = 0;
+    return 0;
+}
+
+int policy_predict(policy_t *p, const policy_observation_t *history, int n_steps, uint64_t seed, float *chunk)
+{
+    if (policy_reset(p, seed) < 0) return -1;
+    for (int s = 0; s < n_steps; s++)
+        if (p->cls->observe(p->self, &history[s]) < 0) return -1;
+    if (p->cls->act(p->self, p->chunk) < 0 || check_chunk(p, history[n_steps - 1].step) < 0) return -1;
+    memcpy(chunk, p->chunk, sizeof *chunk * (size_t)p->chunk_size * p->env.action_dim);
     return 0;
 }
 

@@ -30,6 +30,7 @@
 
 #define POLICY_MAX_CAMERAS 8
 #define POLICY_MAX_OBS 16
+#define POLICY_MAX_ARGS 16
 
 /* What the environment offers a policy (from the task's info). */
 typedef struct {
@@ -59,6 +60,9 @@ typedef struct {
     int temporal_agg;              /* 1: ACT temporal ensembling (query every step) */
     double temporal_k;             /* ensembling weight exp(-k*i), i = 0 the oldest */
     int n_threads;                 /* for the policy's own computation; 0 = its default */
+    int n_args;                    /* class-specific settings, "KEY=VALUE" (rollout/predict
+                                      --policy-arg): e.g. Diffusion Policy's ddim_steps=10 */
+    const char *args[POLICY_MAX_ARGS];
 } policy_options_t;
 
 typedef struct policy policy_t;
@@ -77,6 +81,12 @@ typedef struct policy_class {
      * chunk[0] is the action for the current step. */
     int (*act)(void *self, float *chunk);
     void (*close)(void *self);
+    /* Optional: a class-specific setting (from policy_options_t.args), applied after open and
+     * before the first reset; -1 with error_set for a bad value. settings lists the keys the
+     * class knows, with a few words each ("ddim_steps=N  denoising steps (DDIM)\n..."); a key
+     * not listed is refused by policy_open before set_option is called. */
+    int (*set_option)(void *self, const char *key, const char *value);
+    const char *settings;
 } policy_class_t;
 
 policy_options_t policy_default_options(void);
@@ -103,6 +113,13 @@ const policy_class_t *policy_class_find(const char *kind);
 const policy_class_t *const *policy_classes(void);
 
 const char *policy_kind(const policy_t *p);
+/* Actions per act call (the chunk policy_predict writes) and the environment's action size. */
+int policy_chunk_size(const policy_t *p);
+int policy_action_dim(const policy_t *p);
+/* One chunk from a history of observations, as predict does for a stream sample: reset with
+ * seed, observe history[0..n_steps) in turn (the last is the current step), act. chunk:
+ * [chunk_size][action_dim], chunk[0] the action for the current step. */
+int policy_predict(policy_t *p, const policy_observation_t *history, int n_steps, uint64_t seed, float *chunk);
 int policy_reset(policy_t *p, uint64_t seed);
 /* Observe the current step and write the action to execute now (action_dim values). */
 int policy_step(policy_t *p, const policy_observation_t *obs, float *action);

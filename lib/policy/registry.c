@@ -2,10 +2,12 @@
  * code (ACT, Diffusion Policy, IBC) adds its class here: declare it and list it before NULL. */
 #include "policy/policy.h"
 #include "policy/act.h"
+#include "policy/diffusion.h"
 
 static const policy_class_t *const registered[] = {
     &act_policy_class,
     &cnnmlp_policy_class,
+    &diffusion_policy_class,
     NULL,
 };
 

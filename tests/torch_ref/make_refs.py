@@ -227,6 +227,52 @@ class DecoderLayer(nn.Module):
         return self.norm3(tgt + self.linear2(self.act(self.linear1(tgt))))
 
 
+class TransformerForDiffusion(nn.Module):
+    """Diffusion Policy's TransformerForDiffusion as its transformer policies configure it
+    (obs_as_cond, time_as_cond, causal_attn, n_cond_layers=0), from torch.nn's decoder as DP
+    builds it: pre-norm GELU layers, no final decoder norm, additive float masks as buffers, and
+    the empty _dummy_variable that DP's ModuleAttrMixin registers first."""
+
+    def __init__(self, action_dim, obs_dim, horizon, n_obs_steps, n_layer, n_head, n_emb, p_drop_emb, p_drop_attn):
+        super().__init__()
+        self._dummy_variable = nn.Parameter()
+        self.input_emb = nn.Linear(action_dim, n_emb)
+        self.pos_emb = nn.Parameter(torch.zeros(1, horizon, n_emb))
+        self.drop = nn.Dropout(p_drop_emb)
+        self.n_emb = n_emb
+        self.cond_obs_emb = nn.Linear(obs_dim, n_emb)
+        self.cond_pos_emb = nn.Parameter(torch.zeros(1, 1 + n_obs_steps, n_emb))
+        self.encoder = nn.Sequential(nn.Linear(n_emb, 4 * n_emb), nn.Mish(), nn.Linear(4 * n_emb, n_emb))
+        layer = nn.TransformerDecoderLayer(d_model=n_emb, nhead=n_head, dim_feedforward=4 * n_emb,
+                                           dropout=p_drop_attn, activation="gelu", batch_first=True, norm_first=True)
+        self.decoder = nn.TransformerDecoder(decoder_layer=layer, num_layers=n_layer)
+        self.register_buffer("mask", torch.full((horizon, horizon), float("-inf")).triu(1))
+        t = torch.arange(horizon)[:, None]
+        s = torch.arange(1 + n_obs_steps)[None, :]
+        allowed = t >= s - 1  # memory token 0 is the diffusion step
+        self.register_buffer("memory_mask", torch.zeros(horizon, 1 + n_obs_steps).masked_fill(~allowed, float("-inf")))
+        self.ln_f = nn.LayerNorm(n_emb)
+        self.head = nn.Linear(n_emb, action_dim)
+
+    def forward(self, sample, timesteps, cond):
+        time = sinusoidal_embedding(timesteps, self.n_emb).to(sample.dtype)[:, None]
+        memory = torch.cat([time, self.cond_obs_emb(cond)], dim=1) + self.cond_pos_emb
+        memory = self.encoder(self.drop(memory))
+        x = self.drop(self.input_emb(sample) + self.pos_emb)
+        x = self.decoder(tgt=x, memory=memory, tgt_mask=self.mask, memory_mask=self.memory_mask)
+        return self.head(self.ln_f(x))
+
+    def decayed_names(self):
+        """DP's get_optim_groups rule: weights of Linear and MultiheadAttention modules decay;
+        biases, LayerNorm weights, pos_emb, cond_pos_emb and _dummy_variable do not."""
+        decay = []
+        for mn, m in self.named_modules():
+            for pn, _ in m.named_parameters(recurse=False):
+                if pn.endswith("weight") and isinstance(m, (nn.Linear, nn.MultiheadAttention)):
+                    decay.append(f"{mn}.{pn}" if mn else pn)
+        return sorted(decay)
+
+
 class Conv1dBlock(nn.Module):
     """Diffusion Policy: Conv1d (same padding) -> GroupNorm -> Mish, parameters under block.0 / block.1."""
 
@@ -490,6 +536,24 @@ def case_unet_block():
     save("step_embedding", "out", "y", sinusoidal_embedding(t, 16))
 
 
+def case_transformer_diffusion():
+    case = "transformer_diffusion"
+    m = TransformerForDiffusion(action_dim=3, obs_dim=5, horizon=4, n_obs_steps=2, n_layer=2, n_head=2, n_emb=16,
+                                p_drop_emb=0.0, p_drop_attn=0.0)
+    masks = (m.mask.clone(), m.memory_mask.clone())
+    randomize(m)
+    with torch.no_grad():
+        m.mask.copy_(masks[0])
+        m.memory_mask.copy_(masks[1])
+    run_case(case, m, {"sample": randn(2, 4, 3), "timesteps": torch.tensor([3.0, 70.0]), "cond": randn(2, 2, 5)},
+             lambda sample, timesteps, cond: {"y": m(sample, timesteps, cond)})
+    with open(os.path.join(HERE, case, "names.txt"), "w") as f:  # state_dict order
+        for name, t in m.state_dict().items():
+            f.write(name + " " + "x".join(str(d) for d in t.shape) + "\n")
+    with open(os.path.join(HERE, case, "decay.txt"), "w") as f:
+        f.write("\n".join(m.decayed_names()) + "\n")
+
+
 class SmallModel(nn.Module):
     """ResNet18 (GroupNorm) -> 1x1 projection -> tokens + pos -> encoder layer -> decoder layer
     (3 queries) -> linear head; L1 loss. A whole-model reference for loss and gradients."""
@@ -568,7 +632,8 @@ def main():
         if os.path.isdir(os.path.join(HERE, name)) and not name.startswith("__"):
             shutil.rmtree(os.path.join(HERE, name))
     for seed, fn in enumerate((case_linear, case_conv2d, case_conv1d, case_conv_transpose1d, case_mha, case_norms,
-               case_resnet, case_transformer, case_unet_block, case_small_model, case_resnet_sequential)):
+               case_resnet, case_transformer, case_unet_block, case_small_model, case_resnet_sequential,
+               case_transformer_diffusion)):
         torch.manual_seed(1000 + seed)
         fn()
     total = sum(os.path.getsize(os.path.join(r, f)) for r, _, fs in os.walk(HERE) for f in fs)

@@ -19,7 +19,8 @@ static int fake_act(void *self, float *chunk)
     return 0;
 }
 static void fake_close(void *self) { free(self); }
-static const policy_class_t fake_class = {"fake", fake_open, fake_reset, fake_observe, fake_act, fake_close};
+static const policy_class_t fake_class = {
+    .kind = "fake", .open = fake_open, .reset = fake_reset, .observe = fake_observe, .act = fake_act, .close = fake_close};
 
 static policy_t *make(int exec, int agg, double k)
 {

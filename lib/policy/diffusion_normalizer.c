@@ -1,0 +1,95 @@
+/* diffusion_normalizer.c — DP's LinearNormalizer in mode "limits" for actions and low-dimensional
+ * observations: per-dimension scale and offset from the data's min and max (normstats output),
+ * held in the model so that they travel inside the checkpoint. */
+#include "policy/diffusion.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/error.h"
+
+void dp_limits(const float *min, const float *max, int n, float *scale, float *offset)
+{
+    for (int i = 0; i < n; i++) {
+        float range = max[i] - min[i];
+        if (range < 1e-4f) {   /* a constant dimension: output range 2 over input range 2 */
+            scale[i] = 1.0f;
+            offset[i] = 0.0f - min[i];
+        } else {
+            scale[i] = 2.0f / range;
+            offset[i] = -1.0f - scale[i] * min[i];
+        }
+    }
+}
+
+/* The limits of one feature: *start and *n within the action or the low-dim vectors. */
+static int feature_slot(const dp_model *m, const char *feature, int *is_action, int *start, int *n)
+{
+    *is_action = strcmp(feature, "action") == 0;
+    if (*is_action) {
+        *start = 0;
+        *n = m->cfg.action_dim;
+        return 0;
+    }
+    int offset = 0;
+    for (int j = 0; j < m->cfg.n_lowdim; j++) {
+        if (strcmp(m->cfg.lowdim_names[j], feature) == 0) {
+            *start = offset;
+            *n = m->cfg.lowdim_dims[j];
+            return 0;
+        }
+        offset += m->cfg.lowdim_dims[j];
+    }
+    return error_set("Diffusion Policy: '%s' is neither action nor a low-dim key of the model", feature);
+}
+
+int dp_model_set_limits(dp_model *m, const char *feature, const float *min, const float *max, int n)
+{
+    int is_action = 0, start = 0, size = 0;
+    if (feature_slot(m, feature, &is_action, &start, &size) < 0) return -1;
+    if (n != size) return error_set("Diffusion Policy: limits of '%s' have %d values, %d expected", feature, n, size);
+    for (int i = 0; i < n; i++)
+        if (!(min[i] <= max[i]))
+            return error_set("Diffusion Policy: limits of '%s'[%d]: min %g is not <= max %g", feature, i, min[i], max[i]);
+    dp_normalizer *z = &m->norm;
+    float *lo = is_action ? z->action_min : z->lowdim_min, *hi = is_action ? z->action_max : z->lowdim_max;
+    float *scale = is_action ? z->action_scale : z->lowdim_scale, *offset = is_action ? z->action_offset : z->lowdim_offset;
+    memcpy(lo + start, min, sizeof(float) * n);
+    memcpy(hi + start, max, sizeof(float) * n);
+    dp_limits(min, max, n, scale + start, offset + start);
+    return 0;
+}
+
+int dp_model_set_stats(dp_model *m, const stats_set *st)
+{
+    for (int j = -1; j < m->cfg.n_lowdim; j++) {
+        const char *name = j < 0 ? "action" : m->cfg.lowdim_names[j];
+        const stats_feature *f = stats_find(st, name);
+        if (!f) return error_set("the statistics have no feature '%s'", name);
+        if (!f->min || !f->max) return error_set("the statistics of '%s' have no min/max", name);
+        if (dp_model_set_limits(m, name, f->min, f->max, (int)f->n) < 0) return -1;
+    }
+    return 0;
+}
+
+/* Allocation (identity limits: min -1, max 1) and release; used by dp_model_init/free. */
+int dp_normalizer_alloc(dp_normalizer *z, const dp_config *cfg)
+{
+    const int A = cfg->action_dim, L = dp_lowdim_total(cfg);
+    float **arrays[8] = {&z->action_min, &z->action_max, &z->action_scale, &z->action_offset,
+                         &z->lowdim_min, &z->lowdim_max, &z->lowdim_scale, &z->lowdim_offset};
+    for (int k = 0; k < 8; k++) {
+        int n = k < 4 ? A : L;
+        *arrays[k] = malloc(sizeof(float) * (n > 0 ? n : 1));
+        if (!*arrays[k]) return error_set("out of memory");
+        for (int i = 0; i < n; i++) (*arrays[k])[i] = (k % 4 == 0) ? -1.0f : (k % 4 == 1 || k % 4 == 2) ? 1.0f : 0.0f;
+    }
+    return 0;
+}
+
+void dp_normalizer_free(dp_normalizer *z)
+{
+    free(z->action_min), free(z->action_max), free(z->action_scale), free(z->action_offset);
+    free(z->lowdim_min), free(z->lowdim_max), free(z->lowdim_scale), free(z->lowdim_offset);
+    memset(z, 0, sizeof *z);
+}

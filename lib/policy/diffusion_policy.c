@@ -1,0 +1,206 @@
+/* diffusion_policy.c — the "diffusion" class of the policy interface (policy.h): load a checkpoint
+ * (its EMA weights), match its cameras and low-dim keys to the environment, keep the last To
+ * observations (the first observation of an episode repeated to fill the history, as DP's
+ * rollouts do), and per query sample a horizon of actions with noise from a generator seeded at
+ * reset, returning the actions from index To-1 on. */
+#include "policy/diffusion.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "policy/policy.h"
+#include "util/error.h"
+#include "util/parse.h"
+
+/* Where a low-dim key's values come from in an observation. */
+typedef enum { SOURCE_STATE, SOURCE_VELOCITY, SOURCE_OBS } lowdim_source;
+
+typedef struct {
+    dp_model m;
+    dp_batch b;
+    nn_ctx *c;
+    rng_t rng;                                   /* sampling noise, seeded at reset */
+    dp_sampler sampler;
+    int steps;
+    int camera_index[DP_MAX_CAMERAS];            /* model camera k = environment camera camera_index[k] */
+    lowdim_source source[DP_MAX_LOWDIM];
+    int obs_index[DP_MAX_LOWDIM];                /* SOURCE_OBS: which named observation */
+    uint8_t *images[DP_MAX_CAMERAS];             /* per camera the history [To][H][W][3], oldest first */
+    float *lowdim[DP_MAX_LOWDIM];                /* per key the history [To][dim] */
+    float *actions;                              /* [horizon][A] */
+    int observed;                                /* observations since reset */
+} dp_policy;
+
+static void dp_policy_close(void *self)
+{
+    dp_policy *p = self;
+    if (!p) return;
+    for (int k = 0; k < DP_MAX_CAMERAS; k++) free(p->images[k]);
+    for (int j = 0; j < DP_MAX_LOWDIM; j++) free(p->lowdim[j]);
+    free(p->actions);
+    dp_batch_free(&p->b);
+    nn_ctx_free(p->c);
+    dp_model_free(&p->m);
+    free(p);
+}
+
+/* Find where key j comes from: observation.state, observation.velocity, or a named observation
+ * ("robot0_eef_pos", also written "observation.robot0_eef_pos"). */
+static int match_lowdim(dp_policy *p, const policy_env_t *env, int j)
+{
+    const dp_config *cfg = &p->m.cfg;
+    const char *name = cfg->lowdim_names[j];
+    int dim = cfg->lowdim_dims[j], have = -1;
+    if (strcmp(name, "observation.state") == 0) {
+        p->source[j] = SOURCE_STATE;
+        have = env->state_dim;
+    } else if (strcmp(name, "observation.velocity") == 0) {
+        p->source[j] = SOURCE_VELOCITY;
+        have = env->velocity_dim;
+    } else {
+        const char *key = strncmp(name, "observation.", 12) == 0 ? name + 12 : name;
+        for (int i = 0; i < env->n_obs; i++)
+            if (strcmp(env->obs_names[i], key) == 0) {
+                p->source[j] = SOURCE_OBS;
+                p->obs_index[j] = i;
+                have = env->obs_dims[i];
+            }
+        if (have < 0) return error_set("the policy needs the observation '%s', which task %s does not give", name, env->task);
+    }
+    if (have != dim)
+        return error_set("the policy takes %d values of '%s', task %s gives %d", dim, name, env->task, have);
+    return 0;
+}
+
+static void *dp_policy_open(const char *path, const policy_env_t *env, const policy_options_t *options,
+                            int *chunk_size, int *default_exec)
+{
+    dp_policy *p = calloc(1, sizeof *p);
+    if (!p) { error_set("out of memory"); return NULL; }
+    if (dp_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
+    nn_params_freeze(p->m.ps, 1);   /* inference only: products use weights packed once */
+    const dp_config *cfg = &p->m.cfg;
+    const int To = cfg->n_obs_steps;
+    p->sampler = cfg->sampler;
+    p->steps = cfg->inference_steps;
+    if (cfg->action_dim != env->action_dim) {
+        error_set("the policy gives %d actions; task %s takes %d", cfg->action_dim, env->task, env->action_dim);
+        goto fail;
+    }
+    for (int k = 0; k < cfg->n_cameras; k++) {
+        p->camera_index[k] = -1;
+        for (int e = 0; e < env->n_cameras; e++)
+            if (strcmp(env->camera_names[e], cfg->camera_names[k]) == 0) p->camera_index[k] = e;
+        if (p->camera_index[k] < 0) {
+            error_set("the policy needs camera '%s', which is not rendered (rollout --cameras)", cfg->camera_names[k]);
+            goto fail;
+        }
+        if (!(p->images[k] = malloc((size_t)To * cfg->height * cfg->width * 3))) goto oom;
+    }
+    if (cfg->n_cameras > 0 && (env->height != cfg->height || env->width != cfg->width)) {
+        error_set("the policy was trained on %dx%d images, the task renders %dx%d (rollout --image-size %dx%d)",
+                  cfg->height, cfg->width, env->height, env->width, cfg->height, cfg->width);
+        goto fail;
+    }
+    for (int j = 0; j < cfg->n_lowdim; j++) {
+        if (match_lowdim(p, env, j) < 0) goto fail;
+        if (!(p->lowdim[j] = malloc(sizeof(float) * To * cfg->lowdim_dims[j]))) goto oom;
+    }
+    nn_set_threads(options && options->n_threads > 0 ? options->n_threads : 1);
+    if (dp_batch_alloc(&p->b, &p->m, 1) < 0 || !(p->c = nn_ctx_new((size_t)16 << 20))) goto fail;
+    if (!(p->actions = malloc(sizeof(float) * cfg->horizon * cfg->action_dim))) goto oom;
+    nn_ctx_set_train(p->c, 0);
+    nn_ctx_set_record(p->c, 0);
+    *chunk_size = cfg->horizon - (To - 1);
+    *default_exec = cfg->n_action_steps;
+    return p;
+oom:
+    error_set("out of memory");
+fail:
+    dp_policy_close(p);
+    return NULL;
+}
+
+static int dp_policy_reset(void *self, uint64_t seed)
+{
+    dp_policy *p = self;
+    rng_seed(&p->rng, seed);
+    p->observed = 0;
+    return 0;
+}
+
+/* Append one frame of `size` bytes to a history of To frames: shift the older ones down, or at
+ * the first observation fill every slot with it. */
+static void push(void *history, const void *frame, size_t size, int To, int first)
+{
+    uint8_t *h = history;
+    if (first) {
+        for (int t = 0; t < To; t++) memcpy(h + t * size, frame, size);
+    } else {
+        memmove(h, h + size, (To - 1) * size);
+        memcpy(h + (To - 1) * size, frame, size);
+    }
+}
+
+static int dp_policy_observe(void *self, const policy_observation_t *obs)
+{
+    dp_policy *p = self;
+    const dp_config *cfg = &p->m.cfg;
+    const int To = cfg->n_obs_steps, first = p->observed == 0;
+    for (int k = 0; k < cfg->n_cameras; k++) {
+        const uint8_t *image = obs->images[p->camera_index[k]];
+        if (!image) return error_set("step %d: camera %s gave no image", obs->step, cfg->camera_names[k]);
+        push(p->images[k], image, (size_t)cfg->height * cfg->width * 3, To, first);
+    }
+    for (int j = 0; j < cfg->n_lowdim; j++) {
+        const float *v = p->source[j] == SOURCE_STATE ? obs->state
+                         : p->source[j] == SOURCE_VELOCITY ? obs->velocity : obs->obs[p->obs_index[j]];
+        if (!v) return error_set("step %d: the observation has no '%s'", obs->step, cfg->lowdim_names[j]);
+        push(p->lowdim[j], v, sizeof(float) * cfg->lowdim_dims[j], To, first);
+    }
+    p->observed++;
+    return 0;
+}
+
+static int dp_policy_act(void *self, float *chunk)
+{
+    dp_policy *p = self;
+    const dp_config *cfg = &p->m.cfg;
+    if (!p->observed) return error_set("act called before any observation");
+    if (dp_batch_set(&p->b, &p->m, 0, (const uint8_t *const *)p->images, (const float *const *)p->lowdim, NULL) < 0 ||
+        dp_model_sample(p->c, &p->m, &p->b, p->sampler, p->steps, &p->rng, p->actions) < 0)
+        return -1;
+    const int first = cfg->n_obs_steps - 1, rows = cfg->horizon - first;
+    memcpy(chunk, p->actions + (size_t)first * cfg->action_dim, sizeof(float) * rows * cfg->action_dim);
+    return 0;
+}
+
+int dp_policy_set_option(void *self, const char *key, const char *value)
+{
+    dp_policy *p = self;
+    if (strcmp(key, "sampler") == 0) {
+        int s = dp_sampler_parse(value);
+        if (s < 0) return error_set("diffusion policy: sampler '%s' is not ddpm or ddim", value);
+        p->sampler = (dp_sampler)s;
+        return 0;
+    }
+    if (strcmp(key, "steps") == 0) {
+        long n;
+        if (parse_long(value, 1, p->m.cfg.train_steps, &n) < 0) return error_prefix("diffusion policy: steps: ");
+        p->steps = (int)n;
+        return 0;
+    }
+    return error_set("diffusion policy: unknown option '%s' (sampler, steps)", key);
+}
+
+const policy_class_t diffusion_policy_class = {
+    .kind = "diffusion",
+    .open = dp_policy_open,
+    .reset = dp_policy_reset,
+    .observe = dp_policy_observe,
+    .act = dp_policy_act,
+    .close = dp_policy_close,
+    .set_option = dp_policy_set_option,
+    .settings = "sampler=ddpm|ddim  the denoising sampler (default: the checkpoint's)\n"
+                "steps=N  denoising steps (default: the checkpoint's; DDIM 10 is the fast setting)\n",
+};

@@ -1,0 +1,96 @@
+# pipelines/dp_sim.mk — Diffusion Policy in simulation, record -> slice -> stats -> chunk -> train
+# -> evaluate -> video, plots and report, on the stage rules act_sim.mk uses (sim_stages.mk).
+#
+#   make -f pipelines/dp_sim.mk [TASK=lift] [NET=unet|transformer] [ENCODER=lowdim|hybrid] [VAR=value...] [TARGET]
+#
+# The variables, targets, resuming and run directory are act_sim.mk's (make -f
+# pipelines/act_sim.mk help), with these differences: lift is recorded in robomimic's layout (one
+# file, episodes ending at their first success) and its named observations OBS_KEYS become
+# low-dimensional inputs; the stream carries OBS_STEPS observations per sample and HORIZON actions
+# from the first of them (chunkify --obs-steps --action-start); the model is dp-train's (NET,
+# ENCODER, DOWN_DIMS, CROP); evaluation samples with EVAL_SAMPLER and EVAL_STEPS (DDIM 10 by
+# default). Run directory default runs/$(TASK)-dp-$(NET).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.SECONDARY:
+
+PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+ILT_BIN ?= $(abspath $(PIPELINES)/../build/bin)
+export PATH := $(ILT_BIN):$(PATH)
+NPROC := $(shell nproc 2>/dev/null || echo 1)
+
+# ---------------------------------------------------------------- variables
+TASK          ?= lift
+DEMOS         ?= 200
+RECORD_SEED   ?= 1000
+LAYOUT        ?= $(if $(filter lift,$(TASK)),robomimic,act)
+# The observation: ENCODER lowdim uses OBS_KEYS alone; hybrid adds the CAMERAS.
+ENCODER       ?= lowdim
+CAMERAS       ?= $(if $(filter lift,$(TASK)),agentview,top)
+IMAGE_SIZE    ?= 84x84
+MAX_STEPS     ?=
+OBS_KEYS      ?= $(if $(filter lift,$(TASK)),object robot0_eef_pos robot0_eef_quat robot0_gripper_qpos)
+# Model and training; empty means dp-train's own default.
+NET           ?= unet
+OBS_STEPS     ?= 2
+HORIZON       ?= $(if $(filter transformer,$(NET)),10,16)
+ACTION_STEPS  ?= 8
+DOWN_DIMS     ?=
+CROP          ?=
+LR            ?=
+BATCH         ?=
+STEPS         ?= 6000
+TRAIN_SEED    ?= 0
+THREADS       ?= $(NPROC)
+SAVE_EVERY    ?=
+LOG_EVERY     ?=
+TRAIN_ARGS    ?=
+EVAL_EPISODES ?= 50
+EVAL_SEED     ?= 100000
+EVAL_EVERY    ?=
+EVAL_EVERY_EPISODES ?= $(EVAL_EPISODES)
+EVAL_CKPT     ?= last
+EVAL_SAMPLER  ?= ddim
+EVAL_STEPS    ?= 10
+TEMPORAL_AGG  ?=
+EVAL_ARGS     ?= --policy-arg sampler=$(EVAL_SAMPLER) --policy-arg steps=$(EVAL_STEPS)
+VIDEO_EPISODES ?= 3
+JOBS          ?= $(NPROC)
+RUN_DIR       ?= runs/$(TASK)-dp-$(NET)
+DATA_DIR      ?= $(RUN_DIR)
+
+R := $(RUN_DIR)
+D := $(DATA_DIR)
+EVAL_POLICY ?= $(if $(filter best,$(EVAL_CKPT)),$R/ckpt.best.h5,$R/ckpt.h5)
+EVAL_POLICY_FILE := $(filter-out scripted,$(EVAL_POLICY))
+
+# ---------------------------------------------------------------- the policy
+comma := ,
+empty :=
+space := $(empty) $(empty)
+PIPELINE      := dp_sim
+PIPELINE_FILE := $(lastword $(MAKEFILE_LIST))
+POLICY_LABEL  := Diffusion Policy ($(NET))
+TRAINER       := dp-train
+RECORD_ARGS   := $(if $(filter robomimic,$(LAYOUT)),--stop-on-success)
+SLICE_ARGS    := $(if $(OBS_KEYS),--obs $(subst $(space),$(comma),$(strip $(OBS_KEYS))))
+CHUNK_ARGS    := -k $(HORIZON) --obs-steps $(OBS_STEPS) --action-start
+LOWDIM        := $(subst $(space),$(comma),$(strip $(OBS_KEYS:%=observation.%)))
+TRAIN_VARS    := NET ENCODER OBS_KEYS OBS_STEPS HORIZON ACTION_STEPS DOWN_DIMS CROP LR BATCH STEPS TRAIN_SEED \
+                 THREADS SAVE_EVERY LOG_EVERY CAMERAS EVAL_EVERY TRAIN_ARGS
+opt = $(if $2,$1 $2)
+TRAIN_OPTS = --seed $(TRAIN_SEED) --threads $(THREADS) --net $(NET) --encoder $(ENCODER) \
+  $(if $(filter lowdim,$(ENCODER)),,--cameras $(CAMERAS)) $(call opt,--lowdim,$(LOWDIM)) \
+  --obs-steps $(OBS_STEPS) --horizon $(HORIZON) --action-steps $(ACTION_STEPS) \
+  $(call opt,--down-dims,$(DOWN_DIMS)) $(call opt,--crop,$(CROP)) $(call opt,--lr,$(LR)) \
+  $(call opt,--batch-size,$(BATCH)) $(call opt,--save-every,$(SAVE_EVERY)) $(call opt,--log-every,$(LOG_EVERY)) \
+  $(TRAIN_ARGS)
+# train.jsonl's field names (dp-train --log); no L1 term
+LOSS_FIELD     ?= loss
+VAL_LOSS_FIELD ?= val_loss
+L1_FIELD       ?=
+
+include $(PIPELINES)/sim_stages.mk
