@@ -144,8 +144,9 @@ static void pack_cols(const gemm_job *j, int n0, int nc, int k0, int kc, float *
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
-/* C rows [i0, i1) x columns [n0, n1) on the tile kernel, on this thread */
-static void gemm_region(const gemm_job *j, int i0, int i1, int n0, int n1)
+/* C rows [i0, i1) x columns [n0, n1) on the tile kernel, on this thread; A's copy (rows x K)
+ * is all in memory at once */
+static void gemm_rows(const gemm_job *j, int i0, int i1, int n0, int n1)
 {
     const nn_tile_kernel *T = j->T;
     const int MR = T->mr, NR = T->nr, K = j->K, rows = i1 - i0;
@@ -181,10 +182,16 @@ static void gemm_region(const gemm_job *j, int i0, int i1, int n0, int n1)
     }
 }
 
+/* A's copy is at most this many floats (64 MB): more rows go through in row blocks, each
+ * copying B again (an element's sum does not depend on the blocks) */
+#define A_COPY_FLOATS (16L << 20)
+
 static void gemm_run(const gemm_job *j, int i0, int i1, int n0, int n1)
 {
     if (j->T) {
-        gemm_region(j, i0, i1, n0, n1);
+        long rows = A_COPY_FLOATS / j->K / j->T->mr * j->T->mr;
+        if (rows < j->T->mr) rows = j->T->mr;
+        for (long r = i0; r < i1; r += rows) gemm_rows(j, (int)r, (int)(r + rows < i1 ? r + rows : i1), n0, n1);
         return;
     }
     const float *A = j->ta ? j->A + i0 : j->A + (size_t)i0 * j->lda;

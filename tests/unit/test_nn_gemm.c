@@ -1,10 +1,11 @@
 /* test_nn_gemm.c — the engine's own matrix product (gemm.c) on every kernel variant this CPU
  * runs (gemm_tiles.c: avx512, avx2, portable; and the openblas slices) against a double-precision
- * reference: shapes with every tail (M, N, K not multiples of the tile or of the blocks, one row,
- * one column, K = 1, K across blocks, rows across row blocks), all four transposes, alpha and
- * beta (write, accumulate, scale); 1 and 2 threads bit for bit per variant; the packed-weight
- * product on each variant; and the variant ILT_KERNEL forces is the one that runs (the test runs
- * itself with each name, and an unknown one, and reads which variant it reports).
+ * reference: shapes with every tail (M, N, K not multiples of the tile, one row, one column,
+ * K = 1, K across blocks, columns across column blocks), all four transposes, alpha and beta
+ * (write, accumulate, scale); 1 and 2 threads bit for bit per variant; the AVX2 and AVX-512
+ * tiles bit for bit; the packed-weight product on each variant; and the variant ILT_KERNEL
+ * forces is the one that runs (the test runs itself with each name, and an unknown one, and
+ * reads which variant it reports).
  *
  *   test_nn_gemm              the checks
  *   test_nn_gemm --which      print the variant in effect (nn_kernel_name) and exit */
@@ -82,6 +83,24 @@ static void threads_case(int variant, shape s, int ta, int tb, float beta)
     free(A); free(B); free(C0); free(C1); free(C2);
 }
 
+/* The AVX2 and AVX-512 tiles sum each element in the same order with the same FMAs (the same K
+ * blocks): the same bits, so training gives the same parameters on either kind of CPU. */
+static void same_bits_case(shape s, int ta, int tb)
+{
+    const int M = s.M, N = s.N, K = s.K, lda = ta ? M : K, ldb = tb ? K : N;
+    float *A = rand_floats((long)M * K), *B = rand_floats((long)K * N), *C0 = rand_floats((long)M * N);
+    float *C[2];
+    for (int i = 0; i < 2; i++) {
+        C[i] = malloc((size_t)M * N * sizeof *C[i]);
+        memcpy(C[i], C0, (size_t)M * N * sizeof *C[i]);
+        nn_kernel_set(i ? NN_KERNEL_AVX512 : NN_KERNEL_AVX2);
+        nn_gemm(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 1.0f, C[i], N);
+    }
+    tap_ok(memcmp(C[0], C[1], (size_t)M * N * sizeof *C[0]) == 0, "avx2 and avx512 %dx%dx%d ta=%d tb=%d: the same bits", M,
+           N, K, ta, tb);
+    free(A); free(B); free(C0); free(C[0]); free(C[1]);
+}
+
 /* the packed-weight product (its 6x16 tile follows the variant) against a double reference */
 static void packed_case(int variant, int M, int N, int K)
 {
@@ -146,8 +165,8 @@ int main(int argc, char **argv)
     for (int v = 0; v < NN_KERNEL_COUNT; v++) forced_case(argv[0], nn_kernel_name(v), widest);
     forced_case(argv[0], "avx1024", widest);
 
-    /* M, N, K: tails of every tile (12x32, 6x16), K over two and three blocks (256 deep), rows over
-     * two row blocks (144), columns over two column blocks (2048) */
+    /* M, N, K: tails of every tile (12x32, 6x16), K over two and three blocks (256 deep), columns
+     * over several column blocks (512) */
     static const shape shapes[] = { { 1, 1, 1 },     { 1, 37, 5 },     { 13, 1, 17 },   { 7, 33, 1 },
                                     { 12, 32, 256 }, { 25, 70, 300 },  { 37, 129, 40 }, { 100, 65, 513 },
                                     { 150, 47, 90 }, { 5, 2100, 9 },   { 2, 3, 700 } };
@@ -168,6 +187,17 @@ int main(int argc, char **argv)
             for (int t = 0; t < 4; t++) threads_case(v, split[s], t >> 1, t & 1, t == 3 ? 1.0f : 0.0f);
         packed_case(v, 13, 37, 300);
     }
+    /* A's copy over 16M floats: rows in blocks (gemm.c's A_COPY_FLOATS), on the widest tile and
+     * one thread (two would halve the rows) */
+    nn_kernel_set(widest);
+    nn_set_threads(1);
+    product_case(widest, (shape){ 8200, 3, 2048 }, 1, 1, 1.0f, 0.0f, 0);
+    nn_set_threads(2);
+    if (nn_kernel_supported(NN_KERNEL_AVX512) && nn_kernel_supported(NN_KERNEL_AVX2))
+        for (int t = 0; t < 4; t++) {
+            same_bits_case((shape){ 37, 70, 600 }, t >> 1, t & 1);
+            same_bits_case((shape){ 260, 45, 130 }, t >> 1, t & 1);
+        }
     /* a variant the CPU lacks is refused */
     for (int v = 0; v < NN_KERNEL_COUNT; v++)
         if (!nn_kernel_supported(v)) tap_ok(nn_kernel_set(v) < 0, "setting %s is refused: %s", nn_kernel_name(v), error_get());
