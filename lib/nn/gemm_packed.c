@@ -261,7 +261,7 @@ const nn_packed *nn_weight_packed(nn_tensor *w, int N, int K)
     if (!w->frozen) return NULL;
     if (w->packed && (w->packed->N != N || w->packed->K != K)) return NULL;
     if (!w->packed && (long)N * K == w->size) w->packed = nn_pack_weights(w->data, N, K);
-    return w->packed;   /* NULL when packing failed: the caller falls back to sgemm */
+    return w->packed;   /* NULL when packing failed: the caller falls back to nn_gemm */
 }
 
 int nn_linear_product(struct nn_tensor *w, int row0, int rows, const float *x, int M, const float *b, float *y)
