@@ -15,9 +15,14 @@ PREFIX  ?= /usr/local
 DESTDIR ?=
 BUILD   ?= build
 CC      ?= cc
-# The machine kind this project runs on has AVX2 and FMA (no AVX-512); ARCH= (empty) builds
-# portable code (the packed inference kernel, lib/nn/gemm_packed.c, then runs its plain C loop).
-ARCH    ?= -march=native
+# The library is built for x86-64-v3 (AVX2 and FMA: Intel since Haswell, AMD since Excavator
+# and Zen), not for the build machine: the matrix-product kernels (lib/nn/gemm_tiles.c) carry
+# their own AVX-512 and AVX2 variants (target attributes) and pick one at run time from the
+# CPU, so one binary runs the 512-bit tile where the CPU has AVX-512F and the 256-bit one
+# elsewhere (ILT_KERNEL forces a narrower one, lib/nn/kernels.h). ARCH=-march=native tunes the
+# rest for the build machine; ARCH= (empty) builds baseline x86-64 code (the engine's other
+# AVX2 loops then run in plain C, the kernels still choose at run time).
+ARCH    ?= -march=x86-64-v3
 # -O3: GCC 12 vectorises no loop of unknown trip count at -O2 (the engine's elementwise, norm
 # and layout loops); without -ffast-math the vectorised loops compute the same floats.
 # -fno-math-errno (in CFLAGS below): nothing reads errno after a math call, and with it sqrtf

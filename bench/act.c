@@ -1,15 +1,25 @@
 /* act.c — benchmark of the ACT model on the nn engine: median time of a training step (forward,
  * backward, AdamW) at a batch size and of an inference (batch 1, z = 0), random inputs, one
- * camera. Prints "train_step_ms X" and "infer_ms Y". Built and run by bench/act.sh. */
+ * camera. Prints "train_step_ms X" and "infer_ms Y" (wall clock), and "train_step_cpu_ms" and
+ * "infer_cpu_ms" (the process's CPU time, all threads: on a shared machine, the work done
+ * whatever the other processes took). Built and run by bench/act.sh and bench/act_kernels.sh. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "nn/nn.h"
 #include "policy/act.h"
 #include "act_bench.h"
 #include "util/error.h"
 #include "util/progress.h"
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 static int cmp_double(const void *a, const void *b)
 {
@@ -62,27 +72,27 @@ int main(int argc, char **argv)
     nn_adamw_init(&opt, m.ps, 1e-5f, 1e-4f);
     opt.zero_grad = 1;   /* as act-train: the step zeroes the gradients it reads */
     nn_params_zero_grad(m.ps);
-    double *t = malloc(sizeof(double) * (repeat + 1));
+    double *t = malloc(sizeof(double) * (repeat + 1)), *tc = malloc(sizeof(double) * (repeat + 1));
     for (int r = 0; train && r <= repeat; r++) {   /* the first run warms up */
-        double t0 = time_now();
+        double t0 = time_now(), c0 = cpu_now();
         nn_tensor *loss = act_model_loss(c, &m, &b, NULL);
         if (!loss || nn_backward(c, loss) < 0) { fprintf(stderr, "%s\n", error_get()); return 1; }
         nn_adamw_step(&opt, 1.0f);
         nn_ctx_reset(c);
-        if (r) t[r - 1] = time_now() - t0;
+        if (r) t[r - 1] = time_now() - t0, tc[r - 1] = cpu_now() - c0;
     }
-    if (train) printf("train_step_ms %.1f\n", 1e3 * median(t, repeat));
+    if (train) printf("train_step_ms %.1f\ntrain_step_cpu_ms %.1f\n", 1e3 * median(t, repeat), 1e3 * median(tc, repeat));
     nn_ctx_set_train(c, 0);
     nn_ctx_set_record(c, 0);
     nn_params_freeze(m.ps, packed);   /* as rollout and predict: weights packed once */
     int n_inf = infer ? repeat * 4 : 0;
-    double *ti = malloc(sizeof(double) * (n_inf + 1));
+    double *ti = malloc(sizeof(double) * (n_inf + 1)), *tic = malloc(sizeof(double) * (n_inf + 1));
     for (int r = 0; r <= n_inf; r++) {
-        double t0 = time_now();
+        double t0 = time_now(), c0 = cpu_now();
         if (!act_model_predict(c, &m, &one)) { fprintf(stderr, "%s\n", error_get()); return 1; }
         nn_ctx_reset(c);
-        if (r) ti[r - 1] = time_now() - t0;
+        if (r) ti[r - 1] = time_now() - t0, tic[r - 1] = cpu_now() - c0;
     }
-    if (infer) printf("infer_ms %.1f\n", 1e3 * median(ti, n_inf));
+    if (infer) printf("infer_ms %.1f\ninfer_cpu_ms %.1f\n", 1e3 * median(ti, n_inf), 1e3 * median(tic, n_inf));
     return 0;
 }

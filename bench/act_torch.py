@@ -127,10 +127,10 @@ def main():
     opt = torch.optim.AdamW(m.parameters(), lr=1e-5, weight_decay=1e-4)
     qpos, img = torch.randn(a.batch, 14), torch.randn(a.batch, 3, a.height, a.width)
     act, pad = torch.randn(a.batch, a.chunk, 14), torch.zeros(a.batch, a.chunk, dtype=torch.bool)
-    times = []
+    times, cpu = [], []
     m.train()
     for r in range(a.repeat + 1 if a.train else 0):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         a_hat, mu, logvar = m(qpos, img, act, pad)
         l1 = (F.l1_loss(act, a_hat, reduction="none") * ~pad[..., None]).mean()
         kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(1).mean()
@@ -140,19 +140,25 @@ def main():
         opt.step()
         if r:
             times.append(time.perf_counter() - t0)
+            cpu.append(time.process_time() - c0)
     times.sort()
+    cpu.sort()
     if a.train:
         print("train_step_ms %.1f" % (1e3 * times[len(times) // 2]))
+        print("train_step_cpu_ms %.1f" % (1e3 * cpu[len(cpu) // 2]))
     m.eval()
-    times = []
+    times, cpu = [], []
     with torch.no_grad():
         for r in range(4 * a.repeat + 1):
-            t0 = time.perf_counter()
+            t0, c0 = time.perf_counter(), time.process_time()
             m(qpos[:1], img[:1])
             if r:
                 times.append(time.perf_counter() - t0)
+                cpu.append(time.process_time() - c0)
     times.sort()
+    cpu.sort()
     print("infer_ms %.1f" % (1e3 * times[len(times) // 2]))
+    print("infer_cpu_ms %.1f" % (1e3 * cpu[len(cpu) // 2]))
 
 
 if __name__ == "__main__":

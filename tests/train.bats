@@ -1,7 +1,8 @@
 #!/usr/bin/env bats
 # train.bats — the shared training path (lib/train) through act-train: a tiny run's parameters
 # against a committed hash (any change to the loop's order of random draws, batching, schedule,
-# optimizer or checkpoints shows here), the EMA, and the policy settings of predict and rollout.
+# optimizer or checkpoints shows here; the bits are those of the engine's FMA tiles, which the
+# avx512 and avx2 kernel variants share), the EMA, and the policy settings of predict and rollout.
 
 bats_require_minimum_version 1.5.0
 

@@ -20,6 +20,7 @@
  * element of C is summed in the same order whatever the split, so results do not depend on the
  * thread count. */
 #include "nn/gemm_packed.h"
+#include "nn/gemm_kernel.h"
 #include "nn/kernels.h"
 #include "nn/tensor.h"
 #include "nn/threads.h"
@@ -27,11 +28,6 @@
 
 #include <stdlib.h>
 #include <string.h>
-
-#if defined(__AVX2__) && defined(__FMA__) && defined(__x86_64__) && defined(__GNUC__)
-#include <immintrin.h>
-#define PACKED_SIMD 1
-#endif
 
 #define NR 16
 #define MR 6
@@ -99,122 +95,8 @@ void nn_packed_free(nn_packed *p)
 int nn_packed_rows(const nn_packed *p) { return p->N; }
 int nn_packed_cols(const nn_packed *p) { return p->K; }
 
-/* ---------------------------------------------------------------- the register tile */
-/* tile(): C[mr, nv] (+)= A[6, kc] B[kc, 16], A packed [kc][6] (rows past mr are zeros), B
- * [kc][16], both 32-byte aligned; load = 1 adds to C's values, else bias (16 values, or NULL
- * for zeros) is added. nv < 16 only in the last panel of a weight whose N is not a multiple
- * of 16 (the padded columns are computed and dropped). The first npf k steps (rounded up to 4)
- * also prefetch npf lines from pf into L2 (see panel_block); the portable version ignores them. */
-#ifdef PACKED_SIMD
-static inline __attribute__((always_inline)) void store_row(float *cr, __m256 v0, __m256 v1, int nv, int load,
-                                                            const float *bias)
-{
-    if (nv == NR) {
-        if (load) {
-            v0 = _mm256_add_ps(_mm256_loadu_ps(cr), v0);
-            v1 = _mm256_add_ps(_mm256_loadu_ps(cr + 8), v1);
-        } else if (bias) {
-            v0 = _mm256_add_ps(_mm256_loadu_ps(bias), v0);
-            v1 = _mm256_add_ps(_mm256_loadu_ps(bias + 8), v1);
-        }
-        _mm256_storeu_ps(cr, v0);
-        _mm256_storeu_ps(cr + 8, v1);
-    } else {
-        float t[NR];
-        _mm256_storeu_ps(t, v0);
-        _mm256_storeu_ps(t + 8, v1);
-        for (int j = 0; j < nv; j++) cr[j] = (load ? cr[j] : bias ? bias[j] : 0.0f) + t[j];
-    }
-}
-
-/* The k loop is written in assembly: from intrinsics GCC 12 spilled and rotated the twelve
- * accumulators (register copies, B re-read as FMA memory operands), and the loop ran at ~80% of
- * the core's FMA rate with its operands in L1; this one runs at 85-98% (the same 6x16 tile
- * called 10^5 times on [256][6] x [256][16], interleaved with the intrinsics version: 74-86 ->
- * 84-97 GFLOP/s on one core whose FMA loop peaks at 87-100). Accumulators ymm0-11 (row r in
- * ymm(2r), ymm(2r+1)), B's two vectors in ymm12-13, A's broadcast in ymm14; every FMA adds
- * in the same k order as the scalar definition, so the results are those of the intrinsics
- * version bit for bit. */
-#define AS_ROW(off, c0, c1)                                                                   \
-    "vbroadcastss " #off "(%[a]), %%ymm14\n\t"                                                \
-    "vfmadd231ps %%ymm12, %%ymm14, %%ymm" #c0 "\n\t"                                          \
-    "vfmadd231ps %%ymm13, %%ymm14, %%ymm" #c1 "\n\t"
-#define AS_STEP(kk)                                                                           \
-    "vmovaps " #kk "*64(%[b]), %%ymm12\n\t"                                                   \
-    "vmovaps " #kk "*64+32(%[b]), %%ymm13\n\t"                                                \
-    AS_ROW(kk*24, 0, 1) AS_ROW(kk*24+4, 2, 3) AS_ROW(kk*24+8, 4, 5)                           \
-    AS_ROW(kk*24+12, 6, 7) AS_ROW(kk*24+16, 8, 9) AS_ROW(kk*24+20, 10, 11)
-#define AS_ZERO(r) "vxorps %%ymm" #r ", %%ymm" #r ", %%ymm" #r "\n\t"
-#define AS_SAVE(r) "vmovaps %%ymm" #r ", " #r "*32(%[acc])\n\t"
-
-static void tile(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
-                 const float *bias, const float *pf, int npf)
-{
-    float acc[MR * NR] __attribute__((aligned(32)));
-    long npf4 = (npf + 3) / 4, n4 = kc / 4, n1 = kc % 4;
-    if (npf4 > n4) npf4 = n4;
-    n4 -= npf4;
-    __asm__ volatile(AS_ZERO(0) AS_ZERO(1) AS_ZERO(2) AS_ZERO(3) AS_ZERO(4) AS_ZERO(5)
-                     AS_ZERO(6) AS_ZERO(7) AS_ZERO(8) AS_ZERO(9) AS_ZERO(10) AS_ZERO(11)
-                     "test %[npf4], %[npf4]\n\t"
-                     "jz 2f\n\t"
-                     ".p2align 5\n"
-                     "1:\n\t"
-                     "prefetcht1 (%[pf])\n\t"
-                     "prefetcht1 64(%[pf])\n\t"
-                     "prefetcht1 128(%[pf])\n\t"
-                     "prefetcht1 192(%[pf])\n\t"
-                     AS_STEP(0) AS_STEP(1) AS_STEP(2) AS_STEP(3)
-                     "add $96, %[a]\n\t"
-                     "add $256, %[b]\n\t"
-                     "add $256, %[pf]\n\t"
-                     "dec %[npf4]\n\t"
-                     "jnz 1b\n"
-                     "2:\n\t"
-                     "test %[n4], %[n4]\n\t"
-                     "jz 4f\n\t"
-                     ".p2align 5\n"
-                     "3:\n\t"
-                     AS_STEP(0) AS_STEP(1) AS_STEP(2) AS_STEP(3)
-                     "add $96, %[a]\n\t"
-                     "add $256, %[b]\n\t"
-                     "dec %[n4]\n\t"
-                     "jnz 3b\n"
-                     "4:\n\t"
-                     "test %[n1], %[n1]\n\t"
-                     "jz 6f\n"
-                     "5:\n\t"
-                     AS_STEP(0)
-                     "add $24, %[a]\n\t"
-                     "add $64, %[b]\n\t"
-                     "dec %[n1]\n\t"
-                     "jnz 5b\n"
-                     "6:\n\t"
-                     AS_SAVE(0) AS_SAVE(1) AS_SAVE(2) AS_SAVE(3) AS_SAVE(4) AS_SAVE(5)
-                     AS_SAVE(6) AS_SAVE(7) AS_SAVE(8) AS_SAVE(9) AS_SAVE(10) AS_SAVE(11)
-                     : [a] "+r"(a), [b] "+r"(b), [pf] "+r"(pf), [npf4] "+r"(npf4), [n4] "+r"(n4), [n1] "+r"(n1)
-                     : [acc] "r"(acc)
-                     : "xmm0", "xmm1", "xmm2", "xmm3", "xmm4", "xmm5", "xmm6", "xmm7", "xmm8", "xmm9", "xmm10",
-                       "xmm11", "xmm12", "xmm13", "xmm14", "cc", "memory");
-    for (int r = 0; r < mr; r++)
-        store_row(c + r * ldc, _mm256_load_ps(acc + r * NR), _mm256_load_ps(acc + r * NR + 8), nv, load, bias);
-}
-#else
-static void tile(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
-                 const float *bias, const float *pf, int npf)
-{
-    float acc[MR][NR];
-    memset(acc, 0, sizeof acc);
-    for (int k = 0; k < kc; k++, a += MR, b += NR)
-        for (int r = 0; r < MR; r++)
-            for (int j = 0; j < NR; j++) acc[r][j] += a[r] * b[j];
-    for (int r = 0; r < mr; r++)
-        for (int j = 0; j < nv; j++) {
-            float *cr = c + r * ldc;
-            cr[j] = (load ? cr[j] : bias ? bias[j] : 0.0f) + acc[r][j];
-        }
-}
-#endif
+/* The register tile: the 6x16 one of gemm_kernel.h (AVX2, or plain C for the portable variant;
+ * the AVX-512 variant runs the AVX2 tile here, on the 16-column panels of this layout). */
 
 /* ---------------------------------------------------------------- blocking and threads */
 typedef struct {
@@ -226,6 +108,7 @@ typedef struct {
     const float *bias;
     int accumulate, by_rows, q0, q1;   /* panels [q0, q1) */
     int mc;                            /* rows per block (row_block) */
+    nn_tile_fn *tile;
 } pgemm_job;
 
 /* Rows [i0, i1) over panel q's block at k0 (kc deep). The row tiles share the prefetch of the
@@ -241,8 +124,8 @@ static void panel_block(const pgemm_job *j, int i0, int i1, int q, int k0, int k
     int ntiles = (i1 - i0 + MR - 1) / MR, share = (lines + ntiles - 1) / ntiles;
     for (int i = i0, t = 0; i < i1; i += MR, t++) {
         int from = t * share, npf = lines - from < share ? lines - from : share;
-        tile(i1 - i < MR ? i1 - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b, j->C + i * j->ldc + col,
-             j->ldc, nv, !first || j->accumulate, bias, next ? next + (size_t)from * NR : b, npf > 0 ? npf : 0);
+        j->tile(i1 - i < MR ? i1 - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b, j->C + i * j->ldc + col,
+                j->ldc, nv, !first || j->accumulate, 1.0f, bias, next ? next + (size_t)from * NR : b, npf > 0 ? npf : 0);
     }
 }
 
@@ -359,7 +242,8 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
      * place instead, six row streams into the tile, was 5-10% slower than the copy at 100 rows. */
     if (serial) apack_tiles(&aj, 0, tiles);
     else nn_parallel_for(tiles, 3, apack_tiles, &aj);
-    pgemm_job j = { M, n0, n, apack_buf, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR, row_block(M) };
+    pgemm_job j = { M, n0, n, apack_buf, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR, row_block(M),
+                    nn_tile_6x16(nn_kernel())->tile };
     long panels = j.q1 - j.q0, row_blocks = (M + j.mc - 1) / j.mc;
     if (serial) {
         pgemm_block(&j, 0, M, j.q0, j.q1);
@@ -377,7 +261,7 @@ const nn_packed *nn_weight_packed(nn_tensor *w, int N, int K)
     if (!w->frozen) return NULL;
     if (w->packed && (w->packed->N != N || w->packed->K != K)) return NULL;
     if (!w->packed && (long)N * K == w->size) w->packed = nn_pack_weights(w->data, N, K);
-    return w->packed;   /* NULL when packing failed: the caller falls back to sgemm */
+    return w->packed;   /* NULL when packing failed: the caller falls back to nn_gemm */
 }
 
 int nn_linear_product(struct nn_tensor *w, int row0, int rows, const float *x, int M, const float *b, float *y)

@@ -20,13 +20,13 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
                    float *C, long ldc, int accumulate);
 
 /* The packed copy of a frozen parameter w seen as [N, K], made on first use and kept in w;
- * NULL when w is not frozen, has another size, or could not be packed (use sgemm then). */
+ * NULL when w is not frozen, has another size, or could not be packed (use nn_gemm then). */
 struct nn_tensor;
 const nn_packed *nn_weight_packed(struct nn_tensor *w, int N, int K);
 
 /* y [M, rows] = x [M, in] W[row0 : row0+rows]^T (+ b[row0 : row0+rows]) for a weight w [out, in]
  * (the forward of linear and linear_rows): over the packed copy when w is frozen and row0 is a
- * multiple of 16, else through sgemm. -1 + error_set on failure. */
+ * multiple of 16, else through nn_gemm. -1 + error_set on failure. */
 int nn_linear_product(struct nn_tensor *w, int row0, int rows, const float *x, int M, const float *b, float *y);
 
 #endif

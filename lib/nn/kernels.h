@@ -3,13 +3,33 @@
 #ifndef ILT_NN_KERNELS_H
 #define ILT_NN_KERNELS_H
 
-/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major (cblas_sgemm). Large products are split
- * into slices of C, one single-threaded sgemm per pool thread (threads.h keeps OpenBLAS at one
- * thread): code multiplies through nn_gemm or the ops, and calls cblas_sgemm directly only inside
- * a task of our pool, as the convolution and attention kernels do. A benchmark that wants
- * OpenBLAS's own threaded rate sets openblas_set_num_threads around its call. */
+/* C[M,N] = alpha * op(A) op(B) + beta * C, row-major (cblas_sgemm's arguments), on the engine's
+ * own blocked kernel (gemm.c) over the pool's threads: one slice of C per thread. Each element
+ * of C is summed in one order for a given kernel variant whatever the thread count: results are
+ * bit-identical on 1 and N threads. beta = 0 writes C without reading it. Code multiplies
+ * through nn_gemm or the ops (nn_gemm_serial inside a task of our pool). A benchmark that wants
+ * OpenBLAS's own threaded rate calls cblas_sgemm with openblas_set_num_threads around it. */
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
              const float *B, int ldb, float beta, float *C, int ldc);
+/* The same on the calling thread only (for products inside a parallel loop). */
+void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc);
+
+/* The product's kernel variant, chosen once per process: the widest the CPU supports
+ * (__builtin_cpu_supports), or a narrower one forced by the environment variable
+ *   ILT_KERNEL=avx512|avx2|portable|openblas
+ * (a variant the CPU lacks falls back to the widest it has; an unknown name is reported on
+ * stderr once and ignored). avx512: a 12x32 tile of AVX-512F FMAs; avx2: a 6x16 tile of AVX2
+ * FMAs; portable: a 6x16 tile in plain C; openblas: the general product calls OpenBLAS's
+ * cblas_sgemm on each thread's slice of C (the reference), and the packed-weight products use
+ * the widest variant. */
+enum { NN_KERNEL_PORTABLE, NN_KERNEL_AVX2, NN_KERNEL_AVX512, NN_KERNEL_OPENBLAS, NN_KERNEL_COUNT };
+int nn_kernel(void);                          /* the variant in effect */
+const char *nn_kernel_name(int variant);      /* "avx512", "avx2", "portable", "openblas" */
+int nn_kernel_supported(int variant);         /* 1 if this CPU runs the variant */
+/* Switch the variant (tests and benchmarks; not while a product runs). -1 + error_set if the
+ * CPU does not run it. */
+int nn_kernel_set(int variant);
 
 /* One row of a (masked) softmax: y = softmax(x + am) over D entries, entries with pad[k] set
  * excluded (am, pad may be NULL); log: log-softmax. A row with every entry masked gives zeros. */

@@ -1,69 +1,12 @@
-/* kernels_conv.c — convolution as im2col + one sgemm over the whole batch (so that even
- * layer4's 3x3 maps give a wide matrix), with im2col/col2im and the layout copies parallel on
- * our pool and the sgemm on OpenBLAS's threads (never both at once). */
+/* kernels_conv.c — convolution as im2col + one matrix product over the whole batch (so that
+ * even layer4's 3x3 maps give a wide matrix; nn_gemm, gemm.c), with im2col/col2im and the
+ * layout copies parallel on our pool. */
 #include "nn/kernels.h"
 #include "nn/gemm_packed.h"
 #include "nn/threads.h"
 #include "util/error.h"
 
-#include <cblas.h>
 #include <string.h>
-
-/* OpenBLAS runs single-threaded (nn_set_threads sets it to 1 thread); a large product is split
- * here into one slice of C per pool thread (rows when M is the larger side, else columns), each
- * a single-threaded sgemm. One set of threads does all the work, sleeping between loops, and
- * each element of C is computed by the same kernel over the same K order whatever the split. */
-typedef struct {
-    int ta, tb, M, N, K, lda, ldb, ldc, by_rows;
-    float alpha, beta;
-    const float *A, *B;
-    float *C;
-} gemm_job;
-
-static void gemm_slice(void *arg, long s0, long s1)
-{
-    const gemm_job *j = arg;
-    /* slices are in units of 16 rows/columns */
-    long lo = s0 * 16, hi = s1 * 16;
-    long lim = j->by_rows ? j->M : j->N;
-    if (hi > lim) hi = lim;
-    if (hi <= lo) return;
-    int n = (int)(hi - lo);
-    if (j->by_rows) {
-        const float *A = j->ta ? j->A + lo : j->A + lo * j->lda;
-        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, n, j->N, j->K,
-                    j->alpha, A, j->lda, j->B, j->ldb, j->beta, j->C + lo * j->ldc, j->ldc);
-    } else {
-        const float *B = j->tb ? j->B + lo * j->ldb : j->B + lo;
-        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, j->M, n, j->K,
-                    j->alpha, j->A, j->lda, B, j->ldb, j->beta, j->C + lo, j->ldc);
-    }
-}
-
-void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-             const float *B, int ldb, float beta, float *C, int ldc)
-{
-    if (M <= 0 || N <= 0) return;
-    if (K <= 0) {
-        if (beta != 1.0f)
-            for (int i = 0; i < M; i++)
-                for (int j = 0; j < N; j++) C[(long)i * ldc + j] = beta == 0.0f ? 0.0f : C[(long)i * ldc + j] * beta;
-        return;
-    }
-    double flop = 2.0 * M * N * K;
-    int by_rows = M >= N;
-    long units = ((by_rows ? M : N) + 15) / 16;
-    if (nn_get_threads() == 1 || flop < 4e6 || units < 2) {
-        cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                    M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    gemm_job j = { trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows, alpha, beta, A, B, C };
-    /* exactly one slice per thread: every slice packs the whole shared operand again (A when
-     * splitting columns, B when splitting rows), so more, thinner slices cost more copying */
-    int threads = nn_get_threads();
-    nn_parallel_for(units, units / threads > 0 ? units / threads : 1, gemm_slice, &j);
-}
 
 /* ---------------------------------------------------------------- bias rows and their gradient */
 typedef struct { float *y; const float *b; int N; } bias_job;

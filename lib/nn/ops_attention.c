@@ -14,7 +14,6 @@
 #include "nn/threads.h"
 #include "util/error.h"
 
-#include <cblas.h>
 #include <math.h>
 #include <string.h>
 
@@ -225,7 +224,7 @@ static void attn_forward_tasks(void *arg, long t0, long t1)
         const float *K = j->k + (long)b * Lk * j->ldk + h * Dh;
         const float *V = j->v + (long)b * Lk * j->ldv + h * Dh;
         float *S = j->scratch + t * LL, *P = j->probs + t * LL;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, Lk, Dh, j->scale, Q, j->ldq, K, j->ldk, 0.0f, S, Lk);
+        nn_gemm_serial(0, 1, Lq, Lk, Dh, j->scale, Q, j->ldq, K, j->ldk, 0.0f, S, Lk);
         const unsigned char *pad = j->pad ? j->pad + (long)b * Lk : NULL;
         for (int r = 0; r < Lq; r++)
             nn_softmax_row(P + (long)r * Lk, S + (long)r * Lk, Lk, j->attn_mask ? j->attn_mask + (long)r * Lk : NULL, pad, 0);
@@ -235,8 +234,7 @@ static void attn_forward_tasks(void *arg, long t0, long t1)
             for (long i = 0; i < LL; i++) S[i] = P[i] * m[i];
             A = S;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Lq, Dh, Lk, 1.0f, A, Lk, V, j->ldv, 0.0f,
-                    j->out + (long)b * Lq * j->E + h * Dh, j->E);
+        nn_gemm_serial(0, 0, Lq, Dh, Lk, 1.0f, A, Lk, V, j->ldv, 0.0f, j->out + (long)b * Lq * j->E + h * Dh, j->E);
     }
 }
 
@@ -296,18 +294,16 @@ static void attn_backward_tasks(void *arg, long t0, long t1)
                 for (long i = 0; i < LL; i++) G[i] = P[i] * m[i];
                 A = G;
             }
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Lk, Dh, Lq, 1.0f, A, Lk, dO, E, 1.0f, j->dv + vo, j->ldv);
+            nn_gemm_serial(1, 0, Lk, Dh, Lq, 1.0f, A, Lk, dO, E, 1.0f, j->dv + vo, j->ldv);
         }
         if (!j->dq && !j->dk) continue;
         /* dPd = dO V^T; dP = dPd * mask; dS = P * (dP - rowsum(dP * P)) */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Lq, Lk, Dh, 1.0f, dO, E, j->v + vo, j->ldv, 0.0f, G, Lk);
+        nn_gemm_serial(0, 1, Lq, Lk, Dh, 1.0f, dO, E, j->v + vo, j->ldv, 0.0f, G, Lk);
         softmax_grad_rows(G, Lk, P, m, Lq, Lk);
         if (j->dq)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Lq, Dh, Lk, j->scale, G, Lk, j->k + ko, j->ldk, 1.0f,
-                        j->dq + qo, j->ldq);
+            nn_gemm_serial(0, 0, Lq, Dh, Lk, j->scale, G, Lk, j->k + ko, j->ldk, 1.0f, j->dq + qo, j->ldq);
         if (j->dk)
-            cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, Lk, Dh, Lq, j->scale, G, Lk, j->q + qo, j->ldq, 1.0f,
-                        j->dk + ko, j->ldk);
+            nn_gemm_serial(1, 0, Lk, Dh, Lq, j->scale, G, Lk, j->q + qo, j->ldq, 1.0f, j->dk + ko, j->ldk);
     }
 }
 

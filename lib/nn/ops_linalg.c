@@ -1,5 +1,5 @@
 /* ops_linalg.c — linear, batched matmul, conv2d, conv1d, conv_transpose1d: shape checks,
- * tape records and backward, over the sgemm/im2col kernels in kernels_conv.c. */
+ * tape records and backward, over nn_gemm (gemm.c) and the im2col kernels in kernels_conv.c. */
 #include "nn/ops.h"
 #include "nn/gemm_packed.h"
 #include "nn/winograd.h"

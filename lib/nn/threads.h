@@ -2,15 +2,16 @@
  *
  * nn_set_threads(n) sizes a small pthread pool (n-1 workers + the caller) and sets OpenBLAS to ONE
  * thread: nn_gemm (kernels.h) splits a large product into slices of C, one single-threaded
- * sgemm per pool thread. So one set of threads does everything (im2col, sgemm, elementwise,
- * norms) and there are no OpenBLAS workers spinning (sched_yield) against ours between calls —
- * measured: with OpenBLAS's own 2 threads, a quarter of the conv benchmark's CPU time went to
- * their sched_yield loop. Code outside lib/nn should call nn_gemm, not cblas_sgemm, to get
- * the threads. Pool workers sleep on a condition variable between loops. A parallel loop cuts
- * [0, n) into a fixed set of contiguous chunks (up to 4 per thread, a function of n and the
- * thread count only) that the threads take from a shared counter: results are bit-identical for
- * a given thread count (each output element is computed inside one chunk, in one order), and a
- * core stolen by another process for a while does not stall the loop. */
+ * product (the engine's kernel, or sgemm under ILT_KERNEL=openblas) per pool thread. So one set
+ * of threads does everything (im2col, products, elementwise, norms) and there are no OpenBLAS
+ * workers spinning (sched_yield) against ours between calls — measured: with OpenBLAS's own 2
+ * threads, a quarter of the conv benchmark's CPU time went to their sched_yield loop. Code
+ * outside lib/nn should call nn_gemm, not cblas_sgemm. Pool workers sleep on a condition
+ * variable between loops. A parallel loop cuts [0, n) into a fixed set of contiguous chunks (up
+ * to 4 per thread, a function of n and the thread count only) that the threads take from a
+ * shared counter: results are bit-identical for a given thread count (each output element is
+ * computed inside one chunk, in one order), and a core stolen by another process for a while
+ * does not stall the loop. */
 #ifndef ILT_NN_THREADS_H
 #define ILT_NN_THREADS_H
 

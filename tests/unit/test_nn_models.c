@@ -49,7 +49,14 @@ static void test_resnet(void)
     static const struct { const char *name; mod_norm_kind kind; } cases[] = {
         {"resnet18_batchnorm", MOD_NORM_BATCH}, {"resnet18_frozenbatchnorm", MOD_NORM_FROZEN_BATCH},
         {"resnet18_groupnorm", MOD_NORM_GROUP}};
-    const ref_tol tol = {2e-4, 2e-3};
+    /* Training-mode BatchNorm's gradients here sit on a discrete decision (a ReLU or max-pool
+     * choice flipped by the last bit of a product) that float32 product kernels take either way:
+     * OpenBLAS's own SSE3 (Prescott) kernel and the engine's FMA tiles both land on the other
+     * side from PyTorch, with the same differences (0.018 on 4.1 in x's gradient; 0.105 in
+     * conv1.weight's, 5e-4 of its RMS; 0.11 in layer2.0.bn1.bias's), and OpenBLAS's Haswell
+     * kernel on PyTorch's side (5e-5). That case is held to 1e-3 of the RMS and 1% in the
+     * parameter gradients, and to 0.02 and 1% in x's gradient (values up to about 5). */
+    const ref_tol tol = {2e-4, 2e-3}, tol_batch = {1e-3, 1e-2}, tol_batch_x = {2e-2, 1e-2};
     for (int i = 0; i < 3; i++) {
         const char *cs = cases[i].name;
         nn_params *ps = nn_params_new();
@@ -65,8 +72,8 @@ static void test_resnet(void)
         nn_tensor *y = mod_resnet18_forward(c, &r, x);
         ref_check_output(cs, "y", y, 0, tol);
         if (ref_backward(c, cs, "y", y, 0)) {
-            ref_check_input_grad(cs, "x", x, 0, tol);
-            ref_check_param_grads(ps, cs, tol);
+            ref_check_input_grad(cs, "x", x, 0, cases[i].kind == MOD_NORM_BATCH ? tol_batch_x : tol);
+            ref_check_param_grads(ps, cs, cases[i].kind == MOD_NORM_BATCH ? tol_batch : tol);
         }
         if (cases[i].kind == MOD_NORM_BATCH)
             tap_ok(ref_check_buffers(ps, cs, (ref_tol){1e-5, 1e-4}), "%s: running statistics as PyTorch", cs);

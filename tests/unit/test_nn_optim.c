@@ -196,7 +196,6 @@ static void check_determinism(void)
     nn_set_threads(1);
 }
 
-/* nn_gemm's split over the pool (rows or columns) against one direct cblas_sgemm call. */
 /* The pool under thread-count changes between loops: every index of every loop is visited
  * exactly once (a worker created after earlier loops must not rerun or miscount them). */
 static int visits[4096];
@@ -220,6 +219,7 @@ static void check_pool_switching(void)
     tap_ok(ok, "thread pool: 300 loops across 1/2/3-thread switches visit every index exactly once");
 }
 
+/* nn_gemm (the engine's kernel) split over the pool against one direct cblas_sgemm call. */
 static void check_gemm_split(void)
 {
     static const int dims[][3] = { { 100, 333, 200 }, { 333, 100, 200 }, { 64, 1000, 70 }, { 17, 40, 3000 } };

@@ -1,0 +1,222 @@
+/* kernels.c — the machine's fp32 FMA peak per register width and the engine's matrix product
+ * (nn_gemm) on the training shapes of ACT's paper configuration, its ResNet18 im2col
+ * convolutions at 84x84 and Diffusion Policy's UNet, as GFLOP/s and as a share of that peak.
+ * bench/kernels.sh runs it for each kernel variant and for OpenBLAS, interleaved.
+ *
+ *   kernels peak [--threads N]
+ *       "peak WIDTH THREADS WALL CPU" for 512 (when the CPU has AVX-512F) and 256: twelve
+ *       independent FMA chains per thread, the median of 5 runs of about 0.1 s
+ *   kernels products [--threads N] [--repeat R]
+ *       "NAME|M N K TA TB WALL CPU" per product through nn_gemm on the variant ILT_KERNEL
+ *       selects (one warm-up call, the median of R calls; default 5)
+ *
+ * WALL is GFLOP/s by the wall clock. CPU is GFLOP/s by the CPU time the threads got: the flops
+ * over (process CPU time / threads), the rate the code runs at while it has a core, which other
+ * processes on a shared machine lower much less than the wall-clock rate (a pool thread waiting
+ * for the other spins a little, then sleeps: the figure can only err a little either way). */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <immintrin.h>
+
+#include "nn/kernels.h"
+#include "nn/threads.h"
+#include "util/rng.h"
+
+static double now(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static int cmp(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp);
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---------------------------------------------------------------- FMA peak */
+#define PEAK_STEPS 4000000L
+#define CHAINS(F) F(0) F(1) F(2) F(3) F(4) F(5) F(6) F(7) F(8) F(9) F(10) F(11)
+
+__attribute__((target("avx512f"), noinline)) static float chains_512(long n)
+{
+#define D512(r) __m512 a##r = _mm512_set1_ps(1.0f + r);
+#define F512(r) a##r = _mm512_fmadd_ps(a##r, x, y);
+#define K512(r) __asm__ volatile("" : "+v"(a##r));
+#define S512(r) s = _mm512_add_ps(s, a##r);
+    CHAINS(D512)
+    __m512 x = _mm512_set1_ps(0.999999f), y = _mm512_set1_ps(1e-7f), s = _mm512_setzero_ps();
+    for (long i = 0; i < n; i++) {
+        CHAINS(F512)
+        CHAINS(K512)
+    }
+    CHAINS(S512)
+    return _mm512_reduce_add_ps(s);
+}
+
+__attribute__((target("avx2,fma"), noinline)) static float chains_256(long n)
+{
+#define D256(r) __m256 a##r = _mm256_set1_ps(1.0f + r);
+#define F256(r) a##r = _mm256_fmadd_ps(a##r, x, y);
+#define K256(r) __asm__ volatile("" : "+x"(a##r));
+#define S256(r) s = _mm256_add_ps(s, a##r);
+    CHAINS(D256)
+    __m256 x = _mm256_set1_ps(0.999999f), y = _mm256_set1_ps(1e-7f), s = _mm256_setzero_ps();
+    for (long i = 0; i < n; i++) {
+        CHAINS(F256)
+        CHAINS(K256)
+    }
+    CHAINS(S256)
+    float t[8];
+    _mm256_storeu_ps(t, s);
+    return t[0];
+}
+
+static double cpu_now(clockid_t clock)
+{
+    struct timespec t;
+    clock_gettime(clock, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+typedef struct { int width; float sink; double cpu; } peak_job;
+
+static void *peak_thread(void *arg)
+{
+    peak_job *j = arg;
+    double t0 = cpu_now(CLOCK_THREAD_CPUTIME_ID);
+    j->sink = j->width == 512 ? chains_512(PEAK_STEPS) : chains_256(PEAK_STEPS);
+    j->cpu = cpu_now(CLOCK_THREAD_CPUTIME_ID) - t0;
+    return NULL;
+}
+
+/* GFLOP/s of `threads` threads running the chains at once: by the wall clock, and the sum of
+ * each thread's flops over its own CPU time */
+static void peak_once(int width, int threads, double *wall, double *cpu)
+{
+    pthread_t tid[64];
+    peak_job jobs[64];
+    double flop = 2.0 * 12 * (width / 32) * PEAK_STEPS, t0 = now();
+    for (int i = 0; i < threads; i++) {
+        jobs[i].width = width;
+        pthread_create(&tid[i], NULL, peak_thread, &jobs[i]);
+    }
+    *cpu = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(tid[i], NULL);
+        *cpu += flop / jobs[i].cpu * 1e-9;
+    }
+    *wall = flop * threads / (now() - t0) * 1e-9;
+}
+
+static int run_peak(int threads)
+{
+    for (int w = 0; w < 2; w++) {
+        int width = w == 0 ? 512 : 256;
+        if (width == 512 && !nn_kernel_supported(NN_KERNEL_AVX512)) continue;
+        if (width == 256 && !nn_kernel_supported(NN_KERNEL_AVX2)) continue;
+        double wall[5], cpu[5];
+        for (int r = 0; r < 5; r++) peak_once(width, threads, &wall[r], &cpu[r]);
+        printf("peak %d %d %.1f %.1f\n", width, threads, median(wall, 5), median(cpu, 5));
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- products */
+typedef struct { const char *name; int M, N, K, ta, tb; } product;
+
+/* ACT paper configuration (hidden 512, ff 3200, batch 8, chunk 100: 800 decoder rows); a
+ * linear [out, in] on R rows: forward x W^T (R, out, in, 0, 1), dX = dY W (R, in, out, 0, 0),
+ * dW = dY^T X (out, in, R, 1, 0). ResNet18 at 84x84, batch 8: conv as W [O, C*k*k] times
+ * im2col [C*k*k, 8*P]: forward (O, 8P, Ckk, 0, 0), dW (O, Ckk, 8P, 0, 1), dcols (Ckk, 8P, O, 1, 0).
+ * Diffusion Policy's UNet1D (batch 64, kernel 5): conv1d the same way. */
+static const product products[] = {
+    { "act ff1 forward", 800, 3200, 512, 0, 1 },    { "act ff1 dX", 800, 512, 3200, 0, 0 },
+    { "act ff1 dW", 3200, 512, 800, 1, 0 },         { "act ff2 forward", 800, 512, 3200, 0, 1 },
+    { "act ff2 dX", 800, 3200, 512, 0, 0 },         { "act ff2 dW", 512, 3200, 800, 1, 0 },
+    { "act proj forward", 800, 512, 512, 0, 1 },    { "act proj dX", 800, 512, 512, 0, 0 },
+    { "act proj dW", 512, 512, 800, 1, 0 },         { "act infer ff1", 100, 3200, 512, 0, 1 },
+    { "r18 conv1 forward", 64, 14112, 147, 0, 0 },  { "r18 conv1 dW", 64, 147, 14112, 0, 1 },
+    { "r18 layer1 forward", 64, 3528, 576, 0, 0 },  { "r18 layer1 dW", 64, 576, 3528, 0, 1 },
+    { "r18 layer1 dcols", 576, 3528, 64, 1, 0 },    { "r18 layer2 forward", 128, 968, 1152, 0, 0 },
+    { "r18 layer2 dW", 128, 1152, 968, 0, 1 },      { "r18 layer2 dcols", 1152, 968, 128, 1, 0 },
+    { "r18 layer3 forward", 256, 288, 2304, 0, 0 }, { "r18 layer3 dW", 256, 2304, 288, 0, 1 },
+    { "r18 layer4 forward", 512, 72, 4608, 0, 0 },  { "r18 layer4 dW", 512, 4608, 72, 0, 1 },
+    { "r18 layer4 dcols", 4608, 72, 512, 1, 0 },    { "unet 512->1024 forward", 1024, 512, 2560, 0, 0 },
+    { "unet 512->1024 dW", 1024, 2560, 512, 0, 1 }, { "unet 1024->1024 dcols", 5120, 512, 1024, 1, 0 },
+};
+
+static int run_products(int repeat, int threads)
+{
+    long most = 0;
+    for (size_t p = 0; p < sizeof products / sizeof products[0]; p++) {
+        const product *q = &products[p];
+        long a = (long)q->M * q->K, b = (long)q->K * q->N, c = (long)q->M * q->N;
+        if (a > most) most = a;
+        if (b > most) most = b;
+        if (c > most) most = c;
+    }
+    float *A = malloc((size_t)most * sizeof *A), *B = malloc((size_t)most * sizeof *B), *C = malloc((size_t)most * sizeof *C);
+    if (!A || !B || !C) {
+        fprintf(stderr, "kernels: out of memory\n");
+        return 1;
+    }
+    rng_t rng;
+    rng_seed(&rng, 1);
+    rng_fill_uniform(&rng, A, (size_t)most, -1, 1);
+    rng_fill_uniform(&rng, B, (size_t)most, -1, 1);
+    memset(C, 0, (size_t)most * sizeof *C);
+    double *t = malloc((size_t)repeat * sizeof *t), *c = malloc((size_t)repeat * sizeof *c);
+    for (size_t p = 0; p < sizeof products / sizeof products[0]; p++) {
+        const product *q = &products[p];
+        int lda = q->ta ? q->M : q->K, ldb = q->tb ? q->K : q->N;
+        nn_gemm(q->ta, q->tb, q->M, q->N, q->K, 1.0f, A, lda, B, ldb, 0.0f, C, q->N);
+        for (int r = 0; r < repeat; r++) {
+            double t0 = now(), c0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+            nn_gemm(q->ta, q->tb, q->M, q->N, q->K, 1.0f, A, lda, B, ldb, 0.0f, C, q->N);
+            t[r] = now() - t0;
+            c[r] = (cpu_now(CLOCK_PROCESS_CPUTIME_ID) - c0) / threads;
+        }
+        double flop = 2.0 * q->M * q->N * q->K;
+        printf("%s|%d %d %d %d %d %.1f %.1f\n", q->name, q->M, q->N, q->K, q->ta, q->tb, flop / median(t, repeat) * 1e-9,
+               flop / median(c, repeat) * 1e-9);
+    }
+    free(t);
+    free(c);
+    free(A); free(B); free(C);
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2 || (strcmp(argv[1], "peak") && strcmp(argv[1], "products"))) {
+        fprintf(stderr, "usage: kernels peak|products [--threads N] [--repeat R]\n");
+        return 2;
+    }
+    int threads = 1, repeat = 5;
+    for (int i = 2; i + 1 < argc; i += 2) {
+        if (!strcmp(argv[i], "--threads")) threads = atoi(argv[i + 1]);
+        else if (!strcmp(argv[i], "--repeat")) repeat = atoi(argv[i + 1]);
+        else {
+            fprintf(stderr, "kernels: unknown option %s\n", argv[i]);
+            return 2;
+        }
+    }
+    if (threads < 1 || threads > 64 || repeat < 1 || repeat > 1000) {
+        fprintf(stderr, "kernels: --threads 1..64, --repeat 1..1000\n");
+        return 2;
+    }
+    nn_set_threads(threads);
+    return !strcmp(argv[1], "peak") ? run_peak(threads) : run_products(repeat, threads);
+}

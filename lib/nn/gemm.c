@@ -1,0 +1,254 @@
+/* gemm.c — the engine's single-precision matrix product C = alpha op(A) op(B) + beta C
+ * (nn_gemm, kernels.h): the products of training (a linear's forward x W^T and its backward
+ * dX = dY W and dW = dY^T X, matmul, im2col convolutions) on the register tile of the variant in
+ * effect (gemm_tiles.c: 12x32 AVX-512, 6x16 AVX2, 6x16 plain C).
+ *
+ * Blocking (per thread, over its slice of C): K in blocks of at most kc (equal blocks: K = 520
+ * is two of 260, not 256 + 256 + 8), columns in blocks of nc. op(A)'s rows are copied once into
+ * tiles of MR rows [kc][MR] per K block; for each column block of a K block, op(B) into
+ * panels of NR columns [kc][NR] (zero-padded), sized to stay in L2; then each row tile, staying
+ * in L1 (its values are broadcast one at a time), passes over every panel of the B block, whose
+ * vectors stream from L2 (the loop order of BLIS, with the broadcast operand in L1). Each
+ * operand is copied once per product (copying A again for every column block was 15% of an
+ * [800, 512] x [512, 3200] product). Each element of C is summed over its K blocks in order,
+ * and within a block in k order by one FMA chain; the first block writes C (beta = 0) or adds
+ * to it, the later ones add. So an element's value depends on K and the variant only, not on
+ * where the slices and blocks fall: any thread count gives the same bits.
+ *
+ * Threads: one slice of C per pool thread, whole tiles of rows when M >= N (each thread then
+ * copies all of B) or of columns otherwise (each copies all of A): the copied operand is the
+ * smaller one. Products under 4 MFLOP run on the calling thread. ILT_KERNEL=openblas sends each
+ * slice to OpenBLAS's cblas_sgemm instead (kernels.h). */
+#include "nn/gemm_kernel.h"
+#include "nn/kernels.h"
+#include "nn/threads.h"
+
+#include <cblas.h>
+#ifdef __SSE__
+#include <immintrin.h>
+#endif
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+    int ta, tb, M, N, K, lda, ldb, ldc, by_rows, unit;
+    float alpha, beta;
+    const float *A, *B;
+    float *C;
+    const nn_tile_kernel *T;   /* NULL: OpenBLAS */
+} gemm_job;
+
+/* Per-thread copies of the operands, grown as needed and kept (the pool's threads live on). */
+static __thread float *pack_a, *pack_b;
+static __thread size_t pack_a_cap, pack_b_cap;
+
+static float *grow(float **buf, size_t *cap, size_t floats)
+{
+    if (floats <= *cap) return *buf;
+    float *nb = NULL;
+    if (posix_memalign((void **)&nb, 64, floats * sizeof(float)) != 0) return NULL;
+    free(*buf);
+    *buf = nb;
+    *cap = floats;
+    return nb;
+}
+
+/* dst[k][r] = src[r * lds + k] for r < rows, k < kc, and 0 for rows <= r < W: `rows` rows of
+ * an operand laid out along k, transposed into a tile or panel W wide. 4x4 blocks go through
+ * SSE registers (a scalar loop stored one float per cycle with a W-float stride, and was a
+ * sixth of a product's time). */
+static void pack_transposed(const float *src, long lds, int rows, int kc, int W, float *dst)
+{
+    int r = 0;
+#ifdef __SSE__
+    for (; r + 4 <= rows; r += 4) {
+        const float *s0 = src + r * lds, *s1 = s0 + lds, *s2 = s1 + lds, *s3 = s2 + lds;
+        int k = 0;
+        for (; k + 4 <= kc; k += 4) {
+            __m128 x0 = _mm_loadu_ps(s0 + k), x1 = _mm_loadu_ps(s1 + k), x2 = _mm_loadu_ps(s2 + k),
+                   x3 = _mm_loadu_ps(s3 + k);
+            _MM_TRANSPOSE4_PS(x0, x1, x2, x3);
+            float *d = dst + (size_t)k * W + r;
+            _mm_storeu_ps(d, x0);
+            _mm_storeu_ps(d + W, x1);
+            _mm_storeu_ps(d + 2 * W, x2);
+            _mm_storeu_ps(d + 3 * W, x3);
+        }
+        for (; k < kc; k++) {
+            float *d = dst + (size_t)k * W + r;
+            d[0] = s0[k];
+            d[1] = s1[k];
+            d[2] = s2[k];
+            d[3] = s3[k];
+        }
+    }
+#endif
+    for (; r < rows; r++) {
+        const float *s = src + r * lds;
+        for (int k = 0; k < kc; k++) dst[(size_t)k * W + r] = s[k];
+    }
+    for (; r < W; r++)
+        for (int k = 0; k < kc; k++) dst[(size_t)k * W + r] = 0.0f;
+}
+
+/* d[0..n) = s[0..n), zeros up to W (W = 16 or 32 inline as whole-vector copies) */
+static inline void copy_row(float *d, const float *s, int n, int W)
+{
+    if (n == W && W == 32) memcpy(d, s, 32 * sizeof(float));
+    else if (n == W && W == 16) memcpy(d, s, 16 * sizeof(float));
+    else {
+        memcpy(d, s, (size_t)n * sizeof(float));
+        for (int c = n; c < W; c++) d[c] = 0.0f;
+    }
+}
+
+/* op(A) rows [i0, i0+m) x all of K into tiles of MR rows, K block by K block: the block at k0
+ * (kc deep) at dst + k0 * round_up(m, MR), as [tiles][kc][MR]. All of K at once, so that A is
+ * read along its rows in one pass (per K block, the rows' short runs defeated the prefetcher:
+ * the copy of an [800, 3200] A was 12% of its product). */
+static void pack_rows(const gemm_job *j, int i0, int m, int KC, float *dst)
+{
+    const int MR = j->T->mr, K = j->K, mp = (m + MR - 1) / MR * MR;
+    if (j->ta) {   /* op(A)(i, k) = A[k, i]: row k of A holds a stretch of every tile */
+        for (int k = 0; k < K; k++) {
+            int k0 = k / KC * KC, kc = K - k0 < KC ? K - k0 : KC;
+            const float *a = j->A + (size_t)k * j->lda + i0;
+            float *d = dst + (size_t)k0 * mp + (size_t)(k - k0) * MR;
+            for (int t = 0; t < m; t += MR) copy_row(d + (size_t)t * kc, a + t, m - t < MR ? m - t : MR, MR);
+        }
+        return;
+    }
+    for (int t = 0; t < m; t += MR)
+        for (int k0 = 0; k0 < K; k0 += KC) {
+            int kc = K - k0 < KC ? K - k0 : KC;
+            pack_transposed(j->A + (size_t)(i0 + t) * j->lda + k0, j->lda, m - t < MR ? m - t : MR, kc, MR,
+                            dst + (size_t)k0 * mp + (size_t)t * kc);
+        }
+}
+
+/* op(B) rows [k0, k0+kc) x columns [n0, n0+nc) into panels of NR columns: dst [panels][kc][NR] */
+static void pack_cols(const gemm_job *j, int n0, int nc, int k0, int kc, float *dst)
+{
+    const int NR = j->T->nr;
+    if (!j->tb) {   /* op(B)(k, n) = B[k, n]: each row of B in one pass over the panels */
+        for (int k = 0; k < kc; k++) {
+            const float *b = j->B + (size_t)(k0 + k) * j->ldb + n0;
+            for (int p = 0; p < nc; p += NR) copy_row(dst + (size_t)p * kc + (size_t)k * NR, b + p, nc - p < NR ? nc - p : NR, NR);
+        }
+        return;
+    }
+    for (int p = 0; p < nc; p += NR)
+        pack_transposed(j->B + (size_t)(n0 + p) * j->ldb + k0, j->ldb, nc - p < NR ? nc - p : NR, kc, NR,
+                        dst + (size_t)p * kc);
+}
+
+static int round_up(int x, int m) { return (x + m - 1) / m * m; }
+
+/* C rows [i0, i1) x columns [n0, n1) on the tile kernel, on this thread; A's copy (rows x K)
+ * is all in memory at once */
+static void gemm_rows(const gemm_job *j, int i0, int i1, int n0, int n1)
+{
+    const nn_tile_kernel *T = j->T;
+    const int MR = T->mr, NR = T->nr, K = j->K, rows = i1 - i0;
+    const int kblocks = (K + T->kc - 1) / T->kc, KC = (K + kblocks - 1) / kblocks;
+    float *ap = grow(&pack_a, &pack_a_cap, (size_t)round_up(rows, MR) * K);
+    float *bp = grow(&pack_b, &pack_b_cap, (size_t)round_up(T->nc, NR) * KC);
+    if (!ap || !bp) {   /* out of memory for the copies: OpenBLAS computes the region instead */
+        const float *A = j->ta ? j->A + i0 : j->A + (size_t)i0 * j->lda;
+        const float *B = j->tb ? j->B + (size_t)n0 * j->ldb : j->B + n0;
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, rows,
+                    n1 - n0, K, j->alpha, A, j->lda, B, j->ldb, j->beta, j->C + (size_t)i0 * j->ldc + n0, j->ldc);
+        return;
+    }
+    if (j->beta != 0.0f && j->beta != 1.0f)
+        for (int i = i0; i < i1; i++)
+            for (int c = n0; c < n1; c++) j->C[(size_t)i * j->ldc + c] *= j->beta;
+    pack_rows(j, i0, rows, KC, ap);
+    for (int pc = 0; pc < K; pc += KC) {
+        int kc = K - pc < KC ? K - pc : KC, load = pc > 0 || j->beta != 0.0f;
+        const float *apc = ap + (size_t)pc * round_up(rows, MR);
+        for (int jc = n0; jc < n1; jc += T->nc) {
+            int nc = n1 - jc < T->nc ? n1 - jc : T->nc;
+            pack_cols(j, jc, nc, pc, kc, bp);
+            for (int t = 0; t < rows; t += MR) {
+                const float *a = apc + (size_t)t * kc;
+                int mr = rows - t < MR ? rows - t : MR;
+                float *c = j->C + (size_t)(i0 + t) * j->ldc + jc;
+                for (int p = 0; p < nc; p += NR)
+                    T->tile(mr, kc, a, bp + (size_t)p * kc, c + p, j->ldc, nc - p < NR ? nc - p : NR, load, j->alpha,
+                            NULL, NULL, 0);
+            }
+        }
+    }
+}
+
+/* A's copy is at most this many floats (64 MB): more rows go through in row blocks, each
+ * copying B again (an element's sum does not depend on the blocks) */
+#define A_COPY_FLOATS (16L << 20)
+
+static void gemm_run(const gemm_job *j, int i0, int i1, int n0, int n1)
+{
+    if (j->T) {
+        long rows = A_COPY_FLOATS / j->K / j->T->mr * j->T->mr;
+        if (rows < j->T->mr) rows = j->T->mr;
+        for (long r = i0; r < i1; r += rows) gemm_rows(j, (int)r, (int)(r + rows < i1 ? r + rows : i1), n0, n1);
+        return;
+    }
+    const float *A = j->ta ? j->A + i0 : j->A + (size_t)i0 * j->lda;
+    const float *B = j->tb ? j->B + (size_t)n0 * j->ldb : j->B + n0;
+    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, i1 - i0, n1 - n0,
+                j->K, j->alpha, A, j->lda, B, j->ldb, j->beta, j->C + (size_t)i0 * j->ldc + n0, j->ldc);
+}
+
+/* slices [s0, s1) of `unit` rows or columns */
+static void gemm_slice(void *arg, long s0, long s1)
+{
+    const gemm_job *j = arg;
+    long lim = j->by_rows ? j->M : j->N, lo = s0 * j->unit, hi = s1 * j->unit < lim ? s1 * j->unit : lim;
+    if (hi <= lo) return;
+    if (j->by_rows) gemm_run(j, (int)lo, (int)hi, 0, j->N);
+    else gemm_run(j, 0, j->M, (int)lo, (int)hi);
+}
+
+/* C = beta C when there is nothing to sum (K = 0 or alpha = 0) */
+static void scale_only(int M, int N, float beta, float *C, int ldc)
+{
+    if (beta == 1.0f) return;
+    for (int i = 0; i < M; i++)
+        for (int c = 0; c < N; c++) C[(long)i * ldc + c] = beta == 0.0f ? 0.0f : C[(long)i * ldc + c] * beta;
+}
+
+static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    if (K <= 0 || alpha == 0.0f) {
+        scale_only(M, N, beta, C, ldc);
+        return;
+    }
+    int variant = nn_kernel();
+    const nn_tile_kernel *T = variant == NN_KERNEL_OPENBLAS ? NULL : nn_tile_general(variant);
+    int by_rows = M >= N, unit = T ? (by_rows ? T->mr : T->nr) : 16;
+    gemm_job j = { trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows, unit, alpha, beta, A, B, C, T };
+    long units = ((by_rows ? M : N) + unit - 1) / unit;
+    int threads = threaded ? nn_get_threads() : 1;
+    if (threads == 1 || 2.0 * M * N * K < 4e6 || units < 2) {
+        gemm_run(&j, 0, M, 0, N);
+        return;
+    }
+    /* exactly one slice per thread: every slice copies the whole shared operand again, so more,
+     * thinner slices cost more copying */
+    nn_parallel_for(units, units / threads > 0 ? units / threads : 1, gemm_slice, &j);
+}
+
+void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+             int ldb, float beta, float *C, int ldc)
+{
+    gemm(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                    const float *B, int ldb, float beta, float *C, int ldc)
+{
+    gemm(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}

@@ -1,0 +1,32 @@
+/* gemm_kernel.h — the register tiles under the engine's matrix products (gemm_tiles.c) and the
+ * choice among them, made once per process from the CPU (cpuid through __builtin_cpu_supports)
+ * and the ILT_KERNEL environment variable (kernels.h). Used by gemm.c (general products) and
+ * gemm_packed.c (products against a weight packed once). */
+#ifndef ILT_NN_GEMM_KERNEL_H
+#define ILT_NN_GEMM_KERNEL_H
+
+#include "nn/kernels.h"
+
+/* tile(): C[mr, nv] (+)= alpha A[MR, kc] B[kc, NR] for one register tile of MR rows and NR
+ * columns. A packed [kc][MR] (rows past mr are zeros), B [kc][NR], both 64-byte aligned.
+ * load = 1 adds to C's values; else C is written, plus bias (nv values, or NULL). Each element
+ * is summed over k in order, one FMA per k, then multiplied by alpha (skipped when alpha is 1).
+ * The first npf k steps (rounded up to 4) also prefetch npf lines of 64 bytes from pf into L2
+ * (the packed weights' next block; 0 for none; only the 6x16 AVX2 tile uses it). */
+typedef void nn_tile_fn(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
+                        float alpha, const float *bias, const float *pf, int npf);
+
+typedef struct {
+    int mr, nr;          /* the tile's rows and columns */
+    int kc, nc;          /* blocking: K per packed block, columns per packed B block */
+    nn_tile_fn *tile;
+} nn_tile_kernel;
+
+/* The tile of general products (gemm.c) for a variant: 12x32 on 512-bit registers, 6x16 on
+ * 256-bit ones, 6x16 in plain C. */
+const nn_tile_kernel *nn_tile_general(int variant);
+/* The 6x16 tile for a variant (the packed weights' 16-column panels, gemm_packed.c): the AVX2
+ * tile for the AVX2 and AVX-512 variants, plain C for the portable one. */
+const nn_tile_kernel *nn_tile_6x16(int variant);
+
+#endif

@@ -1,0 +1,205 @@
+/* test_nn_gemm.c — the engine's own matrix product (gemm.c) on every kernel variant this CPU
+ * runs (gemm_tiles.c: avx512, avx2, portable; and the openblas slices) against a double-precision
+ * reference: shapes with every tail (M, N, K not multiples of the tile, one row, one column,
+ * K = 1, K across blocks, columns across column blocks), all four transposes, alpha and beta
+ * (write, accumulate, scale); 1 and 2 threads bit for bit per variant; the AVX2 and AVX-512
+ * tiles bit for bit; the packed-weight product on each variant; and the variant ILT_KERNEL
+ * forces is the one that runs (the test runs itself with each name, and an unknown one, and
+ * reads which variant it reports).
+ *
+ *   test_nn_gemm              the checks
+ *   test_nn_gemm --which      print the variant in effect (nn_kernel_name) and exit */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nn/gemm_packed.h"
+#include "nn/kernels.h"
+#include "nn/threads.h"
+#include "tap.h"
+#include "util/error.h"
+#include "util/rng.h"
+
+static rng_t rng;
+
+static float *rand_floats(long n)
+{
+    float *p = malloc((size_t)n * sizeof *p);
+    for (long i = 0; i < n; i++) p[i] = (float)rng_uniform(&rng) * 2.0f - 1.0f;
+    return p;
+}
+
+typedef struct { int M, N, K; } shape;
+
+/* C = alpha op(A) op(B) + beta C in double, rounded once */
+static void reference(int ta, int tb, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                      int ldb, float beta, const float *C0, float *ref, int ldc)
+{
+    for (int i = 0; i < M; i++)
+        for (int c = 0; c < N; c++) {
+            double s = 0;
+            for (int k = 0; k < K; k++)
+                s += (double)(ta ? A[(long)k * lda + i] : A[(long)i * lda + k]) *
+                     (tb ? B[(long)c * ldb + k] : B[(long)k * ldb + c]);
+            double prior = beta == 0.0f ? 0.0 : (double)beta * C0[(long)i * ldc + c];
+            ref[(long)i * ldc + c] = (float)(prior + alpha * s);
+        }
+}
+
+/* one product on the variant in effect against the reference; pad: extra leading-dimension
+ * elements (operands inside larger arrays) */
+static void product_case(int variant, shape s, int ta, int tb, float alpha, float beta, int pad)
+{
+    const int M = s.M, N = s.N, K = s.K;
+    const int lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
+    float *A = rand_floats((long)(ta ? K : M) * lda), *B = rand_floats((long)(tb ? N : K) * ldb);
+    float *C0 = rand_floats((long)M * ldc), *C = malloc((size_t)M * ldc * sizeof *C), *ref = malloc((size_t)M * ldc * sizeof *ref);
+    memcpy(C, C0, (size_t)M * ldc * sizeof *C);
+    memcpy(ref, C0, (size_t)M * ldc * sizeof *ref);   /* the padding columns stay as they were */
+    reference(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C0, ref, ldc);
+    nn_gemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    char label[160];
+    snprintf(label, sizeof label, "%s %dx%dx%d ta=%d tb=%d alpha=%g beta=%g ld+%d", nn_kernel_name(variant), M, N, K,
+             ta, tb, alpha, beta, pad);
+    tap_close(C, ref, (long)M * ldc, 1e-6 + 2e-7 * K, 1e-5, label);
+    free(A); free(B); free(C0); free(C); free(ref);
+}
+
+/* 1 and 2 threads give the same bits (the products are large enough to be split) */
+static void threads_case(int variant, shape s, int ta, int tb, float beta)
+{
+    const int M = s.M, N = s.N, K = s.K, lda = ta ? M : K, ldb = tb ? K : N;
+    float *A = rand_floats((long)M * K), *B = rand_floats((long)K * N), *C0 = rand_floats((long)M * N);
+    float *C1 = malloc((size_t)M * N * sizeof *C1), *C2 = malloc((size_t)M * N * sizeof *C2);
+    memcpy(C1, C0, (size_t)M * N * sizeof *C1);
+    memcpy(C2, C0, (size_t)M * N * sizeof *C2);
+    nn_set_threads(1);
+    nn_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C1, N);
+    nn_set_threads(2);
+    nn_gemm(ta, tb, M, N, K, 1.0f, A, lda, B, ldb, beta, C2, N);
+    tap_ok(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "%s %dx%dx%d ta=%d tb=%d beta=%g: 1 and 2 threads give the same bits",
+           nn_kernel_name(variant), M, N, K, ta, tb, beta);
+    free(A); free(B); free(C0); free(C1); free(C2);
+}
+
+/* The AVX2 and AVX-512 tiles sum each element in the same order with the same FMAs (the same K
+ * blocks): the same bits, so training gives the same parameters on either kind of CPU. */
+static void same_bits_case(shape s, int ta, int tb)
+{
+    const int M = s.M, N = s.N, K = s.K, lda = ta ? M : K, ldb = tb ? K : N;
+    float *A = rand_floats((long)M * K), *B = rand_floats((long)K * N), *C0 = rand_floats((long)M * N);
+    float *C[2];
+    for (int i = 0; i < 2; i++) {
+        C[i] = malloc((size_t)M * N * sizeof *C[i]);
+        memcpy(C[i], C0, (size_t)M * N * sizeof *C[i]);
+        nn_kernel_set(i ? NN_KERNEL_AVX512 : NN_KERNEL_AVX2);
+        nn_gemm(ta, tb, M, N, K, 0.75f, A, lda, B, ldb, 1.0f, C[i], N);
+    }
+    tap_ok(memcmp(C[0], C[1], (size_t)M * N * sizeof *C[0]) == 0, "avx2 and avx512 %dx%dx%d ta=%d tb=%d: the same bits", M,
+           N, K, ta, tb);
+    free(A); free(B); free(C0); free(C[0]); free(C[1]);
+}
+
+/* the packed-weight product (its 6x16 tile follows the variant) against a double reference */
+static void packed_case(int variant, int M, int N, int K)
+{
+    float *W = rand_floats((long)N * K), *A = rand_floats((long)M * K), *bias = rand_floats(N);
+    float *C = malloc((size_t)M * N * sizeof *C), *ref = malloc((size_t)M * N * sizeof *ref);
+    for (int i = 0; i < M; i++)
+        for (int c = 0; c < N; c++) {
+            double s = bias[c];
+            for (int k = 0; k < K; k++) s += (double)A[(long)i * K + k] * W[(long)c * K + k];
+            ref[(long)i * N + c] = (float)s;
+        }
+    nn_packed *P = nn_pack_weights(W, N, K);
+    int rc = P ? nn_gemm_packed(M, 0, N, A, K, 1, P, bias, C, N, 0) : -1;
+    char label[96];
+    snprintf(label, sizeof label, "%s packed weights %dx%dx%d with bias", nn_kernel_name(variant), M, N, K);
+    tap_ok(rc == 0, "%s: accepted", label);
+    tap_close(C, ref, (long)M * N, 1e-6 + 2e-7 * K, 1e-5, label);
+    nn_packed_free(P);
+    free(W); free(A); free(bias); free(C); free(ref);
+}
+
+/* the variant ILT_KERNEL=name should give on this CPU: that one, or the widest the CPU has when
+ * it lacks it (or when the name is unknown) */
+static int expected_variant(const char *name, int widest)
+{
+    for (int v = 0; v < NN_KERNEL_COUNT; v++)
+        if (!strcmp(name, nn_kernel_name(v)))
+            return nn_kernel_supported(v) && (v <= widest || v == NN_KERNEL_OPENBLAS) ? v : widest;
+    return widest;
+}
+
+/* ILT_KERNEL=name: the test run again under it reports that variant */
+static void forced_case(const char *self, const char *name, int widest)
+{
+    char cmd[4200], got[64] = "";
+    snprintf(cmd, sizeof cmd, "ILT_KERNEL=%s '%s' --which 2>/dev/null", name, self);
+    FILE *f = popen(cmd, "r");
+    if (f) {
+        if (!fgets(got, sizeof got, f)) got[0] = 0;
+        pclose(f);
+    }
+    got[strcspn(got, "\n")] = 0;
+    const char *want = nn_kernel_name(expected_variant(name, widest));
+    tap_ok(!strcmp(got, want), "ILT_KERNEL=%s runs %s (reported: %s)", name, want, got);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--which")) {
+        printf("%s\n", nn_kernel_name(nn_kernel()));
+        return 0;
+    }
+    rng_seed(&rng, 19);
+    int widest = nn_kernel_supported(NN_KERNEL_AVX512) ? NN_KERNEL_AVX512
+                 : nn_kernel_supported(NN_KERNEL_AVX2) ? NN_KERNEL_AVX2 : NN_KERNEL_PORTABLE;
+    const char *forced = getenv("ILT_KERNEL");
+    int start = nn_kernel();
+    if (forced && *forced)
+        tap_ok(start == expected_variant(forced, widest), "ILT_KERNEL=%s: the variant in effect is %s", forced,
+               nn_kernel_name(start));
+    tap_diag("this CPU runs up to %s", nn_kernel_name(widest));
+    for (int v = 0; v < NN_KERNEL_COUNT; v++) forced_case(argv[0], nn_kernel_name(v), widest);
+    forced_case(argv[0], "avx1024", widest);
+
+    /* M, N, K: tails of every tile (12x32, 6x16), K over two and three blocks (256 deep), columns
+     * over several column blocks (512) */
+    static const shape shapes[] = { { 1, 1, 1 },     { 1, 37, 5 },     { 13, 1, 17 },   { 7, 33, 1 },
+                                    { 12, 32, 256 }, { 25, 70, 300 },  { 37, 129, 40 }, { 100, 65, 513 },
+                                    { 150, 47, 90 }, { 5, 2100, 9 },   { 2, 3, 700 } };
+    static const float ab[][2] = { { 1.0f, 0.0f }, { 0.5f, 1.0f }, { -1.5f, 0.25f } };
+    static const shape split[] = { { 97, 130, 300 }, { 260, 70, 150 }, { 800, 64, 48 } };
+    for (int v = 0; v < NN_KERNEL_COUNT; v++) {
+        if (!nn_kernel_supported(v)) {
+            tap_ok(1, "# skip %s: this CPU lacks it", nn_kernel_name(v));
+            continue;
+        }
+        tap_ok(nn_kernel_set(v) == 0 && nn_kernel() == v, "%s: set and in effect", nn_kernel_name(v));
+        nn_set_threads(2);
+        int n = 0;
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            for (int t = 0; t < 4; t++, n++)
+                product_case(v, shapes[s], t >> 1, t & 1, ab[n % 3][0], ab[n % 3][1], n % 2 ? 3 : 0);
+        for (size_t s = 0; s < sizeof split / sizeof split[0]; s++)
+            for (int t = 0; t < 4; t++) threads_case(v, split[s], t >> 1, t & 1, t == 3 ? 1.0f : 0.0f);
+        packed_case(v, 13, 37, 300);
+    }
+    /* A's copy over 16M floats: rows in blocks (gemm.c's A_COPY_FLOATS), on the widest tile and
+     * one thread (two would halve the rows) */
+    nn_kernel_set(widest);
+    nn_set_threads(1);
+    product_case(widest, (shape){ 8200, 3, 2048 }, 1, 1, 1.0f, 0.0f, 0);
+    nn_set_threads(2);
+    if (nn_kernel_supported(NN_KERNEL_AVX512) && nn_kernel_supported(NN_KERNEL_AVX2))
+        for (int t = 0; t < 4; t++) {
+            same_bits_case((shape){ 37, 70, 600 }, t >> 1, t & 1);
+            same_bits_case((shape){ 260, 45, 130 }, t >> 1, t & 1);
+        }
+    /* a variant the CPU lacks is refused */
+    for (int v = 0; v < NN_KERNEL_COUNT; v++)
+        if (!nn_kernel_supported(v)) tap_ok(nn_kernel_set(v) < 0, "setting %s is refused: %s", nn_kernel_name(v), error_get());
+    return tap_done();
+}
