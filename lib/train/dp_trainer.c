@@ -141,11 +141,9 @@ static void *dp_build(void *context, const dataset_t *ds, rng_t *rng)
             cfg.height = (int)x->shape[1], cfg.width = (int)x->shape[2];
         }
     }
-    cfg.n_lowdim = (int)o->n_lowdim;
-    for (int j = 0; j < cfg.n_lowdim; j++) {
-        snprintf(cfg.lowdim_names[j], DP_NAME_MAX, "%s", ds->fields[t->lowdim[j]].name);
-        cfg.lowdim_dims[j] = (int)ds->fields[t->lowdim[j]].shape[1];
-    }
+    cfg.n_lowdim = 0;   /* DP's rule per key: quaternions as they are, the rest to [-1,1] */
+    for (size_t j = 0; j < o->n_lowdim; j++)
+        if (dp_config_add_lowdim(&cfg, ds->fields[t->lowdim[j]].name, (int)ds->fields[t->lowdim[j]].shape[1]) < 0) goto fail;
     cfg.action_dim = (int)ds->fields[t->action].shape[1];
     if (cfg.n_cameras && !o->crop_given) {   /* DP's 76 of 84, in proportion for other sizes */
         cfg.crop_height = (int)lround(cfg.height * 76.0 / 84.0);
