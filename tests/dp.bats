@@ -57,7 +57,7 @@ assert p["obs_encoder.obs_nets.top_image.nets.3.weight"].shape == (64, 64)
 assert any(k.startswith("model.down_modules.") for k in p)
 assert set(f["ema"]) == set(p)
 assert "min" in f["stats/action"] and "max" in f["stats/action"]
-cfg = f["config"].attrs
+cfg = {k: v.decode() if isinstance(v, bytes) else v for k, v in f["config"].attrs.items()}  # fixed-length strings
 print(cfg["crop_height"], cfg["n_obs_steps"], cfg["horizon"])
 PY
   [ "$status" -eq 0 ]
@@ -153,7 +153,8 @@ PY
   run "$PYTHON" - "$t/a.h5" <<'PY'
 import sys, h5py
 f = h5py.File(sys.argv[1], "r")
-p, c = f["params"], f["config"].attrs
+p = f["params"]
+c = {k: v.decode() if isinstance(v, bytes) else v for k, v in f["config"].attrs.items()}  # fixed-length strings
 for k in ("model.mask", "model.memory_mask", "model._dummy_variable", "model.pos_emb", "model.cond_pos_emb",
           "model.decoder.layers.1.multihead_attn.in_proj_weight", "model.ln_f.weight", "model.head.weight"):
     assert k in p, k
