@@ -75,7 +75,7 @@ refused_checkpoint() {
 }
 
 @test "predict: NaN or Inf in a parameter is an error naming the parameter and element" {
-  refused_checkpoint nan_param "predict: $t/nan_param.h5: /params/" "holds NaN at element"
+  refused_checkpoint nan_param "nan_param.h5: /params/" "holds NaN at element"
   refused_checkpoint inf_param "/params/" "holds Inf at element"
 }
 
