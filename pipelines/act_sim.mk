@@ -24,17 +24,7 @@
 #   report.md, results.tsv         the report; one TSV row of configuration -> results (sweeps)
 # The chunked training stream is never stored: h5slice | chunkify | act-train is one pipe.
 
-SHELL := /bin/bash
-.SHELLFLAGS := -o pipefail -ec
-.DELETE_ON_ERROR:
-.SUFFIXES:
-.SECONDARY:
-
 PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
-# The tools: this checkout's build/bin when it has one, else whatever is on PATH.
-ILT_BIN ?= $(abspath $(PIPELINES)/../build/bin)
-export PATH := $(ILT_BIN):$(PATH)
-NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 # ---------------------------------------------------------------- variables
 TASK          ?= transfer_cube

@@ -11,16 +11,7 @@
 # ENCODER, DOWN_DIMS, CROP); evaluation samples with EVAL_SAMPLER and EVAL_STEPS (DDIM 10 by
 # default). Run directory default runs/$(TASK)-dp-$(NET).
 
-SHELL := /bin/bash
-.SHELLFLAGS := -o pipefail -ec
-.DELETE_ON_ERROR:
-.SUFFIXES:
-.SECONDARY:
-
 PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
-ILT_BIN ?= $(abspath $(PIPELINES)/../build/bin)
-export PATH := $(ILT_BIN):$(PATH)
-NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 # ---------------------------------------------------------------- variables
 TASK          ?= lift

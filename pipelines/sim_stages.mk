@@ -7,7 +7,19 @@
 #   TRAIN_OPTS     the trainer's options                   TRAIN_VARS    the variables training depends on
 #   LAYOUT         act (one file per episode) or robomimic (one file)   RECORD_ARGS  rollout's, recording
 #   LOSS_FIELD, VAL_LOSS_FIELD, L1_FIELD  train.jsonl's field names for the plots (L1 may be empty)
-# and the variables of act_sim.mk's header (TASK, DEMOS, ..., RUN_DIR, DATA_DIR).
+# and the variables of act_sim.mk's header (TASK, DEMOS, ..., RUN_DIR, DATA_DIR), and PIPELINES
+# (the folder of these files).
+
+SHELL := /bin/bash
+.SHELLFLAGS := -o pipefail -ec
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.SECONDARY:
+
+# The tools: this checkout's build/bin when it has one, else whatever is on PATH.
+ILT_BIN ?= $(abspath $(PIPELINES)/../build/bin)
+export PATH := $(ILT_BIN):$(PATH)
+NPROC := $(shell nproc 2>/dev/null || echo 1)
 
 # ---------------------------------------------------------------- stage configurations
 # $(call stage_config,FILE,VARIABLES): write VAR=value lines to FILE when they differ from its

@@ -42,20 +42,9 @@ static void *act_policy_open(const char *path, const policy_env_t *env, const po
                   cfg->action_dim, env->task, env->state_dim, env->action_dim);
         goto fail;
     }
-    for (int k = 0; k < cfg->n_cameras; k++) {
-        p->camera_index[k] = -1;
-        for (int e = 0; e < env->n_cameras; e++)
-            if (strcmp(env->camera_names[e], cfg->camera_names[k]) == 0) p->camera_index[k] = e;
-        if (p->camera_index[k] < 0) {
-            error_set("the policy needs camera '%s', which is not rendered (rollout --cameras)", cfg->camera_names[k]);
-            goto fail;
-        }
-    }
-    if (env->height != cfg->height || env->width != cfg->width) {
-        error_set("image size: the policy was trained on %dx%d images, the observations are %dx%d (rollout --image-size %dx%d)",
-                  cfg->height, cfg->width, env->height, env->width, cfg->height, cfg->width);
-        goto fail;
-    }
+    for (int k = 0; k < cfg->n_cameras; k++)
+        if ((p->camera_index[k] = policy_env_camera(env, cfg->camera_names[k])) < 0) goto fail;
+    if (policy_env_check_image_size(env, cfg->height, cfg->width) < 0) goto fail;
     /* always set: besides our pool's size it keeps OpenBLAS single-threaded (left at its
      * default, its idle worker spun in sched_yield through every rollout step, a core's worth
      * of CPU that parallel evaluation jobs then fought over) */

@@ -88,20 +88,10 @@ static void *dp_policy_open(const char *path, const policy_env_t *env, const pol
         goto fail;
     }
     for (int k = 0; k < cfg->n_cameras; k++) {
-        p->camera_index[k] = -1;
-        for (int e = 0; e < env->n_cameras; e++)
-            if (strcmp(env->camera_names[e], cfg->camera_names[k]) == 0) p->camera_index[k] = e;
-        if (p->camera_index[k] < 0) {
-            error_set("the policy needs camera '%s', which is not rendered (rollout --cameras)", cfg->camera_names[k]);
-            goto fail;
-        }
+        if ((p->camera_index[k] = policy_env_camera(env, cfg->camera_names[k])) < 0) goto fail;
         if (!(p->images[k] = malloc((size_t)To * cfg->height * cfg->width * 3))) goto oom;
     }
-    if (cfg->n_cameras > 0 && (env->height != cfg->height || env->width != cfg->width)) {
-        error_set("the policy was trained on %dx%d images, the task renders %dx%d (rollout --image-size %dx%d)",
-                  cfg->height, cfg->width, env->height, env->width, cfg->height, cfg->width);
-        goto fail;
-    }
+    if (cfg->n_cameras > 0 && policy_env_check_image_size(env, cfg->height, cfg->width) < 0) goto fail;
     for (int j = 0; j < cfg->n_lowdim; j++) {
         if (match_lowdim(p, env, j) < 0) goto fail;
         if (!(p->lowdim[j] = malloc(sizeof(float) * To * cfg->lowdim_dims[j]))) goto oom;

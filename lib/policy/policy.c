@@ -35,6 +35,20 @@ policy_options_t policy_default_options(void)
     return o;
 }
 
+int policy_env_camera(const policy_env_t *env, const char *name)
+{
+    for (int e = 0; e < env->n_cameras; e++)
+        if (strcmp(env->camera_names[e], name) == 0) return e;
+    return error_set("the policy needs camera '%s', which is not rendered (rollout --cameras)", name);
+}
+
+int policy_env_check_image_size(const policy_env_t *env, int height, int width)
+{
+    if (env->height == height && env->width == width) return 0;
+    return error_set("image size: the policy was trained on %dx%d images, the observations are %dx%d (rollout "
+                     "--image-size %dx%d)", height, width, env->height, env->width, height, width);
+}
+
 /* ---------------------------------------------------------------- the scripted expert */
 
 typedef struct {

@@ -97,6 +97,12 @@ typedef struct policy_class {
 
 policy_options_t policy_default_options(void);
 
+/* For a class's open: the index of camera `name` among the environment's, or -1 with an error
+ * that says how to render it; and 0 when the environment's images are height x width, else -1
+ * with an error giving both sizes. */
+int policy_env_camera(const policy_env_t *env, const char *name);
+int policy_env_check_image_size(const policy_env_t *env, int height, int width);
+
 /* "scripted" gives the task's expert (it needs the callback below); anything else is a
  * checkpoint path. NULL with error_set on failure. */
 policy_t *policy_open(const char *spec, const policy_env_t *env, const policy_options_t *options);
