@@ -456,6 +456,7 @@ static int loop(run_t *r, const dataset_t *ds, const int64_t *train, int64_t n_t
     if (r->steps == 0 || r->step >= r->steps) rc = save(r, o->output, 1);   /* nothing to train: the model as it is */
     progress_t progress;
     progress_start(&progress, tool_name(), r->steps, o->quiet);
+    progress.first_done = r->step;
     lw.window_start = time_now();
     while (rc == 0 && r->step < r->steps) {
         for (long j = 0; j < o->batch; j++) idx[j] = train[rng_below(&r->rng, (uint64_t)n_train)];

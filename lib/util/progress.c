@@ -16,6 +16,7 @@ void progress_start(progress_t *p, const char *label, int64_t total, int quiet)
 {
     p->label = label;
     p->total = total;
+    p->first_done = 0;
     p->start_time = p->last_print = time_now();
     p->is_tty = isatty(STDERR_FILENO);
     p->quiet = quiet;
@@ -24,7 +25,7 @@ void progress_start(progress_t *p, const char *label, int64_t total, int quiet)
 static void progress_print(progress_t *p, int64_t done, const char *extra, int final)
 {
     double elapsed = time_now() - p->start_time;
-    double rate = elapsed > 0 ? (double)done / elapsed : 0;
+    double rate = elapsed > 0 ? (double)(done - p->first_done) / elapsed : 0;
     char bar[32] = "";
     if (p->total > 0) {
         int width = 24, filled = (int)(width * (double)done / (double)p->total);

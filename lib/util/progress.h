@@ -8,6 +8,7 @@
 typedef struct {
     const char *label;
     int64_t total;      /* 0 when unknown */
+    int64_t first_done; /* units done before this process began (a resumed run); the rate counts the rest */
     double start_time, last_print;
     int is_tty, quiet;
 } progress_t;
