@@ -3,7 +3,10 @@
  * inference (observation encoding plus DDIM and DDPM denoising) as the policy class runs it (weights
  * packed). The model is DP's image configuration for robomimic lift: two 84x84 cameras cropped to
  * 76x76 (hybrid encoder), 9 low-dim values, 7-D actions, To 2, horizon 16. Random inputs.
- * Prints "train_step_ms X", "ddim<N>_ms Y" and "ddpm<N>_ms Z". Built and run by bench/dp.sh.
+ * Prints "train_step_ms X", "ddim<N>_ms Y" and "ddpm<N>_ms Z", then the memory-bandwidth floor of
+ * the DDIM call: the bytes of weights one call must read (the encoder's once, the noise-prediction
+ * network's once per denoising step) over the read bandwidth measured here with the same threads
+ * ("weights_MB", "read_GBps", "ddim<N>_floor_ms"). Built and run by bench/dp.sh.
  *
  *   build/bench/dp [--down 256|512] [--batch B] [--repeat R] [--threads T] [--ddim N] [--ddpm N]
  *   (--down 512: down_dims 512,1024,2048 as the paper's image runs; 256: 256,512,1024) */
@@ -12,6 +15,7 @@
 #include <string.h>
 
 #include "nn/nn.h"
+#include "nn/threads.h"
 #include "policy/diffusion.h"
 #include "util/error.h"
 #include "util/progress.h"
@@ -26,6 +30,41 @@ static double median(double *v, int n)
 {
     qsort(v, n, sizeof *v, cmp_double);
     return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+typedef struct {
+    const float *data;
+    double sum[64];    /* one slot per part, so the reads cannot be optimised away */
+} read_job;
+
+static void read_part(void *arg, long begin, long end)
+{
+    read_job *j = arg;
+    float acc[16] = {0};
+    for (long i = begin * 16; i < end * 16; i += 16)
+        for (int k = 0; k < 16; k++) acc[k] += j->data[i + k];
+    double s = 0;
+    for (int k = 0; k < 16; k++) s += acc[k];
+    j->sum[(begin / (end - begin)) & 63] += s;   /* parts are equal and contiguous */
+}
+
+/* Read bandwidth in bytes/s: the best of 5 passes over 512 MiB on the engine's threads. */
+static double read_bandwidth(void)
+{
+    const long n = 128L << 20;   /* floats */
+    float *data = malloc(sizeof(float) * n);
+    if (!data) return 0;
+    for (long i = 0; i < n; i++) data[i] = (float)(i & 1023);
+    read_job job = {.data = data};
+    double best = 1e30;
+    for (int r = 0; r < 5; r++) {
+        double t0 = time_now();
+        nn_parallel_for(n / 16, 1 << 16, read_part, &job);
+        double dt = time_now() - t0;
+        if (dt < best) best = dt;
+    }
+    free(data);
+    return (double)n * sizeof(float) / best;
 }
 
 int main(int argc, char **argv)
@@ -101,5 +140,16 @@ int main(int argc, char **argv)
         }
         printf("%s%d_ms %.1f\n", s ? "ddpm" : "ddim", steps, 1e3 * median(t, repeat));
     }
+    long encoder_floats = 0, net_floats = 0;
+    for (int i = 0; i < m.ps->count; i++) {
+        const nn_tensor *p = m.ps->list[i].t;
+        if (!strncmp(p->name, "obs_encoder.", 12)) encoder_floats += nn_shape_size(p->ndim, p->shape);
+        else net_floats += nn_shape_size(p->ndim, p->shape);
+    }
+    const double bandwidth = read_bandwidth();
+    const double bytes = sizeof(float) * ((double)encoder_floats + (double)ddim * (double)net_floats);
+    printf("weights_MB %.1f\n", sizeof(float) * (double)(encoder_floats + net_floats) / 1e6);
+    printf("read_GBps %.1f\n", bandwidth / 1e9);
+    printf("ddim%d_floor_ms %.1f\n", ddim, bandwidth > 0 ? 1e3 * bytes / bandwidth : 0);
     return 0;
 }

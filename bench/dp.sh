@@ -3,9 +3,14 @@
 # (bench/dp.c) beside the same model in PyTorch (bench/dp_torch.py) in the same run, for robomimic
 # lift's image configuration with the UNet at DP's default width (down_dims 256,512,1024) and at
 # the paper's (512,1024,2048). Medians of REPEAT runs; the machine is shared, so read the numbers
-# as noisy.
+# as noisy. Each configuration runs twice on both sides: with the environment as it is (it may pin
+# OpenBLAS with OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE) and with those two variables unset in that
+# command (OpenBLAS at its best on this CPU, as on a user's machine). Our side also prints the
+# memory-bandwidth floor of the batch-1 DDIM call (weights read per call over the measured read
+# bandwidth).
 #
-#   bench/dp.sh [THREADS [REPEAT [BATCH]]]        (defaults 2, 3 and 8)
+#   bench/dp.sh [THREADS [REPEAT [BATCH]]]        (defaults 2, 3 and 64, DP's batch)
+#   DOWNS="256" bench/dp.sh ...                 (only the default width)
 #
 # PyTorch is optional (Debian's python3-torch); without it the PyTorch columns say "-". It runs
 # with OMP_WAIT_POLICY=passive and torch.set_num_threads(THREADS).
@@ -14,7 +19,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
 threads=${1:-2}
 repeat=${2:-3}
-batch=${3:-8}
+batch=${3:-64}
 python=${PYTHON:-/usr/bin/python3}
 build=${BUILD:-$root/build}
 
@@ -24,18 +29,23 @@ have_torch=0
 
 echo "# Diffusion Policy (lift image: 2 cameras 84x84 -> 76x76, To 2, horizon 16): train step (batch $batch)" \
      "and batch-1 inference, median of $repeat, $threads threads ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs)"
-printf "%-18s %-12s %10s %10s %8s\n" unet measure "ilt ms" "torch ms" speedup
-for down in 256 512; do
+echo "# environment: OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-unset} OPENBLAS_L2_SIZE=${OPENBLAS_L2_SIZE-unset}"
+printf "%-18s %-8s %-16s %10s %10s %8s\n" unet openblas measure "ilt" "torch" speedup
+for down in ${DOWNS:-256 512}; do
   args="--down $down --batch $batch --repeat $repeat --threads $threads"
-  ours=$(OPENBLAS_NUM_THREADS=$threads "$build/bench/dp" $args)
-  theirs=""
-  if [ $have_torch = 1 ]; then
-    theirs=$(OMP_WAIT_POLICY=passive OMP_NUM_THREADS=$threads "$python" "$here/dp_torch.py" $args 2>/dev/null || true)
-  fi
-  awk -v label="$down,$((2 * down)),$((4 * down))" -v ours="$ours" -v theirs="$theirs" 'BEGIN {
-    n = split(ours, o, "\n"); split(theirs, t, "\n")
-    for (i in t) { split(t[i], f, " "); T[f[1]] = f[2] }
-    for (i = 1; i <= n; i++) {
-      split(o[i], f, " "); th = (f[1] in T) ? T[f[1]] : "-"
-      printf "%-18s %-12s %10s %10s %8s\n", label, f[1], f[2], th, th != "-" ? sprintf("%.2fx", th / f[2]) : "-" } }'
+  for openblas in env unset; do
+    run=(env)
+    [ $openblas = unset ] && run=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)
+    ours=$("${run[@]}" OPENBLAS_NUM_THREADS=$threads "$build/bench/dp" $args)
+    theirs=""
+    if [ $have_torch = 1 ]; then
+      theirs=$("${run[@]}" OMP_WAIT_POLICY=passive OMP_NUM_THREADS=$threads "$python" "$here/dp_torch.py" $args 2>/dev/null || true)
+    fi
+    awk -v label="$down,$((2 * down)),$((4 * down))" -v openblas=$openblas -v ours="$ours" -v theirs="$theirs" 'BEGIN {
+      n = split(ours, o, "\n"); split(theirs, t, "\n")
+      for (i in t) { split(t[i], f, " "); T[f[1]] = f[2] }
+      for (i = 1; i <= n; i++) {
+        split(o[i], f, " "); th = (f[1] in T) ? T[f[1]] : "-"
+        printf "%-18s %-8s %-16s %10s %10s %8s\n", label, openblas, f[1], f[2], th, th != "-" ? sprintf("%.2fx", th / f[2]) : "-" } }'
+  done
 done
