@@ -10,6 +10,7 @@
 
 #include "policy/act.h"
 #include "policy/diffusion.h"
+#include "policy/ibc.h"
 #include "train/train.h"
 
 /* ---------------------------------------------------------------- ACT and CNNMLP (act-train) */
@@ -36,6 +37,17 @@ typedef struct dp_trainer_options {
     const train_options *train;
 } dp_trainer_options;
 extern const train_model_class dp_trainer_class;
+
+/* ---------------------------------------------------------------- Implicit BC (ibc-train) */
+typedef struct ibc_trainer_options {
+    dp_trainer_options obs;        /* the observation side as dp-train takes it: obs.model's encoder,
+                                      To, Ta, crop; obs.cameras, obs.lowdim (the rest unused) */
+    ibc_config model;              /* width, dropout, the checkpoint's default inference */
+    int negatives;                 /* counter-examples per sample (1024) */
+    ibc_inference eval;            /* the inference of train_action_mse in the log */
+    const train_options *train;
+} ibc_trainer_options;
+extern const train_model_class ibc_trainer_class;
 
 /* The stream side of a model on DP's observation encoders (dp_stream.c; dp-train and ibc-train):
  * the data set's field indices of the cameras, the low-dimensional fields and the action. */
