@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# pipelines/sweep.sh — a grid of pipeline runs (act_sim.mk, dp_sim.mk) with GNU parallel, one run directory per grid
+# pipelines/sweep.sh — a grid of pipeline runs (act_sim.mk, dp_sim.mk, ibc_sim.mk) with GNU parallel, one run directory per grid
 # point, collected into one table (TSV and Markdown) and a plot.
 #
 #   pipelines/sweep.sh [OPTIONS] VAR="v1 v2 ..." [VAR=value ...]
@@ -20,7 +20,7 @@
 #
 # Options:
 #   -o DIR            sweep directory (default runs/sweep)
-#   -p, --pipeline P  the pipeline: act_sim (default) or dp_sim
+#   -p, --pipeline P  the pipeline: act_sim (default), dp_sim or ibc_sim
 #   -j N              runs at the same time (default 1: each run uses the whole machine through
 #                     THREADS and JOBS; with -j N consider THREADS=1 JOBS=1)
 #   -S, --sshlogin L  passed to parallel (repeatable): spread the runs over machines. Every machine
@@ -72,7 +72,7 @@ done
 
 mkdir -p "$dir"
 dir=$(cd "$dir" && pwd)
-[ -f "$here/$pipeline.mk" ] || die "no pipeline '$pipeline' (act_sim, dp_sim)"
+[ -f "$here/$pipeline.mk" ] || die "no pipeline '$pipeline' (act_sim, dp_sim, ibc_sim)"
 make=(make --no-print-directory -f "$here/$pipeline.mk")
 
 # ---------------------------------------------------------------- the grid

@@ -290,3 +290,28 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   run dp_sim RUN_DIR=r
   [ "$output" = "make: Nothing to be done for 'all'." ]
 }
+
+# ---------------------------------------------------------------- ibc_sim.mk
+@test "ibc_sim: lift end to end at toy size on the shared stage rules, Langevin inference; a second make does nothing" {
+  [ -z "${ILT_ASAN:-}" ] || skip "pipeline training runs on the normal build only"
+  ibc_sim() {
+    make --no-print-directory -f "$PIPELINES/ibc_sim.mk" TASK=lift INFERENCE=langevin DEMOS=2 MAX_STEPS=24 \
+      ACTION_STEPS=2 WIDTH=16 NEGATIVES=8 BATCH=4 STEPS=2 SAVE_EVERY=2 LOG_EVERY=1 EVAL_EPISODES=2 SAMPLES=16 \
+      ITERATIONS=3 VIDEO_EPISODES=1 THREADS=1 JOBS=2 TRAIN_ARGS="--eval-samples 16" "$@"
+  }
+  run ibc_sim RUN_DIR=r
+  echo "$output" | tail -n 30
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"ibc_sim: training Implicit BC (langevin) for 2 steps"* ]]
+  [ "$(cat r/episodes.list)" = r/episodes/demos.hdf5 ]
+  [ "$(grep -c '"seed":10000[01]' r/eval.jsonl)" -eq 2 ]
+  tail -n 1 r/eval.jsonl | grep -q '"summary":true,.*"episodes":2'
+  grep -q '^# Implicit BC (langevin) on lift' r/report.md
+  grep -q 'by pipelines/ibc_sim.mk' r/report.md
+  grep -q '"train_action_mse":' r/train.jsonl
+  is_png r/loss.png
+  [ -s r/eval.mp4 ]
+  "$PYTHON" -c 'import h5py,sys; f=h5py.File(sys.argv[1],"r"); assert f.attrs["policy"] in (b"ibc","ibc"); assert f["config"].attrs["n_action_steps"] in (b"2","2")' r/ckpt.h5
+  run ibc_sim RUN_DIR=r
+  [ "$output" = "make: Nothing to be done for 'all'." ]
+}

@@ -58,6 +58,7 @@
 
 #include "io/stats.h"
 #include "nn/modules.h"
+#include "policy/policy.h"
 
 #define DP_MAX_CAMERAS 8
 #define DP_MAX_LOWDIM 16
@@ -107,6 +108,9 @@ typedef struct dp_config {
 void dp_config_default(dp_config *cfg);
 /* 0, or -1 with an error naming the field, its value and what is allowed. */
 int dp_config_check(const dp_config *cfg);
+/* The observation side alone (encoder, cameras, image and crop sizes, low-dim keys, action_dim,
+ * n_obs_steps): what a model on DP's encoders (IBC's energy model) needs checked. */
+int dp_config_check_encoder(const dp_config *cfg);
 /* Append a low-dim key with DP's normalisation rule for robomimic keys: identity for names ending
  * in "quat", limits otherwise. -1 with an error when the list is full or the name too long. */
 int dp_config_add_lowdim(dp_config *cfg, const char *name, int dim);
@@ -188,6 +192,11 @@ typedef struct dp_model {
  * transformer_weight_decay, 1e-3, on its Linear and attention weights only) and obs_encoder.* in
  * group 1 (obs_encoder_weight_decay, 1e-6, on every entry): the trainer sets the groups' values. */
 int dp_model_init(dp_model *m, const dp_config *cfg, rng_t *rng);
+/* The observation side alone: the checked encoder configuration (dp_config_check_encoder), the
+ * parameter store, the normaliser and the camera encoders under DP's obs_encoder.* names; no
+ * denoising network (the net fields are ignored). A model on DP's encoders (IBC's energy model)
+ * adds its own parameters to m->ps. dp_model_free releases it. */
+int dp_model_init_encoder(dp_model *m, const dp_config *cfg, rng_t *rng);
 void dp_model_free(dp_model *m);
 /* Normaliser limits of one feature: "action" or a low-dim key name; n must match its size. A key
  * normalised by identity keeps its min and max (saved in checkpoints) with scale 1, offset 0. */
@@ -264,6 +273,14 @@ int dp_checkpoint_save(const char *path, const dp_model *m, const struct nn_ema 
  * what dp_checkpoint_save writes before the EMA and optimizer; the training loop's writer. */
 struct checkpoint_writer;
 int dp_checkpoint_write(struct checkpoint_writer *w, const dp_model *m);
+/* The observation side of a checkpoint, for a model on DP's encoders (IBC): write the encoder's
+ * configuration keys (obs_encoder, cameras, sizes, lowdim_*, action_dim, n_obs_steps) and the
+ * limits under /stats; read those keys into cfg (its other fields untouched) and check them;
+ * read the limits into a model built from them. */
+struct checkpoint_reader;
+int dp_checkpoint_write_encoder(struct checkpoint_writer *w, const dp_model *m);
+int dp_checkpoint_read_encoder(struct checkpoint_reader *r, const char *path, dp_config *cfg);
+int dp_checkpoint_read_limits(struct checkpoint_reader *r, const char *path, dp_model *m);
 typedef enum { DP_WEIGHTS_EMA, DP_WEIGHTS_TRAINED } dp_weights;
 /* Build the model from a checkpoint's configuration, load its statistics and weights: with
  * DP_WEIGHTS_EMA the /ema weights when the file has them (else /params), with
@@ -274,6 +291,28 @@ int dp_checkpoint_load(const char *path, dp_model *m, dp_weights weights);
 int dp_checkpoint_load_state(const char *path, struct nn_ema *ema, struct nn_adamw *opt, long *step);
 
 /* ---------------------------------------------------------------- the policy class */
+/* The observation history of a policy on DP's encoders (the "diffusion" and "ibc" classes): the
+ * model's cameras and low-dim keys matched to the environment's (observation.state,
+ * observation.velocity or a named observation, with or without the "observation." prefix), and
+ * the last To observations, the first of an episode repeated to fill the history as DP's
+ * rollouts do. observed = 0 starts an episode. */
+typedef enum { DP_SOURCE_STATE, DP_SOURCE_VELOCITY, DP_SOURCE_OBS } dp_lowdim_source;
+typedef struct dp_history {
+    int camera_index[DP_MAX_CAMERAS];            /* model camera k = environment camera camera_index[k] */
+    dp_lowdim_source source[DP_MAX_LOWDIM];
+    int obs_index[DP_MAX_LOWDIM];                /* DP_SOURCE_OBS: which named observation */
+    uint8_t *images[DP_MAX_CAMERAS];             /* per camera the history [To][H][W][3], oldest first */
+    float *lowdim[DP_MAX_LOWDIM];                /* per key the history [To][dim] */
+    int observed;                                /* observations since reset */
+} dp_history;
+/* Match cfg to env (action size, cameras, image size, low-dim keys) and allocate; -1 with an
+ * error naming what does not match (dp_history_free releases a partial one). */
+int dp_history_open(dp_history *h, const dp_config *cfg, const policy_env_t *env);
+int dp_history_observe(dp_history *h, const dp_config *cfg, const policy_observation_t *obs);
+/* Sample 0 of b from the history (action in data units, or NULL); an error before any observation. */
+int dp_history_set_batch(const dp_history *h, dp_batch *b, const dp_model *m, const float *action);
+void dp_history_free(dp_history *h);
+
 /* "diffusion": keeps the last To observations (the first one repeated at reset), samples with
  * noise seeded from the reset seed, returns the horizon - (To-1) actions from index To-1 and
  * executes Ta of them by default. Options (policy --policy-arg KEY=VALUE): sampler = ddpm|ddim,

@@ -25,19 +25,17 @@ static void join_ints(char *out, size_t size, const int *v, int n)
     for (int i = 0; i < n; i++) snprintf(out + strlen(out), size - strlen(out), "%s%d", i ? "," : "", v[i]);
 }
 
-static int write_config(checkpoint_writer *w, const dp_config *cfg)
+/* The observation side's configuration: encoder, cameras, sizes, low-dim keys, action size, To. */
+static int write_encoder_config(checkpoint_writer *w, const dp_config *cfg)
 {
-    char cameras[DP_MAX_CAMERAS * DP_NAME_MAX], keys[DP_MAX_LOWDIM * DP_NAME_MAX], dims[DP_MAX_LOWDIM * 12],
-        down[MOD_UNET_MAX_LEVELS * 12];
+    char cameras[DP_MAX_CAMERAS * DP_NAME_MAX], keys[DP_MAX_LOWDIM * DP_NAME_MAX], dims[DP_MAX_LOWDIM * 12];
     join_names(cameras, sizeof cameras, cfg->camera_names, cfg->n_cameras);
     join_names(keys, sizeof keys, cfg->lowdim_names, cfg->n_lowdim);
     join_ints(dims, sizeof dims, cfg->lowdim_dims, cfg->n_lowdim);
-    join_ints(down, sizeof down, cfg->down_dims, cfg->n_levels);
     char norms[DP_MAX_LOWDIM * 10] = "";
     for (int j = 0; j < cfg->n_lowdim; j++)
         snprintf(norms + strlen(norms), sizeof norms - strlen(norms), "%s%s", j ? "," : "", dp_norm_name(cfg->lowdim_norm[j]));
-    return checkpoint_write_configf(w, "policy", "diffusion") < 0 ||
-                   checkpoint_write_configf(w, "obs_encoder", "%s", dp_encoder_name(cfg->encoder)) < 0 ||
+    return checkpoint_write_configf(w, "obs_encoder", "%s", dp_encoder_name(cfg->encoder)) < 0 ||
                    checkpoint_write_configf(w, "cameras", "%s", cameras) < 0 ||
                    checkpoint_write_configf(w, "height", "%d", cfg->height) < 0 ||
                    checkpoint_write_configf(w, "width", "%d", cfg->width) < 0 ||
@@ -49,7 +47,16 @@ static int write_config(checkpoint_writer *w, const dp_config *cfg)
                    checkpoint_write_configf(w, "lowdim_dims", "%s", dims) < 0 ||
                    checkpoint_write_configf(w, "lowdim_norm", "%s", norms) < 0 ||
                    checkpoint_write_configf(w, "action_dim", "%d", cfg->action_dim) < 0 ||
-                   checkpoint_write_configf(w, "n_obs_steps", "%d", cfg->n_obs_steps) < 0 ||
+                   checkpoint_write_configf(w, "n_obs_steps", "%d", cfg->n_obs_steps) < 0
+               ? -1
+               : 0;
+}
+
+static int write_config(checkpoint_writer *w, const dp_config *cfg)
+{
+    char down[MOD_UNET_MAX_LEVELS * 12];
+    join_ints(down, sizeof down, cfg->down_dims, cfg->n_levels);
+    return checkpoint_write_configf(w, "policy", "diffusion") < 0 || write_encoder_config(w, cfg) < 0 ||
                    checkpoint_write_configf(w, "horizon", "%d", cfg->horizon) < 0 ||
                    checkpoint_write_configf(w, "n_action_steps", "%d", cfg->n_action_steps) < 0 ||
                    checkpoint_write_configf(w, "net", "%s", dp_net_name(cfg->net)) < 0 ||
@@ -90,6 +97,11 @@ int dp_checkpoint_write(struct checkpoint_writer *w, const dp_model *m)
         write_limits(w, m) < 0)
         return -1;
     return checkpoint_write_params(w, m->ps);
+}
+
+int dp_checkpoint_write_encoder(struct checkpoint_writer *w, const dp_model *m)
+{
+    return write_encoder_config(w, &m->cfg) < 0 || write_limits(w, m) < 0 ? -1 : 0;
 }
 
 int dp_checkpoint_save(const char *path, const dp_model *m, const struct nn_ema *ema, const struct nn_adamw *opt,
@@ -174,23 +186,15 @@ static int read_ints(checkpoint_reader *r, const char *path, const char *key, in
     return rc;
 }
 
-static int read_config(checkpoint_reader *r, const char *path, dp_config *cfg)
+/* The keys write_encoder_config writes, into cfg (its other fields as they are). */
+static int read_encoder_config(checkpoint_reader *r, const char *path, dp_config *cfg)
 {
-    dp_config_default(cfg);
-    int encoder = 0, net = 0, prediction = 0, sampler = 0, n_dims = 0;
-    if (config_enum(r, path, "obs_encoder", dp_encoder_parse, &encoder) < 0 ||
-        config_enum(r, path, "net", dp_net_parse, &net) < 0 ||
-        config_enum(r, path, "prediction_type", dp_prediction_parse, &prediction) < 0 ||
-        config_enum(r, path, "sampler", dp_sampler_parse, &sampler) < 0)
-        return -1;
+    int encoder = 0, n_dims = 0;
+    if (config_enum(r, path, "obs_encoder", dp_encoder_parse, &encoder) < 0) return -1;
     cfg->encoder = (dp_encoder_kind)encoder;
-    cfg->net = (dp_net_kind)net;
-    cfg->prediction = (dp_prediction)prediction;
-    cfg->sampler = (dp_sampler)sampler;
     if (read_names(r, path, "cameras", cfg->camera_names, DP_MAX_CAMERAS, &cfg->n_cameras) < 0 ||
         read_names(r, path, "lowdim_keys", cfg->lowdim_names, DP_MAX_LOWDIM, &cfg->n_lowdim) < 0 ||
-        read_ints(r, path, "lowdim_dims", cfg->lowdim_dims, DP_MAX_LOWDIM, &n_dims) < 0 ||
-        read_ints(r, path, "down_dims", cfg->down_dims, MOD_UNET_MAX_LEVELS, &cfg->n_levels) < 0)
+        read_ints(r, path, "lowdim_dims", cfg->lowdim_dims, DP_MAX_LOWDIM, &n_dims) < 0)
         return -1;
     if (n_dims != cfg->n_lowdim)
         return error_set("%s: configuration has %d low-dim keys but %d sizes", path, cfg->n_lowdim, n_dims);
@@ -213,8 +217,24 @@ static int read_config(checkpoint_reader *r, const char *path, dp_config *cfg)
         checkpoint_config_int(r, "num_keypoints", &cfg->num_keypoints) < 0 ||
         checkpoint_config_int(r, "feature_dim", &cfg->feature_dim) < 0 ||
         checkpoint_config_int(r, "action_dim", &cfg->action_dim) < 0 ||
-        checkpoint_config_int(r, "n_obs_steps", &cfg->n_obs_steps) < 0 ||
-        checkpoint_config_int(r, "horizon", &cfg->horizon) < 0 ||
+        checkpoint_config_int(r, "n_obs_steps", &cfg->n_obs_steps) < 0)
+        return -1;
+    return 0;
+}
+
+static int read_config(checkpoint_reader *r, const char *path, dp_config *cfg)
+{
+    dp_config_default(cfg);
+    int net = 0, prediction = 0, sampler = 0;
+    if (read_encoder_config(r, path, cfg) < 0 || config_enum(r, path, "net", dp_net_parse, &net) < 0 ||
+        config_enum(r, path, "prediction_type", dp_prediction_parse, &prediction) < 0 ||
+        config_enum(r, path, "sampler", dp_sampler_parse, &sampler) < 0)
+        return -1;
+    cfg->net = (dp_net_kind)net;
+    cfg->prediction = (dp_prediction)prediction;
+    cfg->sampler = (dp_sampler)sampler;
+    if (read_ints(r, path, "down_dims", cfg->down_dims, MOD_UNET_MAX_LEVELS, &cfg->n_levels) < 0) return -1;
+    if (checkpoint_config_int(r, "horizon", &cfg->horizon) < 0 ||
         checkpoint_config_int(r, "n_action_steps", &cfg->n_action_steps) < 0 ||
         checkpoint_config_int(r, "kernel_size", &cfg->kernel_size) < 0 ||
         checkpoint_config_int(r, "n_groups", &cfg->n_groups) < 0 ||
@@ -233,7 +253,14 @@ static int read_config(checkpoint_reader *r, const char *path, dp_config *cfg)
     return 0;
 }
 
-static int read_limits(checkpoint_reader *r, const char *path, dp_model *m)
+int dp_checkpoint_read_encoder(struct checkpoint_reader *r, const char *path, dp_config *cfg)
+{
+    if (read_encoder_config(r, path, cfg) < 0) return -1;
+    if (dp_config_check_encoder(cfg) < 0) return error_prefix("%s: ", path);
+    return 0;
+}
+
+int dp_checkpoint_read_limits(struct checkpoint_reader *r, const char *path, dp_model *m)
 {
     for (int j = -1; j < m->cfg.n_lowdim; j++) {
         const char *feature = j < 0 ? "action" : m->cfg.lowdim_names[j];
@@ -263,7 +290,7 @@ int dp_checkpoint_load(const char *path, dp_model *m, dp_weights weights)
                                                                     path, kind ? kind : "");
     if (rc == 0) rc = read_config(r, path, &cfg);
     if (rc == 0) rc = dp_model_init(m, &cfg, NULL);
-    if (rc == 0) rc = read_limits(r, path, m);
+    if (rc == 0) rc = dp_checkpoint_read_limits(r, path, m);
     if (rc == 0) rc = checkpoint_read_params(r, m->ps);
     if (rc == 0 && weights == DP_WEIGHTS_EMA && checkpoint_has(r, "ema")) {
         nn_ema ema;

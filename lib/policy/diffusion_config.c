@@ -102,10 +102,8 @@ static int check_transformer(const dp_config *cfg)
     return 0;
 }
 
-int dp_config_check(const dp_config *cfg)
+int dp_config_check_encoder(const dp_config *cfg)
 {
-    if (cfg->net != DP_NET_UNET && cfg->net != DP_NET_TRANSFORMER)
-        return error_set("Diffusion Policy: unknown net kind %d", (int)cfg->net);
     if (cfg->action_dim < 1) return error_set("Diffusion Policy: action_dim must be positive, got %d", cfg->action_dim);
     if (cfg->encoder == DP_ENCODER_LOWDIM) {
         if (cfg->n_cameras != 0)
@@ -139,6 +137,14 @@ int dp_config_check(const dp_config *cfg)
     }
     if (dp_obs_feature_dim(cfg) < 1) return error_set("Diffusion Policy: no observation (no camera and no low-dim key)");
     if (cfg->n_obs_steps < 1) return error_set("Diffusion Policy: n_obs_steps must be at least 1, got %d", cfg->n_obs_steps);
+    return 0;
+}
+
+int dp_config_check(const dp_config *cfg)
+{
+    if (cfg->net != DP_NET_UNET && cfg->net != DP_NET_TRANSFORMER)
+        return error_set("Diffusion Policy: unknown net kind %d", (int)cfg->net);
+    if (dp_config_check_encoder(cfg) < 0) return -1;
     if (cfg->horizon < 1) return error_set("Diffusion Policy: horizon must be positive, got %d", cfg->horizon);
     if (cfg->n_obs_steps > cfg->horizon)
         return error_set("Diffusion Policy: n_obs_steps %d exceeds the horizon %d", cfg->n_obs_steps, cfg->horizon);

@@ -9,16 +9,27 @@
 
 #include "util/error.h"
 
-int dp_model_init(dp_model *m, const dp_config *cfg, rng_t *rng)
+int dp_model_init_encoder(dp_model *m, const dp_config *cfg, rng_t *rng)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
-    if (dp_config_check(cfg) < 0) return -1;
-    if (dp_schedule_init(&m->schedule, cfg->train_steps) < 0) return -1;
+    if (dp_config_check_encoder(cfg) < 0) return -1;
     if (!(m->ps = nn_params_new()) || dp_normalizer_alloc(&m->norm, cfg) < 0) goto fail;
     if (cfg->encoder != DP_ENCODER_LOWDIM)
         for (int k = 0; k < cfg->n_cameras; k++)
             if (dp_camera_encoder_init(&m->cameras[k], m->ps, rng, cfg, k) < 0) goto fail;
+    return 0;
+fail:
+    dp_model_free(m);
+    return -1;
+}
+
+int dp_model_init(dp_model *m, const dp_config *cfg, rng_t *rng)
+{
+    memset(m, 0, sizeof *m);
+    if (dp_config_check(cfg) < 0) return -1;
+    if (dp_model_init_encoder(m, cfg, rng) < 0) return -1;
+    if (dp_schedule_init(&m->schedule, cfg->train_steps) < 0) goto fail;
     const int obs_dim = dp_obs_feature_dim(cfg);
     if (cfg->net == DP_NET_TRANSFORMER) {
         mod_transformer_diffusion_config tc =

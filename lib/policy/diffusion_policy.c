@@ -12,9 +12,6 @@
 #include "util/error.h"
 #include "util/parse.h"
 
-/* Where a low-dim key's values come from in an observation. */
-typedef enum { SOURCE_STATE, SOURCE_VELOCITY, SOURCE_OBS } lowdim_source;
-
 typedef struct {
     dp_model m;
     dp_batch b;
@@ -22,21 +19,15 @@ typedef struct {
     rng_t rng;                                   /* sampling noise, seeded at reset */
     dp_sampler sampler;
     int steps;
-    int camera_index[DP_MAX_CAMERAS];            /* model camera k = environment camera camera_index[k] */
-    lowdim_source source[DP_MAX_LOWDIM];
-    int obs_index[DP_MAX_LOWDIM];                /* SOURCE_OBS: which named observation */
-    uint8_t *images[DP_MAX_CAMERAS];             /* per camera the history [To][H][W][3], oldest first */
-    float *lowdim[DP_MAX_LOWDIM];                /* per key the history [To][dim] */
+    dp_history h;
     float *actions;                              /* [horizon][A] */
-    int observed;                                /* observations since reset */
 } dp_policy;
 
 static void dp_policy_close(void *self)
 {
     dp_policy *p = self;
     if (!p) return;
-    for (int k = 0; k < DP_MAX_CAMERAS; k++) free(p->images[k]);
-    for (int j = 0; j < DP_MAX_LOWDIM; j++) free(p->lowdim[j]);
+    dp_history_free(&p->h);
     free(p->actions);
     dp_batch_free(&p->b);
     nn_ctx_free(p->c);
@@ -44,25 +35,26 @@ static void dp_policy_close(void *self)
     free(p);
 }
 
+/* ---------------------------------------------------------------- the observation history */
+
 /* Find where key j comes from: observation.state, observation.velocity, or a named observation
  * ("robot0_eef_pos", also written "observation.robot0_eef_pos"). */
-static int match_lowdim(dp_policy *p, const policy_env_t *env, int j)
+static int match_lowdim(dp_history *h, const dp_config *cfg, const policy_env_t *env, int j)
 {
-    const dp_config *cfg = &p->m.cfg;
     const char *name = cfg->lowdim_names[j];
     int dim = cfg->lowdim_dims[j], have = -1;
     if (strcmp(name, "observation.state") == 0) {
-        p->source[j] = SOURCE_STATE;
+        h->source[j] = DP_SOURCE_STATE;
         have = env->state_dim;
     } else if (strcmp(name, "observation.velocity") == 0) {
-        p->source[j] = SOURCE_VELOCITY;
+        h->source[j] = DP_SOURCE_VELOCITY;
         have = env->velocity_dim;
     } else {
         const char *key = strncmp(name, "observation.", 12) == 0 ? name + 12 : name;
         for (int i = 0; i < env->n_obs; i++)
             if (strcmp(env->obs_names[i], key) == 0) {
-                p->source[j] = SOURCE_OBS;
-                p->obs_index[j] = i;
+                h->source[j] = DP_SOURCE_OBS;
+                h->obs_index[j] = i;
                 have = env->obs_dims[i];
             }
         if (have < 0) return error_set("the policy needs the observation '%s', which task %s does not give", name, env->task);
@@ -72,51 +64,29 @@ static int match_lowdim(dp_policy *p, const policy_env_t *env, int j)
     return 0;
 }
 
-static void *dp_policy_open(const char *path, const policy_env_t *env, const policy_options_t *options,
-                            int *chunk_size, int *default_exec)
+int dp_history_open(dp_history *h, const dp_config *cfg, const policy_env_t *env)
 {
-    dp_policy *p = calloc(1, sizeof *p);
-    if (!p) { error_set("out of memory"); return NULL; }
-    if (dp_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
-    nn_params_freeze(p->m.ps, 1);   /* inference only: products use weights packed once */
-    const dp_config *cfg = &p->m.cfg;
     const int To = cfg->n_obs_steps;
-    p->sampler = cfg->sampler;
-    p->steps = cfg->inference_steps;
-    if (cfg->action_dim != env->action_dim) {
-        error_set("the policy gives %d actions; task %s takes %d", cfg->action_dim, env->task, env->action_dim);
-        goto fail;
-    }
+    memset(h, 0, sizeof *h);
+    if (cfg->action_dim != env->action_dim)
+        return error_set("the policy gives %d actions; task %s takes %d", cfg->action_dim, env->task, env->action_dim);
     for (int k = 0; k < cfg->n_cameras; k++) {
-        if ((p->camera_index[k] = policy_env_camera(env, cfg->camera_names[k])) < 0) goto fail;
-        if (!(p->images[k] = malloc((size_t)To * cfg->height * cfg->width * 3))) goto oom;
+        if ((h->camera_index[k] = policy_env_camera(env, cfg->camera_names[k])) < 0) return -1;
+        if (!(h->images[k] = malloc((size_t)To * cfg->height * cfg->width * 3))) return error_set("out of memory");
     }
-    if (cfg->n_cameras > 0 && policy_env_check_image_size(env, cfg->height, cfg->width) < 0) goto fail;
+    if (cfg->n_cameras > 0 && policy_env_check_image_size(env, cfg->height, cfg->width) < 0) return -1;
     for (int j = 0; j < cfg->n_lowdim; j++) {
-        if (match_lowdim(p, env, j) < 0) goto fail;
-        if (!(p->lowdim[j] = malloc(sizeof(float) * To * cfg->lowdim_dims[j]))) goto oom;
+        if (match_lowdim(h, cfg, env, j) < 0) return -1;
+        if (!(h->lowdim[j] = malloc(sizeof(float) * To * cfg->lowdim_dims[j]))) return error_set("out of memory");
     }
-    nn_set_threads(options && options->n_threads > 0 ? options->n_threads : 1);
-    if (dp_batch_alloc(&p->b, &p->m, 1) < 0 || !(p->c = nn_ctx_new((size_t)16 << 20))) goto fail;
-    if (!(p->actions = malloc(sizeof(float) * cfg->horizon * cfg->action_dim))) goto oom;
-    nn_ctx_set_train(p->c, 0);
-    nn_ctx_set_record(p->c, 0);
-    *chunk_size = cfg->horizon - (To - 1);
-    *default_exec = cfg->n_action_steps;
-    return p;
-oom:
-    error_set("out of memory");
-fail:
-    dp_policy_close(p);
-    return NULL;
+    return 0;
 }
 
-static int dp_policy_reset(void *self, uint64_t seed)
+void dp_history_free(dp_history *h)
 {
-    dp_policy *p = self;
-    rng_seed(&p->rng, seed);
-    p->observed = 0;
-    return 0;
+    for (int k = 0; k < DP_MAX_CAMERAS; k++) free(h->images[k]);
+    for (int j = 0; j < DP_MAX_LOWDIM; j++) free(h->lowdim[j]);
+    memset(h, 0, sizeof *h);
 }
 
 /* Append one frame of `size` bytes to a history of To frames: shift the older ones down, or at
@@ -132,32 +102,78 @@ static void push(void *history, const void *frame, size_t size, int To, int firs
     }
 }
 
+int dp_history_observe(dp_history *h, const dp_config *cfg, const policy_observation_t *obs)
+{
+    const int To = cfg->n_obs_steps, first = h->observed == 0;
+    for (int k = 0; k < cfg->n_cameras; k++) {
+        const uint8_t *image = obs->images[h->camera_index[k]];
+        if (!image) return error_set("step %d: camera %s gave no image", obs->step, cfg->camera_names[k]);
+        push(h->images[k], image, (size_t)cfg->height * cfg->width * 3, To, first);
+    }
+    for (int j = 0; j < cfg->n_lowdim; j++) {
+        const float *v = h->source[j] == DP_SOURCE_STATE ? obs->state
+                         : h->source[j] == DP_SOURCE_VELOCITY ? obs->velocity : obs->obs[h->obs_index[j]];
+        if (!v) return error_set("step %d: the observation has no '%s'", obs->step, cfg->lowdim_names[j]);
+        push(h->lowdim[j], v, sizeof(float) * cfg->lowdim_dims[j], To, first);
+    }
+    h->observed++;
+    return 0;
+}
+
+int dp_history_set_batch(const dp_history *h, dp_batch *b, const dp_model *m, const float *action)
+{
+    if (!h->observed) return error_set("act called before any observation");
+    return dp_batch_set(b, m, 0, (const uint8_t *const *)h->images, (const float *const *)h->lowdim, action);
+}
+
+/* ---------------------------------------------------------------- the class */
+
+static void *dp_policy_open(const char *path, const policy_env_t *env, const policy_options_t *options,
+                            int *chunk_size, int *default_exec)
+{
+    dp_policy *p = calloc(1, sizeof *p);
+    if (!p) { error_set("out of memory"); return NULL; }
+    if (dp_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
+    nn_params_freeze(p->m.ps, 1);   /* inference only: products use weights packed once */
+    const dp_config *cfg = &p->m.cfg;
+    p->sampler = cfg->sampler;
+    p->steps = cfg->inference_steps;
+    if (dp_history_open(&p->h, cfg, env) < 0) goto fail;
+    nn_set_threads(options && options->n_threads > 0 ? options->n_threads : 1);
+    if (dp_batch_alloc(&p->b, &p->m, 1) < 0 || !(p->c = nn_ctx_new((size_t)16 << 20))) goto fail;
+    if (!(p->actions = malloc(sizeof(float) * cfg->horizon * cfg->action_dim))) {
+        error_set("out of memory");
+        goto fail;
+    }
+    nn_ctx_set_train(p->c, 0);
+    nn_ctx_set_record(p->c, 0);
+    *chunk_size = cfg->horizon - (cfg->n_obs_steps - 1);
+    *default_exec = cfg->n_action_steps;
+    return p;
+fail:
+    dp_policy_close(p);
+    return NULL;
+}
+
+static int dp_policy_reset(void *self, uint64_t seed)
+{
+    dp_policy *p = self;
+    rng_seed(&p->rng, seed);
+    p->h.observed = 0;
+    return 0;
+}
+
 static int dp_policy_observe(void *self, const policy_observation_t *obs)
 {
     dp_policy *p = self;
-    const dp_config *cfg = &p->m.cfg;
-    const int To = cfg->n_obs_steps, first = p->observed == 0;
-    for (int k = 0; k < cfg->n_cameras; k++) {
-        const uint8_t *image = obs->images[p->camera_index[k]];
-        if (!image) return error_set("step %d: camera %s gave no image", obs->step, cfg->camera_names[k]);
-        push(p->images[k], image, (size_t)cfg->height * cfg->width * 3, To, first);
-    }
-    for (int j = 0; j < cfg->n_lowdim; j++) {
-        const float *v = p->source[j] == SOURCE_STATE ? obs->state
-                         : p->source[j] == SOURCE_VELOCITY ? obs->velocity : obs->obs[p->obs_index[j]];
-        if (!v) return error_set("step %d: the observation has no '%s'", obs->step, cfg->lowdim_names[j]);
-        push(p->lowdim[j], v, sizeof(float) * cfg->lowdim_dims[j], To, first);
-    }
-    p->observed++;
-    return 0;
+    return dp_history_observe(&p->h, &p->m.cfg, obs);
 }
 
 static int dp_policy_act(void *self, float *chunk)
 {
     dp_policy *p = self;
     const dp_config *cfg = &p->m.cfg;
-    if (!p->observed) return error_set("act called before any observation");
-    if (dp_batch_set(&p->b, &p->m, 0, (const uint8_t *const *)p->images, (const float *const *)p->lowdim, NULL) < 0 ||
+    if (dp_history_set_batch(&p->h, &p->b, &p->m, NULL) < 0 ||
         dp_model_sample(p->c, &p->m, &p->b, p->sampler, p->steps, &p->rng, p->actions) < 0)
         return -1;
     const int first = cfg->n_obs_steps - 1, rows = cfg->horizon - first;
@@ -171,11 +187,10 @@ static int dp_policy_loss(void *self, const float *actions, int rows, uint64_t s
 {
     dp_policy *p = self;
     const dp_config *cfg = &p->m.cfg;
-    if (!p->observed) return error_set("loss asked before any observation");
     if (rows < cfg->horizon)
         return error_set("the demonstrated actions have %d rows; the horizon is %d", rows, cfg->horizon);
     dp_losses L;
-    if (dp_batch_set(&p->b, &p->m, 0, (const uint8_t *const *)p->images, (const float *const *)p->lowdim, actions) < 0 ||
+    if (dp_history_set_batch(&p->h, &p->b, &p->m, actions) < 0 ||
         !dp_model_loss(p->c, &p->m, &p->b, seed, 0, 0, &L))
         return -1;
     nn_ctx_reset(p->c);

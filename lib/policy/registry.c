@@ -3,11 +3,13 @@
 #include "policy/policy.h"
 #include "policy/act.h"
 #include "policy/diffusion.h"
+#include "policy/ibc.h"
 
 static const policy_class_t *const registered[] = {
     &act_policy_class,
     &cnnmlp_policy_class,
     &diffusion_policy_class,
+    &ibc_policy_class,
     NULL,
 };
 

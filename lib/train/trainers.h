@@ -10,6 +10,7 @@
 
 #include "policy/act.h"
 #include "policy/diffusion.h"
+#include "policy/ibc.h"
 #include "train/train.h"
 
 /* ---------------------------------------------------------------- ACT and CNNMLP (act-train) */
@@ -36,5 +37,35 @@ typedef struct dp_trainer_options {
     const train_options *train;
 } dp_trainer_options;
 extern const train_model_class dp_trainer_class;
+
+/* ---------------------------------------------------------------- Implicit BC (ibc-train) */
+typedef struct ibc_trainer_options {
+    dp_trainer_options obs;        /* the observation side as dp-train takes it: obs.model's encoder,
+                                      To, Ta, crop; obs.cameras, obs.lowdim (the rest unused) */
+    ibc_config model;              /* width, dropout, the checkpoint's default inference */
+    int negatives;                 /* counter-examples per sample (1024) */
+    ibc_inference eval;            /* the inference of train_action_mse in the log */
+    const train_options *train;
+} ibc_trainer_options;
+extern const train_model_class ibc_trainer_class;
+
+/* The stream side of a model on DP's observation encoders (dp_stream.c; dp-train and ibc-train):
+ * the data set's field indices of the cameras, the low-dimensional fields and the action. */
+typedef struct dp_stream {
+    int image[DP_MAX_CAMERAS], lowdim[DP_MAX_LOWDIM], action;
+    int action_rows;
+} dp_stream;
+/* The fields to read: the cameras (every observation.images.* without --cameras, none with the
+ * lowdim encoder), the low-dimensional fields, the action. */
+int dp_stream_fields(const dp_trainer_options *o, dataset_request *want, int max);
+/* Locate the fields into t (may be NULL) and check their layout: observation fields [To,...],
+ * action [K,A]. With cfg NULL only the rules that need no model (the first sample's check); with
+ * a model's configuration also its horizon (K >= horizon), action size, cameras and keys. */
+int dp_stream_locate(dp_stream *t, const dataset_t *ds, const dp_trainer_options *o, const dp_config *cfg);
+/* The encoder's configuration from the options and the data: cameras and image size, low-dim keys
+ * (DP's normalisation rule per key), action size, crop (DP's 76/84 of the image unless given). */
+int dp_stream_config(dp_config *cfg, dp_stream *t, const dataset_t *ds, const dp_trainer_options *o);
+/* Batch samples idx[0..n) (images, normalised low-dim values, the first horizon action rows). */
+int dp_stream_fill(const dp_stream *t, const dp_model *m, dp_batch *b, const dataset_t *ds, const int64_t *idx, int n);
 
 #endif
