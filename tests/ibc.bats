@@ -93,6 +93,22 @@ PY
   grep -q '"positive_rank":' "$t/a.jsonl"
 }
 
+@test "ibc-train: --grad-penalty adds the penalty to the loss, logs its terms, changes the weights; bad values" {
+  A="$TINY --lowdim $LOW --stats $d/lift_stats.tar --save-every 2 --steps 4"
+  ibc-train $A -o "$t/a.h5" --log "$t/a.jsonl" "$d/lift_train.tar"
+  ibc-train $A -o "$t/p.h5" --log "$t/p.jsonl" --grad-penalty 100 --grad-margin 0 "$d/lift_train.tar"
+  run same_params "$t/a.h5" "$t/p.h5"
+  [ "$status" -ne 0 ]
+  ! grep -q '"grad_penalty":' "$t/a.jsonl"
+  # every training line: loss = info_nce + 100 x grad_penalty, the penalty positive with margin 0
+  jq -e -s '[.[] | select(.grad_penalty != null)] | length > 0 and
+    all(.grad_penalty > 0 and ((.loss - .info_nce - 100 * .grad_penalty) | fabs) < 1e-3 * .loss)' "$t/p.jsonl"
+  run --separate-stderr ibc-train $A -o "$t/x.h5" --grad-penalty -1 "$d/lift_train.tar"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--grad-penalty"* ]]
+  [ ! -e "$t/x.h5" ]
+}
+
 @test "ibc-train: bad input is a clear error, exit 1, no checkpoint" {
   chunkify -k 2 "$d/lift_frames.tar" > "$t/nohist.tar"
   run --separate-stderr ibc-train $TINY --lowdim "$LOW" --stats "$d/lift_stats.tar" -o "$t/x.h5" --steps 1 "$t/nohist.tar"

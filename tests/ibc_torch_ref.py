@@ -15,6 +15,9 @@ C side can apply the same masks. Parameters come from tests/torch_ref/make_refs.
              (the positive's), in.counter [B,4,Ta*A] normalised, in.masks [4,B,5,16],
              stats.<feature>.{min,max}; out.candidates, out.logits (eval, no dropout),
              out.loss_eval, out.loss (with the masks) and grad.<param> of the latter.
+    lowdim_gp  the same inputs, parameters and masks with the gradient penalty (weight 1e4,
+             margin 0.005) added: out.grad_penalty, out.norms (||dE/da||_inf per candidate),
+             out.loss and grad.<param> of the total.
 
 Computation is in float64 from float32 inputs, parameters and normalised values (DP normalises
 in float32).
@@ -127,6 +130,29 @@ def lowdim_case():
     save(case, "out", "loss", loss.reshape(1))
     for name, p in net.named_parameters():
         save(case, "grad", name, p.grad)
+
+    # google-research/ibc's gradient penalty (grad_norm_type inf, squared, final step only) at
+    # the loss's candidates under the same masks; this small network's ||dE/da||_inf is about
+    # 0.003 to 0.02, so a margin of 0.005 (some candidates below it, most above) and a weight
+    # of 1e4 that lets the penalty's gradient dominate the parameters' gradients
+    gp_case = "lowdim_gp"
+    weight, margin = 1e4, 0.005
+    m64 = torch.from_numpy(masks.astype(np.float64))
+    c = cand.clone().requires_grad_(True)
+    logits = net(o, c, m64)
+    energy = -logits
+    (de_da,) = torch.autograd.grad(energy.sum(), c, create_graph=True)
+    norms = de_da.abs().amax(dim=-1)
+    penalty = (torch.clamp(norms - margin, min=0.0) ** 2).mean()
+    total = F.cross_entropy(logits, labels) + weight * penalty
+    net.zero_grad()
+    total.backward()
+    save(gp_case, "out", "grad_penalty", penalty.reshape(1))
+    save(gp_case, "out", "loss", total.reshape(1))
+    save(gp_case, "out", "weight_margin", np.array([weight, margin]))
+    save(gp_case, "out", "norms", norms)
+    for name, p in net.named_parameters():
+        save(gp_case, "grad", name, p.grad)
 
 
 if __name__ == "__main__":

@@ -33,14 +33,17 @@ static void usage(void)
            "                                  ibc-dfo or langevin (default dfo)\n"
            "      --samples N                 its samples (default 1024)\n"
            "      --iterations K              its iterations (default 5 for DFO, 100 for Langevin)\n"
-           "      --eval-samples N            samples of train_action_mse's DFO (default 1024)\n\n");
+           "      --eval-samples N            samples of train_action_mse's DFO (default 1024)\n"
+           "      --grad-penalty W            add google-research/ibc's gradient penalty with weight W\n"
+           "                                  (default 0: off; 1 in its Langevin configurations)\n"
+           "      --grad-margin M             the penalty's margin on ||dE/da||_inf (default 1)\n\n");
     train_usage(stdout);
     printf("ibc-train's defaults: --lr 1e-4 --weight-decay 1e-6 --betas 0.95,0.999 --batch-size 128\n"
            "--steps 10000 --lr-schedule cosine --warmup 500 --ema off --save-every 1000.\n");
 }
 
 enum { O_ENCODER = TRAIN_MODEL_OPTION, O_CAMERAS, O_LOWDIM, O_CROP, O_KEYPOINTS, O_FEATURES, O_OBS, O_ACTIONS,
-       O_WIDTH, O_DROPOUT, O_NEGATIVES, O_SAMPLER, O_SAMPLES, O_ITERATIONS, O_EVAL_SAMPLES };
+       O_WIDTH, O_DROPOUT, O_NEGATIVES, O_SAMPLER, O_SAMPLES, O_ITERATIONS, O_EVAL_SAMPLES, O_PENALTY, O_MARGIN };
 
 static const struct option model_longopts[] = {
     {"encoder", required_argument, 0, O_ENCODER}, {"cameras", required_argument, 0, O_CAMERAS},
@@ -50,7 +53,8 @@ static const struct option model_longopts[] = {
     {"width", required_argument, 0, O_WIDTH}, {"dropout", required_argument, 0, O_DROPOUT},
     {"negatives", required_argument, 0, O_NEGATIVES}, {"sampler", required_argument, 0, O_SAMPLER},
     {"samples", required_argument, 0, O_SAMPLES}, {"iterations", required_argument, 0, O_ITERATIONS},
-    {"eval-samples", required_argument, 0, O_EVAL_SAMPLES},
+    {"eval-samples", required_argument, 0, O_EVAL_SAMPLES}, {"grad-penalty", required_argument, 0, O_PENALTY},
+    {"grad-margin", required_argument, 0, O_MARGIN},
     {0, 0, 0, 0}};
 
 static int opt_int(const char *name, const char *text, long lo, long hi)
@@ -110,6 +114,14 @@ static void parse_model_option(int id, const char *arg, void *context)
     case O_SAMPLES: o->model.inference.samples = opt_int("samples", arg, 1, 1 << 20); break;
     case O_ITERATIONS: o->model.inference.iterations = opt_int("iterations", arg, 1, 100000); break;
     case O_EVAL_SAMPLES: o->eval.samples = opt_int("eval-samples", arg, 1, 1 << 20); break;
+    case O_PENALTY:
+    case O_MARGIN: {
+        double v;
+        if (parse_double(arg, 0, 1e6, &v) < 0)
+            tool_usage_error("--%s: %s", id == O_PENALTY ? "grad-penalty" : "grad-margin", error_get());
+        *(id == O_PENALTY ? &o->grad_penalty : &o->grad_margin) = (float)v;
+        break;
+    }
     }
 }
 
@@ -125,7 +137,7 @@ int main(int argc, char **argv)
     train.steps = 10000;
     train.cosine = 1;
     train.warmup = 500;
-    ibc_trainer_options model = {.negatives = 1024, .train = &train};
+    ibc_trainer_options model = {.negatives = 1024, .grad_margin = 1.0f, .train = &train};
     ibc_config_default(&model.model);
     ibc_inference_default(&model.eval);
     model.obs.model = model.model.obs;

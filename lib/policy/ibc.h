@@ -93,6 +93,9 @@ typedef struct ibc_model {
     ibc_config cfg;
     dp_model obs;                    /* encoders, normaliser and the parameter store (obs.ps) */
     mod_linear dense[IBC_LAYERS + 1];
+    /* Training only, not in checkpoints: google-research/ibc's gradient penalty, added to the
+     * loss with weight grad_penalty (0: off, the default) and margin grad_margin (1). */
+    float grad_penalty, grad_margin;
 } ibc_model;
 
 /* Build (every parameter in obs.ps) and initialise from rng as PyTorch does (rng NULL: leave for
@@ -121,11 +124,23 @@ void ibc_sample_draws(const ibc_model *m, uint64_t seed, long step, long index, 
                       float *counter, int *crops, float *masks, long mask_stride);
 
 typedef struct ibc_losses {
-    float loss;                      /* InfoNCE: mean cross-entropy over the batch */
+    float loss;                      /* what is minimised: info_nce + grad_penalty weight x penalty */
+    float info_nce;                  /* InfoNCE: mean cross-entropy over the batch */
     float positive_rank;             /* mean fraction of counter-examples whose logit is above the positive's */
+    float grad_penalty;              /* the penalty's value (0 when off) */
 } ibc_losses;
 /* The loss with the draws given: candidates [B][K][Ta*A] normalised, the positive at index 0;
- * crops as dp_encode_obs (NULL: centre); masks as ibc_logits. */
+ * crops as dp_encode_obs (NULL: centre); masks as ibc_logits.
+ *
+ * With m->grad_penalty > 0 the loss adds google-research/ibc's gradient penalty (grad_norm_type
+ * inf, square_grad_penalty, only the final step): the mean over the batch's B x K candidates of
+ * max(0, ||dE/da||_inf - grad_margin)^2, dE/da the energy's gradient with respect to the
+ * candidate (normalised units) under the same dropout masks. google-research/ibc takes it at the
+ * candidates of its loss (Langevin's counter-examples and the positive); here they are the
+ * uniform counter-examples and the positive. For a ReLU network dE/da is a product of the
+ * weights and the layers' ReLU and dropout masks; it is built on the tape from the weights (the
+ * masks constant, as their derivative is zero almost everywhere), so the penalty's gradient
+ * reaches every weight. */
 nn_tensor *ibc_model_loss_given(nn_ctx *c, ibc_model *m, const dp_batch *b, const float *candidates, int K,
                                 const int *crops, const float *masks, ibc_losses *out);
 /* The training loss of a batch (b->action normalised, at least To + Ta - 1 rows): the positive,

@@ -79,6 +79,7 @@ int ibc_model_init(ibc_model *m, const ibc_config *cfg, rng_t *rng)
 {
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
+    m->grad_margin = 1.0f;
     if (ibc_config_check(&m->cfg) < 0) return -1;
     if (dp_model_init_encoder(&m->obs, &m->cfg.obs, rng) < 0) return -1;
     int in = ibc_input_dim(&m->cfg);
@@ -129,7 +130,9 @@ void ibc_action_bounds(const ibc_model *m, float *lo, float *hi)
 
 /* ---------------------------------------------------------------- the energy network */
 
-nn_tensor *ibc_logits(nn_ctx *c, const ibc_model *m, nn_tensor *features, nn_tensor *candidates, const float *masks)
+/* hidden (may be NULL): the hidden layers' ReLU outputs before dropout, [B][K][W] each */
+static nn_tensor *logits_hidden(nn_ctx *c, const ibc_model *m, nn_tensor *features, nn_tensor *candidates,
+                                const float *masks, nn_tensor **hidden)
 {
     if (!features || !candidates) return NULL;
     const int B = features->shape[0], F = features->shape[1], W = m->cfg.width;
@@ -150,9 +153,55 @@ nn_tensor *ibc_logits(nn_ctx *c, const ibc_model *m, nn_tensor *features, nn_ten
     for (int l = 0; l < IBC_LAYERS && h; l++) {
         if (l > 0) h = mod_linear_forward(c, &m->dense[l], h);
         h = nn_relu(c, h);
+        if (hidden) hidden[l] = h;
         if (drop) h = nn_mul(c, h, nn_wrap(c, (float *)masks + (size_t)l * B * K * W, NN_DIMS(B, K, W)));
     }
     return nn_reshape(c, mod_linear_forward(c, &m->dense[IBC_LAYERS], h), NN_DIMS(B, K));
+}
+
+nn_tensor *ibc_logits(nn_ctx *c, const ibc_model *m, nn_tensor *features, nn_tensor *candidates, const float *masks)
+{
+    return logits_hidden(c, m, features, candidates, masks, NULL);
+}
+
+/* The layer's derivative mask: ReLU's (hidden > 0) times the dropout multiplier, [N][W] */
+static nn_tensor *relu_drop_mask(nn_ctx *c, const nn_tensor *hidden, const float *drop, int N, int W)
+{
+    float *mask = nn_arena_alloc(c->arena, sizeof(float) * (size_t)N * W);
+    if (!hidden || !mask) return NULL;
+    for (size_t j = 0; j < (size_t)N * W; j++) mask[j] = hidden->data[j] > 0 ? (drop ? drop[j] : 1.0f) : 0.0f;
+    return nn_wrap(c, mask, NN_DIMS(N, W));
+}
+
+/* max(0, ||dE/da||_inf - margin)^2 averaged over the N = B x K candidates (ibc.h). dlogit/da as
+ * row vectors: u3 = w4 * M3, u_{l-1} = (u_l W_l) * M_{l-1}, g = u0 W0_act; the sign is that of
+ * dlogit/da, the norm the same as dE/da's. */
+static nn_tensor *grad_penalty(nn_ctx *c, const ibc_model *m, nn_tensor *const *hidden, const float *masks, int N,
+                               int F, int D, float margin)
+{
+    const int W = m->cfg.width;
+    const float *drop[IBC_LAYERS] = {0};
+    if (masks)
+        for (int l = 0; l < IBC_LAYERS; l++) drop[l] = masks + (size_t)l * N * W;
+    nn_tensor *u = nn_mul(c, relu_drop_mask(c, hidden[IBC_LAYERS - 1], drop[IBC_LAYERS - 1], N, W),
+                          m->dense[IBC_LAYERS].weight);
+    for (int l = IBC_LAYERS - 1; l > 0; l--)
+        u = nn_mul(c, nn_matmul(c, u, m->dense[l].weight, 0, 0), relu_drop_mask(c, hidden[l - 1], drop[l - 1], N, W));
+    nn_tensor *g = nn_matmul(c, u, nn_slice(c, m->dense[0].weight, 1, F, F + D), 0, 0);
+    float *pick = nn_arena_alloc(c->arena, sizeof(float) * (size_t)N * D);
+    if (!g || !pick) return NULL;
+    /* the inf-norm as a product with a constant selector: the sign at each row's largest |g| */
+    memset(pick, 0, sizeof(float) * (size_t)N * D);
+    for (int n = 0; n < N; n++) {
+        const float *row = g->data + (size_t)n * D;
+        int best = 0;
+        for (int j = 1; j < D; j++)
+            if (fabsf(row[j]) > fabsf(row[best])) best = j;
+        pick[(size_t)n * D + best] = row[best] < 0 ? -1.0f : 1.0f;
+    }
+    nn_tensor *norm = nn_scale(c, nn_mean_dim(c, nn_mul(c, g, nn_wrap(c, pick, NN_DIMS(N, D))), 1), (float)D, -margin);
+    nn_tensor *excess = nn_relu(c, norm);
+    return nn_mean(c, nn_mul(c, excess, excess));
 }
 
 /* ---------------------------------------------------------------- training loss */
@@ -185,17 +234,27 @@ nn_tensor *ibc_model_loss_given(nn_ctx *c, ibc_model *m, const dp_batch *b, cons
                                 const int *crops, const float *masks, ibc_losses *out)
 {
     const int B = b->batch, D = m->cfg.obs.n_action_steps * m->cfg.obs.action_dim;
+    nn_tensor *hidden[IBC_LAYERS] = {0};
+    const int penalty = m->grad_penalty > 0;
     nn_tensor *features = dp_encode_obs(c, &m->obs, b, crops);
-    nn_tensor *logits = ibc_logits(c, m, features, nn_wrap(c, (float *)candidates, NN_DIMS(B, K, D)), masks);
+    nn_tensor *logits = logits_hidden(c, m, features, nn_wrap(c, (float *)candidates, NN_DIMS(B, K, D)),
+                                      masks, penalty ? hidden : NULL);
     int *labels = nn_arena_alloc(c->arena, sizeof(int) * B);
     if (!logits || !labels) return NULL;
     memset(labels, 0, sizeof(int) * B);   /* the positive is candidate 0 */
-    nn_tensor *loss = nn_cross_entropy(c, logits, labels);
+    nn_tensor *info_nce = nn_cross_entropy(c, logits, labels), *loss = info_nce, *gp = NULL;
+    if (penalty && info_nce) {
+        const int drop = masks && c->train && m->cfg.dropout > 0;
+        gp = grad_penalty(c, m, hidden, drop ? masks : NULL, B * K, features->shape[1], D, m->grad_margin);
+        loss = nn_add(c, info_nce, nn_scale(c, gp, m->grad_penalty, 0.0f));
+    }
     if (loss && out) {
         double above = 0;
         for (int i = 0; i < B; i++)
             for (int k = 1; k < K; k++) above += logits->data[(size_t)i * K + k] > logits->data[(size_t)i * K];
         out->loss = loss->data[0];
+        out->info_nce = info_nce->data[0];
+        out->grad_penalty = gp ? gp->data[0] : 0.0f;
         out->positive_rank = K > 1 ? (float)(above / ((double)B * (K - 1))) : 0.0f;
     }
     return loss;

@@ -49,6 +49,7 @@ static void *ibc_build(void *context, const dataset_t *ds, rng_t *rng)
         ibc_free(t);
         return NULL;
     }
+    t->m.grad_penalty = o->grad_penalty, t->m.grad_margin = o->grad_margin;
     return t;
 }
 
@@ -67,6 +68,7 @@ static void *ibc_load(void *context, const char *path, const dataset_t *ds)
         ibc_free(t);
         return NULL;
     }
+    t->m.grad_penalty = o->grad_penalty, t->m.grad_margin = o->grad_margin;
     return t;
 }
 
@@ -112,7 +114,11 @@ static nn_tensor *ibc_loss(nn_ctx *c, void *model, void *batch, const train_batc
     long step = info->training ? info->step : -1;
     nn_tensor *loss = ibc_model_loss(c, &t->m, batch, t->options->negatives, info->seed, step, info->first_index, &L);
     if (!loss) return NULL;
-    *out = (train_metrics){2, {"loss", "positive_rank"}, {L.loss, L.positive_rank}};
+    if (t->m.grad_penalty > 0)
+        *out = (train_metrics){4, {"loss", "info_nce", "grad_penalty", "positive_rank"},
+                               {L.loss, L.info_nce, L.grad_penalty, L.positive_rank}};
+    else
+        *out = (train_metrics){2, {"loss", "positive_rank"}, {L.loss, L.positive_rank}};
     return loss;
 }
 

@@ -44,6 +44,7 @@ typedef struct ibc_trainer_options {
                                       To, Ta, crop; obs.cameras, obs.lowdim (the rest unused) */
     ibc_config model;              /* width, dropout, the checkpoint's default inference */
     int negatives;                 /* counter-examples per sample (1024) */
+    float grad_penalty, grad_margin; /* the gradient penalty's weight (0: off) and margin (1) */
     ibc_inference eval;            /* the inference of train_action_mse in the log */
     const train_options *train;
 } ibc_trainer_options;

@@ -134,6 +134,55 @@ static void torch_reference(void)
             }
     tap_ok(inside && fabsf(lo[0] + 1) < 1e-6f && fabsf(hi[2] - 1) < 1e-6f,
            "counter-examples lie in the normalised bounds [%g, %g]", lo[0], hi[2]);
+
+    /* the gradient penalty with the same masks, weight 1e4 and margin 0.005 (tests/ibc_ref/lowdim_gp;
+     * the weight makes the penalty's gradient dominate): its value, the total and every
+     * parameter's gradient */
+    nn_ctx_reset(c);
+    nn_ctx_set_train(c, 1);
+    nn_params_zero_grad(m.obs.ps);
+    m.grad_penalty = 1e4f, m.grad_margin = 0.005f;
+    char dir[256];
+    ref_dir(dir, sizeof dir, "lowdim_gp");
+    ref_array gp_want, total_want;
+    loss = ibc_model_loss_given(c, &m, &b, cand, K, NULL, masks.data, &L);
+    if (loss && nn_backward(c, loss) == 0 && ref_load_entry(dir, "out", "grad_penalty", &gp_want, 0) == 0 &&
+        ref_load_entry(dir, "out", "loss", &total_want, 0) == 0) {
+        tap_ok(L.grad_penalty > 1e-6f && fabs(L.grad_penalty - gp_want.data[0]) < 1e-4 * gp_want.data[0],
+               "gradient penalty (||dE/da||_inf, squared): %.7f, PyTorch %.7f", L.grad_penalty, gp_want.data[0]);
+        tap_ok(fabs(loss->data[0] - total_want.data[0]) < 1e-4 * total_want.data[0] && L.loss == loss->data[0] &&
+                   fabsf(L.loss - L.info_nce - 1e4f * L.grad_penalty) < 1e-4f * L.loss,
+               "InfoNCE + 1e4 x penalty: %.7f, PyTorch %.7f", loss->data[0], total_want.data[0]);
+        ref_free(&gp_want), ref_free(&total_want);
+        ref_check_param_grads(m.obs.ps, "lowdim_gp", (ref_tol){1e-5, 1e-4});
+    } else {
+        tap_ok(0, "loss with the gradient penalty: %s", error_get());
+    }
+    /* without dropout the penalty is the mean of max(0, max_j |dlogit/da_j| - margin)^2 over
+     * ibc_logit_grad's gradients, per observation */
+    nn_ctx_reset(c);
+    nn_ctx_set_train(c, 0);
+    m.grad_margin = 0.005f;
+    loss = ibc_model_loss_given(c, &m, &b, cand, K, NULL, NULL, &L);
+    double expect = 0;
+    for (int i = 0; i < B && loss; i++) {
+        nn_ctx *g = nn_ctx_new(8 << 20);
+        nn_ctx_set_train(g, 0);
+        nn_tensor *features = dp_encode_obs(g, &m.obs, &b, NULL);
+        float row[64], logit[5], grad[5 * 6];
+        memcpy(row, features->data + (size_t)i * features->shape[1], sizeof(float) * features->shape[1]);
+        if (ibc_logit_grad(g, &m, row, cand + i * K * D, K, logit, grad) < 0) expect = NAN;
+        for (int k = 0; k < K; k++) {
+            float top = 0;
+            for (int j = 0; j < D; j++) top = fmaxf(top, fabsf(grad[k * D + j]));
+            float e = fmaxf(0.0f, top - 0.005f);
+            expect += (double)e * e / (B * K);
+        }
+        nn_ctx_free(g);
+    }
+    tap_ok(loss && expect > 0 && fabs(L.grad_penalty - expect) < 1e-4 * expect,
+           "the penalty without dropout from ibc_logit_grad's dlogit/da, margin 0.005: %.4g, %.4g", L.grad_penalty, expect);
+    m.grad_penalty = 0.0f, m.grad_margin = 1.0f;
     ref_free(&noise), ref_free(&counter), ref_free(&masks);
     nn_ctx_free(c);
     dp_batch_free(&b);
