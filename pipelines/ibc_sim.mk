@@ -34,6 +34,8 @@ OBS_STEPS     ?= 2
 ACTION_STEPS  ?= 1
 WIDTH         ?=
 NEGATIVES     ?=
+# google-research/ibc's gradient penalty (weight 1) where Langevin inference is the target
+GRAD_PENALTY  ?= $(if $(filter langevin,$(INFERENCE)),1)
 CROP          ?=
 LR            ?=
 BATCH         ?=
@@ -76,13 +78,13 @@ RECORD_ARGS   := $(if $(filter robomimic,$(LAYOUT)),--stop-on-success)
 SLICE_ARGS    := $(if $(OBS_KEYS),--obs $(subst $(space),$(comma),$(strip $(OBS_KEYS))))
 CHUNK_ARGS    := -k $(shell echo $$(($(OBS_STEPS) + $(ACTION_STEPS) - 1))) --obs-steps $(OBS_STEPS) --action-start
 LOWDIM        := $(subst $(space),$(comma),$(strip $(OBS_KEYS:%=observation.%)))
-TRAIN_VARS    := ENCODER OBS_KEYS OBS_STEPS ACTION_STEPS WIDTH NEGATIVES CROP LR BATCH STEPS TRAIN_SEED \
+TRAIN_VARS    := ENCODER OBS_KEYS OBS_STEPS ACTION_STEPS WIDTH NEGATIVES GRAD_PENALTY CROP LR BATCH STEPS TRAIN_SEED \
                  THREADS SAVE_EVERY LOG_EVERY CAMERAS EVAL_EVERY TRAIN_ARGS
 opt = $(if $2,$1 $2)
 TRAIN_OPTS = --seed $(TRAIN_SEED) --threads $(THREADS) --encoder $(ENCODER) \
   $(if $(filter lowdim,$(ENCODER)),,--cameras $(CAMERAS)) $(call opt,--lowdim,$(LOWDIM)) \
   --obs-steps $(OBS_STEPS) --action-steps $(ACTION_STEPS) $(call opt,--width,$(WIDTH)) \
-  $(call opt,--negatives,$(NEGATIVES)) $(call opt,--crop,$(CROP)) $(call opt,--lr,$(LR)) \
+  $(call opt,--negatives,$(NEGATIVES)) $(call opt,--grad-penalty,$(GRAD_PENALTY)) $(call opt,--crop,$(CROP)) $(call opt,--lr,$(LR)) \
   $(call opt,--batch-size,$(BATCH)) $(call opt,--save-every,$(SAVE_EVERY)) $(call opt,--log-every,$(LOG_EVERY)) \
   $(TRAIN_ARGS)
 # train.jsonl's field names (ibc-train --log); no L1 term

@@ -309,6 +309,7 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   grep -q '^# Implicit BC (langevin) on lift' r/report.md
   grep -q 'by pipelines/ibc_sim.mk' r/report.md
   grep -q '"train_action_mse":' r/train.jsonl
+  grep -q '"grad_penalty":' r/train.jsonl
   is_png r/loss.png
   [ -s r/eval.mp4 ]
   "$PYTHON" -c 'import h5py,sys; f=h5py.File(sys.argv[1],"r"); assert f.attrs["policy"] in (b"ibc","ibc"); assert f["config"].attrs["n_action_steps"] in (b"2","2")' r/ckpt.h5
