@@ -18,7 +18,8 @@
  * Threads: one slice of C per pool thread, whole tiles of rows when M >= N (each thread then
  * copies all of B) or of columns otherwise (each copies all of A): the copied operand is the
  * smaller one. Products under 4 MFLOP run on the calling thread. ILT_KERNEL=openblas sends each
- * slice to OpenBLAS's cblas_sgemm instead (kernels.h). */
+ * slice to OpenBLAS's cblas_sgemm instead (kernels.h), in pieces of 64 rows or columns at fixed
+ * places, for the same bits on any thread count. */
 #include "nn/gemm_kernel.h"
 #include "nn/kernels.h"
 #include "nn/threads.h"
@@ -185,6 +186,8 @@ static void gemm_rows(const gemm_job *j, int i0, int i1, int n0, int n1)
 /* A's copy is at most this many floats (64 MB): more rows go through in row blocks, each
  * copying B again (an element's sum does not depend on the blocks) */
 #define A_COPY_FLOATS (16L << 20)
+/* rows or columns per cblas_sgemm call under ILT_KERNEL=openblas; slices are whole pieces */
+#define OPENBLAS_UNIT 64
 
 static void gemm_run(const gemm_job *j, int i0, int i1, int n0, int n1)
 {
@@ -194,10 +197,18 @@ static void gemm_run(const gemm_job *j, int i0, int i1, int n0, int n1)
         for (long r = i0; r < i1; r += rows) gemm_rows(j, (int)r, (int)(r + rows < i1 ? r + rows : i1), n0, n1);
         return;
     }
-    const float *A = j->ta ? j->A + i0 : j->A + (size_t)i0 * j->lda;
-    const float *B = j->tb ? j->B + (size_t)n0 * j->ldb : j->B + n0;
-    cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, i1 - i0, n1 - n0,
-                j->K, j->alpha, A, j->lda, B, j->ldb, j->beta, j->C + (size_t)i0 * j->ldc + n0, j->ldc);
+    /* OpenBLAS's bits depend on the shape it is given (its AVX2 kernels on some CPUs sum a
+     * product of 130 columns differently from one of 64 + 66): the same fixed pieces of
+     * OPENBLAS_UNIT rows or columns whatever the slice, so any thread count gives the same bits */
+    int by_rows = j->by_rows;
+    for (int p = by_rows ? i0 : n0, end = by_rows ? i1 : n1; p < end; p += OPENBLAS_UNIT) {
+        int q = p + OPENBLAS_UNIT < end ? p + OPENBLAS_UNIT : end;
+        int r0 = by_rows ? p : i0, r1 = by_rows ? q : i1, c0 = by_rows ? n0 : p, c1 = by_rows ? n1 : q;
+        const float *A = j->ta ? j->A + r0 : j->A + (size_t)r0 * j->lda;
+        const float *B = j->tb ? j->B + (size_t)c0 * j->ldb : j->B + c0;
+        cblas_sgemm(CblasRowMajor, j->ta ? CblasTrans : CblasNoTrans, j->tb ? CblasTrans : CblasNoTrans, r1 - r0,
+                    c1 - c0, j->K, j->alpha, A, j->lda, B, j->ldb, j->beta, j->C + (size_t)r0 * j->ldc + c0, j->ldc);
+    }
 }
 
 /* slices [s0, s1) of `unit` rows or columns */
@@ -228,7 +239,7 @@ static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, fl
     }
     int variant = nn_kernel();
     const nn_tile_kernel *T = variant == NN_KERNEL_OPENBLAS ? NULL : nn_tile_general(variant);
-    int by_rows = M >= N, unit = T ? (by_rows ? T->mr : T->nr) : 16;
+    int by_rows = M >= N, unit = T ? (by_rows ? T->mr : T->nr) : OPENBLAS_UNIT;
     gemm_job j = { trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows, unit, alpha, beta, A, B, C, T };
     long units = ((by_rows ? M : N) + unit - 1) / unit;
     int threads = threaded ? nn_get_threads() : 1;
