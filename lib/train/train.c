@@ -701,12 +701,12 @@ static int run(run_t *r, dataset_t *ds)
     if (!o->quiet && (r->writer || o->shard)) {
         char who[32] = "";
         if (o->shard) snprintf(who, sizeof who, "rank %d: ", dist_rank());
-        fprintf(stderr, "%s: %s%lld samples of %zu episodes (%.1f MiB): %lld for training, %lld in %zu validation episodes\n",
+        fprintf(stderr, "%s: %s%lld samples of %zu episodes (%.2f MiB): %lld for training, %lld in %zu validation episodes\n",
                 tool_name(), who, (long long)ds->n, n_ep, dataset_mib(ds), (long long)r->n_train, (long long)r->n_val,
                 n_val_ep);
     }
     if (!o->quiet && r->writer && dist_size() > 1)
-        fprintf(stderr, "%s: %d processes, %d micro-batches of about %ld samples each\n", tool_name(), dist_size(),
+        fprintf(stderr, "%s: %d processes x %d micro-batches of about %ld samples\n", tool_name(), dist_size(),
                 o->grad_accum, o->batch / r->micro);
     r->steps = o->epochs >= 0 ? (long)ceil(o->epochs * (double)counts[0] / (double)o->batch) : o->steps;
     if (optimizer(r) < 0) return -1;
