@@ -88,7 +88,8 @@ PY
   "${MPIRUN[@]}" act-train $ACT --stats "$d/stats.tar" -o "$t/two.h5" --steps 2 --save-every 2 --random-shift 2 \
     --ema on "$d/act.tar"
   "${MPIRUN[@]}" act-train $ACT --stats "$d/stats.tar" -o "$t/two.h5" --steps 4 --save-every 2 --random-shift 2 \
-    --ema on --resume "$d/act.tar"
+    --ema on --resume --log "$t/two.jsonl" --log-every 1 "$d/act.tar"
+  [ "$(jq -s 'map(select(.exchange_s >= 0)) | length' "$t/two.jsonl")" -eq 2 ]   # rank 0 alone logs
   run same_checkpoint "$t/one.h5" "$t/two.h5"
   echo "$output"
   [ "$output" = same ]

@@ -518,7 +518,7 @@ static int eval_metrics(run_t *r, nn_ctx *c, void *vbatch, int64_t *idx, train_m
 
 typedef struct {
     FILE *log;
-    double window_start;
+    double window_start, exchange_start;   /* exchange: dist_seconds() at the window's start */
     long window_steps;
     train_metrics sum;
 } log_window;
@@ -532,9 +532,11 @@ static void log_line(log_window *lw, const run_t *r, double val_loss, double lr,
     for (int i = 0; extra && i < extra->n; i++) json_number(lw->log, extra->names[i], extra->values[i]);
     json_number(lw->log, "lr", lr);
     json_number(lw->log, "samples_per_s", lw->window_steps * r->o->batch / fmax(now - lw->window_start, 1e-9));
+    if (dist_size() > 1) json_number(lw->log, "exchange_s", dist_seconds() - lw->exchange_start);
     fprintf(lw->log, "}\n");
     fflush(lw->log);
     lw->window_start = now;
+    lw->exchange_start = dist_seconds();
     lw->window_steps = 0;
     for (int i = 0; i < lw->sum.n; i++) lw->sum.values[i] = 0;
 }
