@@ -4,7 +4,8 @@
 # for bit (parameters, optimizer, EMA, run state) for act-train, dp-train and ibc-train, resume
 # included; --grad-accum 1 equals no option; a killed or failing rank ends the job; --shard keeps
 # each rank's share of the data. The MPI tests skip, saying why, without mpirun or when the
-# trainers were built without MPI (make MPI=0); that build's refusal is tested instead.
+# trainers were built without MPI (make MPI=0); that build's refusal is tested instead. Last,
+# evaluate.sh across machines (GNU parallel --sshlogin) on this one.
 
 bats_require_minimum_version 1.5.0
 
@@ -175,4 +176,15 @@ PY
   run -1 --separate-stderr env OMPI_COMM_WORLD_SIZE=2 act-train $ACT --stats "$d/stats.tar" -o "$t/x.h5" "$d/act.tar"
   [[ "$stderr" == *"built without MPI"* ]]
   [ ! -e "$t/x.h5" ]
+}
+
+@test "evaluate.sh -S: the rollouts through GNU parallel's --sshlogin (':' this machine), by absolute paths" {
+  mkdir "$t/run"
+  cd "$t/run"
+  run "$ILT_TESTS/../pipelines/evaluate.sh" -o e.jsonl -p scripted -n 2 --seed 100000 -j 1 -S : -S 1/: -- \
+    -t transfer_cube --image-size 24x32 --max-steps 10
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$(head -n 2 e.jsonl | grep -o '"seed":[0-9]*' | tr '\n' ' ')" = '"seed":100000 "seed":100001 ' ]
+  tail -n 1 e.jsonl | grep -q '"episodes":2'
 }
