@@ -4,8 +4,8 @@
 # encoder layers, 7 decoder layers, chunk 100, FrozenBatchNorm ResNet18, one camera 84x84,
 # batch 8) and DP's benchmark configuration (bench/dp.sh: UNet 256,512,1024, two cameras 84x84
 # cropped to 76x76, To 2, horizon 16; batch DP_BATCH). It reports the step time (median of the
-# steps between the first and the last of every run: the first faults its memory in, the last
-# writes a checkpoint) and the share of the step that rank 0 spends in the gradient exchange
+# steps from the third to the one before the last of every run: the first two fault memory in,
+# the step arena's growth and its merged block, the last writes a checkpoint) and the share of the step that rank 0 spends in the gradient exchange
 # (the log's exchange_s, waiting for the slower process included), the runs interleaved, then the
 # bytes exchanged per step and, on paper, the step time and scaling efficiency on 2, 8 and 32
 # nodes at 10 and 100 Gbit/s (bench/mpi_paper.awk states the assumptions).
@@ -51,17 +51,17 @@ common="--steps $steps --save-every $steps --val-batches 0 --log-every 1 -q"
 
 echo "# data parallelism on one machine ($(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, load $(cut -d' ' -f1-3 /proc/loadavg)," \
      "OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE-unset}, commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo -))"
-echo "# $steps steps a run, $repeat runs of each layout interleaved; step: median [min-max] of steps 2..$((steps - 1))"
+echo "# $steps steps a run, $repeat runs of each layout interleaved; step: median [min-max] of steps 3..$((steps - 1))"
 printf "%-4s %-10s %9s %22s %16s %10s\n" config layout params "step s" "exchange share" "MB/step"
 for config in ${CONFIGS:-act dp}; do
   : > "$tmp/$config.1p2t" ; : > "$tmp/$config.2p1t"
   for _ in $(seq "$repeat"); do
     rm -f "$tmp/log.jsonl"
     "$bin/${tool[$config]}" ${args[$config]} $common --threads 2 -o "$tmp/$config.h5" --log "$tmp/log.jsonl"
-    jq -c "select(.step > 1 and .step < $steps)" "$tmp/log.jsonl" >> "$tmp/$config.1p2t"
+    jq -c "select(.step > 2 and .step < $steps)" "$tmp/log.jsonl" >> "$tmp/$config.1p2t"
     rm -f "$tmp/log.jsonl"
     "${mpirun[@]}" "$bin/${tool[$config]}" ${args[$config]} $common --threads 1 -o "$tmp/$config.h5" --log "$tmp/log.jsonl"
-    jq -c "select(.step > 1 and .step < $steps)" "$tmp/log.jsonl" >> "$tmp/$config.2p1t"
+    jq -c "select(.step > 2 and .step < $steps)" "$tmp/log.jsonl" >> "$tmp/$config.2p1t"
   done
   params=$("$python" -c 'import sys, h5py; f = h5py.File(sys.argv[1], "r"); print(sum(f["params"][k].size for k in f["params"]))' "$tmp/$config.h5")
   for layout in 1p2t 2p1t; do
