@@ -1,5 +1,5 @@
-/* encode.h — write RGB frames to a video file: H.264 (libx264, yuv420p) in MP4/MOV/MKV, or an
- * animated GIF, chosen by the output file's extension. The file appears only when
+/* encode.h — write RGB frames to a video file: H.264 (libx264, yuv420p) in MP4/MOV/MKV, an
+ * animated GIF, or a PNG still of the last frame, chosen by the output file's extension. The file appears only when
  * video_writer_finish() succeeds: frames go to a temporary name in the same directory that is
  * renamed at the end, and removed by video_writer_abort() or a failed finish.
  *
@@ -21,9 +21,10 @@ typedef struct {
     const char *preset; /* x264 preset ("medium" when NULL); ignored for GIF */
 } video_options_t;
 
-typedef enum { VIDEO_KIND_H264, VIDEO_KIND_GIF } video_kind_t;
+typedef enum { VIDEO_KIND_H264, VIDEO_KIND_GIF, VIDEO_KIND_PNG } video_kind_t;
 
-/* The kind of video a path asks for: ".gif" is GIF; ".mp4", ".m4v", ".mov", ".mkv" are H.264.
+/* The kind of video a path asks for: ".gif" is GIF; ".mp4", ".m4v", ".mov", ".mkv" are H.264;
+ * ".png" is one still image, the last frame added (RGB, 8 bits per channel).
  * Returns -1 with error_set() for any other extension. */
 int video_kind_from_path(const char *path, video_kind_t *kind);
 
