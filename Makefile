@@ -34,7 +34,7 @@ VERSION := 0.1.0
 DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libarchive-dev \
 	libopenblas-dev libmujoco-dev libosmesa6-dev libavcodec-dev libavformat-dev \
 	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox jq \
-	python3-numpy python3-h5py
+	python3-numpy python3-h5py libopenmpi-dev openmpi-bin
 # Only `make fuzz` needs these (clang with libFuzzer); make test runs the harnesses' regression
 # inputs through a runner built with $(CC).
 FUZZ_DEB_PACKAGES := clang-14 libclang-rt-14-dev
@@ -46,11 +46,22 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_MODULES) 2>/dev/null)
 PKG_LIBS   := $(shell pkg-config --libs $(PKG_MODULES) 2>/dev/null)
 endif
 
+# Data-parallel training over MPI (lib/train/dist.c) with Open MPI, found through pkg-config;
+# MPI=0 (or no Open MPI installed) builds without it: the trainers then run as one process and
+# refuse to start as one of several under mpirun. Tools that never call MPI do not link it.
+ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
+MPI ?= $(shell pkg-config --exists ompi-c 2>/dev/null && echo 1 || echo 0)
+endif
+ifeq ($(MPI),1)
+MPI_CFLAGS := $(shell pkg-config --cflags ompi-c) -DILT_MPI
+MPI_LIBS   := -Wl,--push-state,--as-needed $(shell pkg-config --libs ompi-c) -Wl,--pop-state
+endif
+
 WARN     := -Wall -Wextra -Wno-unused-parameter
-CPPFLAGS += -Ilib -D_GNU_SOURCE -DILT_VERSION='"$(VERSION)"'
+CPPFLAGS += -Ilib -D_GNU_SOURCE -DILT_VERSION='"$(VERSION)"' $(MPI_CFLAGS)
 CFLAGS   ?= $(OPT) $(ARCH) -g
 CFLAGS   += -std=c11 -fno-math-errno $(WARN) -pthread $(PKG_CFLAGS) $(EXTRA_CFLAGS)
-LDLIBS   += $(PKG_LIBS) -lmujoco -lm -pthread $(EXTRA_LDLIBS)
+LDLIBS   += $(PKG_LIBS) $(MPI_LIBS) -lmujoco -lm -pthread $(EXTRA_LDLIBS)
 
 LIB_SRC   := $(shell find lib -name '*.c' | sort)
 LIB_OBJ   := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)

@@ -112,17 +112,25 @@ $R/ckpt.h5: $D/stats.tar $D/episodes.list $(CFG_TRAIN) $(PIPELINES)/train.sh
 # they are written together and ckpt.h5 last.
 
 # ---------------------------------------------------------------- evaluate
+# Evaluation across machines: EVAL_SSHLOGIN (GNU parallel's --sshlogin: "host1,host2", ":" is
+# this machine) or EVAL_SSHLOGINFILE (one login a line), JOBS rollouts on each; every machine needs
+# this checkout built at the same path and the run directory shared at the same path
+# (evaluate.sh). Not part of the evaluation's configuration: where an episode ran does not change it.
+EVAL_SSHLOGIN ?=
+EVAL_SSHLOGINFILE ?=
+EVAL_HOSTS := $(call opt,-S,$(EVAL_SSHLOGIN)) $(call opt,--sshloginfile,$(EVAL_SSHLOGINFILE))
+
 $R/eval.jsonl: $(if $(EVAL_POLICY_FILE),$R/ckpt.h5) $(CFG_EVAL)
 	@echo "$(PIPELINE): evaluating $(EVAL_POLICY) on $(EVAL_EPISODES) episodes (seeds from $(EVAL_SEED), $(JOBS) jobs)"
 	@$(PIPELINES)/evaluate.sh -o $@ -p $(EVAL_POLICY) -n $(EVAL_EPISODES) --seed $(EVAL_SEED) \
-	  -j $(JOBS) --frames $(VIDEO_EPISODES) $(call opt,--frame-size,$(VIDEO_SIZE)) --stills -- $(ROLLOUT_ARGS)
+	  -j $(JOBS) --frames $(VIDEO_EPISODES) $(call opt,--frame-size,$(VIDEO_SIZE)) --stills $(EVAL_HOSTS) -- $(ROLLOUT_ARGS)
 	@echo "$(PIPELINE): $$(awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=line $@)"
 
 $R/evals/step%.jsonl: $R/ckpt.h5 $(CFG_STEP_EVAL)
 	@mkdir -p $(@D)
 	@echo "$(PIPELINE): evaluating the step-$* checkpoint on $(EVAL_EVERY_EPISODES) episodes"
 	@$(PIPELINES)/evaluate.sh -o $@ -p $(if $(EVAL_POLICY_FILE),$R/ckpts/ckpt.step$*.h5,scripted) -n $(EVAL_EVERY_EPISODES) \
-	  --seed $(EVAL_SEED) -j $(JOBS) -- $(ROLLOUT_ARGS)
+	  --seed $(EVAL_SEED) -j $(JOBS) $(EVAL_HOSTS) -- $(ROLLOUT_ARGS)
 	@rm -rf $@.d
 	@echo "$(PIPELINE): step $*: $$(awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=line $@)"
 

@@ -346,7 +346,7 @@ nn_tensor *nn_attention(nn_ctx *c, nn_tensor *q, int qoff, nn_tensor *k, int kof
     }
     int train_drop = c->train && dropout > 0.0f;
     if (train_drop && dropout >= 1.0f) { error_set("nn attention: dropout %g (must be below 1)", dropout); return NULL; }
-    if (train_drop && !c->rng) { error_set("nn attention: no random generator set on the context (nn_ctx_set_rng)"); return NULL; }
+    if (train_drop && !c->rng && !c->key.batch) { error_set("nn attention: no random generator or sample key set on the context"); return NULL; }
     int B = q->shape[0], Lq = q->shape[1], Lk = k->shape[1], H = heads, Dh = E / heads;
     long LL = (long)Lq * Lk, n_all = (long)B * H * LL;
     nn_tensor *y = nn_new(c, NN_DIMS(B, Lq, E));

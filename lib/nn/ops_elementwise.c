@@ -211,16 +211,17 @@ static void mask_backward(nn_ctx *c, nn_node *n)
     nn_parallel_for(n->out->size, PAR_MIN, mask_backward_chunk, &j);
 }
 
-/* The mask in fixed blocks, each from its own generator split off the context's in block
- * order: the same mask whatever the thread count, filled in parallel. */
+/* Without a sample key: the mask in fixed blocks, each from its own generator split off the
+ * context's in block order, the same mask whatever the thread count, filled in parallel. With
+ * one: each sample's slice of the mask from the sample's generator for this mask's stream. */
 #define DROP_BLOCK 65536L
-typedef struct { rng_t *gens; float *m; const float *x; float *y; long n; float keep, scale; } drop_job;
+typedef struct { rng_t *gens; float *m; const float *x; float *y; long n, block; float keep, scale; } drop_job;
 
 static void drop_blocks(void *arg, long b0, long b1)
 {
     const drop_job *j = arg;
     for (long b = b0; b < b1; b++) {
-        long lo = b * DROP_BLOCK, hi = lo + DROP_BLOCK < j->n ? lo + DROP_BLOCK : j->n;
+        long lo = b * j->block, hi = lo + j->block < j->n ? lo + j->block : j->n;
         rng_fill_dropout(&j->gens[b], j->m + lo, (size_t)(hi - lo), j->keep, j->scale);
         if (j->y) {
             const float *restrict x = j->x, *restrict m = j->m;
@@ -232,12 +233,16 @@ static void drop_blocks(void *arg, long b0, long b1)
 
 int nn_dropout_fill(nn_ctx *c, float *m, long n, float p, const float *x, float *y)
 {
-    long nb = (n + DROP_BLOCK - 1) / DROP_BLOCK;
+    const int B = c->key.batch;
+    if (B > 0 && n % B != 0)
+        return error_set("nn dropout: %ld values are not a whole number per sample of a batch of %d", n, B);
+    long block = B > 0 ? n / B : DROP_BLOCK, nb = B > 0 ? B : (n + DROP_BLOCK - 1) / DROP_BLOCK;
     size_t mark = nn_arena_mark(c->arena);
     rng_t *gens = nn_arena_alloc(c->arena, sizeof(rng_t) * (size_t)(nb ? nb : 1));
     if (!gens) return -1;
-    for (long b = 0; b < nb; b++) gens[b] = rng_split(c->rng);
-    drop_job j = { gens, m, x, y, n, 1.0f - p, 1.0f / (1.0f - p) };
+    uint64_t stream = B > 0 ? c->key.dropouts++ : 0;
+    for (long b = 0; b < nb; b++) gens[b] = B > 0 ? nn_sample_rng(c, (int)b, stream) : rng_split(c->rng);
+    drop_job j = { gens, m, x, y, n, block ? block : 1, 1.0f - p, 1.0f / (1.0f - p) };
     nn_parallel_for(nb, 1, drop_blocks, &j);
     nn_arena_release(c->arena, mark);
     return 0;
@@ -248,7 +253,7 @@ nn_tensor *nn_dropout(nn_ctx *c, nn_tensor *x, float p)
     if (!x) return NULL;
     if (!c->train || p <= 0.0f) return x;
     if (p >= 1.0f) { error_set("nn dropout: probability %g (must be below 1)", p); return NULL; }
-    if (!c->rng) { error_set("nn dropout: no random generator set on the context (nn_ctx_set_rng)"); return NULL; }
+    if (!c->rng && !c->key.batch) { error_set("nn dropout: no random generator or sample key set on the context"); return NULL; }
     nn_tensor *y = nn_new(c, x->ndim, x->shape);
     int rec = nn_needs_grad(c, 1, IN(x));
     size_t mark = nn_arena_mark(c->arena);

@@ -122,6 +122,19 @@ nn_ctx *nn_ctx_new(size_t arena_bytes)
     return c;
 }
 
+void nn_ctx_set_sample_key(nn_ctx *c, uint64_t seed, uint64_t step, int64_t first_index, int batch)
+{
+    c->key = (nn_sample_key){batch, seed, step, first_index, 0};
+}
+
+rng_t nn_sample_rng(const nn_ctx *c, int i, uint64_t stream)
+{
+    /* stream + 1 through an odd multiplier: no stream gives the plain rng_keyed(seed, ...) that
+     * a model may draw its other per-sample numbers from */
+    return rng_keyed(c->key.seed ^ ((stream + 1) * 0x9E3779B97F4A7C15ULL), c->key.step,
+                     (uint64_t)(c->key.first_index + i));
+}
+
 void nn_ctx_free(nn_ctx *c)
 {
     if (!c) return;

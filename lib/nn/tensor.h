@@ -57,13 +57,24 @@ void nn_arena_release(nn_arena *a, size_t mark);
 
 /* ---------------------------------------------------------------- context */
 typedef struct nn_node nn_node;              /* a tape entry (tape.h, internal to ops) */
+/* The key of a training batch's per-sample randomness: sample i of the batch draws from
+ * rng_keyed(seed, step, first_index + i) mixed with a stream number, so that its draws do not
+ * depend on how the global batch is split into micro-batches or processes (util/rng.h). */
+typedef struct nn_sample_key {
+    int batch;                               /* samples in the batch; 0: no key (dropout from rng) */
+    uint64_t seed, step;
+    int64_t first_index;                     /* the batch's first sample in the global batch */
+    uint64_t dropouts;                       /* dropout masks drawn so far under this key */
+} nn_sample_key;
+
 typedef struct nn_ctx {
     nn_arena *arena;
     nn_node *tape;                           /* last recorded node; walked backwards */
     long n_nodes;
     int train;                               /* 1: training behaviour of dropout/BatchNorm */
     int record;                              /* 1: record the tape (needed for nn_backward) */
-    rng_t *rng;                              /* dropout masks; must be set if train && dropout */
+    rng_t *rng;                              /* dropout masks without a sample key */
+    nn_sample_key key;                       /* per-sample dropout masks (nn_ctx_set_sample_key) */
 } nn_ctx;
 
 /* A context in training mode with recording on (train=1, record=1) and no RNG. */
@@ -74,6 +85,14 @@ void nn_ctx_reset(nn_ctx *c);
 static inline void nn_ctx_set_train(nn_ctx *c, int train) { c->train = train; }
 static inline void nn_ctx_set_record(nn_ctx *c, int record) { c->record = record; }
 static inline void nn_ctx_set_rng(nn_ctx *c, rng_t *rng) { c->rng = rng; }
+/* Key the batch's per-sample randomness (batch samples, the first at first_index of the global
+ * batch); batch 0 removes the key. With a key, a dropout mask over a tensor whose leading
+ * dimension is the batch gives each sample's slice its own generator, the k-th mask of the
+ * forward pass stream k; without one masks come from c->rng. Restarts the stream count. */
+void nn_ctx_set_sample_key(nn_ctx *c, uint64_t seed, uint64_t step, int64_t first_index, int batch);
+/* Sample i's generator for the caller's stream (a constant per purpose: the latent noise of a
+ * CVAE, ...); streams below 2^32 are the dropout masks'. c must have a key. */
+rng_t nn_sample_rng(const nn_ctx *c, int i, uint64_t stream);
 
 /* ---------------------------------------------------------------- tensors in the arena */
 nn_tensor *nn_new(nn_ctx *c, int ndim, const int *shape);            /* uninitialised */

@@ -87,7 +87,7 @@ typedef struct act_model {
     act_config cfg;
     act_norm norm;
     nn_params *ps;
-    rng_t *rng;                      /* the reparameterisation noise (training) */
+    rng_t *rng;                      /* the reparameterisation noise without a sample key */
     act_backbone backbone;
     /* ACT */
     act_cvae cvae;
@@ -122,7 +122,11 @@ typedef struct act_losses {
 } act_losses;
 
 /* Training loss (ACT: L1 over non-padded + kl_weight * KL; CNNMLP: MSE of the first action).
- * c->train decides dropout; the latent is sampled from m->rng. */
+ * c->train decides dropout. The latent noise of sample i comes from
+ * nn_sample_rng(c, i, ACT_LATENT_STREAM) when c has a sample key for the batch (training: the
+ * draws do not depend on how the batch is split), else from m->rng. */
+#define ACT_LATENT_STREAM 0x6c6174656e74ULL
+#define ACT_SHIFT_STREAM 0x7368696674ULL
 nn_tensor *act_model_loss(nn_ctx *c, act_model *m, const act_batch *b, act_losses *out);
 /* Inference: ACT with z = 0 and no CVAE encoder -> [B, chunk, A]; CNNMLP -> [B, 1, A]. */
 nn_tensor *act_model_predict(nn_ctx *c, act_model *m, const act_batch *b);
@@ -166,6 +170,10 @@ void act_batch_fill(act_batch *b, const act_model *m, const dataset_t *ds, const
  * and cropping the original size at a random place gives. pad 0 leaves the batch (and rng) as
  * they are. Returns -1 (error set) only when out of memory. */
 int act_batch_random_shift(act_batch *b, const act_model *m, int pad, rng_t *rng);
+/* The same with sample j's offsets from its own generator,
+ * rng_keyed(seed ^ ACT_SHIFT_STREAM, step, first_index + j): per camera, dy then dx. */
+int act_batch_random_shift_keyed(act_batch *b, const act_model *m, int pad, uint64_t seed, uint64_t step,
+                                 int64_t first_index);
 
 /* ---------------------------------------------------------------- checkpoints */
 /* Write the model (params, config, stats; optimizer state when opt != NULL; step) to path

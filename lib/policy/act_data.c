@@ -142,23 +142,45 @@ static void shift_plane(const float *in, float *out, int H, int W, int dy, int d
     }
 }
 
-int act_batch_random_shift(act_batch *b, const act_model *m, int pad, rng_t *rng)
+/* Sample j's images moved by offsets from rng (per camera, dy then dx); tmp: one image. */
+static void shift_sample(act_batch *b, const act_model *m, int pad, int j, rng_t *rng, float *tmp)
 {
     const act_config *cfg = &m->cfg;
-    if (pad <= 0) return 0;
     const int H = cfg->height, W = cfg->width;
     const size_t plane = (size_t)H * W;
-    float *tmp = malloc(sizeof(float) * 3 * plane);
-    if (!tmp) return error_set("out of memory for a %dx%d image", H, W);
-    for (int j = 0; j < b->batch; j++)
-        for (int k = 0; k < cfg->n_cameras; k++) {
-            int dy = (int)rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
-            int dx = (int)rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
-            if (dy == 0 && dx == 0) continue;
-            float *img = b->images + ((size_t)k * b->batch + j) * 3 * plane;
-            memcpy(tmp, img, sizeof(float) * 3 * plane);
-            for (int ch = 0; ch < 3; ch++) shift_plane(tmp + ch * plane, img + ch * plane, H, W, dy, dx);
-        }
+    for (int k = 0; k < cfg->n_cameras; k++) {
+        int dy = (int)rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
+        int dx = (int)rng_below(rng, (uint64_t)(2 * pad + 1)) - pad;
+        if (dy == 0 && dx == 0) continue;
+        float *img = b->images + ((size_t)k * b->batch + j) * 3 * plane;
+        memcpy(tmp, img, sizeof(float) * 3 * plane);
+        for (int ch = 0; ch < 3; ch++) shift_plane(tmp + ch * plane, img + ch * plane, H, W, dy, dx);
+    }
+}
+
+/* rng: one generator for the batch; else sample j's own keyed one. */
+static int random_shift(act_batch *b, const act_model *m, int pad, rng_t *rng, uint64_t seed, uint64_t step,
+                        int64_t first_index)
+{
+    if (pad <= 0) return 0;
+    float *tmp = malloc(sizeof(float) * 3 * (size_t)m->cfg.height * m->cfg.width);
+    if (!tmp) return error_set("out of memory for a %dx%d image", m->cfg.height, m->cfg.width);
+    for (int j = 0; j < b->batch; j++) {
+        rng_t sample;
+        if (!rng) sample = rng_keyed(seed ^ ACT_SHIFT_STREAM, step, (uint64_t)(first_index + j));
+        shift_sample(b, m, pad, j, rng ? rng : &sample, tmp);
+    }
     free(tmp);
     return 0;
+}
+
+int act_batch_random_shift(act_batch *b, const act_model *m, int pad, rng_t *rng)
+{
+    return random_shift(b, m, pad, rng, 0, 0, 0);
+}
+
+int act_batch_random_shift_keyed(act_batch *b, const act_model *m, int pad, uint64_t seed, uint64_t step,
+                                 int64_t first_index)
+{
+    return random_shift(b, m, pad, NULL, seed, step, first_index);
 }

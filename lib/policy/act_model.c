@@ -180,7 +180,15 @@ nn_tensor *act_model_loss(nn_ctx *c, act_model *m, const act_batch *b, act_losse
     /* z = mu + exp(logvar / 2) * eps */
     nn_tensor *eps = nn_new(c, NN_DIMS(B, Z));
     if (!eps) return NULL;
-    rng_fill_normal(m->rng, eps->data, (size_t)B * Z, 0.0f, 1.0f);
+    if (c->key.batch == B)
+        for (int i = 0; i < B; i++) {
+            rng_t sample = nn_sample_rng(c, i, ACT_LATENT_STREAM);
+            rng_fill_normal(&sample, eps->data + (size_t)i * Z, (size_t)Z, 0.0f, 1.0f);
+        }
+    else if (m->rng)
+        rng_fill_normal(m->rng, eps->data, (size_t)B * Z, 0.0f, 1.0f);
+    else
+        return error_set("ACT loss: no sample key of a batch of %d nor generator for the latent noise", B), NULL;
     nn_tensor *z = nn_add(c, mu, nn_mul(c, nn_exp(c, nn_scale(c, logvar, 0.5f, 0.0f)), eps));
     nn_tensor *a_hat = act_decode(c, m, b, mod_linear_forward(c, &m->latent_out_proj, z));
     nn_tensor *l1 = nn_l1_loss_masked(c, a_hat, action, b->is_pad);

@@ -237,8 +237,8 @@ typedef struct dp_losses {
 /* Training loss with the randomness of global sample first_index + i drawn by dp_sample_draws,
  * so that the result does not depend on how a batch is split. With c->train 0 (validation, DP's
  * policy.eval()) the images are centre-cropped; timesteps and noise are drawn all the same. The
- * transformer's dropout masks (training) come from a generator keyed by (seed, step, first_index)
- * drawn over the whole batch: with dropout the loss does depend on the split. */
+ * transformer's dropout masks (training) come from each sample's own streams under the same key
+ * (nn_ctx_set_sample_key), so with dropout too the loss does not depend on the split. */
 nn_tensor *dp_model_loss(nn_ctx *c, dp_model *m, const dp_batch *b, uint64_t seed, long step, long first_index,
                          dp_losses *out);
 /* The same loss with the draws given: timesteps [B], noise [B][horizon][A], crops as in

@@ -191,14 +191,12 @@ nn_tensor *dp_model_loss(nn_ctx *c, dp_model *m, const dp_batch *b, uint64_t see
     if (!noise || !timesteps || !crops) return NULL;
     for (int i = 0; i < B; i++)
         dp_sample_draws(m, seed, step, first_index + i, &timesteps[i], noise + i * per, crops + (size_t)i * per_crops);
-    /* dropout masks (the transformer's) from this micro-batch's own generator, apart from the
-     * samples' streams (a different seed) */
-    rng_t dropout = rng_keyed(seed ^ 0x9E3779B97F4A7C15ull, (uint64_t)step, (uint64_t)first_index);
-    rng_t *saved = c->rng;
-    nn_ctx_set_rng(c, &dropout);
+    /* dropout masks (the transformer's) per sample under the same key, in streams of their own */
+    nn_sample_key saved = c->key;
+    nn_ctx_set_sample_key(c, seed, (uint64_t)step, first_index, B);
     /* evaluation mode (validation) crops the centre, as DP's policy.eval() does */
     nn_tensor *loss = dp_model_loss_given(c, m, b, timesteps, noise, c->train ? crops : NULL, out);
-    nn_ctx_set_rng(c, saved);
+    c->key = saved;
     return loss;
 }
 

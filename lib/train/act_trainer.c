@@ -168,20 +168,25 @@ static void act_batch_release(void *batch)
 }
 
 static int act_fill(void *model, void *batch, const dataset_t *ds, const int64_t *idx, int n,
-                    const train_batch_info *info, rng_t *rng)
+                    const train_batch_info *info)
 {
     act_trainee *t = model;
     act_batch_fill(batch, &t->m, ds, &t->layout, idx, n);
-    return info->training ? act_batch_random_shift(batch, &t->m, (int)t->options->random_shift, rng) : 0;
+    if (!info->training) return 0;
+    return act_batch_random_shift_keyed(batch, &t->m, (int)t->options->random_shift, info->seed, (uint64_t)info->step,
+                                        info->first_index);
 }
 
-static nn_tensor *act_loss(nn_ctx *c, void *model, void *batch, const train_batch_info *info, rng_t *rng,
-                           train_metrics *out)
+static nn_tensor *act_loss(nn_ctx *c, void *model, void *batch, const train_batch_info *info, train_metrics *out)
 {
     act_trainee *t = model;
-    t->m.rng = rng;   /* the CVAE's reparameterisation noise */
+    /* the latent noise and dropout masks by sample; validation: the same draws at every
+     * evaluation (a step no training batch has), so the losses compare across steps */
+    long step = info->training ? info->step : -1;
+    nn_ctx_set_sample_key(c, info->seed, (uint64_t)step, info->first_index, ((act_batch *)batch)->batch);
     act_losses L;
     nn_tensor *loss = act_model_loss(c, &t->m, batch, &L);
+    nn_ctx_set_sample_key(c, 0, 0, 0, 0);
     if (!loss) return NULL;
     *out = (train_metrics){3, {"l1", "kl", "loss"}, {L.l1, L.kl, L.loss}};
     return loss;

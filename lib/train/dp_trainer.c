@@ -100,14 +100,13 @@ static void dp_batch_release(void *batch)
 }
 
 static int dp_fill(void *model, void *batch, const dataset_t *ds, const int64_t *idx, int n,
-                   const train_batch_info *info, rng_t *rng)
+                   const train_batch_info *info)
 {
     dp_trainee *t = model;
     return dp_stream_fill(&t->fields, &t->m, batch, ds, idx, n);
 }
 
-static nn_tensor *dp_loss(nn_ctx *c, void *model, void *batch, const train_batch_info *info, rng_t *rng,
-                          train_metrics *out)
+static nn_tensor *dp_loss(nn_ctx *c, void *model, void *batch, const train_batch_info *info, train_metrics *out)
 {
     dp_trainee *t = model;
     dp_losses L;

@@ -98,14 +98,13 @@ static void ibc_batch_release(void *batch)
 }
 
 static int ibc_fill(void *model, void *batch, const dataset_t *ds, const int64_t *idx, int n,
-                    const train_batch_info *info, rng_t *rng)
+                    const train_batch_info *info)
 {
     ibc_trainee *t = model;
     return dp_stream_fill(&t->fields, &t->m.obs, batch, ds, idx, n);
 }
 
-static nn_tensor *ibc_loss(nn_ctx *c, void *model, void *batch, const train_batch_info *info, rng_t *rng,
-                           train_metrics *out)
+static nn_tensor *ibc_loss(nn_ctx *c, void *model, void *batch, const train_batch_info *info, train_metrics *out)
 {
     ibc_trainee *t = model;
     ibc_losses L;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "train/dist.h"
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/progress.h"
@@ -28,6 +29,7 @@ void train_options_default(train_options *o)
     o->save_every = 1000;
     o->log_every = 50;
     o->threads = 2;
+    o->grad_accum = 1;
     o->ema_power = 0.75;
     o->ema_max = 0.9999;
 }
@@ -41,7 +43,9 @@ void train_usage(FILE *fp)
             "      --lr LR               learning rate\n"
             "      --weight-decay W      AdamW weight decay\n"
             "      --betas B1,B2         AdamW betas\n"
-            "      --batch-size B        samples per step\n"
+            "      --batch-size B        samples per step (the global batch, over every process)\n"
+            "      --grad-accum N        sum the gradients of N micro-batches per process (default 1)\n"
+            "      --shard               under MPI, each process keeps only its share of the episodes\n"
             "      --steps N             optimizer steps; 0 writes the initial model\n"
             "      --epochs E            steps = E passes over the training samples\n"
             "      --lr-schedule constant|cosine\n"
@@ -83,7 +87,7 @@ static long opt_long(const char *name, const char *text, long lo, long hi)
 enum {
     O_STATS = 256, O_LR, O_WD, O_BETAS, O_BATCH, O_STEPS, O_EPOCHS, O_SCHED, O_WARMUP, O_CLIP, O_EMA, O_EMA_POWER,
     O_EMA_MAX, O_VALEP, O_VALFR, O_VALB, O_SAVE, O_KEEP, O_LOG, O_LOGE, O_RESUME, O_INIT, O_MEM, O_SEED, O_THREADS,
-    O_HELP, O_VERSION
+    O_ACCUM, O_SHARD, O_HELP, O_VERSION
 };
 
 static const struct option shared_longopts[] = {
@@ -100,6 +104,7 @@ static const struct option shared_longopts[] = {
     {"log-every", required_argument, 0, O_LOGE}, {"resume", no_argument, 0, O_RESUME},
     {"init", required_argument, 0, O_INIT}, {"max-memory", required_argument, 0, O_MEM},
     {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
+    {"grad-accum", required_argument, 0, O_ACCUM}, {"shard", no_argument, 0, O_SHARD},
     {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, O_HELP}, {"version", no_argument, 0, O_VERSION},
 };
 
@@ -159,6 +164,8 @@ void train_parse(int argc, char **argv, train_options *o, const struct option *m
         case O_MEM: o->max_memory_mib = opt_long("max-memory", optarg, 1, 1L << 30); break;
         case O_SEED: o->seed = opt_long("seed", optarg, 0, 1L << 62); break;
         case O_THREADS: o->threads = (int)opt_long("threads", optarg, 1, 256); break;
+        case O_ACCUM: o->grad_accum = (int)opt_long("grad-accum", optarg, 1, 1 << 16); break;
+        case O_SHARD: o->shard = 1; break;
         case O_HELP: usage(); exit(0);
         case O_VERSION: tool_version();
         default:
@@ -172,6 +179,9 @@ void train_parse(int argc, char **argv, train_options *o, const struct option *m
     if (!o->output) tool_usage_error("-o CKPT.h5 is required");
     if (!o->stats && !o->resume && !o->init) tool_usage_error("--stats is required (normstats output)");
     if (o->resume && o->init) tool_usage_error("--resume and --init exclude each other");
+    if (o->grad_accum > o->batch)
+        tool_usage_error("--grad-accum %d: more micro-batches than the %ld samples of --batch-size", o->grad_accum,
+                         o->batch);
 }
 
 /* ---------------------------------------------------------------- the run's state */
@@ -215,6 +225,13 @@ typedef struct {
     long step, steps, last_save;   /* last_save: the step of the checkpoints on disk */
     double best_val;
     char stem[4096];
+    /* the data of this process (all of it without --shard) */
+    const dataset_t *ds;
+    int64_t *train, *val, n_train, n_val;
+    int64_t n_val_all;             /* validation samples of every process */
+    /* micro-batches: micro of them in the global batch, this process's from first_micro on */
+    int micro, first_micro, writer;
+    float *accum;                  /* the gradient summed over micro-batches (--grad-accum > 1) */
 } run_t;
 
 static int put_config(checkpoint_writer *w, const char *key, const char *fmt, double value)
@@ -280,7 +297,7 @@ static int resume_state(run_t *r, const char *path)
     return rc;
 }
 
-/* ---------------------------------------------------------------- validation */
+/* ---------------------------------------------------------------- micro-batches */
 
 static int metric_index(const train_metrics *m, const char *name)
 {
@@ -289,43 +306,107 @@ static int metric_index(const train_metrics *m, const char *name)
     return -1;
 }
 
+/* Salts of the keyed draws of --shard's sample indices. */
+#define SHARD_TRAIN_KEY 0x7368617264747261ULL
+#define SHARD_VAL_KEY 0x73686172647661ULL
+
+/* The sample indices of the global batch idx[0..B): every one from rng in order (every process
+ * draws the same), or with --shard this process's part only, each from a generator keyed by
+ * (seed ^ salt, key_step, its index in the global batch) over this process's list. */
+static void draw_indices(run_t *r, rng_t *rng, const int64_t *list, int64_t n, uint64_t key_step, uint64_t salt,
+                         int64_t *idx)
+{
+    const train_options *o = r->o;
+    if (!o->shard) {
+        for (long j = 0; j < o->batch; j++) idx[j] = list[rng_below(rng, (uint64_t)n)];
+        return;
+    }
+    long lo = o->batch * r->first_micro / r->micro, hi = o->batch * (r->first_micro + o->grad_accum) / r->micro;
+    for (long j = lo; j < hi; j++) {
+        rng_t key = rng_keyed((uint64_t)o->seed ^ salt, key_step, (uint64_t)j);
+        idx[j] = list[rng_below(&key, (uint64_t)n)];
+    }
+}
+
+/* This process's micro-batches of the global batch idx[0..B), whose first sample has index base:
+ * *sum gets the metrics, each micro-batch's weighted by its share of B. Training: each
+ * micro-batch's loss is so scaled, and its gradient computed alone and added to the earlier
+ * ones' in micro-batch order, the sum left in the parameters' gradients. */
+static int micro_batches(run_t *r, nn_ctx *c, void *batch, const int64_t *idx, int training, int64_t base,
+                         train_metrics *sum)
+{
+    const train_options *o = r->o;
+    const long B = o->batch;
+    const int M = r->micro, first = r->first_micro, last = first + o->grad_accum - 1;
+    nn_params *ps = r->ps;
+    memset(sum, 0, sizeof *sum);
+    for (int k = first; k <= last; k++) {
+        long lo = B * k / M, n = B * (k + 1) / M - lo;
+        train_batch_info info = {training, r->step, (uint64_t)o->seed, base + lo};
+        train_metrics m = {0};
+        if (r->cls->batch_fill(r->model, batch, r->ds, idx + lo, (int)n, &info) < 0) return -1;
+        nn_tensor *loss = r->cls->loss(c, r->model, batch, &info, &m);
+        if (!loss) return -1;
+        if (sum->n == 0) *sum = m, memset(sum->values, 0, sizeof sum->values);
+        for (int i = 0; i < m.n; i++) sum->values[i] += M > 1 ? m.values[i] * (double)n / (double)B : m.values[i];
+        if (training) {
+            if (M > 1) loss = nn_scale(c, loss, (float)n / (float)B, 0.0f);
+            if (nn_backward(c, loss) < 0) return -1;
+            if (o->grad_accum > 1) {
+                float *restrict g = ps->grad, *restrict acc = r->accum;
+                if (k == first)
+                    memcpy(acc, g, sizeof *g * (size_t)ps->total);
+                else if (k < last)
+                    for (long i = 0; i < ps->total; i++) acc[i] += g[i];
+                else   /* the last one's sum in place (a + b is b + a) */
+                    for (long i = 0; i < ps->total; i++) g[i] = acc[i] + g[i];
+                if (k < last) nn_params_zero_grad(ps);
+            }
+        }
+        nn_ctx_reset(c);
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- validation */
+
 /* Mean validation loss over a fixed set of batches (no dropout, the EMA weights when the run
- * keeps them; the model's noise from a generator seeded the same way every time, so the numbers
- * are comparable across steps). NAN without validation samples. */
-static int validate(run_t *r, nn_ctx *c, void *batch, const dataset_t *ds, const int64_t *val, int64_t n_val,
-                    double *out)
+ * keeps them; the model's noise keyed by sample as in training, with a step no training batch
+ * has, so the numbers are comparable across steps). Each batch's loss summed over processes
+ * before the mean, as for a training batch. NAN without validation samples. */
+static int validate(run_t *r, nn_ctx *c, void *batch, int64_t *idx, double *out)
 {
     const train_options *o = r->o;
     *out = NAN;
-    if (n_val == 0 || o->val_batches == 0) return 0;
-    rng_t pick, noise;
+    if (r->n_val_all == 0 || o->val_batches == 0) return 0;
+    rng_t pick;
     rng_seed(&pick, (uint64_t)o->seed ^ 0x76616c696461ULL);
-    rng_seed(&noise, (uint64_t)o->seed ^ 0x6e6f697365ULL);
+    double *losses = calloc((size_t)o->val_batches, sizeof *losses);
+    if (!losses) return error_set("out of memory");
     if (r->has_ema) nn_ema_swap(&r->ema);
     nn_ctx_set_train(c, 0);
     nn_ctx_set_record(c, 0);
-    double sum = 0;
     int rc = 0;
-    int64_t *idx = malloc(sizeof *idx * (size_t)o->batch);
-    if (!idx) rc = error_set("out of memory");
     for (long k = 0; rc == 0 && k < o->val_batches; k++) {
-        for (long j = 0; j < o->batch; j++) idx[j] = val[rng_below(&pick, (uint64_t)n_val)];
-        train_batch_info info = {0, r->step, (uint64_t)o->seed, k * o->batch};
-        train_metrics m = {0};
-        if (r->cls->batch_fill(r->model, batch, ds, idx, (int)o->batch, &info, &noise) < 0 ||
-            !r->cls->loss(c, r->model, batch, &info, &noise, &m)) {
+        draw_indices(r, &pick, r->val, r->n_val, (uint64_t)k, SHARD_VAL_KEY, idx);
+        train_metrics m;
+        if (micro_batches(r, c, batch, idx, 0, k * o->batch, &m) < 0) {
             rc = error_prefix("validation: ");
             break;
         }
         int li = metric_index(&m, "loss");
-        sum += m.values[li < 0 ? 0 : li];
-        nn_ctx_reset(c);
+        losses[k] = m.values[li < 0 ? 0 : li];
     }
-    free(idx);
     nn_ctx_set_train(c, 1);
     nn_ctx_set_record(c, 1);
     if (r->has_ema) nn_ema_swap(&r->ema);
-    if (rc == 0) *out = sum / o->val_batches;
+    if (rc == 0) rc = dist_sum_doubles(losses, (int)o->val_batches);
+    if (rc == 0) {
+        double sum = 0;
+        for (long k = 0; k < o->val_batches; k++) sum += losses[k];
+        *out = sum / o->val_batches;
+    }
+    free(losses);
     return rc;
 }
 
@@ -384,8 +465,7 @@ static int optimizer(run_t *r)
     return rc;
 }
 
-static int save_at(run_t *r, nn_ctx *c, void *vbatch, const dataset_t *ds, const int64_t *val, int64_t n_val,
-                   int at_keep, double *val_loss)
+static int save_at(run_t *r, nn_ctx *c, void *vbatch, int64_t *idx, int at_keep, double *val_loss)
 {
     /* weights that overflowed are never written over the last good checkpoint (buffers may
      * hold infinities on purpose: attention masks) */
@@ -398,25 +478,47 @@ static int save_at(run_t *r, nn_ctx *c, void *vbatch, const dataset_t *ds, const
                 return error_set("step %ld: the weights are not finite; the checkpoints on disk stay those of step %ld; "
                                  "lower --lr?", r->step, r->last_save);
     }
-    if (validate(r, c, vbatch, ds, val, n_val, val_loss) < 0) return -1;
+    if (validate(r, c, vbatch, idx, val_loss) < 0) return -1;
     char path[4200];
     if (isfinite(*val_loss) && *val_loss < r->best_val) {
         r->best_val = *val_loss;
         snprintf(path, sizeof path, "%s.best.h5", r->stem);
-        if (save(r, path, 0) < 0) return -1;
+        if (r->writer && save(r, path, 0) < 0) return -1;
     }
-    if (save(r, r->o->output, 1) < 0) return -1;
+    if (r->writer && save(r, r->o->output, 1) < 0) return -1;
     r->last_save = r->step;
-    if (at_keep) {
+    if (at_keep && r->writer) {
         snprintf(path, sizeof path, "%s.step%ld.h5", r->stem, r->step);
         if (save(r, path, 1) < 0) return -1;
     }
     return 0;
 }
 
+/* The model's own metrics on a fixed training batch of the first micro-batch's size, drawn the
+ * same way at every save (the writer's data). */
+static int eval_metrics(run_t *r, nn_ctx *c, void *vbatch, int64_t *idx, train_metrics *extra)
+{
+    const train_options *o = r->o;
+    rng_t pick;
+    rng_seed(&pick, (uint64_t)o->seed ^ 0x6576616c5f6d6574ULL);
+    long n = o->batch / r->micro;
+    for (long j = 0; j < n; j++) idx[j] = r->train[rng_below(&pick, (uint64_t)r->n_train)];
+    train_batch_info einfo = {0, r->step, (uint64_t)o->seed, 0};
+    if (r->has_ema) nn_ema_swap(&r->ema);
+    nn_ctx_set_train(c, 0);
+    nn_ctx_set_record(c, 0);
+    int rc = r->cls->batch_fill(r->model, vbatch, r->ds, idx, (int)n, &einfo);
+    if (rc == 0) rc = r->cls->eval_metrics(c, r->model, vbatch, extra);
+    nn_ctx_reset(c);
+    nn_ctx_set_train(c, 1);
+    nn_ctx_set_record(c, 1);
+    if (r->has_ema) nn_ema_swap(&r->ema);
+    return rc;
+}
+
 typedef struct {
     FILE *log;
-    double window_start;
+    double window_start, exchange_start;   /* exchange: dist_seconds() at the window's start */
     long window_steps;
     train_metrics sum;
 } log_window;
@@ -430,45 +532,45 @@ static void log_line(log_window *lw, const run_t *r, double val_loss, double lr,
     for (int i = 0; extra && i < extra->n; i++) json_number(lw->log, extra->names[i], extra->values[i]);
     json_number(lw->log, "lr", lr);
     json_number(lw->log, "samples_per_s", lw->window_steps * r->o->batch / fmax(now - lw->window_start, 1e-9));
+    if (dist_size() > 1) json_number(lw->log, "exchange_s", dist_seconds() - lw->exchange_start);
     fprintf(lw->log, "}\n");
     fflush(lw->log);
     lw->window_start = now;
+    lw->exchange_start = dist_seconds();
     lw->window_steps = 0;
     for (int i = 0; i < lw->sum.n; i++) lw->sum.values[i] = 0;
 }
 
-static int loop(run_t *r, const dataset_t *ds, const int64_t *train, int64_t n_train, const int64_t *val,
-                int64_t n_val)
+static int loop(run_t *r)
 {
     const train_options *o = r->o;
     const train_model_class *cls = r->cls;
     int rc = 0;
     log_window lw = {0};
-    if (o->log && !(lw.log = fopen(o->log, o->resume ? "a" : "w"))) return error_set("%s:", o->log);
+    if (r->writer && o->log && !(lw.log = fopen(o->log, o->resume ? "a" : "w"))) return error_set("%s:", o->log);
+    const int most = (int)((o->batch + r->micro - 1) / r->micro);   /* the largest micro-batch */
     nn_ctx *c = nn_ctx_new((size_t)64 << 20);
-    void *batch = cls->batch_new(r->model, (int)o->batch), *vbatch = cls->batch_new(r->model, (int)o->batch);
+    void *batch = cls->batch_new(r->model, most), *vbatch = cls->batch_new(r->model, most);
     int64_t *idx = malloc(sizeof *idx * (size_t)o->batch);
-    if (!c || !batch || !vbatch || !idx) {
-        rc = error_set("out of memory for a batch of %ld", o->batch);
+    if (o->grad_accum > 1) r->accum = malloc(sizeof(float) * (size_t)r->ps->total);
+    if (!c || !batch || !vbatch || !idx || (o->grad_accum > 1 && !r->accum)) {
+        rc = error_set("out of memory for a batch of %d", most);
         goto done;
     }
-    nn_ctx_set_rng(c, &r->rng);
-    if (r->steps == 0 || r->step >= r->steps) rc = save(r, o->output, 1);   /* nothing to train: the model as it is */
+    if (r->writer && (r->steps == 0 || r->step >= r->steps)) rc = save(r, o->output, 1);   /* the model as it is */
     progress_t progress;
-    progress_start(&progress, tool_name(), r->steps, o->quiet);
+    progress_start(&progress, tool_name(), r->steps, o->quiet || !r->writer);
     progress.first_done = r->step;
     lw.window_start = time_now();
     while (rc == 0 && r->step < r->steps) {
-        for (long j = 0; j < o->batch; j++) idx[j] = train[rng_below(&r->rng, (uint64_t)n_train)];
-        train_batch_info info = {1, r->step, (uint64_t)o->seed, 0};
-        train_metrics m = {0};
-        if (cls->batch_fill(r->model, batch, ds, idx, (int)o->batch, &info, &r->rng) < 0) {
+        draw_indices(r, &r->rng, r->train, r->n_train, (uint64_t)r->step, SHARD_TRAIN_KEY, idx);
+        train_metrics m;
+        if (micro_batches(r, c, batch, idx, 1, 0, &m) < 0) {
             rc = error_prefix("step %ld: ", r->step);
             break;
         }
-        nn_tensor *loss = cls->loss(c, r->model, batch, &info, &r->rng, &m);
-        if (!loss) {
-            rc = error_prefix("step %ld: ", r->step);
+        if (dist_sum_doubles(m.values, m.n) < 0 || dist_sum_floats(r->ps->grad, r->ps->total) < 0) {
+            rc = -1;
             break;
         }
         int li = metric_index(&m, "loss");
@@ -478,17 +580,12 @@ static int loop(run_t *r, const dataset_t *ds, const int64_t *train, int64_t n_t
                            "lower --lr?", r->step, loss_value, r->last_save);
             break;
         }
-        if (nn_backward(c, loss) < 0) {
-            rc = error_prefix("step %ld: ", r->step);
-            break;
-        }
         if (o->grad_clip > 0) nn_clip_grad_norm(r->ps, (float)o->grad_clip);
         float factor = o->cosine ? nn_lr_cosine(r->step, o->warmup, r->steps) : nn_lr_constant(r->step, o->warmup);
         if (nn_adamw_step(&r->opt, factor) < 0 || (r->has_ema && nn_ema_update(&r->ema) < 0)) {
             rc = -1;
             break;
         }
-        nn_ctx_reset(c);
         r->step++;
         lw.window_steps++;
         if (lw.sum.n == 0) lw.sum = m, memset(lw.sum.values, 0, sizeof lw.sum.values);
@@ -499,26 +596,10 @@ static int loop(run_t *r, const dataset_t *ds, const int64_t *train, int64_t n_t
         double val_loss = NAN;
         train_metrics extra = {0};
         if (at_save) {
-            if (save_at(r, c, vbatch, ds, val, n_val, at_keep, &val_loss) < 0) {
+            if (save_at(r, c, vbatch, idx, at_keep, &val_loss) < 0 ||
+                (r->writer && cls->eval_metrics && eval_metrics(r, c, vbatch, idx, &extra) < 0)) {
                 rc = -1;
                 break;
-            }
-            if (cls->eval_metrics) {
-                /* a fixed training batch, drawn the same way at every save */
-                rng_t pick;
-                rng_seed(&pick, (uint64_t)o->seed ^ 0x6576616c5f6d6574ULL);
-                for (long j = 0; j < o->batch; j++) idx[j] = train[rng_below(&pick, (uint64_t)n_train)];
-                train_batch_info einfo = {0, r->step, (uint64_t)o->seed, 0};
-                if (r->has_ema) nn_ema_swap(&r->ema);
-                nn_ctx_set_train(c, 0);
-                nn_ctx_set_record(c, 0);
-                rc = cls->batch_fill(r->model, vbatch, ds, idx, (int)o->batch, &einfo, &pick);
-                if (rc == 0) rc = cls->eval_metrics(c, r->model, vbatch, &extra);
-                nn_ctx_reset(c);
-                nn_ctx_set_train(c, 1);
-                nn_ctx_set_record(c, 1);
-                if (r->has_ema) nn_ema_swap(&r->ema);
-                if (rc < 0) break;
             }
         }
         if (lw.log && (r->step % o->log_every == 0 || at_save)) log_line(&lw, r, val_loss, o->lr * factor, &extra);
@@ -531,50 +612,134 @@ static int loop(run_t *r, const dataset_t *ds, const int64_t *train, int64_t n_t
 done:
     if (lw.log && fclose(lw.log) != 0 && rc == 0) rc = error_set("%s:", o->log);
     free(idx);
+    free(r->accum);
     if (batch) cls->batch_free(batch);
     if (vbatch) cls->batch_free(vbatch);
     nn_ctx_free(c);
     return rc;
 }
 
+/* ---------------------------------------------------------------- the data */
+
+/* What the data may take: --max-memory, else the available memory at the start less 512 MiB
+ * (as dataset_read). */
+static size_t memory_limit(const train_options *o)
+{
+    if (o->max_memory_mib) return (size_t)o->max_memory_mib << 20;
+    FILE *fp = fopen("/proc/meminfo", "r");
+    size_t kib = 0;
+    char line[256];
+    while (fp && fgets(line, sizeof line, fp))
+        if (sscanf(line, "MemAvailable: %zu kB", &kib) == 1) break;
+    if (fp) fclose(fp);
+    size_t avail = kib ? kib * 1024 : (size_t)1 << 62;
+    return avail > ((size_t)512 << 20) ? avail - ((size_t)512 << 20) : avail / 2;
+}
+
+/* --shard: the samples of the episodes whose episode_index is this process's rank modulo the
+ * processes. */
+static int read_shard(dataset_t *ds, stream_reader *in, const dataset_request *want, int n_want,
+                      const train_options *o, const train_model_class *cls, void *context)
+{
+    memset(ds, 0, sizeof *ds);
+    size_t limit = memory_limit(o);
+    stream_sample s;
+    stream_sample_init(&s);
+    int rc;
+    while ((rc = stream_reader_next(in, &s)) > 0) {
+        int64_t episode = 0;
+        if (stream_sample_get(&s, "episode_index") && stream_sample_get_i64(&s, "episode_index", &episode) < 0) {
+            rc = -1;
+            break;
+        }
+        if ((episode % dist_size() + dist_size()) % dist_size() != dist_rank()) continue;
+        if (dataset_add(ds, &s, want, n_want, limit) < 0 || (ds->n == 1 && cls->check_layout && cls->check_layout(ds, context) < 0)) {
+            rc = -1;
+            break;
+        }
+    }
+    stream_sample_free(&s);
+    if (rc < 0) return -1;
+    if (ds->n == 0)
+        return error_set("--shard: no episode of the stream is this process's (episode_index %% %d == %d)", dist_size(),
+                         dist_rank());
+    return 0;
+}
+
+static double dataset_mib(const dataset_t *ds)
+{
+    double bytes = 0;
+    for (int f = 0; f < ds->n_fields; f++) bytes += (double)ds->fields[f].bytes * (double)ds->n;
+    return bytes / (1 << 20);
+}
+
+static int run(run_t *r, dataset_t *ds)
+{
+    const train_options *o = r->o;
+    const train_model_class *cls = r->cls;
+    dataset_request want[DATASET_MAX_FIELDS];
+    int n_want = cls->fields(r->context, want, DATASET_MAX_FIELDS);
+    if (n_want < 0) return -1;
+    stream_reader *in = stream_reader_open(o->input);
+    if (!in) return -1;
+    int rc = o->shard ? read_shard(ds, in, want, n_want, o, cls, r->context)
+                      : dataset_read(ds, in, want, n_want, (size_t)o->max_memory_mib << 20, cls->check_layout, r->context);
+    if (rc < 0) error_prefix("%s: ", stream_reader_name(in));
+    stream_reader_close(in);
+    if (rc < 0) return -1;
+    r->ds = ds;
+
+    size_t n_val_ep = 0, n_ep = 0;
+    if (setup(r, ds) < 0 ||
+        dataset_split(ds, o->val_episodes, o->val_fraction, (uint64_t)o->seed, &r->train, &r->n_train, &r->val,
+                      &r->n_val, &n_val_ep, &n_ep) < 0)
+        return -1;
+    /* every process's counts: --epochs and whether there is validation are the job's */
+    int64_t counts[2] = {r->n_train, r->n_val};
+    if (o->shard && dist_sum_i64(counts, 2) < 0) return -1;
+    r->n_val_all = counts[1];
+    if (o->shard && r->n_val_all && !r->n_val)
+        return error_set("--shard: no validation episode among this process's %zu episodes", n_ep);
+    if (!o->quiet && (r->writer || o->shard)) {
+        char who[32] = "";
+        if (o->shard) snprintf(who, sizeof who, "rank %d: ", dist_rank());
+        fprintf(stderr, "%s: %s%lld samples of %zu episodes (%.2f MiB): %lld for training, %lld in %zu validation episodes\n",
+                tool_name(), who, (long long)ds->n, n_ep, dataset_mib(ds), (long long)r->n_train, (long long)r->n_val,
+                n_val_ep);
+    }
+    if (!o->quiet && r->writer && dist_size() > 1)
+        fprintf(stderr, "%s: %d processes x %d micro-batches of about %ld samples\n", tool_name(), dist_size(),
+                o->grad_accum, o->batch / r->micro);
+    r->steps = o->epochs >= 0 ? (long)ceil(o->epochs * (double)counts[0] / (double)o->batch) : o->steps;
+    if (optimizer(r) < 0) return -1;
+    return loop(r);
+}
+
 int train_run(const train_options *o, const train_model_class *cls, void *context)
 {
+    if (dist_init() < 0) return -1;
     nn_set_threads(o->threads);
     run_t r;
     memset(&r, 0, sizeof r);
     r.o = o, r.cls = cls, r.context = context;
     train_checkpoint_stem(o->output, r.stem, sizeof r.stem);
-
-    dataset_request want[DATASET_MAX_FIELDS];
-    int n_want = cls->fields(context, want, DATASET_MAX_FIELDS);
-    if (n_want < 0) return -1;
-    stream_reader *in = stream_reader_open(o->input);
-    if (!in) return -1;
-    dataset_t ds;
-    int rc = dataset_read(&ds, in, want, n_want, (size_t)o->max_memory_mib << 20, cls->check_layout, context);
-    if (rc < 0) error_prefix("%s: ", stream_reader_name(in));
-    stream_reader_close(in);
-    if (rc < 0) return -1;
-
-    int64_t *train = NULL, *val = NULL, n_train = 0, n_val = 0;
-    size_t n_val_ep = 0, n_ep = 0;
-    rc = setup(&r, &ds);
-    if (rc == 0)
-        rc = dataset_split(&ds, o->val_episodes, o->val_fraction, (uint64_t)o->seed, &train, &n_train, &val, &n_val,
-                                 &n_val_ep, &n_ep);
-    if (rc == 0) {
-        if (!o->quiet)
-            fprintf(stderr, "%s: %lld samples of %zu episodes: %lld for training, %lld in %zu validation episodes\n",
-                    tool_name(), (long long)ds.n, n_ep, (long long)n_train, (long long)n_val, n_val_ep);
-        r.steps = o->epochs >= 0 ? (long)ceil(o->epochs * (double)n_train / (double)o->batch) : o->steps;
-        rc = optimizer(&r);
-    }
-    if (rc == 0) rc = loop(&r, &ds, train, n_train, val, n_val);
-    free(train);
-    free(val);
+    r.micro = dist_size() * o->grad_accum;
+    r.first_micro = dist_rank() * o->grad_accum;
+    r.writer = dist_rank() == 0;
+    dataset_t ds = {0};
+    int rc;
+    if (o->batch < r.micro)
+        rc = error_set("--batch-size %ld: fewer samples than the %d micro-batches of %d processes x --grad-accum %d",
+                       o->batch, r.micro, dist_size(), o->grad_accum);
+    else
+        rc = run(&r, &ds);
+    if (rc < 0) dist_abort(error_get(), EXIT_DATA);
+    free(r.train);
+    free(r.val);
     if (r.has_ema) nn_ema_free(&r.ema);
     if (r.ps) nn_adamw_free(&r.opt);
     if (r.model) cls->free(r.model);
     dataset_free(&ds);
+    dist_finish();
     return rc;
 }

@@ -11,9 +11,23 @@
  *   train_parse(argc, argv, &o, model_longopts, parse_model_option, &model_options, usage);
  *   if (train_run(&o, &dp_train_class, &model_options) < 0) tool_die(1, "%s", error_get());
  *
- * One step, in this order: draw the batch's sample indices from the run's generator, the class
- * fills its batch (augmentation included), loss, backward, clip, AdamW step with the schedule's
- * factor, EMA update. Every save_every steps (and at the end) the validation loss is computed
+ * One step, in this order: draw the global batch's sample indices from the run's generator; for
+ * each micro-batch of this process the class fills its batch (augmentation included), loss
+ * (scaled by the micro-batch's share of the global batch), backward; the gradients summed over
+ * micro-batches in order, then over processes in rank order (dist.h); clip, AdamW step with the
+ * schedule's factor, EMA update.
+ *
+ * Micro-batches: --batch-size B is cut into M = processes x --grad-accum consecutive parts of
+ * B/M samples (the first ones one fewer when M does not divide B); process p takes parts
+ * p*grad_accum ... Every sample's random numbers are keyed by (seed, step, its index in the
+ * global batch), so `mpirun -np N` gives the checkpoint of one process with --grad-accum N bit
+ * for bit, and --grad-accum 1 that of a run without the option. Every process keeps the same
+ * weights and optimizer; the first one alone writes checkpoints, the log and progress. Under
+ * MPI with several processes a failure on any of them ends the job: train_run prints the message
+ * with the rank and calls MPI_Abort. With --shard process p keeps only the episodes whose
+ * episode_index is p modulo the processes, splits them into training and validation itself, and
+ * draws its micro-batches from its own training samples (keyed by sample, not from the run's
+ * generator). Every save_every steps (and at the end) the validation loss is computed
  * on a fixed set of validation batches (the EMA weights when the run keeps an EMA), the latest
  * checkpoint is written, and the best (lowest validation loss) one when it improved.
  *
@@ -48,6 +62,8 @@ typedef struct train_options {
     const char *log;               /* --log FILE: JSON lines */
     const char *val_episodes;      /* --val-episodes LIST */
     int resume, quiet, cosine, threads, ema;
+    int grad_accum;                /* --grad-accum N: micro-batches per process (1) */
+    int shard;                     /* --shard: each process keeps only its share of the episodes */
     double lr, weight_decay, beta1, beta2, grad_clip, val_fraction, epochs, ema_power, ema_max;
     long batch, steps, warmup, save_every, keep_every, log_every, val_batches, seed, max_memory_mib;
 } train_options;
@@ -101,21 +117,22 @@ typedef struct train_model_class {
     nn_params *(*params)(void *model);
     /* Parameter groups beyond AdamW's default group 0 (e.g. a backbone's learning rate); may be NULL. */
     int (*set_groups)(void *model, void *context, nn_adamw *opt);
-    /* A batch of size B for this model, filled from samples idx[0..B); rng: the run's generator
-     * (a class that keys its randomness by sample uses info->seed/step/first_index instead). */
+    /* A batch of at most `batch` samples for this model, filled from samples idx[0..n), a
+     * micro-batch of the global batch; its randomness (augmentation) keyed by sample:
+     * rng_keyed(info->seed, info->step, info->first_index + i), or nn_sample_rng. */
     void *(*batch_new)(void *model, int batch);
     int (*batch_fill)(void *model, void *batch, const dataset_t *ds, const int64_t *idx, int n,
-                      const train_batch_info *info, rng_t *rng);
+                      const train_batch_info *info);
     void (*batch_free)(void *batch);
-    /* The loss of a filled batch, recorded on c's tape; rng: the model's own sampling noise. */
-    nn_tensor *(*loss)(nn_ctx *c, void *model, void *batch, const train_batch_info *info, rng_t *rng,
-                       train_metrics *out);
+    /* The mean loss of a filled batch, recorded on c's tape; the model's noise and dropout
+     * masks keyed by sample as for batch_fill (nn_ctx_set_sample_key). */
+    nn_tensor *(*loss)(nn_ctx *c, void *model, void *batch, const train_batch_info *info, train_metrics *out);
     /* Write the checkpoint's model part: root "policy" attribute, configuration, statistics and
      * /params. (The training layer adds optimizer, EMA, step and train.* configuration.) */
     int (*write)(void *model, checkpoint_writer *w);
     void (*free)(void *model);
-    /* Optional: further metrics every o->log_every steps on a fixed training batch (e.g. the
-     * action error of sampled predictions); may be NULL. */
+    /* Optional: further metrics at every save on a fixed training batch of the micro-batch's
+     * size (e.g. the action error of sampled predictions), by the first process; may be NULL. */
     int (*eval_metrics)(nn_ctx *c, void *model, void *batch, train_metrics *out);
 } train_model_class;
 

@@ -1,6 +1,7 @@
 /* test_nn_ops.c — central-difference gradient checks for every nn op on tiny shapes, against
  * every differentiable input, plus forward values checked by hand or against closed forms. */
 #include "nn_gradcheck.h"
+#include "nn/tape.h"
 
 static rng_t rng;
 
@@ -685,6 +686,32 @@ static void check_inference_mode(void)
     nn_ctx_free(c);
 }
 
+/* With a sample key, each sample's dropout mask depends on its index in the global batch only:
+ * the masks of a batch of 4 are those of its halves keyed as samples 0-1 and 2-3; the second
+ * mask of a forward pass differs from the first; a tensor not a whole number per sample is an
+ * error. */
+static void check_dropout_keyed(void)
+{
+    enum { B = 4, PER = 24 };
+    nn_ctx *c = nn_ctx_new(1 << 20);
+    float whole[2][B * PER], half[2][B * PER];
+    nn_ctx_set_sample_key(c, 7, 3, 0, B);
+    for (int k = 0; k < 2; k++) nn_dropout_fill(c, whole[k], B * PER, 0.5f, NULL, NULL);
+    for (int part = 0; part < 2; part++) {
+        nn_ctx_set_sample_key(c, 7, 3, part * B / 2, B / 2);
+        for (int k = 0; k < 2; k++) nn_dropout_fill(c, half[k] + part * B / 2 * PER, B / 2 * PER, 0.5f, NULL, NULL);
+    }
+    tap_ok(memcmp(whole, half, sizeof whole) == 0, "keyed dropout: a batch's masks are its halves' masks");
+    tap_ok(memcmp(whole[0], whole[1], sizeof whole[0]) != 0, "keyed dropout: the second mask of a pass is another");
+    nn_ctx_set_sample_key(c, 7, 4, 0, B);
+    nn_dropout_fill(c, half[0], B * PER, 0.5f, NULL, NULL);
+    tap_ok(memcmp(whole[0], half[0], sizeof whole[0]) != 0, "keyed dropout: another step, another mask");
+    error_clear();
+    tap_ok(nn_dropout_fill(c, half[0], B * PER - 1, 0.5f, NULL, NULL) < 0 && strstr(error_get(), "per sample"),
+           "keyed dropout over %d values of %d samples: %s", B * PER - 1, B, error_get());
+    nn_ctx_free(c);
+}
+
 int main(void)
 {
     /* everything once on one thread, then again with the pool on two (parallel paths) */
@@ -706,6 +733,7 @@ int main(void)
         check_loss_values();
         check_errors();
         check_inference_mode();
+        check_dropout_keyed();
     }
     nn_set_threads(1);
     return tap_done();
