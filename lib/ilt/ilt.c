@@ -181,7 +181,7 @@ int ilt_open(const char *path, const ilt_options *options, ilt_policy **out)
     char steps[32];
     if (o->ddim_steps) {
         if (strcmp(p->d.kind, "diffusion") != 0) {
-            error_set("ilt_open: %s: ddim_steps is for Diffusion Policy, this is a %s policy", path, p->d.kind);
+            error_set("ilt_open: %s: ddim_steps is for Diffusion Policy, not for a policy of kind %s", path, p->d.kind);
             free(p);
             return ILT_ERR_ARGUMENT;
         }
