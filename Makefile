@@ -34,12 +34,12 @@ VERSION := 0.1.0
 DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libarchive-dev \
 	libopenblas-dev libmujoco-dev libosmesa6-dev libavcodec-dev libavformat-dev \
 	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox jq \
-	python3-numpy python3-h5py
+	python3-numpy python3-h5py libjansson-dev python3-torch python3-torchvision
 # Only `make fuzz` needs these (clang with libFuzzer); make test runs the harnesses' regression
 # inputs through a runner built with $(CC).
 FUZZ_DEB_PACKAGES := clang-14 libclang-rt-14-dev
 
-PKG_MODULES := hdf5 libarchive openblas osmesa libavcodec libavformat libavutil libswscale
+PKG_MODULES := hdf5 libarchive openblas jansson osmesa libavcodec libavformat libavutil libswscale
 
 ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_MODULES) 2>/dev/null)
@@ -67,7 +67,7 @@ LIBILT    := $(BUILD)/libilt.a
 # The public library: the layers a policy runs on (no sim/, video/, train/), libilt.so.0.
 SO_LAYERS := util nn io policy ilt
 SO_OBJ    := $(filter $(SO_LAYERS:%=$(BUILD)/obj/lib/%/%),$(LIB_OBJ))
-SO_MODULES := hdf5 libarchive openblas
+SO_MODULES := hdf5 libarchive openblas jansson
 SO_NAME   := libilt.so.0
 SO_FILE   := $(BUILD)/libilt.so.$(VERSION)
 MAN3PAGES := $(wildcard man/man3/*.3)
