@@ -48,7 +48,8 @@ typedef struct ilt_policy ilt_policy;
 
 /* Options of ilt_open. Initialise with ilt_options_init, then set what you need. */
 typedef struct {
-    int threads;                /* computation threads; 0 = 1 */
+    int threads;                /* computation threads; 0 = 1 (the process has one pool: the last
+                                   ilt_open sets its size; actions do not depend on it) */
     int ddim_steps;             /* Diffusion Policy: run DDIM with this many steps; 0 = the checkpoint's sampler */
     int chunk_exec;             /* actions of each predicted chunk executed before asking again; 0 = the policy's */
     int temporal_agg;           /* 1: ACT temporal ensembling (predict every step) */
