@@ -199,7 +199,8 @@ int ilt_open(const char *path, const ilt_options *options, ilt_policy **out)
     }
     if (!(p->policy = policy_open(path, &p->env, &po))) {
         /* a refused setting names itself; anything else is the checkpoint's */
-        int status = strstr(error_get(), "setting") || strstr(error_get(), "option") ? ILT_ERR_ARGUMENT : ILT_ERR_CHECKPOINT;
+        int status = strstr(error_get(), "setting") || strstr(error_get(), "option") || strstr(error_get(), "actions per chunk")
+                         ? ILT_ERR_ARGUMENT : ILT_ERR_CHECKPOINT;
         free(p);
         return status;
     }
