@@ -19,6 +19,12 @@ setup_file() {
   act-train --chunk 5 --hidden-dim 16 --dim-feedforward 32 --enc-layers 1 --dec-layers 2 --nheads 2 --latent-dim 4 \
     --batch-size 2 --threads 1 -q --backbone-norm frozen --stats "$d/stats.tar" -o "$d/ours.h5" --steps 2 "$d/train.tar"
   ckpt-convert -f act "$d/ours.h5" "$d/ours.safetensors"
+  # a LeRobot ACT from PyTorch (the same random model twice: statistics in model.safetensors, and
+  # in processor files), observations for it and PyTorch's chunks
+  "$PYTHON" "$ILT_TESTS/lerobot_act.py" make "$d/pretrained_model"
+  "$PYTHON" "$ILT_TESTS/lerobot_act.py" make "$d/processor_model" --processor
+  "$PYTHON" "$ILT_TESTS/lerobot_act.py" stream "$d/pretrained_model" "$d/obs.tar"
+  "$PYTHON" "$ILT_TESTS/lerobot_act.py" run "$d/pretrained_model" "$d/obs.tar" "$d/torch.npy"
 }
 
 setup() {
@@ -49,31 +55,24 @@ PY
 }
 
 @test "a LeRobot ACT (PyTorch, two cameras, buffers in model.safetensors) comes in: predict gives PyTorch's chunks" {
-  "$PYTHON" "$ILT_TESTS/lerobot_act.py" make "$t/pretrained_model"
-  "$PYTHON" "$ILT_TESTS/lerobot_act.py" stream "$t/pretrained_model" "$t/obs.tar"
-  "$PYTHON" "$ILT_TESTS/lerobot_act.py" run "$t/pretrained_model" "$t/obs.tar" "$t/torch.npy"
-  run ckpt-convert "$t/pretrained_model" "$t/act.h5"
+  run ckpt-convert "$d/pretrained_model" "$t/act.h5"
   [ "$status" -eq 0 ] && [ -z "$output" ]
-  predict -c "$t/act.h5" "$t/obs.tar" > "$t/pred.tar"
-  run "$PYTHON" "$ILT_TESTS/lerobot_act.py" compare "$t/pred.tar" "$t/torch.npy"
+  predict -c "$t/act.h5" "$d/obs.tar" > "$t/pred.tar"
+  run "$PYTHON" "$ILT_TESTS/lerobot_act.py" compare "$t/pred.tar" "$d/torch.npy"
   echo "$output"
   [ "$status" -eq 0 ]
   [[ "$output" == "shape (3, 6, 14)"* ]]
-  # it runs as a policy too: config.json's sizes became the checkpoint's
+  # it runs as a policy too: config.json's cameras became the checkpoint's
   run rollout -t transfer_cube -p "$t/act.h5" --cameras top,left_wrist --image-size 64x64 --max-steps 2 -q
   [ "$status" -eq 1 ]
   [[ "$output" == *"the policy needs camera 'wrist'"* ]]
 }
 
 @test "a LeRobot ACT with its statistics in policy_preprocessor/postprocessor files comes in the same" {
-  "$PYTHON" "$ILT_TESTS/lerobot_act.py" make "$t/m" --processor
-  "$PYTHON" "$ILT_TESTS/lerobot_act.py" stream "$t/m" "$t/obs.tar"
-  ls "$t/m"
-  ckpt-convert "$t/m/config.json" "$t/act.h5"
-  "$PYTHON" "$ILT_TESTS/lerobot_act.py" make "$t/b"       # the same model with buffers: PyTorch's reference
-  "$PYTHON" "$ILT_TESTS/lerobot_act.py" run "$t/b" "$t/obs.tar" "$t/torch.npy"
-  predict -c "$t/act.h5" "$t/obs.tar" > "$t/pred.tar"
-  run "$PYTHON" "$ILT_TESTS/lerobot_act.py" compare "$t/pred.tar" "$t/torch.npy"
+  ls "$d/processor_model"
+  ckpt-convert "$d/processor_model/config.json" "$t/act.h5"
+  predict -c "$t/act.h5" "$d/obs.tar" > "$t/pred.tar"
+  run "$PYTHON" "$ILT_TESTS/lerobot_act.py" compare "$t/pred.tar" "$d/torch.npy"
   echo "$output"
   [ "$status" -eq 0 ]
 }
