@@ -19,7 +19,7 @@ probe() {
 # no file of that name and no temporary next to it
 assert_no_output() {
   [ ! -e "$1" ]
-  [ -z "$(ls -A "$(dirname "$1")" | grep "^\.$(basename "$1")\." || true)" ]
+  [ -z "$(ls -A "$(dirname "$1")" | grep "^$(basename "$1")\.tmp\." || true)" ]
 }
 
 @test "vidwrite: --help and --version" {

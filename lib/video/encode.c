@@ -4,6 +4,7 @@
 #include "video/encode.h"
 
 #include "util/error.h"
+#include "util/tempfile.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -102,20 +103,12 @@ static void gif_convert(const uint8_t *rgb, int height, int width, uint8_t *out,
 /* ---------------------------------------------------------------- open */
 static char *make_temp_path(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash ? (size_t)(slash - path + 1) : 0;
-    const char *base = path + dir_len;
-    size_t n = strlen(path) + 16;
-    char *temp = malloc(n);
-    if (!temp) return NULL;
-    snprintf(temp, n, "%.*s.%s.XXXXXX", (int)dir_len, path, base);
-    int fd = mkstemp(temp);
-    if (fd < 0) {
-        error_set("%s: cannot create a temporary file next to it:", path);
+    char *temp = malloc(TEMPFILE_MAX);
+    if (!temp) return error_set("%s: out of memory", path), NULL;
+    if (tempfile_begin(path, temp, TEMPFILE_MAX) < 0) {
         free(temp);
         return NULL;
     }
-    close(fd);
     return temp;
 }
 
@@ -329,12 +322,9 @@ int video_writer_finish(video_writer_t *v)
         av_error(rc, "write failed", v->path);
         goto fail;
     }
-    if (rename(v->temp_path, v->path) < 0) {
-        error_set("%s: cannot rename %s into place:", v->path, v->temp_path);
-        goto fail;
-    }
+    rc = tempfile_commit(v->temp_path, v->path); /* removes the temporary on failure */
     writer_free(v);
-    return 0;
+    return rc;
 fail:
     video_writer_abort(v);
     return -1;
@@ -344,6 +334,6 @@ void video_writer_abort(video_writer_t *v)
 {
     if (!v) return;
     if (v->format && v->format->pb) avio_closep(&v->format->pb);
-    if (v->temp_path) unlink(v->temp_path);
+    if (v->temp_path) tempfile_discard(v->temp_path);
     writer_free(v);
 }
