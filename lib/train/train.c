@@ -405,12 +405,14 @@ static int save_at(run_t *r, nn_ctx *c, void *vbatch, const dataset_t *ds, const
         snprintf(path, sizeof path, "%s.best.h5", r->stem);
         if (save(r, path, 0) < 0) return -1;
     }
-    if (save(r, r->o->output, 1) < 0) return -1;
-    r->last_save = r->step;
+    /* the kept copy before the latest: a kill in between leaves the latest behind, and --resume
+     * writes the kept one again (the same bytes), never a latest ahead of a missing kept one */
     if (at_keep) {
         snprintf(path, sizeof path, "%s.step%ld.h5", r->stem, r->step);
         if (save(r, path, 1) < 0) return -1;
     }
+    if (save(r, r->o->output, 1) < 0) return -1;
+    r->last_save = r->step;
     return 0;
 }
 
