@@ -91,3 +91,62 @@ IBC="ibc-train --lowdim $LOW --action-steps 2 --width 16 --negatives 8 --eval-sa
   echo "failed at the close $at_close times, in a write $at_write times"
   [ "$at_close" -gt 0 ]
 }
+
+# rollout recording transfer_cube episodes of 60 steps into $t/$1 (ACT layout) or the robomimic
+# file $t/$1.hdf5, in the background with SIGINT not ignored; waits until $2 episodes are done.
+record_in_background() {
+  local layout=(-o "$t/$1")
+  [ "$3" = robomimic ] && layout=(-o "$t/$1.hdf5" --layout robomimic)
+  env --default-signal=INT rollout -t transfer_cube -p scripted -n 500 --max-steps 60 --image-size 32x32 -q \
+    "${layout[@]}" > "$t/$1.jsonl" 2> "$t/$1.err" &
+  pid=$!
+  for i in $(seq 600); do [ "$(wc -l < "$t/$1.jsonl")" -ge "$2" ] && break; sleep 0.05; done
+  [ "$(wc -l < "$t/$1.jsonl")" -ge "$2" ]
+}
+
+@test "rollout interrupted by SIGINT, SIGTERM or SIGHUP while recording: the finished episodes intact, no temporary, killed by the signal" {
+  for sig in INT TERM HUP; do
+    record_in_background $sig 2 act
+    kill -$sig $pid
+    st=0; wait $pid || st=$?
+    cat "$t/$sig.err"
+    [ "$st" -eq $((128 + $(kill -l $sig))) ]
+    [[ "$(cat "$t/$sig.err")" == *"interrupted by SIG$sig"* ]]
+    [ -z "$(ls -A "$t/$sig" | grep -v '^episode_[0-9]*\.hdf5$' || true)" ]   # no temporary
+    n=$(ls "$t/$sig" | wc -l)
+    [ "$n" -ge 2 ] && [ "$n" -lt 500 ]
+    [ "$n" -eq "$(grep -c '"episode"' "$t/$sig.jsonl")" ]   # each reported episode is on disk
+    h5slice -q "$t/$sig"/*.hdf5 > "$t/$sig.tar"          # and reads back whole (checksums)
+    [ "$(tar tf "$t/$sig.tar" | grep -c '\.action\.npy$')" -eq $((n * 60)) ]
+  done
+}
+
+@test "rollout interrupted while recording a robomimic file: the file holds the finished demos; with SIGKILL nothing is under its name" {
+  record_in_background rm 2 robomimic
+  kill -TERM $pid
+  st=0; wait $pid || st=$?
+  [ "$st" -eq 143 ]
+  n=$(grep -c '"episode"' "$t/rm.jsonl")
+  [ "$(h5slice -q "$t/rm.hdf5" | tar t | grep -c '\.action\.npy$')" -eq $((n * 60)) ]
+  [ -z "$(ls -A "$t" | grep '\.tmp\.' || true)" ]
+  record_in_background rm9 2 robomimic
+  kill -9 $pid
+  wait $pid || true
+  [ ! -e "$t/rm9.hdf5" ]
+  [ -n "$(ls -A "$t" | grep '^rm9\.hdf5\.tmp\.' || true)" ]
+  rollout -t transfer_cube -p scripted -n 1 --max-steps 5 --image-size 32x32 -q -o "$t/rm9.hdf5" --layout robomimic > /dev/null
+  [ -z "$(ls -A "$t" | grep '\.tmp\.' || true)" ]   # the next run removed the killed one's temporary
+}
+
+@test "rollout killed with SIGKILL while recording: the finished episodes intact; the next run removes the temporary" {
+  record_in_background k9 2 act
+  kill -9 $pid
+  wait $pid || true
+  n=$(ls "$t/k9" | grep -c '^episode_[0-9]*\.hdf5$')
+  [ "$n" -ge 2 ]
+  h5slice -q "$t/k9"/episode_*.hdf5 > /dev/null
+  [ "$(ls -A "$t/k9" | grep -v '^episode_[0-9]*\.hdf5$' | grep -c '^episode_[0-9]*\.hdf5\.tmp\.[0-9]*$' || true)" -le 1 ]
+  rollout -t transfer_cube -p scripted -n 1 --seed 1000 --max-steps 5 --image-size 32x32 -q -o "$t/k9" > /dev/null
+  [ -z "$(ls -A "$t/k9" | grep -v '^episode_[0-9]*\.hdf5$' || true)" ]
+  [ "$(ls "$t/k9" | wc -l)" -eq $((n + 1)) ]
+}
