@@ -2,7 +2,7 @@
 # kill-trials.sh — kill -9 a trainer at random moments and check what it leaves: every checkpoint
 # on disk loads (predict), and --resume (or a fresh start when no latest checkpoint exists yet)
 # ends with the same files, byte for byte, as a run that was never interrupted; no temporary is
-# left after the resumed run.
+# left after the resumed run. predict runs each checkpoint on the data's first sample.
 #
 #   tests/kill-trials.sh [-n TRIALS] [-s SEED] [-d DIR] [act|dp|ibc ...]
 #
@@ -48,7 +48,24 @@ fixtures() {
     normstats "$d/lift.tar" > "$d/lift_stats.tar" &&
     chunkify -k 8 --obs-steps 2 --action-start "$d/lift.tar" > "$d/dp.tar" &&
     chunkify -k 3 --obs-steps 2 --action-start "$d/lift.tar" > "$d/ibc.tar" &&
+    for t in act dp ibc; do first_sample "$d/$t.tar" "$d/$t.one.tar" || return 1; done &&
     touch "$d/done"
+}
+
+# The first sample of a stream: enough for predict to load a checkpoint and run it once.
+first_sample() {
+  "$PYTHON" - "$1" "$2" <<'PY'
+import sys, tarfile
+src, out = tarfile.open(sys.argv[1]), tarfile.open(sys.argv[2], "w", format=tarfile.USTAR_FORMAT)
+key = None
+for m in src.getmembers():
+    k = m.name.split(".", 1)[0]
+    if key not in (None, k):
+        break
+    key = k
+    out.addfile(m, src.extractfile(m))
+out.close()
+PY
 }
 
 # The trainer's command line without -o and --resume.
@@ -64,7 +81,7 @@ command_of() {
   esac
 }
 
-input_of() { case $1 in act) echo "$dir/data/act.tar" ;; dp) echo "$dir/data/dp.tar" ;; ibc) echo "$dir/data/ibc.tar" ;; esac; }
+input_of() { echo "$dir/data/$1.one.tar"; }
 
 now() { date +%s.%N; }
 
