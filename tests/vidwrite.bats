@@ -19,7 +19,7 @@ probe() {
 # no file of that name and no temporary next to it
 assert_no_output() {
   [ ! -e "$1" ]
-  [ -z "$(ls -A "$(dirname "$1")" | grep "^\.$(basename "$1")\." || true)" ]
+  [ -z "$(ls -A "$(dirname "$1")" | grep "^$(basename "$1")\.tmp\." || true)" ]
 }
 
 @test "vidwrite: --help and --version" {
@@ -238,4 +238,21 @@ assert a.tobytes() == open(sys.argv[2], 'rb').read()" "$T/f.tar" "$T/png.rgb"
   [ "$st" -eq 143 ]
   kill $feeder 2>/dev/null || true
   [ -z "$(ls -A "$T/out")" ]
+}
+
+@test "vidwrite: killed with SIGKILL it leaves only its temporary, which the next run removes" {
+  $MAKE_FRAMES "$T/s.tar" --frames 40 --cams top:64:64
+  mkfifo "$T/fifo"
+  mkdir "$T/out"
+  vidwrite -q -o "$T/out/v.mp4" "$T/fifo" &
+  pid=$!
+  { head -c 200000 "$T/s.tar"; sleep 5; } > "$T/fifo" &
+  feeder=$!
+  for i in $(seq 40); do [ -n "$(ls -A "$T/out")" ] && break; sleep 0.1; done
+  kill -9 $pid
+  wait $pid || true
+  kill $feeder 2>/dev/null || true
+  [ "$(ls -A "$T/out")" = "v.mp4.tmp.$pid" ]
+  vidwrite -q -o "$T/out/v.mp4" "$T/s.tar"
+  [ "$(ls -A "$T/out")" = "v.mp4" ]
 }

@@ -2,6 +2,7 @@
  * task for N seeded episodes: report results as JSON lines, record episodes (ACT or robomimic
  * HDF5 layout), stream rendered frames for vidwrite; or summarize result lines. See rollout(1). */
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/progress.h"
+#include "util/tempfile.h"
 
 typedef struct {
     const char *task, *policy, *output, *frames, *final_frames;
@@ -300,6 +302,7 @@ static void *xcalloc(size_t n, size_t size)
 /* A frame stream: --frames or --final-frames. */
 typedef struct {
     const char *path;
+    char tmp[TEMPFILE_MAX];    /* written under this name, renamed to path at the end */
     FILE *fp;
     stream_writer *w;
 } frame_stream_t;
@@ -374,8 +377,14 @@ static void frame_stream_open(frame_stream_t *f, const char *path)
 {
     f->path = path;
     if (!path) return;
-    if (strcmp(path, "-") == 0) f->fp = stdout;
-    else if (!(f->fp = fopen(path, "wb"))) tool_die(EXIT_DATA, "%s: %s", path, strerror(errno));
+    if (strcmp(path, "-") == 0) {
+        f->fp = stdout;
+    } else if (tempfile_begin(path, f->tmp, sizeof f->tmp) < 0) {
+        tool_die(EXIT_DATA, "%s", error_get());
+    } else if (!(f->fp = fopen(f->tmp, "wb"))) {
+        tempfile_discard(f->tmp);
+        tool_die(EXIT_DATA, "%s: %s", path, strerror(errno));
+    }
     if (!(f->w = stream_writer_open(f->fp))) tool_die(EXIT_DATA, "%s", error_get());
 }
 
@@ -385,8 +394,10 @@ static int frame_stream_close(frame_stream_t *f, int failed)
     if (!f->w) return failed;
     if (failed) stream_writer_abort(f->w);
     else if (stream_writer_close(f->w) < 0) tool_warn("%s", error_get()), failed = 1;
-    if (f->fp != stdout && fclose(f->fp) != 0) tool_warn("%s: %s", f->path, strerror(errno)), failed = 1;
-    if (failed && f->fp != stdout) remove(f->path);
+    if (f->fp == stdout) return failed;
+    if (fclose(f->fp) != 0) tool_warn("%s: %s", f->path, strerror(errno)), failed = 1;
+    if (failed) tempfile_discard(f->tmp);   /* no half-written stream */
+    else if (tempfile_commit(f->tmp, f->path) < 0) tool_warn("%s", error_get()), failed = 1;
     return failed;
 }
 
@@ -411,6 +422,38 @@ static int episode_buffer_write(rollout_t *r)
     return 0;
 }
 
+/* ---------------------------------------------------------------- interruption */
+/* SIGINT, SIGTERM or SIGHUP: the episode under way stops at its next step and is dropped (its
+ * temporary removed), the finished ones are kept (their files; the robomimic file is closed with
+ * them), and rollout then dies of the signal. A second signal does not wait: it removes the
+ * temporaries (tempfile_remove_on_signals) and kills at once. */
+static volatile sig_atomic_t stop_signal;
+
+static void stop_after_this_step(int sig)
+{
+    stop_signal = sig;
+    tempfile_remove_on_signals();
+}
+
+static void install_stop_handlers(void)
+{
+    tempfile_remove_on_signals(); /* until the first signal, and where the parent ignores one */
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue; /* nohup */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = stop_after_this_step;
+        sigfillset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
+}
+
 /* Run episode i; print its result line; record it. Returns success (0/1) or -1. */
 static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *summary)
 {
@@ -433,6 +476,11 @@ static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *s
     long steps = 0;
     const sim_status_t *status = sim_task_status(r->task);
     for (int t = 0; t < r->max_steps; t++) {
+        if (stop_signal) {
+            error_set("interrupted by %s in episode %ld (seed %llu) at step %d; the episode is dropped",
+                      signal_name(stop_signal), i, (unsigned long long)seed, t);
+            goto fail;
+        }
         policy_observation_t obs;
         observe(r, &obs, t);
         if (policy_step(r->policy, &obs, r->buf.action) < 0) {
@@ -551,6 +599,7 @@ int main(int argc, char **argv)
     options o;
     parse_options(argc, argv, &o);
     if (o.summarize) return summarize(&o);
+    install_stop_handlers();
 
     /* The task: render what the policy, the recording or the frame stream needs. */
     int scripted = strcmp(o.policy, "scripted") == 0;
@@ -605,6 +654,7 @@ int main(int argc, char **argv)
     stream_sample_init(&r.sample);
     if (o.output && o.layout == EPISODE_LAYOUT_ACT) {
         if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o.output, strerror(errno));
+        tempfile_clean_stale(o.output, "episode_"); /* what a killed run left, whichever its seeds */
     } else if (o.output) {
         env_args_json(info, env_args, sizeof env_args);
         episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = env_args, .gzip_level = o.gzip};
@@ -626,13 +676,19 @@ int main(int argc, char **argv)
             failed = 1;
             break;
         }
+        if (stop_signal) {
+            tool_warn("interrupted by %s after episode %ld", signal_name(stop_signal), i);
+            failed = 1;
+            break;
+        }
         snprintf(extra, sizeof extra, "success %ld/%ld", summary.successes, summary.episodes);
         progress_update(&progress, i + 1, extra);
     }
     if (!failed) progress_finish(&progress, summary.episodes, extra);
 
     if (r.robomimic) {
-        if (failed) episode_writer_abort(r.robomimic);
+        /* interrupted: the finished demos are kept, closed as a complete file */
+        if (failed && !(stop_signal && summary.episodes > 0)) episode_writer_abort(r.robomimic);
         else if (episode_writer_close(r.robomimic) < 0) tool_warn("%s", error_get()), failed = 1;
     }
     failed = frame_stream_close(&r.frames, failed);
@@ -644,5 +700,9 @@ int main(int argc, char **argv)
     sim_task_free(task);
     strlist_free(o.cameras);
     if (tool_close_stdout() < 0) return EXIT_DATA;
+    if (stop_signal) {   /* die of it, as the caller expects of an interrupted program */
+        signal(stop_signal, SIG_DFL);
+        raise(stop_signal);
+    }
     return failed ? EXIT_DATA : EXIT_SUCCESS;
 }

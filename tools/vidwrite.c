@@ -9,11 +9,11 @@
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/progress.h"
+#include "util/tempfile.h"
 #include "video/encode.h"
 #include "video/tile.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -195,30 +195,6 @@ static int image_to_rgb(const npy_array *a, uint8_t **rgb, int *height, int *wid
     return 0;
 }
 
-/* ---------------------------------------------------------------- interrupted runs */
-/* Ctrl-C or a kill while encoding: remove the temporary file, then die of the signal. */
-static const char *volatile temp_to_remove;
-
-static void remove_temp_and_die(int sig)
-{
-    const char *temp = temp_to_remove;
-    if (temp) unlink(temp);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void watch_temp(const char *temp)
-{
-    temp_to_remove = temp;
-    static int installed;
-    if (temp && !installed) {
-        installed = 1;
-        signal(SIGINT, remove_temp_and_die);
-        signal(SIGTERM, remove_temp_and_die);
-        signal(SIGHUP, remove_temp_and_die);
-    }
-}
-
 /* ---------------------------------------------------------------- captions */
 /* "seed 100003  stage 3/4  success" in the bottom-left corner, from the fields present; a frame
  * with none of them is an error (the stream is not rollout's frames). */
@@ -299,17 +275,7 @@ static int add_sample(frame_builder_t *b, const vidwrite_options_t *o, const str
     if (!b->writer) {
         b->frame = malloc((size_t)height * width * 3);
         if (!b->frame) return error_set("out of memory");
-        /* signals held from before the temporary file exists until its removal is armed: a
-         * kill in between is delivered right after, to the handler that removes it */
-        sigset_t hold, old;
-        sigemptyset(&hold);
-        sigaddset(&hold, SIGINT);
-        sigaddset(&hold, SIGTERM);
-        sigaddset(&hold, SIGHUP);
-        sigprocmask(SIG_BLOCK, &hold, &old);
         b->writer = video_writer_open(o->output, height, width, &o->video);
-        if (b->writer) watch_temp(video_writer_temp_path(b->writer));
-        sigprocmask(SIG_SETMASK, &old, NULL);
         if (!b->writer) return -1;
     }
     video_tile_compose(b->tiles, (int)b->n_cameras, o->label, b->frame);
@@ -352,7 +318,6 @@ static int write_video(const vidwrite_options_t *o)
         progress_update(&progress, n, NULL);
     }
     if (rc == 0 && n == 0) rc = error_set("%s: no frames in the stream", input_name);
-    watch_temp(NULL);
     if (rc == 0) {
         rc = video_writer_finish(b.writer);
         b.writer = NULL;
@@ -372,6 +337,7 @@ static int write_video(const vidwrite_options_t *o)
 int main(int argc, char **argv)
 {
     tool_init("vidwrite");
+    tempfile_remove_on_signals(); /* Ctrl-C or a kill while encoding removes the temporary file */
     vidwrite_options_t options;
     parse_options(argc, argv, &options);
     if (write_video(&options) < 0) tool_die(EXIT_DATA, "%s", error_get());

@@ -5,6 +5,7 @@
 #include "video/encode.h"
 
 #include "util/error.h"
+#include "util/tempfile.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -108,20 +109,12 @@ static void gif_convert(const uint8_t *rgb, int height, int width, uint8_t *out,
 /* ---------------------------------------------------------------- open */
 static char *make_temp_path(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash ? (size_t)(slash - path + 1) : 0;
-    const char *base = path + dir_len;
-    size_t n = strlen(path) + 16;
-    char *temp = malloc(n);
-    if (!temp) return NULL;
-    snprintf(temp, n, "%.*s.%s.XXXXXX", (int)dir_len, path, base);
-    int fd = mkstemp(temp);
-    if (fd < 0) {
-        error_set("%s: cannot create a temporary file next to it:", path);
+    char *temp = malloc(TEMPFILE_MAX);
+    if (!temp) return error_set("%s: out of memory", path), NULL;
+    if (tempfile_begin(path, temp, TEMPFILE_MAX) < 0) {
         free(temp);
         return NULL;
     }
-    close(fd);
     return temp;
 }
 
@@ -356,7 +349,7 @@ static int write_png(video_writer_t *v)
     FILE *fp = fopen(v->temp_path, "wb");
     if (!fp) return error_set("%s: cannot open %s:", v->path, v->temp_path);
     int bad = fwrite(v->packet->data, 1, (size_t)v->packet->size, fp) != (size_t)v->packet->size;
-    bad |= fflush(fp) != 0 || fsync(fileno(fp)) != 0;
+    bad |= fflush(fp) != 0;
     if (fclose(fp) != 0 || bad) return error_set("%s: write failed:", v->path);
     return 0;
 }
@@ -370,7 +363,9 @@ int video_writer_finish(video_writer_t *v)
     }
     if (v->kind == VIDEO_KIND_PNG) {
         if (write_png(v) < 0) goto fail;
-        goto rename;
+        int committed = tempfile_commit(v->temp_path, v->path); /* removes the temporary on failure */
+        writer_free(v);
+        return committed;
     }
     if (encode_and_write(v, NULL) < 0) goto fail;
     int rc = av_write_trailer(v->format);
@@ -383,13 +378,9 @@ int video_writer_finish(video_writer_t *v)
         av_error(rc, "write failed", v->path);
         goto fail;
     }
-rename:
-    if (rename(v->temp_path, v->path) < 0) {
-        error_set("%s: cannot rename %s into place:", v->path, v->temp_path);
-        goto fail;
-    }
+    rc = tempfile_commit(v->temp_path, v->path); /* removes the temporary on failure */
     writer_free(v);
-    return 0;
+    return rc;
 fail:
     video_writer_abort(v);
     return -1;
@@ -399,6 +390,6 @@ void video_writer_abort(video_writer_t *v)
 {
     if (!v) return;
     if (v->format && v->format->pb) avio_closep(&v->format->pb);
-    if (v->temp_path) unlink(v->temp_path);
+    if (v->temp_path) tempfile_discard(v->temp_path);
     writer_free(v);
 }
