@@ -6,7 +6,7 @@
 #   make fuzz       libFuzzer campaigns on every reader, FUZZ_SECONDS each (clang, make fuzz-deps)
 #   make bench      benchmarks under bench/ (not tests; compare with PyTorch/h5py where installed)
 #   make demo       record -> train -> evaluate a small ACT policy (pipelines/act_sim.mk, runs/demo)
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (install-lib: only libilt.so, ilt.h, ilt.pc, man3)
 #
 # Sources are discovered: lib/**/*.c go into one static library (build/libilt.a), every
 # tools/<name>.c becomes build/bin/<name>, every tests/unit/test_*.c becomes a unit test.
@@ -34,12 +34,12 @@ VERSION := 0.1.0
 DEB_PACKAGES := build-essential pkg-config libhdf5-dev hdf5-tools libarchive-dev \
 	libopenblas-dev libmujoco-dev libosmesa6-dev libavcodec-dev libavformat-dev \
 	libavutil-dev libswscale-dev ffmpeg parallel bats mandoc gnuplot-nox jq \
-	python3-numpy python3-h5py libopenmpi-dev openmpi-bin
+	python3-numpy python3-h5py libopenmpi-dev openmpi-bin libjansson-dev python3-torch python3-torchvision
 # Only `make fuzz` needs these (clang with libFuzzer); make test runs the harnesses' regression
 # inputs through a runner built with $(CC).
 FUZZ_DEB_PACKAGES := clang-14 libclang-rt-14-dev
 
-PKG_MODULES := hdf5 libarchive openblas osmesa libavcodec libavformat libavutil libswscale
+PKG_MODULES := hdf5 libarchive openblas jansson osmesa libavcodec libavformat libavutil libswscale
 
 ifeq ($(filter deps clean,$(MAKECMDGOALS)),)
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKG_MODULES) 2>/dev/null)
@@ -58,7 +58,7 @@ MPI_LIBS   := -Wl,--push-state,--as-needed $(shell pkg-config --libs ompi-c) -Wl
 endif
 
 WARN     := -Wall -Wextra -Wno-unused-parameter
-CPPFLAGS += -Ilib -D_GNU_SOURCE -DILT_VERSION='"$(VERSION)"' $(MPI_CFLAGS)
+CPPFLAGS += -Ilib -Iinclude -D_GNU_SOURCE -DILT_VERSION='"$(VERSION)"' $(MPI_CFLAGS)
 CFLAGS   ?= $(OPT) $(ARCH) -g
 CFLAGS   += -std=c11 -fno-math-errno $(WARN) -pthread $(PKG_CFLAGS) $(EXTRA_CFLAGS)
 LDLIBS   += $(PKG_LIBS) $(MPI_LIBS) -lmujoco -lm -pthread $(EXTRA_LDLIBS)
@@ -73,10 +73,17 @@ UNIT_HELPERS := $(filter-out $(UNIT_SRC),$(wildcard tests/unit/*.c))
 FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_NAMES := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=%)
 FUZZ_REGRESS := $(FUZZ_NAMES:%=$(BUILD)/tests/fuzz_%)
-MANPAGES  := $(wildcard man/man1/*.1 man/man5/*.5 man/man7/*.7)
+MANPAGES  := $(wildcard man/man1/*.1 man/man3/*.3 man/man5/*.5 man/man7/*.7)
 LIBILT    := $(BUILD)/libilt.a
+# The public library: the layers a policy runs on (no sim/, video/, train/), libilt.so.0.
+SO_LAYERS := util nn io policy ilt
+SO_OBJ    := $(filter $(SO_LAYERS:%=$(BUILD)/obj/lib/%/%),$(LIB_OBJ))
+SO_MODULES := hdf5 libarchive openblas jansson
+SO_NAME   := libilt.so.0
+SO_FILE   := $(BUILD)/libilt.so.$(VERSION)
+MAN3PAGES := $(wildcard man/man3/*.3)
 
-.PHONY: all deps fuzz-deps test check check-asan fuzz fuzzers unit bats bench install uninstall clean lint-man task-pictures demo
+.PHONY: all deps fuzz-deps test check check-asan fuzz fuzzers unit bats bench install install-lib uninstall clean lint-man task-pictures demo
 .DEFAULT_GOAL := all
 .SECONDARY:
 
@@ -84,7 +91,7 @@ all: deps
 	@$(MAKE) --no-print-directory build
 
 .PHONY: build
-build: $(TOOLS) $(UNITS) $(FUZZ_REGRESS)
+build: $(TOOLS) $(UNITS) $(FUZZ_REGRESS) $(SO_FILE)
 
 # ---------------------------------------------------------------- dependencies
 # Idempotent: one dpkg-query when everything is there; apt-get as root, through sudo otherwise.
@@ -113,10 +120,18 @@ $(BUILD)/obj/%.o: %.c $(FLAGS_STAMP)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
+# Library objects are position-independent: the same objects make libilt.a and libilt.so.
+$(LIB_OBJ): CFLAGS += -fPIC
+
 $(LIBILT): $(LIB_OBJ)
 	@mkdir -p $(@D)
 	@rm -f $@
 	ar rcs $@ $^
+
+# Only the functions of include/ilt.h are exported (lib/ilt/libilt.map).
+$(SO_FILE): $(SO_OBJ) lib/ilt/libilt.map
+	$(CC) -shared -Wl,-soname,$(SO_NAME) -Wl,--version-script=lib/ilt/libilt.map -Wl,--no-undefined $(CFLAGS) \
+	  $(LDFLAGS) $(SO_OBJ) $(shell pkg-config --libs $(SO_MODULES) 2>/dev/null) -lm -pthread -o $@
 
 $(BUILD)/bin/%: $(BUILD)/obj/tools/%.o $(LIBILT)
 	@mkdir -p $(@D)
@@ -200,7 +215,7 @@ demo: all
 	@$(MAKE) --no-print-directory -f pipelines/act_sim.mk ILT_BIN=$(abspath $(BUILD)/bin) $(DEMO_VARS) $(MAKEOVERRIDES) summary
 
 # ---------------------------------------------------------------- install
-install: build
+install: build install-lib
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5 \
 	  $(DESTDIR)$(PREFIX)/share/man/man7
 	install -m 755 $(TOOLS) $(DESTDIR)$(PREFIX)/bin/
@@ -208,9 +223,24 @@ install: build
 	$(if $(wildcard man/man5/*.5),install -m 644 $(wildcard man/man5/*.5) $(DESTDIR)$(PREFIX)/share/man/man5/)
 	$(if $(wildcard man/man7/*.7),install -m 644 $(wildcard man/man7/*.7) $(DESTDIR)$(PREFIX)/share/man/man7/)
 
+# The public library alone: libilt.so.VERSION with its soname and development links, ilt.h,
+# ilt.pc (pkg-config ilt) and the man3 pages.
+LIBDIR ?= $(PREFIX)/lib
+install-lib: $(SO_FILE)
+	install -d $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/share/man/man3
+	install -m 755 $(SO_FILE) $(DESTDIR)$(LIBDIR)/
+	ln -sf libilt.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SO_NAME)
+	ln -sf $(SO_NAME) $(DESTDIR)$(LIBDIR)/libilt.so
+	install -m 644 include/ilt.h $(DESTDIR)$(PREFIX)/include/
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' lib/ilt/ilt.pc.in \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/ilt.pc
+	$(if $(MAN3PAGES),install -m 644 $(MAN3PAGES) $(DESTDIR)$(PREFIX)/share/man/man3/)
+
 uninstall:
 	rm -f $(TOOL_SRC:tools/%.c=$(DESTDIR)$(PREFIX)/bin/%) \
-	  $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/%,$(MANPAGES))
+	  $(patsubst man/%,$(DESTDIR)$(PREFIX)/share/man/%,$(MANPAGES)) \
+	  $(DESTDIR)$(LIBDIR)/libilt.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SO_NAME) $(DESTDIR)$(LIBDIR)/libilt.so \
+	  $(DESTDIR)$(LIBDIR)/pkgconfig/ilt.pc $(DESTDIR)$(PREFIX)/include/ilt.h
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -19,7 +19,11 @@
 #   ckpt.h5, ckpt.best.h5          last and lowest-validation-loss checkpoints; train.jsonl its log;
 #   train.time                     training wall time in seconds; ckpts/ckpt.step<N>.h5 (EVAL_EVERY)
 #   eval.jsonl                     one JSON line per evaluation episode, then the summary line
-#   eval.mp4                       the first VIDEO_EPISODES evaluation episodes (H.264)
+#   eval.mp4                       the first VIDEO_EPISODES evaluation episodes (H.264), rendered at
+#                                  VIDEO_SIZE (not the policy's IMAGE_SIZE) with the camera, seed,
+#                                  reward stage and success drawn on the frames
+#   still_success.png, still_failure.png  the final state of the first successful and the first
+#                                  failed evaluation episode; stills.tsv their seeds
 #   loss.png, success.png          loss against step; success against step (with EVAL_EVERY)
 #   report.md, results.tsv         the report; one TSV row of configuration -> results (sweeps)
 # The chunked training stream is never stored: h5slice | chunkify | act-train is one pipe.
@@ -60,6 +64,7 @@ EVAL_CKPT     ?= last
 TEMPORAL_AGG  ?=
 EVAL_ARGS     ?=
 VIDEO_EPISODES ?= 3
+VIDEO_SIZE    ?= 240x320
 JOBS          ?= $(NPROC)
 RUN_DIR       ?= runs/$(TASK)-act
 DATA_DIR      ?= $(RUN_DIR)

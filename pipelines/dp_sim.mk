@@ -49,6 +49,7 @@ EVAL_STEPS    ?= 10
 TEMPORAL_AGG  ?=
 EVAL_ARGS     ?= --policy-arg sampler=$(EVAL_SAMPLER) --policy-arg steps=$(EVAL_STEPS)
 VIDEO_EPISODES ?= 3
+VIDEO_SIZE    ?= 240x320
 JOBS          ?= $(NPROC)
 RUN_DIR       ?= runs/$(TASK)-dp-$(NET)
 DATA_DIR      ?= $(RUN_DIR)

@@ -57,6 +57,7 @@ TEMPORAL_AGG  ?=
 EVAL_ARGS     ?= --policy-arg sampler=$(INFERENCE) $(if $(SAMPLES),--policy-arg samples=$(SAMPLES)) \
                  $(if $(ITERATIONS),--policy-arg iterations=$(ITERATIONS))
 VIDEO_EPISODES ?= 3
+VIDEO_SIZE    ?= 240x320
 JOBS          ?= $(NPROC)
 RUN_DIR       ?= runs/$(TASK)-ibc-$(INFERENCE)
 DATA_DIR      ?= $(RUN_DIR)

@@ -78,11 +78,20 @@ var() { printf '%s\n' "$config" | awk -F= -v k="$1" '$1 == k { print substr($0, 
   echo "## Files"
   echo
   echo "- Video of the first $(var VIDEO_EPISODES) evaluation episodes: [eval.mp4](eval.mp4)"
+  if [ -s "$run/stills.tsv" ]; then
+    while IFS=$'\t' read -r outcome seed file; do
+      echo "- Final state of the first evaluation episode that ended in $outcome (seed $seed): [$file]($file)"
+    done < "$run/stills.tsv"
+  fi
   echo "- Loss: [loss.png](loss.png)"
   [ -e "$run/success.png" ] && echo "- Success against step: [success.png](success.png)"
   echo "- Checkpoints: [ckpt.h5](ckpt.h5) (last), [ckpt.best.h5](ckpt.best.h5) (lowest validation loss)"
   echo "- Logs: [train.jsonl](train.jsonl), [eval.jsonl](eval.jsonl)"
   echo
+  if [ -s "$run/stills.tsv" ]; then
+    while IFS=$'\t' read -r outcome seed file; do printf '![%s, seed %s](%s) ' "$outcome" "$seed" "$file"; done < "$run/stills.tsv"
+    echo; echo
+  fi
   echo "![loss](loss.png)"
   [ -e "$run/success.png" ] && { echo; echo "![success](success.png)"; }
   echo

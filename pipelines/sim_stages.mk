@@ -30,7 +30,7 @@ stage_config = $(if $(filter help,$(MAKECMDGOALS)),$1,$(shell mkdir -p $(dir $1)
 
 RECORD_VARS := TASK RECORD_SEED CAMERAS IMAGE_SIZE MAX_STEPS RECORD_ARGS
 EVAL_VARS   := TASK CAMERAS IMAGE_SIZE MAX_STEPS EVAL_EPISODES EVAL_SEED EVAL_CKPT EVAL_POLICY TEMPORAL_AGG \
-               EVAL_ARGS VIDEO_EPISODES
+               EVAL_ARGS VIDEO_EPISODES VIDEO_SIZE
 STEP_EVAL_VARS := TASK CAMERAS IMAGE_SIZE MAX_STEPS EVAL_EVERY_EPISODES EVAL_SEED TEMPORAL_AGG EVAL_ARGS
 
 CFG_RECORD := $(call stage_config,$D/config/record.txt,$(RECORD_VARS))
@@ -40,6 +40,8 @@ CFG_EVAL   := $(call stage_config,$R/config/eval.txt,$(EVAL_VARS))
 CFG_STEP_EVAL := $(if $(EVAL_EVERY),$(call stage_config,$R/config/step-eval.txt,$(STEP_EVAL_VARS)))
 
 opt = $(if $2,$1 $2)
+# Videos play at the task's control rate (lift 20 Hz, the bimanual tasks 50 Hz).
+VIDEO_FPS ?= $(if $(filter lift,$(TASK)),20,50)
 SIM_ARGS   := -t $(TASK) --cameras $(CAMERAS) --image-size $(IMAGE_SIZE) $(call opt,--max-steps,$(MAX_STEPS))
 ROLLOUT_ARGS := $(SIM_ARGS) $(if $(TEMPORAL_AGG),--temporal-agg=$(TEMPORAL_AGG)) $(EVAL_ARGS)
 
@@ -121,7 +123,7 @@ EVAL_HOSTS := $(call opt,-S,$(EVAL_SSHLOGIN)) $(call opt,--sshloginfile,$(EVAL_S
 $R/eval.jsonl: $(if $(EVAL_POLICY_FILE),$R/ckpt.h5) $(CFG_EVAL)
 	@echo "$(PIPELINE): evaluating $(EVAL_POLICY) on $(EVAL_EPISODES) episodes (seeds from $(EVAL_SEED), $(JOBS) jobs)"
 	@$(PIPELINES)/evaluate.sh -o $@ -p $(EVAL_POLICY) -n $(EVAL_EPISODES) --seed $(EVAL_SEED) \
-	  -j $(JOBS) --frames $(VIDEO_EPISODES) $(EVAL_HOSTS) -- $(ROLLOUT_ARGS)
+	  -j $(JOBS) --frames $(VIDEO_EPISODES) $(call opt,--frame-size,$(VIDEO_SIZE)) --stills $(EVAL_HOSTS) -- $(ROLLOUT_ARGS)
 	@echo "$(PIPELINE): $$(awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=line $@)"
 
 $R/evals/step%.jsonl: $R/ckpt.h5 $(CFG_STEP_EVAL)
@@ -135,7 +137,19 @@ $R/evals/step%.jsonl: $R/ckpt.h5 $(CFG_STEP_EVAL)
 $R/eval.mp4: $R/eval.jsonl
 	@echo "$(PIPELINE): video of $(VIDEO_EPISODES) evaluation episodes -> $@"
 	@cat $(foreach s,$(shell seq $(EVAL_SEED) $$(($(EVAL_SEED) + $(VIDEO_EPISODES) - 1))),$R/eval.jsonl.d/frames_$s.tar) | \
-	  vidwrite -q -l -r 50 -o $@ -
+	  vidwrite -q --captions -r $(VIDEO_FPS) -o $@ -
+
+# One still of an evaluation episode's final state per outcome (the first success and the first
+# failure in seed order), for the report; stills.tsv lists outcome, seed and file.
+$R/stills.tsv: $R/eval.jsonl
+	@rm -f $R/still_*.png
+	@for outcome in success failure; do \
+	  want=$$([ $$outcome = success ] && echo true || echo false); \
+	  seed=$$(awk -v fields=seed,success -f $(PIPELINES)/jsonl.awk $< | awk -v w=$$want '$$2 == w { print $$1; exit }'); \
+	  [ -n "$$seed" ] || continue; \
+	  vidwrite -q --captions -o $R/still_$$outcome.png $R/eval.jsonl.d/final_$$seed.tar; \
+	  printf '%s\t%s\tstill_%s.png\n' $$outcome $$seed $$outcome; \
+	done > $@.tmp && mv $@.tmp $@
 
 # ---------------------------------------------------------------- plots
 $R/loss.png: $R/ckpt.h5 $(PIPELINES)/loss.gp
@@ -163,7 +177,7 @@ $R/success.png: $R/success.tsv $(PIPELINES)/success.gp
 # ---------------------------------------------------------------- report
 REPORT_INPUTS := $R/eval.jsonl $R/ckpt.h5 $D/episodes.list $(CFG_TRAIN) $(CFG_EVAL) \
   $(CFG_RECORD) $(CFG_DEMOS) $(PIPELINES)/report.sh
-$R/report.md $R/results.tsv &: $(REPORT_INPUTS) $R/eval.mp4 $(PLOTS)
+$R/report.md $R/results.tsv &: $(REPORT_INPUTS) $R/eval.mp4 $R/stills.tsv $(PLOTS)
 	@echo "$(PIPELINE): report -> $R/report.md"
 	@POLICY_LABEL='$(POLICY_LABEL)' PIPELINE=$(PIPELINE) LOSS_FIELD=$(LOSS_FIELD) VAL_LOSS_FIELD=$(VAL_LOSS_FIELD) \
 	  $(PIPELINES)/report.sh $R $D

@@ -22,3 +22,4 @@ regress() {
 @test "fuzz regression: statistics loader" { regress stats; }
 @test "fuzz regression: HDF5 episode reader (ACT and robomimic)" { regress episode; }
 @test "fuzz regression: checkpoint loader" { regress checkpoint; }
+@test "fuzz regression: safetensors reader" { regress safetensors; }

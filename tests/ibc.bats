@@ -56,7 +56,7 @@ assert p["dense4.weight"].shape == (1, 16)
 assert "ema" not in f
 assert "min" in f["stats/action"] and "max" in f["stats/observation.object"]
 c = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in f["config"].attrs.items()}
-print(c["obs_encoder"], c["n_obs_steps"], c["n_action_steps"], c["horizon"], c["width"], c["sampler"],
+print(c["obs_encoder"], c["n_obs_steps"], c["n_action_steps"], c["horizon"], c["mlp_width"], c["sampler"],
       c["pred_n_samples"], c["train.betas.0"], c["train.weight_decay"])
 PY
   [ "$status" -eq 0 ]
@@ -186,4 +186,15 @@ assert not np.array_equal(a["data/demo_0/actions"][()], a["data/demo_1/actions"]
 print("ok")
 PY
   [ "$output" = ok ]
+}
+
+@test "ibc-train: an image model's checkpoint keeps its image width apart from the MLP's (mlp_width): --resume and predict load it" {
+  ibc-train $TINY --encoder hybrid --crop 28x28 --lowdim none --stats "$d/stats.tar" -o "$t/a.h5" --steps 1 --save-every 1 "$d/train.tar"
+  ibc-train $TINY --encoder hybrid --crop 28x28 --lowdim none --stats "$d/stats.tar" -o "$t/a.h5" --steps 2 --save-every 1 --resume "$d/train.tar"
+  ibc-train $TINY --encoder hybrid --crop 28x28 --lowdim none --stats "$d/stats.tar" -o "$t/b.h5" --steps 2 --save-every 1 "$d/train.tar"
+  cmp "$t/a.h5" "$t/b.h5"
+  run --separate-stderr predict -c "$t/a.h5" "$d/train.tar"
+  [ "$status" -eq 0 ]
+  [ -n "$output" ]
+  [ "$(h5dump -a /config/width "$t/a.h5" | grep -o '"32"')" = '"32"' ]
 }

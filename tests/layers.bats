@@ -12,6 +12,7 @@ allowed() {
         io)     echo "util nn io" ;;
         policy) echo "util nn io policy" ;;
         train)  echo "util nn io policy train" ;;
+        ilt)    echo "util nn io policy ilt" ;;
         sim)    echo "util sim" ;;
         video)  echo "util video" ;;
         *)      echo "" ;;

@@ -93,7 +93,7 @@ run_examples() {
 
 @test "vidwrite(1) EXAMPLES run" {
     run_examples man1/vidwrite.1
-    for v in ep0.mp4 demos.gif eval.mp4 wrists.mp4; do [ -s "$v" ]; done
+    for v in ep0.mp4 demos.gif eval.mp4 wrists.mp4 ep.mp4 final.png; do [ -s "$v" ]; done
 }
 
 @test "ilt-stream(5) EXAMPLES run" {

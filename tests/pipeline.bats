@@ -89,6 +89,7 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   [ "$(head -n 3 e.jsonl | grep -o '"seed":[0-9]*' | tr '\n' ' ')" = '"seed":100000 "seed":100001 "seed":100002 ' ]
   tail -n 1 e.jsonl | grep -q '"episodes":3'
   [ -s e.jsonl.d/frames_100000.tar ] && [ ! -e e.jsonl.d/frames_100001.tar ]
+  [ ! -e e.jsonl.d/final_100000.tar ]
   # a second call with one result missing reruns only that seed
   touch -d '2001-01-01' e.jsonl.d/seed_100000.json
   rm e.jsonl.d/seed_100001.json
@@ -102,6 +103,15 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
     -t transfer_cube --image-size 24x32 --max-steps 21
   [ "$(stat -c %Y e.jsonl.d/seed_100000.json)" != "$(date -d 2001-01-01 +%s)" ]
   [ "$(grep -c '"steps":21' e.jsonl)" -eq 3 ]
+}
+
+@test "evaluate.sh: --stills keeps every episode's final frames, --frame-size sets their size" {
+  run "$PIPELINES/evaluate.sh" -o e.jsonl -p scripted -n 2 --seed 7 -j 2 --frames 1 --frame-size 48x64 --stills -- \
+    -t transfer_cube --image-size 24x32 --max-steps 10
+  [ "$status" -eq 0 ]
+  [ -s e.jsonl.d/final_7.tar ] && [ -s e.jsonl.d/final_8.tar ] && [ ! -e e.jsonl.d/frames_8.tar ]
+  $PYTHON "${ILT_TESTS:-$BATS_TEST_DIRNAME}/read_stream.py" dump e.jsonl.d/frames_7.tar | grep -q 'observation.images.top |u1 \[48, 64, 3\]'
+  $PYTHON "${ILT_TESTS:-$BATS_TEST_DIRNAME}/read_stream.py" dump e.jsonl.d/final_8.tar | grep -q 'ep000008_t000010 observation.images.top |u1 \[48, 64, 3\]'
 }
 
 @test "evaluate.sh: a failing rollout fails the evaluation and leaves no result file" {
@@ -217,6 +227,13 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   grep -q '(eval.mp4)' r/report.md
   grep -q '(loss.png)' r/report.md
   grep -q '| CHUNK | 10 |' r/report.md
+  # the video at VIDEO_SIZE, not the policy's 24x32; a still per outcome, linked in the report
+  [ "$(ffprobe -v error -select_streams v:0 -show_entries stream=width,height -of csv=p=0 r/eval.mp4)" = "320,240" ]
+  [ "$(wc -l < r/stills.tsv)" -ge 1 ]
+  while IFS=$'\t' read -r outcome seed file; do
+    [[ "$outcome" == success || "$outcome" == failure ]] && is_png "r/$file"
+    grep -q "seed $seed): \[$file\]($file)" r/report.md
+  done < r/stills.tsv
   # results.tsv: header and one row with the same number of fields
   [ "$(wc -l < r/results.tsv)" -eq 2 ]
   [ "$(awk -F'\t' '{ print NF }' r/results.tsv | uniq | wc -l)" -eq 1 ]

@@ -129,3 +129,17 @@ PY
   [[ "$stderr" == *"nan.tar: stats field action.std is NaN at element 2"* ]]
   [ -z "$(ls "$t" | grep x.h5)" ]
 }
+
+@test "h5slice: a damaged group header (its checksum fails) is an error, not a group without some of its features" {
+  rollout -t lift -p scripted -n 2 --max-steps 24 --layout robomimic -q -o "$t/lift.hdf5" >/dev/null
+  # one bit of the first link name "agentview_image" (in the checksummed header of demo_0/obs)
+  "$PYTHON" - "$t/lift.hdf5" "$t/bad.hdf5" <<'PY'
+import sys
+d = bytearray(open(sys.argv[1], "rb").read())
+i = d.find(b"agentview_image")
+assert i > 0
+d[i] ^= 0x40
+open(sys.argv[2], "wb").write(d)
+PY
+  refused_by_h5slice "$t/bad.hdf5" "bad.hdf5: cannot read /data/demo_0/obs/" "(corrupt file?)"
+}

@@ -132,6 +132,27 @@ EOF
   py "$ILT_TESTS/read_stream.py" dump frames.tar | grep -q 'ep000001_t000004 observation.images.top |u1 \[30, 40, 3\]'
 }
 
+@test "--frame-size renders the frames larger and leaves the policy's images exactly as they were" {
+  rollout -q -t transfer_cube -p scripted -n 1 --seed 3 --max-steps 6 --image-size 30x40 -o a > /dev/null
+  rollout -q -t transfer_cube -p scripted -n 1 --seed 3 --max-steps 6 --image-size 30x40 -o b \
+    --frames f.tar --frame-size 60x80 --final-frames fin.tar > /dev/null
+  py -c "
+import h5py, numpy as np
+a = h5py.File('a/episode_3.hdf5')['observations/images/top'][:]
+b = h5py.File('b/episode_3.hdf5')['observations/images/top'][:]
+assert a.shape == (6, 30, 40, 3) and np.array_equal(a, b)"
+  py "$ILT_TESTS/read_stream.py" dump f.tar | grep -q 'ep000003_t000005 observation.images.top |u1 \[60, 80, 3\]'
+  [ "$(tar tf f.tar | grep -c 'observation.images.top.npy')" -eq 6 ]
+  # the final state: one sample per episode, after the last step, with the stage and success
+  [ "$(tar tf fin.tar | grep -c 'observation.images.top.npy')" -eq 1 ]
+  tar tf fin.tar | grep -qx 'ep000003_t000006.reward_stage.npy'
+  tar tf fin.tar | grep -qx 'ep000003_t000006.success.npy'
+  run rollout -q -t transfer_cube -p scripted -n 1 --frame-size 60x80
+  [ "$status" -eq 2 ] && [[ "$output" == *"--frame-size needs --frames or --final-frames"* ]]
+  run rollout -q -t transfer_cube -p scripted -n 1 --frames x.tar --frame-size 0x80
+  [ "$status" -eq 2 ]
+}
+
 @test "480x640 rendering works" {
   rollout -t insertion -p scripted -n 1 --max-steps 2 --image-size 480x640 --cameras top -o big -q > /dev/null
   py -c "

@@ -19,7 +19,7 @@ probe() {
 # no file of that name and no temporary next to it
 assert_no_output() {
   [ ! -e "$1" ]
-  [ -z "$(ls -A "$(dirname "$1")" | grep "^\.$(basename "$1")\." || true)" ]
+  [ -z "$(ls -A "$(dirname "$1")" | grep "^$(basename "$1")\.tmp\." || true)" ]
 }
 
 @test "vidwrite: --help and --version" {
@@ -188,6 +188,38 @@ assert_no_output() {
   grep -q '"summary":true' "$T/results.jsonl"
 }
 
+@test "vidwrite: --captions writes seed, stage and success along the bottom; needs rollout's fields" {
+  rollout -q -t transfer_cube -p scripted -n 1 --seed 4 --max-steps 3 --image-size 48x64 --frames "$T/f.tar" >/dev/null
+  vidwrite -q -o "$T/label.mp4" --crf 0 --label "$T/f.tar"
+  vidwrite -q -o "$T/cap.mp4" --crf 0 --captions "$T/f.tar"
+  bottom() { ffmpeg -v error -i "$1" -frames:v 1 -vf crop=64:10:0:38 -f rawvideo -pix_fmt rgb24 - | md5sum; }
+  top() { ffmpeg -v error -i "$1" -frames:v 1 -vf crop=64:30:0:0 -f rawvideo -pix_fmt rgb24 - | md5sum; }
+  [ "$(bottom "$T/label.mp4")" != "$(bottom "$T/cap.mp4")" ]
+  [ "$(top "$T/label.mp4")" = "$(top "$T/cap.mp4")" ]
+  $MAKE_FRAMES "$T/s.tar" --frames 2 --cams top:32:32
+  mkdir "$T/x" && tar -C "$T/x" -xf "$T/s.tar" && (cd "$T/x" && tar -cf ../images.tar *.observation.images.top.npy)
+  run vidwrite -q --captions -o "$T/x.mp4" "$T/images.tar"
+  [ "$status" -eq 1 ]
+  [[ "$output" == *"--captions: no episode_index, reward_stage or success field"* ]]
+  assert_no_output "$T/x.mp4"
+}
+
+@test "vidwrite: .png writes a still of the last frame" {
+  rollout -q -t transfer_cube -p scripted -n 1 --max-steps 3 --image-size 48x64 --frames "$T/f.tar" >/dev/null
+  vidwrite -q -o "$T/still.png" "$T/f.tar"
+  [ "$(head -c 8 "$T/still.png" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a ]
+  [ "$(ffprobe -v error -show_entries stream=width,height -of csv=p=0 "$T/still.png")" = "64,48" ]
+  # the last frame's pixels, exactly (PNG is lossless)
+  ffmpeg -v error -i "$T/still.png" -f rawvideo -pix_fmt rgb24 - > "$T/png.rgb"
+  $PYTHON ${ILT_TESTS:-$BATS_TEST_DIRNAME}/read_stream.py dump "$T/f.tar" >/dev/null
+  $PYTHON -c "
+import sys, tarfile, io, numpy as np
+t = tarfile.open(sys.argv[1])
+last = [m for m in t.getmembers() if m.name.endswith('observation.images.top.npy')][-1]
+a = np.load(io.BytesIO(t.extractfile(last).read()))
+assert a.tobytes() == open(sys.argv[2], 'rb').read()" "$T/f.tar" "$T/png.rgb"
+}
+
 @test "vidwrite: killed while waiting for input, it leaves no temporary file" {
   $MAKE_FRAMES "$T/s.tar" --frames 40 --cams top:64:64
   mkfifo "$T/fifo"
@@ -206,4 +238,21 @@ assert_no_output() {
   [ "$st" -eq 143 ]
   kill $feeder 2>/dev/null || true
   [ -z "$(ls -A "$T/out")" ]
+}
+
+@test "vidwrite: killed with SIGKILL it leaves only its temporary, which the next run removes" {
+  $MAKE_FRAMES "$T/s.tar" --frames 40 --cams top:64:64
+  mkfifo "$T/fifo"
+  mkdir "$T/out"
+  vidwrite -q -o "$T/out/v.mp4" "$T/fifo" &
+  pid=$!
+  { head -c 200000 "$T/s.tar"; sleep 5; } > "$T/fifo" &
+  feeder=$!
+  for i in $(seq 40); do [ -n "$(ls -A "$T/out")" ] && break; sleep 0.1; done
+  kill -9 $pid
+  wait $pid || true
+  kill $feeder 2>/dev/null || true
+  [ "$(ls -A "$T/out")" = "v.mp4.tmp.$pid" ]
+  vidwrite -q -o "$T/out/v.mp4" "$T/s.tar"
+  [ "$(ls -A "$T/out")" = "v.mp4" ]
 }

@@ -2,6 +2,7 @@
  * task for N seeded episodes: report results as JSON lines, record episodes (ACT or robomimic
  * HDF5 layout), stream rendered frames for vidwrite; or summarize result lines. See rollout(1). */
 #include <errno.h>
+#include <signal.h>
 #include <getopt.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -17,15 +18,17 @@
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/progress.h"
+#include "util/tempfile.h"
 
 typedef struct {
-    const char *task, *policy, *output, *frames;
+    const char *task, *policy, *output, *frames, *final_frames;
     episode_layout layout;
     long episodes, seed, max_steps;
     int only_success, stop_on_success, quiet, gzip;
     char **cameras;
     size_t n_cameras;
     int height, width;
+    int frame_height, frame_width;
     policy_options_t policy_options;
     int summarize;
     char **files;
@@ -71,6 +74,9 @@ static _Noreturn void usage(void)
            "      --image-size HxW   image size (default: the task's, 120x160 bimanual, 84x84 lift)\n"
            "      --frames FILE      write the rendered frames as a sample stream ('-': stdout,\n"
            "                         the results then go to stderr)\n"
+           "      --final-frames FILE  write each episode's final state's frames as a sample stream\n"
+           "      --frame-size HxW   render the frames of --frames and --final-frames at this size\n"
+           "                         (default: the image size; the policy's images stay as they are)\n"
            "      --chunk-exec N     execute N actions of each predicted chunk (default: the policy's)\n"
            "      --temporal-agg[=K] ACT temporal ensembling, weights exp(-K*i), i = 0 the oldest (K 0.01)\n"
            "      --threads N        threads for the policy's computation (default 1)\n"
@@ -86,7 +92,7 @@ static _Noreturn void usage(void)
 static void parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_SEED = 256, OPT_MAX_STEPS, OPT_LAYOUT, OPT_ONLY_SUCCESS, OPT_STOP, OPT_CAMERAS, OPT_SIZE,
-           OPT_FRAMES, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_POLICY_ARG, OPT_THREADS, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
+           OPT_FRAMES, OPT_FINAL_FRAMES, OPT_FRAME_SIZE, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_POLICY_ARG, OPT_THREADS, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         {"task", required_argument, 0, 't'},        {"policy", required_argument, 0, 'p'},
         {"episodes", required_argument, 0, 'n'},    {"seed", required_argument, 0, OPT_SEED},
@@ -94,6 +100,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"layout", required_argument, 0, OPT_LAYOUT}, {"only-success", no_argument, 0, OPT_ONLY_SUCCESS},
         {"stop-on-success", no_argument, 0, OPT_STOP}, {"cameras", required_argument, 0, OPT_CAMERAS},
         {"image-size", required_argument, 0, OPT_SIZE}, {"frames", required_argument, 0, OPT_FRAMES},
+        {"final-frames", required_argument, 0, OPT_FINAL_FRAMES}, {"frame-size", required_argument, 0, OPT_FRAME_SIZE},
         {"chunk-exec", required_argument, 0, OPT_CHUNK_EXEC}, {"gzip", required_argument, 0, OPT_GZIP},
         {"temporal-agg", optional_argument, 0, OPT_TEMPORAL}, {"summarize", no_argument, 0, OPT_SUMMARIZE},
         {"threads", required_argument, 0, OPT_THREADS}, {"policy-arg", required_argument, 0, OPT_POLICY_ARG},
@@ -141,6 +148,11 @@ static void parse_options(int argc, char **argv, options *o)
             if (o->height > 2048 || o->width > 2048) tool_usage_error("--image-size: %s is larger than 2048x2048", optarg);
             break;
         case OPT_FRAMES: o->frames = optarg; break;
+        case OPT_FINAL_FRAMES: o->final_frames = optarg; break;
+        case OPT_FRAME_SIZE:
+            if (parse_size_hw(optarg, &o->frame_height, &o->frame_width) < 0) tool_usage_error("--frame-size: %s", error_get());
+            if (o->frame_height > 2048 || o->frame_width > 2048) tool_usage_error("--frame-size: %s is larger than 2048x2048", optarg);
+            break;
         case OPT_GZIP:
             if (parse_long(optarg, 0, 9, &value) < 0) tool_usage_error("--gzip: %s", error_get());
             o->gzip = (int)value;
@@ -182,6 +194,13 @@ static void parse_options(int argc, char **argv, options *o)
         tool_usage_error("--temporal-agg and --chunk-exec exclude each other (ensembling queries every step)");
     if (o->output && o->frames && strcmp(o->output, o->frames) == 0)
         tool_usage_error("-o and --frames name the same file");
+    if (o->final_frames && ((o->output && strcmp(o->output, o->final_frames) == 0) ||
+                            (o->frames && strcmp(o->frames, o->final_frames) == 0)))
+        tool_usage_error("--final-frames names the same file as -o or --frames");
+    if (o->final_frames && strcmp(o->final_frames, "-") == 0 && o->frames && strcmp(o->frames, "-") == 0)
+        tool_usage_error("--frames and --final-frames cannot both go to stdout");
+    if (o->frame_height && !o->frames && !o->final_frames)
+        tool_usage_error("--frame-size needs --frames or --final-frames");
 }
 
 static int summarize(const options *o)
@@ -280,6 +299,14 @@ static void *xcalloc(size_t n, size_t size)
     return p;
 }
 
+/* A frame stream: --frames or --final-frames. */
+typedef struct {
+    const char *path;
+    char tmp[TEMPFILE_MAX];    /* written under this name, renamed to path at the end */
+    FILE *fp;
+    stream_writer *w;
+} frame_stream_t;
+
 typedef struct {
     const options *o;
     sim_task_t *task;
@@ -288,8 +315,8 @@ typedef struct {
     int render;
     step_buffers_t buf;
     episode_buffer_t ep;
-    stream_writer *frames;
-    FILE *frames_fp;
+    frame_stream_t frames, final_frames;
+    uint8_t *frame_rgb[SIM_MAX_CAMERAS]; /* frames at --frame-size; NULL: the images are the frames */
     stream_sample sample;
     episode_writer *robomimic;     /* one file for every demo */
     long max_steps;
@@ -315,21 +342,63 @@ static void observe(rollout_t *r, policy_observation_t *obs, int step)
         }
 }
 
-static int write_frame(rollout_t *r, long episode, int step)
+/* One frame sample: the cameras at the frame size and where the episode stands (its reward
+ * stage, the task's highest, success so far), for vidwrite --captions. final: the state after
+ * the last step, rendered here (the step's images are of the state before it). */
+static int write_frame(rollout_t *r, stream_writer *w, long episode, int step, int final)
 {
     const sim_task_info_t *info = r->info;
+    const sim_status_t *status = sim_task_status(r->task);
+    int h = info->frame_height, wd = info->frame_width;
     stream_sample_reset(&r->sample, "ep%06ld_t%06d", episode, step);
     if (stream_sample_add_i64(&r->sample, "episode_index", episode) < 0 ||
-        stream_sample_add_i64(&r->sample, "frame_index", step) < 0)
+        stream_sample_add_i64(&r->sample, "frame_index", step) < 0 ||
+        stream_sample_add_i64(&r->sample, "reward_stage", status->stage) < 0 ||
+        stream_sample_add_i64(&r->sample, "max_reward", info->max_reward) < 0 ||
+        stream_sample_add_i64(&r->sample, "success", status->success) < 0)
         return -1;
     for (int c = 0; c < info->n_cameras; c++) {
+        const uint8_t *rgb = r->buf.images[c];
+        if (r->frame_rgb[c] || final) {
+            uint8_t *out = r->frame_rgb[c] ? r->frame_rgb[c] : r->buf.images[c];
+            if (sim_task_frame(r->task, c, out) < 0) return -1;
+            rgb = out;
+        }
         char name[128];
         snprintf(name, sizeof name, "observation.images.%s", info->camera_names[c]);
-        npy_array *a = stream_sample_add(&r->sample, name, NPY_U8, 3, (int64_t[]){info->height, info->width, 3});
+        npy_array *a = stream_sample_add(&r->sample, name, NPY_U8, 3, (int64_t[]){h, wd, 3});
         if (!a) return -1;
-        memcpy(a->data, r->buf.images[c], (size_t)info->height * info->width * 3);
+        memcpy(a->data, rgb, (size_t)h * wd * 3);
     }
-    return stream_writer_put(r->frames, &r->sample);
+    return stream_writer_put(w, &r->sample);
+}
+
+static void frame_stream_open(frame_stream_t *f, const char *path)
+{
+    f->path = path;
+    if (!path) return;
+    if (strcmp(path, "-") == 0) {
+        f->fp = stdout;
+    } else if (tempfile_begin(path, f->tmp, sizeof f->tmp) < 0) {
+        tool_die(EXIT_DATA, "%s", error_get());
+    } else if (!(f->fp = fopen(f->tmp, "wb"))) {
+        tempfile_discard(f->tmp);
+        tool_die(EXIT_DATA, "%s: %s", path, strerror(errno));
+    }
+    if (!(f->w = stream_writer_open(f->fp))) tool_die(EXIT_DATA, "%s", error_get());
+}
+
+/* Close (or, after a failure, abort and remove: no half-written stream). Returns failed. */
+static int frame_stream_close(frame_stream_t *f, int failed)
+{
+    if (!f->w) return failed;
+    if (failed) stream_writer_abort(f->w);
+    else if (stream_writer_close(f->w) < 0) tool_warn("%s", error_get()), failed = 1;
+    if (f->fp == stdout) return failed;
+    if (fclose(f->fp) != 0) tool_warn("%s: %s", f->path, strerror(errno)), failed = 1;
+    if (failed) tempfile_discard(f->tmp);   /* no half-written stream */
+    else if (tempfile_commit(f->tmp, f->path) < 0) tool_warn("%s", error_get()), failed = 1;
+    return failed;
 }
 
 static int episode_buffer_write(rollout_t *r)
@@ -351,6 +420,38 @@ static int episode_buffer_write(rollout_t *r)
         episode_writer_append_n(rec.w, rec.states, e->sim_state, e->steps) < 0 || episode_writer_end(rec.w) < 0)
         return -1;
     return 0;
+}
+
+/* ---------------------------------------------------------------- interruption */
+/* SIGINT, SIGTERM or SIGHUP: the episode under way stops at its next step and is dropped (its
+ * temporary removed), the finished ones are kept (their files; the robomimic file is closed with
+ * them), and rollout then dies of the signal. A second signal does not wait: it removes the
+ * temporaries (tempfile_remove_on_signals) and kills at once. */
+static volatile sig_atomic_t stop_signal;
+
+static void stop_after_this_step(int sig)
+{
+    stop_signal = sig;
+    tempfile_remove_on_signals();
+}
+
+static void install_stop_handlers(void)
+{
+    tempfile_remove_on_signals(); /* until the first signal, and where the parent ignores one */
+    static const int sigs[] = {SIGINT, SIGTERM, SIGHUP};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++) {
+        struct sigaction old, sa;
+        if (sigaction(sigs[i], NULL, &old) == 0 && old.sa_handler == SIG_IGN) continue; /* nohup */
+        memset(&sa, 0, sizeof sa);
+        sa.sa_handler = stop_after_this_step;
+        sigfillset(&sa.sa_mask);
+        sigaction(sigs[i], &sa, NULL);
+    }
+}
+
+static const char *signal_name(int sig)
+{
+    return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
 
 /* Run episode i; print its result line; record it. Returns success (0/1) or -1. */
@@ -375,13 +476,18 @@ static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *s
     long steps = 0;
     const sim_status_t *status = sim_task_status(r->task);
     for (int t = 0; t < r->max_steps; t++) {
+        if (stop_signal) {
+            error_set("interrupted by %s in episode %ld (seed %llu) at step %d; the episode is dropped",
+                      signal_name(stop_signal), i, (unsigned long long)seed, t);
+            goto fail;
+        }
         policy_observation_t obs;
         observe(r, &obs, t);
         if (policy_step(r->policy, &obs, r->buf.action) < 0) {
             error_prefix("episode %ld (seed %llu), step %d: ", i, (unsigned long long)seed, t);
             goto fail;
         }
-        if (r->frames && write_frame(r, (long)seed, t) < 0) goto fail;
+        if (r->frames.w && write_frame(r, r->frames.w, (long)seed, t, 0) < 0) goto fail;
         if (rec.w) {
             if (episode_writer_append(rec.w, rec.qpos, r->buf.state) < 0 ||
                 episode_writer_append(rec.w, rec.qvel, r->buf.velocity) < 0)
@@ -413,6 +519,7 @@ static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *s
         if (o->stop_on_success && status->success) break;
     }
     if (r->robomimic && steps > 0) r->ep.dones[steps - 1] = 1;
+    if (r->final_frames.w && write_frame(r, r->final_frames.w, (long)seed, (int)steps, 1) < 0) goto fail;
     double wall = time_now() - start;
     int success = status->success;
     if (rec.w) {
@@ -448,6 +555,9 @@ static void allocate_buffers(rollout_t *r)
     b->action = xcalloc(info->action_dim, sizeof(float));
     for (int i = 0; i < info->n_obs; i++) b->obs[i] = xcalloc(info->obs_dims[i], sizeof(float));
     for (int c = 0; c < info->n_cameras; c++) b->images[c] = xcalloc((size_t)info->height * info->width * 3, 1);
+    if (info->frame_height != info->height || info->frame_width != info->width)
+        for (int c = 0; c < info->n_cameras; c++)
+            r->frame_rgb[c] = xcalloc((size_t)info->frame_height * info->frame_width * 3, 1);
     if (!r->robomimic) return;
     episode_buffer_t *e = &r->ep;
     size_t T = (size_t)r->max_steps;
@@ -468,7 +578,7 @@ static void free_buffers(rollout_t *r)
     free(b->state), free(b->velocity), free(b->action);
     free(e->state), free(e->velocity), free(e->action), free(e->sim_state), free(e->rewards), free(e->dones);
     for (int i = 0; i < SIM_MAX_OBS; i++) free(b->obs[i]), free(e->obs[i]);
-    for (int c = 0; c < SIM_MAX_CAMERAS; c++) free(b->images[c]), free(e->images[c]);
+    for (int c = 0; c < SIM_MAX_CAMERAS; c++) free(b->images[c]), free(e->images[c]), free(r->frame_rgb[c]);
 }
 
 /* robomimic's env_args: enough for a reader to know the task, cameras and rate. */
@@ -489,17 +599,20 @@ int main(int argc, char **argv)
     options o;
     parse_options(argc, argv, &o);
     if (o.summarize) return summarize(&o);
+    install_stop_handlers();
 
     /* The task: render what the policy, the recording or the frame stream needs. */
     int scripted = strcmp(o.policy, "scripted") == 0;
     sim_task_options_t task_options = sim_task_default_options();
     task_options.height = o.height;
     task_options.width = o.width;
+    task_options.frame_height = o.frame_height;
+    task_options.frame_width = o.frame_width;
     if (o.cameras) {
         task_options.n_cameras = (int)o.n_cameras;
         for (size_t c = 0; c < o.n_cameras; c++) task_options.cameras[c] = o.cameras[c];
     }
-    int render = !scripted || o.output || o.frames;
+    int render = !scripted || o.output || o.frames || o.final_frames;
     if (!render) task_options.n_cameras = 0;
     sim_task_t *task = sim_task_create(o.task, &task_options);
     if (!task) tool_usage_error("%s", error_get());
@@ -535,18 +648,13 @@ int main(int argc, char **argv)
     /* Outputs: results on stdout unless the frames go there. The writer keeps env_args. */
     FILE *results = stdout;
     char env_args[2048];
-    if (o.frames) {
-        if (strcmp(o.frames, "-") == 0) {
-            r.frames_fp = stdout;
-            results = stderr;
-        } else if (!(r.frames_fp = fopen(o.frames, "wb"))) {
-            tool_die(EXIT_DATA, "%s: %s", o.frames, strerror(errno));
-        }
-        if (!(r.frames = stream_writer_open(r.frames_fp))) tool_die(EXIT_DATA, "%s", error_get());
-        stream_sample_init(&r.sample);
-    }
+    frame_stream_open(&r.frames, o.frames);
+    frame_stream_open(&r.final_frames, o.final_frames);
+    if (r.frames.fp == stdout || r.final_frames.fp == stdout) results = stderr;
+    stream_sample_init(&r.sample);
     if (o.output && o.layout == EPISODE_LAYOUT_ACT) {
         if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o.output, strerror(errno));
+        tempfile_clean_stale(o.output, "episode_"); /* what a killed run left, whichever its seeds */
     } else if (o.output) {
         env_args_json(info, env_args, sizeof env_args);
         episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = env_args, .gzip_level = o.gzip};
@@ -568,27 +676,33 @@ int main(int argc, char **argv)
             failed = 1;
             break;
         }
+        if (stop_signal) {
+            tool_warn("interrupted by %s after episode %ld", signal_name(stop_signal), i);
+            failed = 1;
+            break;
+        }
         snprintf(extra, sizeof extra, "success %ld/%ld", summary.successes, summary.episodes);
         progress_update(&progress, i + 1, extra);
     }
     if (!failed) progress_finish(&progress, summary.episodes, extra);
 
     if (r.robomimic) {
-        if (failed) episode_writer_abort(r.robomimic);
+        /* interrupted: the finished demos are kept, closed as a complete file */
+        if (failed && !(stop_signal && summary.episodes > 0)) episode_writer_abort(r.robomimic);
         else if (episode_writer_close(r.robomimic) < 0) tool_warn("%s", error_get()), failed = 1;
     }
-    if (r.frames) {
-        if (failed) stream_writer_abort(r.frames);
-        else if (stream_writer_close(r.frames) < 0) tool_warn("%s", error_get()), failed = 1;
-        stream_sample_free(&r.sample);
-        if (r.frames_fp != stdout && fclose(r.frames_fp) != 0) tool_warn("%s: %s", o.frames, strerror(errno)), failed = 1;
-        if (failed && r.frames_fp != stdout) remove(o.frames);   /* no half-written stream */
-    }
+    failed = frame_stream_close(&r.frames, failed);
+    failed = frame_stream_close(&r.final_frames, failed);
+    stream_sample_free(&r.sample);
     if (!failed) results_summary_print(results, &summary);
     free_buffers(&r);
     policy_free(policy);
     sim_task_free(task);
     strlist_free(o.cameras);
     if (tool_close_stdout() < 0) return EXIT_DATA;
+    if (stop_signal) {   /* die of it, as the caller expects of an interrupted program */
+        signal(stop_signal, SIG_DFL);
+        raise(stop_signal);
+    }
     return failed ? EXIT_DATA : EXIT_SUCCESS;
 }

@@ -1,6 +1,7 @@
-/* vidwrite — turn a sample stream's camera images into a video: H.264 MP4 or animated GIF.
+/* vidwrite — turn a sample stream's camera images into a video: H.264 MP4, animated GIF, or a
+ * PNG still of the last frame.
  *
- *   vidwrite -o OUT [--fps N] [--crf N] [--preset NAME] [--cameras LIST] [--label] [-q] [FILE|-]
+ *   vidwrite -o OUT [--fps N] [--crf N] [--preset NAME] [--cameras LIST] [--label] [--captions] [-q] [FILE|-]
  *
  * Every sample of the stream is one video frame; its `observation.images.<camera>` fields (or
  * `images.<camera>`) are tiled left to right, in --cameras order or else sorted by name. */
@@ -8,11 +9,11 @@
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/progress.h"
+#include "util/tempfile.h"
 #include "video/encode.h"
 #include "video/tile.h"
 
 #include <getopt.h>
-#include <signal.h>
 #include <unistd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,30 +24,35 @@ typedef struct {
     video_options_t video;
     char **cameras; /* NULL: every camera of the first sample */
     size_t n_cameras;
-    int label, quiet;
+    int label, captions, quiet;
 } vidwrite_options_t;
 
 static const char usage_text[] =
     "Usage: vidwrite -o OUT [options] [FILE|-]\n"
     "Write the camera images of a sample stream (observation.images.* fields) as a video.\n"
-    "OUT ending in .gif gives an animated GIF; .mp4, .m4v, .mov, .mkv give H.264 (yuv420p).\n\n"
+    "OUT ending in .gif gives an animated GIF; .mp4, .m4v, .mov, .mkv give H.264 (yuv420p);\n"
+    ".png gives a still image of the last frame.\n\n"
     "  -o, --output OUT     video file to write (required; written atomically)\n"
     "  -r, --fps N          frames per second (default 30)\n"
     "  -c, --crf N          x264 quality 0..51, lower is better (default 23)\n"
     "      --preset NAME    x264 preset (default medium)\n"
     "  -C, --cameras LIST   cameras to show, comma-separated, in this order (default: all, sorted)\n"
     "  -l, --label          write each camera's name in its corner\n"
+    "      --captions       also write the episode's seed, reward stage and success along the\n"
+    "                       bottom (from the episode_index, reward_stage, max_reward and success\n"
+    "                       fields rollout --frames writes)\n"
     "  -q, --quiet          no progress on stderr\n"
     "      --help           this text\n"
     "      --version        version\n";
 
 static void parse_options(int argc, char **argv, vidwrite_options_t *o)
 {
-    enum { OPT_HELP = 256, OPT_VERSION };
+    enum { OPT_HELP = 256, OPT_VERSION, OPT_CAPTIONS };
     static const struct option longopts[] = {
         {"output", required_argument, 0, 'o'}, {"fps", required_argument, 0, 'r'},
         {"crf", required_argument, 0, 'c'},    {"preset", required_argument, 0, 'p'},
         {"cameras", required_argument, 0, 'C'}, {"label", no_argument, 0, 'l'},
+        {"captions", no_argument, 0, OPT_CAPTIONS},
         {"quiet", no_argument, 0, 'q'},        {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},      {0, 0, 0, 0}};
     *o = (vidwrite_options_t){.input = "-", .video = {.fps = 30, .crf = 23, .preset = "medium"}};
@@ -72,6 +78,7 @@ static void parse_options(int argc, char **argv, vidwrite_options_t *o)
                 if (!o->cameras[i][0]) tool_usage_error("--cameras: empty camera name in '%s'", optarg);
             break;
         case 'l': o->label = 1; break;
+        case OPT_CAPTIONS: o->captions = o->label = 1; break;
         case 'q': o->quiet = 1; break;
         case OPT_HELP: fputs(usage_text, stdout); exit(tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS);
         case OPT_VERSION: tool_version();
@@ -188,28 +195,38 @@ static int image_to_rgb(const npy_array *a, uint8_t **rgb, int *height, int *wid
     return 0;
 }
 
-/* ---------------------------------------------------------------- interrupted runs */
-/* Ctrl-C or a kill while encoding: remove the temporary file, then die of the signal. */
-static const char *volatile temp_to_remove;
-
-static void remove_temp_and_die(int sig)
+/* ---------------------------------------------------------------- captions */
+/* "seed 100003  stage 3/4  success" in the bottom-left corner, from the fields present; a frame
+ * with none of them is an error (the stream is not rollout's frames). */
+static int draw_caption(const stream_sample *s, int64_t sample_index, const char *input_name, uint8_t *frame,
+                        int height, int width)
 {
-    const char *temp = temp_to_remove;
-    if (temp) unlink(temp);
-    signal(sig, SIG_DFL);
-    raise(sig);
-}
-
-static void watch_temp(const char *temp)
-{
-    temp_to_remove = temp;
-    static int installed;
-    if (temp && !installed) {
-        installed = 1;
-        signal(SIGINT, remove_temp_and_die);
-        signal(SIGTERM, remove_temp_and_die);
-        signal(SIGHUP, remove_temp_and_die);
+    char text[160] = "";
+    size_t n = 0;
+    int64_t seed, stage, max_reward, success;
+    int any = 0;
+    if (stream_sample_get_i64(s, "episode_index", &seed) == 0)
+        n += (size_t)snprintf(text + n, sizeof text - n, "seed %lld", (long long)seed), any = 1;
+    if (stream_sample_get_i64(s, "reward_stage", &stage) == 0) {
+        any = 1;
+        n += (size_t)snprintf(text + n, sizeof text - n, "%sstage %lld", n ? "  " : "", (long long)stage);
+        if (stream_sample_get_i64(s, "max_reward", &max_reward) == 0 && n < sizeof text)
+            n += (size_t)snprintf(text + n, sizeof text - n, "/%lld", (long long)max_reward);
     }
+    if (stream_sample_get_i64(s, "success", &success) == 0) {
+        any = 1;
+        if (success && n < sizeof text) n += (size_t)snprintf(text + n, sizeof text - n, "%ssuccess", n ? "  " : "");
+    }
+    error_clear();
+    if (!any) {
+        char where[256];
+        describe_frame(s, sample_index, where, sizeof where);
+        return error_set("%s: %s: --captions: no episode_index, reward_stage or success field (rollout --frames writes them)",
+                         input_name, where);
+    }
+    int scale = video_text_scale(height);
+    video_draw_text(frame, height, width, scale, height - video_text_height(scale) - scale, scale, text);
+    return 0;
 }
 
 /* ---------------------------------------------------------------- the frame loop */
@@ -258,20 +275,11 @@ static int add_sample(frame_builder_t *b, const vidwrite_options_t *o, const str
     if (!b->writer) {
         b->frame = malloc((size_t)height * width * 3);
         if (!b->frame) return error_set("out of memory");
-        /* signals held from before the temporary file exists until its removal is armed: a
-         * kill in between is delivered right after, to the handler that removes it */
-        sigset_t hold, old;
-        sigemptyset(&hold);
-        sigaddset(&hold, SIGINT);
-        sigaddset(&hold, SIGTERM);
-        sigaddset(&hold, SIGHUP);
-        sigprocmask(SIG_BLOCK, &hold, &old);
         b->writer = video_writer_open(o->output, height, width, &o->video);
-        if (b->writer) watch_temp(video_writer_temp_path(b->writer));
-        sigprocmask(SIG_SETMASK, &old, NULL);
         if (!b->writer) return -1;
     }
     video_tile_compose(b->tiles, (int)b->n_cameras, o->label, b->frame);
+    if (o->captions && draw_caption(s, sample_index, input_name, b->frame, height, width) < 0) return -1;
     return video_writer_add(b->writer, b->frame);
 }
 
@@ -310,7 +318,6 @@ static int write_video(const vidwrite_options_t *o)
         progress_update(&progress, n, NULL);
     }
     if (rc == 0 && n == 0) rc = error_set("%s: no frames in the stream", input_name);
-    watch_temp(NULL);
     if (rc == 0) {
         rc = video_writer_finish(b.writer);
         b.writer = NULL;
@@ -330,6 +337,7 @@ static int write_video(const vidwrite_options_t *o)
 int main(int argc, char **argv)
 {
     tool_init("vidwrite");
+    tempfile_remove_on_signals(); /* Ctrl-C or a kill while encoding removes the temporary file */
     vidwrite_options_t options;
     parse_options(argc, argv, &options);
     if (write_video(&options) < 0) tool_die(EXIT_DATA, "%s", error_get());

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/tempfile.h"
 
 struct checkpoint_writer {
     hid_t file;
@@ -61,8 +62,12 @@ static int write_floats(hid_t parent, const char *name, const float *data, int n
                                       : H5Dcreate2(parent, name, H5T_IEEE_F32LE, space, H5P_DEFAULT, dcpl, H5P_DEFAULT);
     if (dcpl >= 0) H5Pclose(dcpl);
     int r = set < 0 ? -1 : (H5Dwrite(set, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data) < 0 ? -1 : 0);
-    if (set >= 0) H5Dclose(set);
+    /* the chunk cache writes the data on close: a failure there (a full disk) is a failed write,
+     * or the file keeps a hole that reads as zeros (whose Fletcher-32 checksum is 0, valid) */
+    int saved = errno;
+    if (set >= 0 && H5Dclose(set) < 0 && r == 0) r = -1, saved = errno;
     if (space >= 0) H5Sclose(space);
+    errno = saved;
     return r;
 }
 
@@ -73,7 +78,7 @@ static int attr_write(hid_t obj, const char *name, hid_t file_type, hid_t mem_ty
     if (H5Aexists(obj, name) > 0) H5Adelete(obj, name);
     hid_t a = H5Acreate2(obj, name, file_type, space, H5P_DEFAULT, H5P_DEFAULT);
     int r = a < 0 || H5Awrite(a, mem_type, value) < 0 ? -1 : 0;
-    if (a >= 0) H5Aclose(a);
+    if (a >= 0 && H5Aclose(a) < 0) r = -1;
     H5Sclose(space);
     return r;
 }
@@ -152,20 +157,25 @@ checkpoint_writer *checkpoint_create(const char *path)
     quiet_hdf5();
     checkpoint_writer *w = calloc(1, sizeof *w);
     if (!w) return error_set("%s: out of memory", path), NULL;
-    size_t n = strlen(path) + 32;
+    w->file = -1;
     w->path = strdup(path);
-    w->tmp = malloc(n);
+    w->tmp = malloc(TEMPFILE_MAX);
     if (!w->path || !w->tmp) {
         checkpoint_abort(w);
         return error_set("%s: out of memory", path), NULL;
     }
-    snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    if (tempfile_begin(path, w->tmp, TEMPFILE_MAX) < 0) {
+        free(w->tmp);
+        w->tmp = NULL;
+        checkpoint_abort(w);
+        return NULL;
+    }
+    errno = 0;
     w->file = h5u_file_create(w->tmp); /* checksummed metadata: a flipped bit is a read error */
     if (w->file < 0) {
-        error_set("%s: cannot create the temporary checkpoint %s", path, w->tmp);
-        free(w->path);
-        free(w->tmp);
-        free(w);
+        if (errno) error_set("%s: cannot create the temporary checkpoint %s:", path, w->tmp);
+        else error_set("%s: cannot create the temporary checkpoint %s", path, w->tmp);
+        checkpoint_abort(w);
         return NULL;
     }
     if (h5u_attr_string(w->file, "format", CHECKPOINT_FORMAT) < 0) {
@@ -173,6 +183,15 @@ checkpoint_writer *checkpoint_create(const char *path)
         return error_set("%s: cannot write to the checkpoint", path), NULL;
     }
     return w;
+}
+
+/* "PATH: cannot write WHAT", with the system's reason when a write failed for lack of space
+ * or an I/O error (errno is cleared before each writing function). */
+static int write_error(const checkpoint_writer *w, const char *what)
+{
+    if (errno == ENOSPC || errno == EDQUOT || errno == EFBIG || errno == EIO)
+        return error_set("%s: cannot write %s:", w->path, what);
+    return error_set("%s: cannot write %s", w->path, what);
 }
 
 static const char *kind_of(unsigned flags)
@@ -185,22 +204,33 @@ static const char *kind_of(unsigned flags)
 static int write_store(checkpoint_writer *w, const char *group, const nn_params *ps, const float *base,
                        int trainable_only, int with_kind)
 {
+    errno = 0;
+    char what[600];
     hid_t g = group_get(w->file, group);
-    if (g < 0) return error_set("%s: cannot create /%s", w->path, group);
+    if (g < 0) {
+        snprintf(what, sizeof what, "/%s", group);
+        return write_error(w, what);
+    }
     for (int i = 0; i < ps->count; i++) {
         const nn_param_info *p = &ps->list[i];
         if (trainable_only && (p->flags & (NN_BUFFER | NN_FROZEN))) continue;
         if (write_floats(g, p->t->name, base + p->offset, p->t->ndim, p->t->shape) < 0) {
+            int saved = errno;
             H5Gclose(g);
-            return error_set("%s: cannot write /%s/%s", w->path, group, p->t->name);
+            errno = saved;
+            snprintf(what, sizeof what, "/%s/%s", group, p->t->name);
+            return write_error(w, what);
         }
         if (with_kind) {
             hid_t set = H5Dopen2(g, p->t->name, H5P_DEFAULT);
             int r = set < 0 ? -1 : h5u_attr_string(set, "kind", kind_of(p->flags));
-            if (set >= 0) H5Dclose(set);
+            int saved = errno;
+            if (set >= 0 && H5Dclose(set) < 0) r = -1;
             if (r < 0) {
                 H5Gclose(g);
-                return error_set("%s: cannot write /%s/%s", w->path, group, p->t->name);
+                errno = saved;
+                snprintf(what, sizeof what, "/%s/%s", group, p->t->name);
+                return write_error(w, what);
             }
         }
     }
@@ -281,10 +311,15 @@ int checkpoint_write_stat(checkpoint_writer *w, const char *feature, const char 
     if (!feature[0] || strchr(feature, '/') || !name[0] || strchr(name, '/'))
         return error_set("%s: bad statistics name %s/%s", w->path, feature, name);
     snprintf(group, sizeof group, "stats/%s", feature);
+    errno = 0;
     hid_t g = group_get(w->file, group);
     int r = g < 0 ? -1 : write_floats(g, name, data, ndim, shape);
+    int saved = errno;
     if (g >= 0) H5Gclose(g);
-    return r < 0 ? error_set("%s: cannot write /stats/%s/%s", w->path, feature, name) : 0;
+    errno = saved;
+    char what[600];
+    snprintf(what, sizeof what, "/stats/%s/%s", feature, name);
+    return r < 0 ? write_error(w, what) : 0;
 }
 
 static void writer_free(checkpoint_writer *w)
@@ -297,15 +332,15 @@ static void writer_free(checkpoint_writer *w)
 int checkpoint_commit(checkpoint_writer *w)
 {
     if (!w) return -1;
-    int r = H5Fclose(w->file) < 0 ? error_set("%s: cannot finish writing %s", w->path, w->tmp) : 0;
+    int r = h5u_file_finish(w->file, w->tmp);
     w->file = -1;
-    if (r == 0) {   /* on disk before it takes the real name, so a crash leaves the old file or the new */
-        int fd = open(w->tmp, O_RDONLY);
-        if (fd < 0 || fsync(fd) < 0) r = error_set("%s: cannot sync %s:", w->path, w->tmp);
-        if (fd >= 0) close(fd);
+    if (r < 0) {
+        if (errno) error_set("%s: cannot finish writing %s:", w->path, w->tmp);
+        else error_set("%s: cannot finish writing %s", w->path, w->tmp);
+        tempfile_discard(w->tmp);
+    } else {
+        r = tempfile_commit(w->tmp, w->path); /* on disk before it takes the real name */
     }
-    if (r == 0 && rename(w->tmp, w->path) < 0) r = error_set("%s: cannot rename %s into place:", w->path, w->tmp);
-    if (r < 0) unlink(w->tmp);
     writer_free(w);
     return r;
 }
@@ -313,8 +348,8 @@ int checkpoint_commit(checkpoint_writer *w)
 void checkpoint_abort(checkpoint_writer *w)
 {
     if (!w) return;
-    if (w->file > 0) H5Fclose(w->file);
-    if (w->tmp) unlink(w->tmp);
+    if (w->file >= 0) h5u_file_finish(w->file, w->tmp);
+    if (w->tmp) tempfile_discard(w->tmp);
     writer_free(w);
 }
 

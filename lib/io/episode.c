@@ -62,6 +62,9 @@ struct episode_file {
     size_t count;
 };
 
+/* 1 if path exists, 0 if not, -1 if it cannot be told (a damaged object header on the way: its
+ * checksum fails). Callers that treat -1 as "there" then fail opening it, with a message; a caller
+ * that counts must check. */
 static int link_exists(hid_t loc, const char *path)
 {
     /* H5Lexists on a multi-component path fails if an intermediate link is missing; walk it */
@@ -71,7 +74,8 @@ static int link_exists(hid_t loc, const char *path)
         if (*p == '/' || *p == 0) {
             char saved = *p;
             *p = 0;
-            if (H5Lexists(loc, buf, H5P_DEFAULT) <= 0) return 0;
+            htri_t there = H5Lexists(loc, buf, H5P_DEFAULT);
+            if (there <= 0) return there < 0 ? -1 : 0;
             if (!saved) return 1;
             *p = saved;
         }
@@ -119,6 +123,11 @@ episode_file *episode_file_open(const char *path, episode_layout layout)
     }
     int has_data = link_exists(f->file, "data"), has_obs = link_exists(f->file, "observations") ||
                                                           link_exists(f->file, "action");
+    if (has_data < 0) {
+        error_set("%s: cannot read the root group (truncated or corrupt?)", path);
+        episode_file_close(f);
+        return NULL;
+    }
     if (layout == EPISODE_LAYOUT_AUTO) {
         if (has_data) layout = EPISODE_LAYOUT_ROBOMIMIC;
         else if (has_obs) layout = EPISODE_LAYOUT_ACT;
@@ -517,7 +526,12 @@ static int setup_robomimic(episode_reader *r, const char *group, const episode_r
         int n = 0, present = 0;
         for (char **k = keys; *k; k++, n++) {
             snprintf(path, sizeof path, "%s/obs/%s", group, *k);
-            present += link_exists(r->file->file, path);
+            int there = link_exists(r->file->file, path);
+            if (there < 0) {
+                strlist_free(defaults);
+                return error_set("%s: cannot read %s (corrupt file?)", r->file->path, path);
+            }
+            present += there;
         }
         int required = !defaults || (o && o->features);
         if (present || required) {

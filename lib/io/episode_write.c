@@ -3,7 +3,9 @@
 #include "io/episode_write.h"
 #include "io/hdf5_util.h"
 #include "util/error.h"
+#include "util/tempfile.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,14 +70,18 @@ episode_writer *episode_writer_create(const char *path, const episode_writer_opt
     if (!w) return error_set("out of memory"), NULL;
     w->o = *options;
     w->file = w->data_group = w->episode_group = -1;
-    size_t n = strlen(path) + 32;
     w->path = strdup(path);
-    w->tmp = malloc(n);
+    w->tmp = malloc(TEMPFILE_MAX);
     if (!w->path || !w->tmp) {
         episode_writer_abort(w);
         return error_set("out of memory"), NULL;
     }
-    snprintf(w->tmp, n, "%s.tmp.%ld", path, (long)getpid());
+    if (tempfile_begin(path, w->tmp, TEMPFILE_MAX) < 0) {
+        free(w->tmp);
+        w->tmp = NULL;
+        episode_writer_abort(w);
+        return NULL;
+    }
     w->file = h5u_file_create(w->tmp); /* checksummed metadata: a flipped bit is a read error */
     if (w->file < 0) {
         error_set("%s: cannot create %s", path, w->tmp);
@@ -222,11 +228,14 @@ int episode_writer_attr_string(episode_writer *w, const char *name, const char *
     return 0;
 }
 
-static void close_datasets(episode_writer *w)
+/* -1 when a dataset fails to close: its last chunks are written then (a full disk), and the file
+ * would otherwise keep a hole that reads as zeros under a valid checksum. */
+static int close_datasets(episode_writer *w)
 {
+    int rc = 0;
     for (int i = 0; i < w->n_ds; i++) {
         wdataset *d = &w->ds[i];
-        if (d->dset >= 0) H5Dclose(d->dset);
+        if (d->dset >= 0 && H5Dclose(d->dset) < 0 && rc == 0) rc = -1;
         h5u_type_close(d->mem_type);
         free(d->buf);
         free(d->name);
@@ -234,6 +243,7 @@ static void close_datasets(episode_writer *w)
     free(w->ds);
     w->ds = NULL;
     w->n_ds = 0;
+    return rc;
 }
 
 int64_t episode_writer_end(episode_writer *w)
@@ -253,7 +263,12 @@ int64_t episode_writer_end(episode_writer *w)
     if (frames <= 0) return fail(w, "episode without frames%s", "");
     if (w->o.layout == EPISODE_LAYOUT_ROBOMIMIC && h5u_attr_i64(w->episode_group, "num_samples", frames) < 0)
         return fail(w, "cannot write num_samples%s", "");
-    close_datasets(w);
+    errno = 0;
+    if (close_datasets(w) < 0) {
+        if (errno) error_set("episode %" PRId64 ": cannot write its data:", w->n_episodes);
+        else error_set("episode %" PRId64 ": cannot write its data", w->n_episodes);
+        return error_prefix("%s: ", w->path);
+    }
     H5Gclose(w->episode_group);
     w->episode_group = -1;
     w->in_episode = 0;
@@ -323,22 +338,19 @@ int episode_writer_close(episode_writer *w)
     }
     if (w->data_group >= 0) H5Gclose(w->data_group);
     w->data_group = -1;
-    herr_t closed = H5Fclose(w->file);
+    int closed = h5u_file_finish(w->file, w->tmp);
     w->file = -1;
     if (closed < 0) {
-        fail(w, "cannot finish the file (disk full?)%s", "");
+        if (errno) error_set("%s: cannot finish writing %s:", w->path, w->tmp);
+        else error_set("%s: cannot finish writing %s", w->path, w->tmp);
         episode_writer_abort(w);
         return -1;
     }
-    if (rename(w->tmp, w->path) != 0) {
-        error_set("%s: cannot rename %s:", w->path, w->tmp);
-        episode_writer_abort(w);
-        return -1;
-    }
+    int committed = tempfile_commit(w->tmp, w->path); /* removes the temporary on failure */
     free(w->tmp);
     w->tmp = NULL;
-    episode_writer_abort(w); /* frees what is left; the file is in place */
-    return 0;
+    episode_writer_abort(w); /* frees what is left */
+    return committed;
 }
 
 void episode_writer_abort(episode_writer *w)
@@ -347,8 +359,8 @@ void episode_writer_abort(episode_writer *w)
     close_datasets(w);
     if (w->episode_group >= 0) H5Gclose(w->episode_group);
     if (w->data_group >= 0) H5Gclose(w->data_group);
-    if (w->file >= 0) H5Fclose(w->file);
-    if (w->tmp) unlink(w->tmp);
+    if (w->file >= 0) h5u_file_finish(w->file, w->tmp);
+    if (w->tmp) tempfile_discard(w->tmp);
     free(w->tmp);
     free(w->path);
     free(w);

@@ -2,11 +2,18 @@
  * checkpoints, and the check that a dataset's declared extent is backed by stored data. */
 #include "io/hdf5_util.h"
 
+#include <errno.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "util/error.h"
 
 void h5u_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
+
+/* No cleanup of HDF5 at exit: after a file whose close failed (a full disk), libhdf5 1.10's atexit
+ * handler crashes closing it again. Every file is closed explicitly, so the handler has nothing
+ * else to do; it must be turned off before the first HDF5 call, hence a constructor. */
+__attribute__((constructor)) static void h5u_no_atexit(void) { H5dont_atexit(); }
 
 static hid_t bool_type(void)
 {
@@ -74,7 +81,7 @@ static int write_attr(hid_t object, const char *name, hid_t type, const void *va
     hid_t space = H5Screate(H5S_SCALAR);
     hid_t attr = H5Acreate2(object, name, type, space, H5P_DEFAULT, H5P_DEFAULT);
     int rc = attr >= 0 && H5Awrite(attr, type, value) >= 0 ? 0 : -1;
-    if (attr >= 0) H5Aclose(attr);
+    if (attr >= 0 && H5Aclose(attr) < 0) rc = -1;
     H5Sclose(space);
     return rc;
 }
@@ -157,6 +164,20 @@ hid_t h5u_file_create(const char *path)
     if (fcpl >= 0) H5Pclose(fcpl);
     if (fapl >= 0) H5Pclose(fapl);
     return file;
+}
+
+int h5u_file_finish(hid_t file, const char *path)
+{
+    errno = 0;
+    int ok = H5Fflush(file, H5F_SCOPE_GLOBAL) >= 0;
+    int saved = errno;
+    if (!ok) (void)!truncate(path, 0); /* frees the space, so that closing can write what it must */
+    if (H5Fclose(file) < 0 && ok) {
+        saved = errno;
+        ok = 0;
+    }
+    errno = ok ? 0 : saved;
+    return ok ? 0 : -1;
 }
 
 hid_t h5u_dcpl_checksummed(hid_t dcpl, int rank, const hsize_t *dims, size_t elem_size)

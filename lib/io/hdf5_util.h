@@ -35,6 +35,10 @@ hid_t h5u_dcpl_untimed(void);
  * a type or an address is an error on reading rather than a different file (such files need
  * HDF5 1.10 or later to read), and whose root group records no modification time. */
 hid_t h5u_file_create(const char *path);
+/* Flush and close a file written at path; 0, or -1 with errno from the failed write (ENOSPC on a
+ * full disk). After a failed flush the file is truncated to nothing first, so that the close does
+ * not fail too (libhdf5 keeps a file it could not close open to the end). The caller removes it. */
+int h5u_file_finish(hid_t file, const char *path);
 /* Chunk a dataset creation property list along its first dimension (chunks of at most 16 MiB)
  * and add the Fletcher-32 checksum of every chunk, so that a flipped bit in the data is an
  * error on reading. rank >= 1 and no zero dimension; returns dcpl, or -1. */

@@ -1,6 +1,7 @@
 /* npy.c — n-dimensional arrays and the .npy codec (NumPy format 1.0 written, 1.0-3.0 read). */
 #include "io/npy.h"
 #include "util/error.h"
+#include "util/tempfile.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -147,18 +148,21 @@ int npy_write(FILE *fp, const npy_array *a)
 
 int npy_save(const char *path, const npy_array *a)
 {
-    char tmp[4096];
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    char tmp[TEMPFILE_MAX];
+    if (tempfile_begin(path, tmp, sizeof tmp) < 0) return -1;
     FILE *fp = fopen(tmp, "wb");
-    if (!fp) return error_set("%s: cannot create:", tmp);
+    if (!fp) {
+        error_set("%s: cannot create:", tmp);
+        tempfile_discard(tmp);
+        return -1;
+    }
     int bad = npy_write(fp, a) < 0;
     if (fclose(fp) != 0 && !bad) bad = error_set("%s: write error:", path) < 0;
-    if (!bad && rename(tmp, path) != 0) bad = error_set("%s: cannot rename:", path) < 0;
     if (bad) {
-        unlink(tmp);
+        tempfile_discard(tmp);
         return error_prefix("%s: ", path);
     }
-    return 0;
+    return tempfile_commit(tmp, path);
 }
 
 /* ---------------------------------------------------------------- decoding */

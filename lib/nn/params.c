@@ -64,6 +64,22 @@ static float *grow_block(float *old, long old_n, long new_n)
     return p;
 }
 
+void nn_params_inference_only(nn_params *ps)
+{
+    free(ps->grad);
+    ps->grad = NULL;
+    long size = ps->total > 0 ? ps->total : PARAM_ALIGN;
+    float *d = size < ps->capacity ? grow_block(ps->data, ps->total, size) : NULL;
+    if (d) ps->data = d, ps->capacity = size;   /* out of memory: keep the larger block */
+    for (int i = 0; i < ps->count; i++) {
+        nn_param_info *p = &ps->list[i];
+        p->t->data = ps->data + p->offset;
+        p->t->grad = NULL;
+        p->t->requires_grad = 0;
+        p->flags |= NN_FROZEN;
+    }
+}
+
 nn_tensor *nn_param(nn_params *ps, const char *name, unsigned flags, int ndim, const int *shape)
 {
     if (ndim < 0 || ndim > NN_MAX_DIMS) { error_set("nn param %s: %d dims (at most %d)", name, ndim, NN_MAX_DIMS); return NULL; }

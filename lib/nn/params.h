@@ -60,6 +60,11 @@ void nn_params_zero_grad(nn_params *ps);
  * cost that dominates batch-1 inference. freeze = 0 drops the packed copies (do so before
  * loading or training). */
 void nn_params_freeze(nn_params *ps, int freeze);
+/* A store that will only run inference: free the gradient block and give the value block back
+ * down to its registered size (it grows by doubling while parameters are registered). After
+ * this no parameter may be registered and nothing may be trained; gradients of inputs still
+ * work (parameters then have none). */
+void nn_params_inference_only(nn_params *ps);
 /* Number of trainable floats (not FROZEN, not BUFFER). */
 long nn_params_trainable(const nn_params *ps);
 

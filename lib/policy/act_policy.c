@@ -36,6 +36,7 @@ static void *act_policy_open(const char *path, const policy_env_t *env, const po
     if (!p) { error_set("out of memory"); return NULL; }
     if (act_checkpoint_load_inference(path, &p->m) < 0) { free(p); return NULL; }
     nn_params_freeze(p->m.ps, 1);   /* inference only: products use weights packed once */
+    nn_params_inference_only(p->m.ps);   /* no gradients: the memory a robot's program holds */
     const act_config *cfg = &p->m.cfg;
     if (cfg->state_dim != env->state_dim || cfg->action_dim != env->action_dim) {
         error_set("the policy takes %d state values and gives %d actions; task %s has %d and %d", cfg->state_dim,

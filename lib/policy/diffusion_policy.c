@@ -135,6 +135,7 @@ static void *dp_policy_open(const char *path, const policy_env_t *env, const pol
     if (!p) { error_set("out of memory"); return NULL; }
     if (dp_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
     nn_params_freeze(p->m.ps, 1);   /* inference only: products use weights packed once */
+    nn_params_inference_only(p->m.ps);   /* no gradients: the memory a robot's program holds */
     const dp_config *cfg = &p->m.cfg;
     p->sampler = cfg->sampler;
     p->steps = cfg->inference_steps;

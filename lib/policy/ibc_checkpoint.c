@@ -1,6 +1,8 @@
 /* ibc_checkpoint.c — IBC checkpoints through io/checkpoint.h: DP's encoder configuration and
- * normaliser limits (diffusion_checkpoint.c), IBC's own configuration (Ta, width, dropout, the
- * default inference), the weights under /params with DP's names, root attribute policy = "ibc". */
+ * normaliser limits (diffusion_checkpoint.c), IBC's own configuration (Ta, the MLP's width as
+ * mlp_width, dropout, the default inference), the weights under /params with DP's names, root
+ * attribute policy = "ibc". "width" is the encoder's image width; checkpoints written before
+ * mlp_width existed kept the MLP's width there (over the image width), and are read so. */
 #include "policy/ibc.h"
 
 #include <string.h>
@@ -15,7 +17,7 @@ int ibc_checkpoint_write(struct checkpoint_writer *w, const ibc_model *m)
         dp_checkpoint_write_encoder(w, &m->obs) < 0 ||
         checkpoint_write_configf(w, "n_action_steps", "%d", cfg->obs.n_action_steps) < 0 ||
         checkpoint_write_configf(w, "horizon", "%d", cfg->obs.horizon) < 0 ||
-        checkpoint_write_configf(w, "width", "%d", cfg->width) < 0 ||
+        checkpoint_write_configf(w, "mlp_width", "%d", cfg->width) < 0 ||
         checkpoint_write_configf(w, "dropout", "%.9g", cfg->dropout) < 0 ||
         checkpoint_write_configf(w, "sampler", "%s", ibc_sampler_name(cfg->inference.sampler)) < 0 ||
         checkpoint_write_configf(w, "pred_n_samples", "%d", cfg->inference.samples) < 0 ||
@@ -35,7 +37,8 @@ static int read_config(checkpoint_reader *r, const char *path, ibc_config *cfg)
     cfg->inference.sampler = (ibc_sampler)s;
     if (dp_checkpoint_read_encoder(r, path, &cfg->obs) < 0 ||
         checkpoint_config_int(r, "n_action_steps", &cfg->obs.n_action_steps) < 0 ||
-        checkpoint_config_int(r, "width", &cfg->width) < 0 || checkpoint_config_float(r, "dropout", &cfg->dropout) < 0 ||
+        checkpoint_config_int(r, checkpoint_config(r, "mlp_width") ? "mlp_width" : "width", &cfg->width) < 0 ||
+        checkpoint_config_float(r, "dropout", &cfg->dropout) < 0 ||
         checkpoint_config_int(r, "pred_n_samples", &cfg->inference.samples) < 0 ||
         checkpoint_config_int(r, "pred_n_iter", &cfg->inference.iterations) < 0 ||
         checkpoint_config_float(r, "noise", &cfg->inference.noise) < 0)

@@ -245,6 +245,7 @@ policy_t *policy_open(const char *spec, const policy_env_t *env, const policy_op
 
 const char *policy_kind(const policy_t *p) { return p->cls->kind; }
 int policy_chunk_size(const policy_t *p) { return p->chunk_size; }
+int policy_chunk_exec(const policy_t *p) { return p->options.temporal_agg ? 1 : p->exec; }
 int policy_action_dim(const policy_t *p) { return p->env.action_dim; }
 
 /* ---------------------------------------------------------------- stepping */

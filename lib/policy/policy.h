@@ -128,6 +128,8 @@ const char *policy_kind(const policy_t *p);
 /* Actions per act call (the chunk policy_predict writes) and the environment's action size. */
 int policy_chunk_size(const policy_t *p);
 int policy_action_dim(const policy_t *p);
+/* Actions executed per query: 1 with temporal ensembling, else the chunk execution count. */
+int policy_chunk_exec(const policy_t *p);
 /* One chunk from a history of observations, as predict does for a stream sample: reset with
  * seed, observe history[0..n_steps) in turn (the last is the current step), act. chunk:
  * [chunk_size][action_dim], chunk[0] the action for the current step. */

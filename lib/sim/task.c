@@ -62,6 +62,12 @@ sim_task_t *sim_task_create(const char *name, const sim_task_options_t *options)
         error_set("image size %dx%d is larger than 2048x2048", height, width);
         return NULL;
     }
+    if (opt.frame_height < 0 || opt.frame_width < 0 || opt.frame_height > 2048 || opt.frame_width > 2048) {
+        error_set("frame size %dx%d is not between 1x1 and 2048x2048", opt.frame_height, opt.frame_width);
+        return NULL;
+    }
+    int own_frames = opt.frame_height > 0 && opt.frame_width > 0 &&
+                     (opt.frame_height != height || opt.frame_width != width);
 
     sim_task_t *t = calloc(1, sizeof *t);
     if (!t) { error_set("out of memory creating task %s", name); return NULL; }
@@ -77,6 +83,8 @@ sim_task_t *sim_task_create(const char *name, const sim_task_options_t *options)
     t->info.sim_state_dim = 1 + t->m->nq + t->m->nv;
     t->info.height = height;
     t->info.width = width;
+    t->info.frame_height = own_frames ? opt.frame_height : height;
+    t->info.frame_width = own_frames ? opt.frame_width : width;
     t->n_substeps = (int)lround(1.0 / (cls->control_hz * t->m->opt.timestep));
     if (t->n_substeps < 1) t->n_substeps = 1;
     list_scene_cameras(t);
@@ -105,6 +113,12 @@ sim_task_t *sim_task_create(const char *name, const sim_task_options_t *options)
     }
     t->info.n_cameras = opt.n_cameras;
     if (opt.n_cameras > 0 && !(t->renderer = sim_renderer_create(t->m, height, width))) goto fail;
+    if (opt.n_cameras > 0 && own_frames) {
+        if (!(t->frame_m = mj_copyModel(NULL, t->m))) goto oom;
+        t->frame_m->vis.global.offheight = opt.frame_height;
+        t->frame_m->vis.global.offwidth = opt.frame_width;
+        if (!(t->frame_renderer = sim_renderer_create(t->frame_m, opt.frame_height, opt.frame_width))) goto fail;
+    }
     return t;
 oom:
     error_set("out of memory creating task %s", name);
@@ -118,6 +132,8 @@ void sim_task_free(sim_task_t *t)
     if (!t) return;
     if (t->cls && t->cls->destroy && t->m) t->cls->destroy(t);
     sim_renderer_free(t->renderer);
+    sim_renderer_free(t->frame_renderer);
+    if (t->frame_m) mj_deleteModel(t->frame_m);
     if (t->d) mj_deleteData(t->d);
     if (t->m) mj_deleteModel(t->m);
     free(t->priv);
@@ -200,6 +216,14 @@ int sim_task_image(sim_task_t *t, int camera, uint8_t *rgb)
     if (camera < 0 || camera >= t->info.n_cameras || !t->renderer)
         return error_set("task %s renders no camera %d", t->info.name, camera);
     return sim_renderer_render(t->renderer, t->m, t->d, t->camera_ids[camera], rgb);
+}
+
+int sim_task_frame(sim_task_t *t, int camera, uint8_t *rgb)
+{
+    if (!t->frame_renderer) return sim_task_image(t, camera, rgb);
+    if (camera < 0 || camera >= t->info.n_cameras)
+        return error_set("task %s renders no camera %d", t->info.name, camera);
+    return sim_renderer_render(t->frame_renderer, t->frame_m, t->d, t->camera_ids[camera], rgb);
 }
 
 int sim_task_expert_action(sim_task_t *t, float *action) { return t->cls->expert(t, action); }

@@ -36,6 +36,10 @@ typedef struct {
     int n_cameras;
     /* Image size; 0 = the task's default (see sim_task_info). Any size up to 2048 works. */
     int height, width;
+    /* Size of the frames sim_task_frame renders for people to watch (videos, stills), from the
+     * same cameras with a renderer of their own, so the images above stay exactly what they are
+     * without it; 0 = the image size. */
+    int frame_height, frame_width;
 } sim_task_options_t;
 
 typedef struct {
@@ -52,6 +56,7 @@ typedef struct {
     int n_cameras;
     const char *camera_names[SIM_MAX_CAMERAS];
     int height, width;
+    int frame_height, frame_width; /* sim_task_frame's size */
     /* Every camera the scene has (for --help and error messages), the training camera first. */
     int n_scene_cameras;
     const char *scene_camera_names[SIM_MAX_CAMERAS];
@@ -98,6 +103,9 @@ int sim_task_obs_index(const sim_task_t *task, const char *name);
 /* Render rendered-camera i (index into info->camera_names) into rgb[height*width*3], top row
  * first. */
 int sim_task_image(sim_task_t *task, int camera, uint8_t *rgb);
+/* The same camera at the frame size (info->frame_height x frame_width); the image itself when
+ * no frame size was asked for. */
+int sim_task_frame(sim_task_t *task, int camera, uint8_t *rgb);
 
 /* The scripted expert's action for the current step (action_dim values). Deterministic given the
  * reset seed. */

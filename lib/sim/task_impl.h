@@ -51,6 +51,8 @@ struct sim_task {
     int n_substeps;
     uint64_t seed;
     sim_renderer_t *renderer;     /* NULL when no camera is rendered */
+    mjModel *frame_m;             /* a copy of m with the frame size's offscreen buffer */
+    sim_renderer_t *frame_renderer; /* NULL: frames are the images */
     int camera_ids[SIM_MAX_CAMERAS];
     void *priv;
 };

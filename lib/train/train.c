@@ -485,12 +485,15 @@ static int save_at(run_t *r, nn_ctx *c, void *vbatch, int64_t *idx, int at_keep,
         snprintf(path, sizeof path, "%s.best.h5", r->stem);
         if (r->writer && save(r, path, 0) < 0) return -1;
     }
-    if (r->writer && save(r, r->o->output, 1) < 0) return -1;
-    r->last_save = r->step;
+    /* the kept copy before the latest: a kill in between leaves the latest behind, and --resume
+     * writes the kept one again (the same bytes), never a latest ahead of a missing kept one;
+     * only the writing process (rank 0) writes */
     if (at_keep && r->writer) {
         snprintf(path, sizeof path, "%s.step%ld.h5", r->stem, r->step);
         if (save(r, path, 1) < 0) return -1;
     }
+    if (r->writer && save(r, r->o->output, 1) < 0) return -1;
+    r->last_save = r->step;
     return 0;
 }
 

@@ -1,9 +1,11 @@
-/* encode.c — RGB frames to H.264/MP4 (libavcodec + libx264, libswscale for yuv420p) or to an
- * animated GIF (libavcodec's gif encoder fed pal8 frames quantized here), written to a temporary
- * file that is renamed into place at the end. */
+/* encode.c — RGB frames to H.264/MP4 (libavcodec + libx264, libswscale for yuv420p), to an
+ * animated GIF (libavcodec's gif encoder fed pal8 frames quantized here) or to a PNG still of the
+ * last frame (libavcodec's png encoder), written to a temporary file that is renamed into place
+ * at the end. */
 #include "video/encode.h"
 
 #include "util/error.h"
+#include "util/tempfile.h"
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -30,6 +32,7 @@ struct video_writer {
     AVPacket *packet;
     struct SwsContext *sws;
     uint8_t *padded; /* out_height*out_width*3 RGB when padding is needed */
+    uint8_t *last;   /* PNG: the last frame added */
     int64_t frames;
 };
 
@@ -48,13 +51,17 @@ int video_kind_from_path(const char *path, video_kind_t *kind)
         *kind = VIDEO_KIND_GIF;
         return 0;
     }
+    if (dot && strcasecmp(dot, ".png") == 0) {
+        *kind = VIDEO_KIND_PNG;
+        return 0;
+    }
     static const char *h264_extensions[] = {".mp4", ".m4v", ".mov", ".mkv"};
     for (size_t i = 0; dot && i < sizeof h264_extensions / sizeof *h264_extensions; i++)
         if (strcasecmp(dot, h264_extensions[i]) == 0) {
             *kind = VIDEO_KIND_H264;
             return 0;
         }
-    return error_set("%s: unknown video type (expected a name ending in .mp4, .m4v, .mov, .mkv or .gif)", path);
+    return error_set("%s: unknown video type (expected a name ending in .mp4, .m4v, .mov, .mkv, .gif or .png)", path);
 }
 
 /* ---------------------------------------------------------------- GIF palette */
@@ -102,20 +109,12 @@ static void gif_convert(const uint8_t *rgb, int height, int width, uint8_t *out,
 /* ---------------------------------------------------------------- open */
 static char *make_temp_path(const char *path)
 {
-    const char *slash = strrchr(path, '/');
-    size_t dir_len = slash ? (size_t)(slash - path + 1) : 0;
-    const char *base = path + dir_len;
-    size_t n = strlen(path) + 16;
-    char *temp = malloc(n);
-    if (!temp) return NULL;
-    snprintf(temp, n, "%.*s.%s.XXXXXX", (int)dir_len, path, base);
-    int fd = mkstemp(temp);
-    if (fd < 0) {
-        error_set("%s: cannot create a temporary file next to it:", path);
+    char *temp = malloc(TEMPFILE_MAX);
+    if (!temp) return error_set("%s: out of memory", path), NULL;
+    if (tempfile_begin(path, temp, TEMPFILE_MAX) < 0) {
         free(temp);
         return NULL;
     }
-    close(fd);
     return temp;
 }
 
@@ -173,6 +172,14 @@ video_writer_t *video_writer_open(const char *path, int height, int width, const
     if (!v->path) goto fail_memory;
     v->temp_path = make_temp_path(path);
     if (!v->temp_path) goto fail;
+    if (kind == VIDEO_KIND_PNG) {
+        if (!avcodec_find_encoder(AV_CODEC_ID_PNG)) {
+            error_set("%s: this FFmpeg has no png encoder", path);
+            goto fail;
+        }
+        if (!(v->last = malloc((size_t)height * width * 3))) goto fail_memory;
+        return v;
+    }
 
     const AVOutputFormat *format = av_guess_format(NULL, path, NULL);
     if (!format) {
@@ -274,6 +281,11 @@ static const uint8_t *pad_frame(video_writer_t *v, const uint8_t *rgb)
 
 int video_writer_add(video_writer_t *v, const uint8_t *rgb)
 {
+    if (v->kind == VIDEO_KIND_PNG) {
+        memcpy(v->last, rgb, (size_t)v->height * v->width * 3);
+        v->frames++;
+        return 0;
+    }
     int rc = av_frame_make_writable(v->frame);
     if (rc < 0) return av_error(rc, "cannot reuse the frame buffer", v->path);
     if (v->kind == VIDEO_KIND_GIF) {
@@ -306,9 +318,40 @@ static void writer_free(video_writer_t *v)
     av_packet_free(&v->packet);
     sws_freeContext(v->sws);
     free(v->padded);
+    free(v->last);
     free(v->path);
     free(v->temp_path);
     free(v);
+}
+
+/* The last frame as one PNG image into the temporary file. */
+static int write_png(video_writer_t *v)
+{
+    const AVCodec *codec = avcodec_find_encoder(AV_CODEC_ID_PNG);
+    if (!(v->codec = avcodec_alloc_context3(codec)) || !(v->frame = av_frame_alloc()) || !(v->packet = av_packet_alloc()))
+        return error_set("%s: out of memory", v->path);
+    v->codec->width = v->width;
+    v->codec->height = v->height;
+    v->codec->pix_fmt = AV_PIX_FMT_RGB24;
+    v->codec->time_base = (AVRational){1, 1};
+    int rc = avcodec_open2(v->codec, codec, NULL);
+    if (rc < 0) return av_error(rc, "cannot open the png encoder", v->path);
+    v->frame->format = AV_PIX_FMT_RGB24;
+    v->frame->width = v->width;
+    v->frame->height = v->height;
+    if ((rc = av_frame_get_buffer(v->frame, 0)) < 0) return av_error(rc, "cannot allocate a frame", v->path);
+    for (int y = 0; y < v->height; y++)
+        memcpy(v->frame->data[0] + (size_t)y * v->frame->linesize[0], v->last + (size_t)y * v->width * 3,
+               (size_t)v->width * 3);
+    if ((rc = avcodec_send_frame(v->codec, v->frame)) < 0 || (rc = avcodec_send_frame(v->codec, NULL)) < 0)
+        return av_error(rc, "encoder refused the frame", v->path);
+    if ((rc = avcodec_receive_packet(v->codec, v->packet)) < 0) return av_error(rc, "encoding failed", v->path);
+    FILE *fp = fopen(v->temp_path, "wb");
+    if (!fp) return error_set("%s: cannot open %s:", v->path, v->temp_path);
+    int bad = fwrite(v->packet->data, 1, (size_t)v->packet->size, fp) != (size_t)v->packet->size;
+    bad |= fflush(fp) != 0;
+    if (fclose(fp) != 0 || bad) return error_set("%s: write failed:", v->path);
+    return 0;
 }
 
 int video_writer_finish(video_writer_t *v)
@@ -317,6 +360,12 @@ int video_writer_finish(video_writer_t *v)
         error_set("%s: no frames to write", v->path);
         video_writer_abort(v);
         return -1;
+    }
+    if (v->kind == VIDEO_KIND_PNG) {
+        if (write_png(v) < 0) goto fail;
+        int committed = tempfile_commit(v->temp_path, v->path); /* removes the temporary on failure */
+        writer_free(v);
+        return committed;
     }
     if (encode_and_write(v, NULL) < 0) goto fail;
     int rc = av_write_trailer(v->format);
@@ -329,12 +378,9 @@ int video_writer_finish(video_writer_t *v)
         av_error(rc, "write failed", v->path);
         goto fail;
     }
-    if (rename(v->temp_path, v->path) < 0) {
-        error_set("%s: cannot rename %s into place:", v->path, v->temp_path);
-        goto fail;
-    }
+    rc = tempfile_commit(v->temp_path, v->path); /* removes the temporary on failure */
     writer_free(v);
-    return 0;
+    return rc;
 fail:
     video_writer_abort(v);
     return -1;
@@ -344,6 +390,6 @@ void video_writer_abort(video_writer_t *v)
 {
     if (!v) return;
     if (v->format && v->format->pb) avio_closep(&v->format->pb);
-    if (v->temp_path) unlink(v->temp_path);
+    if (v->temp_path) tempfile_discard(v->temp_path);
     writer_free(v);
 }

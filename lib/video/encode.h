@@ -1,7 +1,8 @@
-/* encode.h — write RGB frames to a video file: H.264 (libx264, yuv420p) in MP4/MOV/MKV, or an
- * animated GIF, chosen by the output file's extension. The file appears only when
- * video_writer_finish() succeeds: frames go to a temporary name in the same directory that is
- * renamed at the end, and removed by video_writer_abort() or a failed finish.
+/* encode.h — write RGB frames to a video file: H.264 (libx264, yuv420p) in MP4/MOV/MKV, an
+ * animated GIF, or a PNG still of the last frame, chosen by the output file's extension. The file
+ * appears only when video_writer_finish() succeeds: frames go to "<path>.tmp.<pid>"
+ * (util/tempfile.h) that is synced and renamed at the end, and removed by video_writer_abort() or
+ * a failed finish (and on SIGINT/SIGTERM/SIGHUP in a tool that called tempfile_remove_on_signals).
  *
  *   video_writer_t *v = video_writer_open("ep0.mp4", height, width, &options);
  *   for each frame: video_writer_add(v, rgb);          // height*width*3 bytes, top row first
@@ -21,9 +22,10 @@ typedef struct {
     const char *preset; /* x264 preset ("medium" when NULL); ignored for GIF */
 } video_options_t;
 
-typedef enum { VIDEO_KIND_H264, VIDEO_KIND_GIF } video_kind_t;
+typedef enum { VIDEO_KIND_H264, VIDEO_KIND_GIF, VIDEO_KIND_PNG } video_kind_t;
 
-/* The kind of video a path asks for: ".gif" is GIF; ".mp4", ".m4v", ".mov", ".mkv" are H.264.
+/* The kind of video a path asks for: ".gif" is GIF; ".mp4", ".m4v", ".mov", ".mkv" are H.264;
+ * ".png" is one still image, the last frame added (RGB, 8 bits per channel).
  * Returns -1 with error_set() for any other extension. */
 int video_kind_from_path(const char *path, video_kind_t *kind);
 
@@ -31,7 +33,7 @@ video_writer_t *video_writer_open(const char *path, int height, int width, const
 /* One frame, height*width*3 bytes of RGB, row-major, top row first. */
 int video_writer_add(video_writer_t *writer, const uint8_t *rgb);
 int64_t video_writer_frames(const video_writer_t *writer);
-/* The temporary file being written (for a tool's signal handler to unlink on SIGINT/SIGTERM). */
+/* The temporary file being written. */
 const char *video_writer_temp_path(const video_writer_t *writer);
 /* Flush the encoder, write the trailer, rename into place, free. On failure the temporary file is
  * removed and nothing is left at the path. The writer is freed either way. */

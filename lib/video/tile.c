@@ -53,6 +53,8 @@ static const uint8_t glyph_digits[10][GLYPH_HEIGHT] = {
 static const uint8_t glyph_underscore[GLYPH_HEIGHT] = {0, 0, 0, 0, 0, 0, 0x1F};
 static const uint8_t glyph_dash[GLYPH_HEIGHT] = {0, 0, 0, 0x1F, 0, 0, 0};
 static const uint8_t glyph_dot[GLYPH_HEIGHT] = {0, 0, 0, 0, 0, 0x0C, 0x0C};
+static const uint8_t glyph_slash[GLYPH_HEIGHT] = {0x01, 0x01, 0x02, 0x04, 0x08, 0x10, 0x10};
+static const uint8_t glyph_colon[GLYPH_HEIGHT] = {0, 0x0C, 0x0C, 0, 0x0C, 0x0C, 0};
 static const uint8_t glyph_space[GLYPH_HEIGHT] = {0};
 static const uint8_t glyph_unknown[GLYPH_HEIGHT] = {0x0E, 0x11, 0x01, 0x02, 0x04, 0x00, 0x04};
 
@@ -65,6 +67,8 @@ static const uint8_t *glyph_for(char c)
     case '_': return glyph_underscore;
     case '-': return glyph_dash;
     case '.': return glyph_dot;
+    case '/': return glyph_slash;
+    case ':': return glyph_colon;
     case ' ': return glyph_space;
     default: return glyph_unknown;
     }
@@ -102,6 +106,10 @@ void video_draw_text(uint8_t *rgb, int height, int width, int x, int y, int scal
     }
 }
 
+int video_text_width(const char *text, int scale) { return ((int)strlen(text) * GLYPH_ADVANCE + 1) * scale; }
+int video_text_height(int scale) { return (GLYPH_HEIGHT + 2) * scale; }
+int video_text_scale(int height) { return height >= 360 ? 3 : height >= 200 ? 2 : 1; }
+
 /* ---------------------------------------------------------------- tiling */
 void video_tile_size(const video_tile_t *tiles, int n, int *height, int *width)
 {
@@ -130,7 +138,7 @@ void video_tile_compose(const video_tile_t *tiles, int n, int label, uint8_t *fr
     x0 = 0;
     for (int i = 0; i < n; i++) {
         const video_tile_t *t = &tiles[i];
-        int scale = t->height >= 360 ? 3 : t->height >= 200 ? 2 : 1;
+        int scale = video_text_scale(t->height);
         if (t->name) video_draw_text(frame, height, width, x0 + scale, scale, scale, t->name);
         x0 += t->width;
     }

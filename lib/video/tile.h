@@ -1,5 +1,6 @@
 /* tile.h — put several camera images side by side into one RGB frame, optionally with each
- * camera's name written in its top-left corner in a small built-in bitmap font.
+ * camera's name written in its top-left corner in a small built-in bitmap font (letters, digits,
+ * space and _ - . / :).
  *
  * Tiles are placed left to right in the order given, top-aligned; a shorter tile leaves black
  * below it. Images are height x width x 3 uint8, row-major, top row first. */
@@ -21,5 +22,10 @@ void video_tile_compose(const video_tile_t *tiles, int n, int label, uint8_t *fr
 /* Draw text at (x, y) (top-left corner) in white on a dark box, clipped to the image. scale >= 1
  * multiplies the 5x7 glyphs. Letters are drawn as capitals; unknown characters as '?'. */
 void video_draw_text(uint8_t *rgb, int height, int width, int x, int y, int scale, const char *text);
+/* The box video_draw_text darkens, and the scale the labels use for an image of this height
+ * (1 below 200 rows, 2 below 360, else 3). */
+int video_text_width(const char *text, int scale);
+int video_text_height(int scale);
+int video_text_scale(int height);
 
 #endif

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """flip_trials.py — damaged-file trials: flip one random bit in the HDF5 metadata of a file
 (any byte outside the datasets' raw data, found with h5py; with --data, a byte of raw data
-instead), run a tool on the copy and sort the outcome:
+instead; with --anywhere, any byte of any file, HDF5 or not), or with --truncate cut the file at
+a random length (0 to its size - 1), run a tool on the copy and sort the outcome:
 
   rejected   exit status 1 with a message on stderr, nothing on stdout
   late       exit status 1 with a message, after part of the output was written
@@ -10,7 +11,7 @@ instead), run a tool on the copy and sort the outcome:
   crash      killed by a signal, a sanitizer report, or another exit status
   hang       still running after --timeout seconds
 
-  flip_trials.py [--data] [--trials N] [--seed S] [--timeout T] FILE -- COMMAND... {}
+  flip_trials.py [--data|--anywhere|--truncate] [--trials N] [--seed S] [--timeout T] FILE -- COMMAND... {}
 
 {} in COMMAND is replaced by the damaged copy's path. Prints one line per outcome kind with its
 count, then the first message of each kind; exit status 1 if any trial crashed, hung or was
@@ -90,6 +91,8 @@ def run(command, path, timeout):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data", action="store_true", help="flip bits of raw data, not metadata")
+    ap.add_argument("--anywhere", action="store_true", help="flip a bit of any byte (any file)")
+    ap.add_argument("--truncate", action="store_true", help="cut the file short instead")
     ap.add_argument("--trials", type=int, default=100)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--timeout", type=float, default=30)
@@ -100,7 +103,8 @@ def main():
     rc, reference, err = run(command, a.file, a.timeout)
     if rc != 0:
         sys.exit("the undamaged file fails: status %s: %s" % (rc, err.decode(errors="replace")))
-    where = spans(a.file, a.data)
+    size = os.path.getsize(a.file)
+    where = [(0, size)] if a.anywhere or a.truncate else spans(a.file, a.data)
     total = sum(end - start for start, end in where)
     rng = random.Random(a.seed)
     counts, examples = collections.Counter(), {}
@@ -110,10 +114,13 @@ def main():
             shutil.copyfile(a.file, copy)
             offset, bit = pick(where, rng), rng.randrange(8)
             with open(copy, "r+b") as f:
-                f.seek(offset)
-                byte = f.read(1)[0]
-                f.seek(offset)
-                f.write(bytes([byte ^ (1 << bit)]))
+                if a.truncate:
+                    f.truncate(offset)
+                else:
+                    f.seek(offset)
+                    byte = f.read(1)[0]
+                    f.seek(offset)
+                    f.write(bytes([byte ^ (1 << bit)]))
             rc, out, err = run(command, copy, a.timeout)
             sanitizer = b"Sanitizer" in err or b"runtime error" in err
             if rc == "hang":
@@ -128,9 +135,10 @@ def main():
                 kind = "crash"
             counts[kind] += 1
             message = err.decode(errors="replace").strip().splitlines()
-            examples.setdefault(kind, "byte %d bit %d: status %s: %s" % (offset, bit, rc, message[-1] if message else ""))
-    print("%s: %d %s bytes of %d, %d trials" % (a.file, total, "raw data" if a.data else "metadata",
-                                              os.path.getsize(a.file), a.trials))
+            at = "cut at %d" % offset if a.truncate else "byte %d bit %d" % (offset, bit)
+            examples.setdefault(kind, "%s: status %s: %s" % (at, rc, message[-1] if message else ""))
+    what = "truncated" if a.truncate else "any" if a.anywhere else "raw data" if a.data else "metadata"
+    print("%s: %d %s bytes of %d, %d trials" % (a.file, total, what, size, a.trials))
     for kind in ("rejected", "late", "same", "silent", "crash", "hang"):
         print("  %-8s %d" % (kind, counts[kind]))
     for kind, text in examples.items():

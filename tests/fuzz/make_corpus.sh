@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # make_corpus.sh — write the fuzz harnesses' seed corpora (tests/fuzz/corpus/NAME/) with the
 # project's own tools: rollout's recorded episode, h5slice/chunkify streams, normstats output,
-# .npy members of a stream, test_checkpoint's checkpoint, and make_episodes.py's ACT and
+# .npy members of a stream, test_checkpoint's checkpoint, test_safetensors' file, and make_episodes.py's ACT and
 # robomimic fixtures. Needs the built tools: ILT_BIN=build/bin ILT_UNIT=build/tests.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -12,7 +12,7 @@ out="$here/corpus"
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # the seeds are rewritten; the regression inputs (regress-*, crash inputs of past campaigns) stay
-mkdir -p "$out"/{npy,stream,stats,episode,checkpoint}
+mkdir -p "$out"/{npy,stream,stats,episode,checkpoint,safetensors}
 
 # episodes: rollout's writer (ACT layout), h5py's ACT with gzip images, robomimic with masks
 (cd "$tmp" && rollout -t transfer_cube -p scripted -n 1 --max-steps 3 --image-size 8x8 --cameras top -o rec -q >/dev/null)
@@ -35,4 +35,5 @@ for f in observation.state action observation.images.agentview episode_index nex
 done
 
 "$ILT_UNIT/test_checkpoint" --write "$out/checkpoint/test_checkpoint.h5"
+"$ILT_UNIT/test_safetensors" --write "$out/safetensors/test_safetensors.safetensors"
 du -sh "$out"/*

@@ -1,11 +1,58 @@
-/* test_util.c — option parsers and the seeded generator. */
+/* test_util.c — option parsers, the seeded generator, temporary files. */
 #include "tap.h"
 #include "util/error.h"
 #include "util/parse.h"
 #include "util/rng.h"
+#include "util/tempfile.h"
+
+#include <stdio.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <stdlib.h>
 #include <string.h>
+
+static int exists(const char *path) { return access(path, F_OK) == 0; }
+
+static void touch(const char *path)
+{
+    FILE *fp = fopen(path, "w");
+    if (fp) fclose(fp);
+}
+
+/* A temporary named <path>.tmp.<pid>, committed by rename; temporaries of dead writers removed,
+ * those of live ones and other names kept. */
+static void test_tempfile(void)
+{
+    char dir[] = "/tmp/ilt-tempfile-XXXXXX";
+    if (!mkdtemp(dir)) {
+        tap_ok(0, "mkdtemp");
+        return;
+    }
+    char path[512], tmp[TEMPFILE_MAX], stale[600], live[600], other[600], kept[600];
+    snprintf(path, sizeof path, "%s/ckpt.h5", dir);
+    pid_t child = fork();
+    if (child == 0) _exit(0);
+    waitpid(child, NULL, 0); /* a process id that is not alive (until reused) */
+    snprintf(stale, sizeof stale, "%s/ckpt.step4.h5.tmp.%ld", dir, (long)child);
+    snprintf(live, sizeof live, "%s/ckpt.h5.tmp.%ld", dir, (long)getppid());
+    snprintf(other, sizeof other, "%s/other.h5.tmp.%ld", dir, (long)child);
+    snprintf(kept, sizeof kept, "%s/ckpt.h5.tmp.x%ld", dir, (long)child);
+    touch(stale), touch(live), touch(other), touch(kept);
+    tap_ok(tempfile_begin(path, tmp, sizeof tmp) == 0 && strstr(tmp, "ckpt.h5.tmp.") && !exists(tmp),
+           "tempfile_begin names %s and creates nothing", tmp);
+    tap_ok(!exists(stale) && exists(live) && exists(other) && exists(kept),
+           "a dead writer's temporary of the same stem is removed; a live one's, another stem's and other names stay");
+    touch(tmp);
+    tap_ok(tempfile_commit(tmp, path) == 0 && exists(path) && !exists(tmp), "commit renames into place");
+    tap_ok(tempfile_begin(path, tmp, sizeof tmp) == 0 && (touch(tmp), 1) && (tempfile_discard(tmp), 1) && !exists(tmp),
+           "discard removes the temporary");
+    tap_ok(tempfile_commit(tmp, path) < 0 && strstr(error_get(), "cannot sync") && exists(path),
+           "committing a missing temporary fails and keeps the file: %s", error_get());
+    tap_ok(tempfile_clean_stale(dir, "other.") == 1 && !exists(other), "tempfile_clean_stale with a prefix");
+    unlink(path), unlink(live), unlink(kept);
+    tap_ok(rmdir(dir) == 0, "nothing else was left in the folder");
+}
 
 int main(void)
 {
@@ -83,5 +130,6 @@ int main(void)
     int64_t sum = 0;
     for (int i = 0; i < 10; i++) sum += idx[i];
     tap_ok(sum == 45, "shuffle is a permutation");
+    test_tempfile();
     return tap_done();
 }
