@@ -82,12 +82,12 @@ episode_writer *episode_writer_create(const char *path, const episode_writer_opt
         episode_writer_abort(w);
         return NULL;
     }
+    errno = 0;
     w->file = h5u_file_create(w->tmp); /* checksummed metadata: a flipped bit is a read error */
     if (w->file < 0) {
-        error_set("%s: cannot create %s", path, w->tmp);
-        free(w->tmp);
-        w->tmp = NULL; /* nothing to remove */
-        episode_writer_abort(w);
+        if (errno) error_set("%s: cannot create %s:", path, w->tmp);
+        else error_set("%s: cannot create %s", path, w->tmp);
+        episode_writer_abort(w); /* forgets the temporary (tempfile_discard) */
         return NULL;
     }
     if (options->layout == EPISODE_LAYOUT_ACT) {
