@@ -1,5 +1,6 @@
 /* safetensors.c — safetensors reading (checked offsets, jansson for the JSON header) and
- * writing (sorted names, header padded with spaces to a multiple of 8, atomic rename). */
+ * writing (sorted names, header padded with spaces to a multiple of 8, through util/tempfile:
+ * PATH.tmp.PID synced and renamed into place, stale temporaries of killed writers removed). */
 #include "io/safetensors.h"
 
 #include <errno.h>
@@ -11,6 +12,7 @@
 #include <unistd.h>
 
 #include "util/error.h"
+#include "util/tempfile.h"
 
 static const struct { const char *name; size_t size; } dtypes[] = {
     [SAFETENSORS_F64] = {"F64", 8}, [SAFETENSORS_F32] = {"F32", 4}, [SAFETENSORS_F16] = {"F16", 2},
@@ -346,8 +348,8 @@ static int by_name(const void *a, const void *b) { return strcmp(((const pending
 
 int safetensors_writer_save(safetensors_writer *w, const char *path)
 {
-    char tmp[4200];
-    int rc = 0;
+    char tmp[TEMPFILE_MAX];
+    int rc = 0, named = 0;
     char *header = NULL;
     FILE *fp = NULL;
     json_t *root = json_object();
@@ -367,8 +369,9 @@ int safetensors_writer_save(safetensors_writer *w, const char *path)
     if (rc == 0 && !(header = json_dumps(root, JSON_COMPACT | JSON_PRESERVE_ORDER))) rc = error_set("out of memory");
     if (rc < 0) goto done;
     size_t n = strlen(header), padded = (n + 7) / 8 * 8;
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (!(fp = fopen(tmp, "wb"))) { rc = error_set("%s:", tmp); goto done; }
+    if ((rc = tempfile_begin(path, tmp, sizeof tmp)) < 0) goto done;
+    named = 1;
+    if (!(fp = fopen(tmp, "wb"))) { rc = error_set("%s: cannot create %s:", path, tmp); goto done; }
     uint8_t len[8];
     for (int i = 0; i < 8; i++) len[i] = (uint8_t)((uint64_t)padded >> (8 * i));
     fwrite(len, 1, 8, fp);
@@ -381,12 +384,15 @@ int safetensors_writer_save(safetensors_writer *w, const char *path)
             uint8_t b[4] = {(uint8_t)u, (uint8_t)(u >> 8), (uint8_t)(u >> 16), (uint8_t)(u >> 24)};
             fwrite(b, 1, 4, fp);
         }
-    if (ferror(fp) | (fclose(fp) != 0)) rc = error_set("%s: write error", tmp);
+    if (ferror(fp) | (fclose(fp) != 0)) rc = error_set("%s: write error:", path);
     fp = NULL;
-    if (rc == 0 && rename(tmp, path) != 0) rc = error_set("%s: cannot rename into place:", path);
-    if (rc < 0) unlink(tmp);
+    if (rc == 0) {
+        named = 0;
+        rc = tempfile_commit(tmp, path);   /* removes the temporary on failure */
+    }
 done:
-    if (fp) { fclose(fp); unlink(tmp); }
+    if (fp) fclose(fp);
+    if (named) tempfile_discard(tmp);
     free(header);
     json_decref(root);
     safetensors_writer_free(w);
