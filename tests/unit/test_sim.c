@@ -87,5 +87,5 @@ int main(void)
         free(rgb);
         sim_task_free(task);
     }
-    return tap_failures != 0;
+    return tap_done();
 }
