@@ -172,7 +172,7 @@ PY
       missing) [[ "$stderr" == *"missing tensors: $name"* ]] ;;
     esac
   done
-  run bash -c "ls '$t' | grep -E 'h5|tmp'"
+  run bash -c "ls '$t' | grep -E '\.h5|\.tmp\.'"
   echo "left behind: $output"
   [ -z "$output" ]
 }

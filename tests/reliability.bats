@@ -127,7 +127,7 @@ PY
   run -1 --separate-stderr act-train $TINY --stats "$t/nan.tar" -o "$t/x.h5" --steps 1 "$d/train.tar"
   [ -z "$output" ]
   [[ "$stderr" == *"nan.tar: stats field action.std is NaN at element 2"* ]]
-  [ -z "$(ls "$t" | grep x.h5)" ]
+  [ -z "$(ls "$t" | grep -F x.h5)" ]
 }
 
 @test "h5slice: a damaged group header (its checksum fails) is an error, not a group without some of its features" {
