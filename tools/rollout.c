@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 
 #include "io/episode_write.h"
+#include "io/frames.h"
 #include "io/stream.h"
 #include "policy/policy.h"
 #include "policy/results.h"
@@ -342,21 +343,17 @@ static void observe(rollout_t *r, policy_observation_t *obs, int step)
         }
 }
 
-/* One frame sample: the cameras at the frame size and where the episode stands (its reward
- * stage, the task's highest, success so far), for vidwrite --captions. final: the state after
- * the last step, rendered here (the step's images are of the state before it). */
+/* One frame sample (io/frames.h): the cameras at the frame size and where the episode stands, for
+ * vidwrite --captions. final: the state after the last step, rendered here (the step's images
+ * are of the state before it). */
 static int write_frame(rollout_t *r, stream_writer *w, long episode, int step, int final)
 {
     const sim_task_info_t *info = r->info;
     const sim_status_t *status = sim_task_status(r->task);
     int h = info->frame_height, wd = info->frame_width;
-    stream_sample_reset(&r->sample, "ep%06ld_t%06d", episode, step);
-    if (stream_sample_add_i64(&r->sample, "episode_index", episode) < 0 ||
-        stream_sample_add_i64(&r->sample, "frame_index", step) < 0 ||
-        stream_sample_add_i64(&r->sample, "reward_stage", status->stage) < 0 ||
-        stream_sample_add_i64(&r->sample, "max_reward", info->max_reward) < 0 ||
-        stream_sample_add_i64(&r->sample, "success", status->success) < 0)
-        return -1;
+    frame_status_t f = {.episode = episode, .frame = step, .stage = status->stage, .max_reward = info->max_reward,
+                        .success = status->success};
+    if (frame_sample_begin(&r->sample, &f) < 0) return -1;
     for (int c = 0; c < info->n_cameras; c++) {
         const uint8_t *rgb = r->buf.images[c];
         if (r->frame_rgb[c] || final) {

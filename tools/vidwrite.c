@@ -5,6 +5,7 @@
  *
  * Every sample of the stream is one video frame; its `observation.images.<camera>` fields (or
  * `images.<camera>`) are tiled left to right, in --cameras order or else sorted by name. */
+#include "io/frames.h"
 #include "io/stream.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -196,34 +197,21 @@ static int image_to_rgb(const npy_array *a, uint8_t **rgb, int *height, int *wid
 }
 
 /* ---------------------------------------------------------------- captions */
-/* "seed 100003  stage 3/4  success" in the bottom-left corner, from the fields present; a frame
- * with none of them is an error (the stream is not rollout's frames). */
+/* Where the episode stands (io/frames.h) in the bottom-left corner; a frame with none of the
+ * seed, stage and success fields is an error (the stream is not rollout's frames). */
 static int draw_caption(const stream_sample *s, int64_t sample_index, const char *input_name, uint8_t *frame,
                         int height, int width)
 {
-    char text[160] = "";
-    size_t n = 0;
-    int64_t seed, stage, max_reward, success;
-    int any = 0;
-    if (stream_sample_get_i64(s, "episode_index", &seed) == 0)
-        n += (size_t)snprintf(text + n, sizeof text - n, "seed %lld", (long long)seed), any = 1;
-    if (stream_sample_get_i64(s, "reward_stage", &stage) == 0) {
-        any = 1;
-        n += (size_t)snprintf(text + n, sizeof text - n, "%sstage %lld", n ? "  " : "", (long long)stage);
-        if (stream_sample_get_i64(s, "max_reward", &max_reward) == 0 && n < sizeof text)
-            n += (size_t)snprintf(text + n, sizeof text - n, "/%lld", (long long)max_reward);
-    }
-    if (stream_sample_get_i64(s, "success", &success) == 0) {
-        any = 1;
-        if (success && n < sizeof text) n += (size_t)snprintf(text + n, sizeof text - n, "%ssuccess", n ? "  " : "");
-    }
-    error_clear();
-    if (!any) {
+    frame_status_t f;
+    char text[160];
+    frame_sample_status(s, &f);
+    if (!(f.present & (FRAME_HAS_EPISODE | FRAME_HAS_STAGE | FRAME_HAS_SUCCESS))) {
         char where[256];
         describe_frame(s, sample_index, where, sizeof where);
         return error_set("%s: %s: --captions: no episode_index, reward_stage or success field (rollout --frames writes them)",
                          input_name, where);
     }
+    frame_caption(&f, text, sizeof text);
     int scale = video_text_scale(height);
     video_draw_text(frame, height, width, scale, height - video_text_height(scale) - scale, scale, text);
     return 0;
