@@ -71,7 +71,7 @@ typedef struct {
     int n_obs;                  /* named low-dimensional observations (robomimic keys) */
     char obs_names[ILT_MAX_OBS][ILT_NAME_MAX];
     int obs_dims[ILT_MAX_OBS];
-    double control_hz;          /* control rate recorded in the checkpoint; 0 when it has none */
+    double control_hz;          /* control rate recorded in the checkpoint (a trainer's --control-hz); 0 when it has none */
     int chunk_size;             /* actions predicted per query */
     int chunk_exec;             /* actions executed per query (1 with temporal ensembling) */
     long reserved[8];

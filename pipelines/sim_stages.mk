@@ -40,8 +40,10 @@ CFG_EVAL   := $(call stage_config,$R/config/eval.txt,$(EVAL_VARS))
 CFG_STEP_EVAL := $(if $(EVAL_EVERY),$(call stage_config,$R/config/step-eval.txt,$(STEP_EVAL_VARS)))
 
 opt = $(if $2,$1 $2)
-# Videos play at the task's control rate (lift 20 Hz, the bimanual tasks 50 Hz).
-VIDEO_FPS ?= $(if $(filter lift,$(TASK)),20,50)
+# The task's control rate (lift 20 Hz, the bimanual tasks 50 Hz): recorded in the checkpoint
+# (--control-hz) and the videos' frame rate.
+CONTROL_HZ ?= $(if $(filter lift,$(TASK)),20,50)
+VIDEO_FPS ?= $(CONTROL_HZ)
 SIM_ARGS   := -t $(TASK) --cameras $(CAMERAS) --image-size $(IMAGE_SIZE) $(call opt,--max-steps,$(MAX_STEPS))
 ROLLOUT_ARGS := $(SIM_ARGS) $(if $(TEMPORAL_AGG),--temporal-agg=$(TEMPORAL_AGG)) $(EVAL_ARGS)
 
@@ -106,7 +108,7 @@ $R/ckpt.h5: $D/stats.tar $D/episodes.list $(CFG_TRAIN) $(PIPELINES)/train.sh
 	@echo "$(PIPELINE): training $(POLICY_LABEL) for $(STEPS) steps -> $@"
 	@PIPELINE=$(PIPELINE) $(PIPELINES)/train.sh -o $R --stats $D/stats.tar --episodes $D/episodes.list \
 	  --trainer $(TRAINER) --slice "$(SLICE_ARGS)" --chunkify "$(CHUNK_ARGS)" \
-	  --steps $(STEPS) $(call opt,--keep-every,$(EVAL_EVERY)) --ident $(CFG_TRAIN) -- $(TRAIN_OPTS)
+	  --steps $(STEPS) $(call opt,--keep-every,$(EVAL_EVERY)) --ident $(CFG_TRAIN) -- --control-hz $(CONTROL_HZ) $(TRAIN_OPTS)
 
 # ckpt.h5 stands for all the training outputs (ckpt.best.h5, train.jsonl, train.time, ckpts/):
 # they are written together and ckpt.h5 last.

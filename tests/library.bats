@@ -26,12 +26,16 @@ setup_file() {
   chunkify -k 5 "$d/frames.tar" | act-train --chunk 5 --hidden-dim 16 --dim-feedforward 32 --enc-layers 1 \
     --dec-layers 1 --nheads 2 --latent-dim 4 --batch-size 2 --threads 1 -q --stats "$d/stats.tar" -o "$d/act.h5" --steps 2 -
   # Diffusion Policy: low-dimensional lift, DDIM with 3 steps by default
-  rollout -t lift -p scripted -n 1 --max-steps 16 --layout robomimic -o "$d/lift.hdf5" -q >/dev/null
+  rollout -t lift -p scripted -n 2 --max-steps 24 --layout robomimic -o "$d/lift.hdf5" -q >/dev/null
   h5slice --obs object,robot0_eef_pos,robot0_eef_quat,robot0_gripper_qpos "$d/lift.hdf5" > "$d/lift_frames.tar"
   normstats "$d/lift_frames.tar" > "$d/lift_stats.tar"
   chunkify -k 8 --obs-steps 2 --action-start "$d/lift_frames.tar" | dp-train --down-dims 16,32 --step-embed 8 \
     --horizon 8 --action-steps 4 --batch-size 4 --threads 1 --eval-steps 2 -q --encoder lowdim --lowdim "$LOW" \
-    --sampler ddim --inference-steps 3 --stats "$d/lift_stats.tar" -o "$d/dp.h5" --steps 2 -
+    --sampler ddim --inference-steps 3 --stats "$d/lift_stats.tar" -o "$d/dp.h5" --steps 2 --control-hz 20 -
+  # Implicit BC: the same data, two actions per query
+  chunkify -k 3 --obs-steps 2 --action-start "$d/lift_frames.tar" | ibc-train --width 16 --negatives 8 \
+    --eval-samples 32 --samples 64 --action-steps 2 --batch-size 4 --threads 1 -q --lowdim "$LOW" \
+    --stats "$d/lift_stats.tar" -o "$d/ibc.h5" --steps 2 -
 }
 
 setup() {
@@ -122,6 +126,35 @@ PY
   "$d/robot_loop" "$d/dp.h5" 10 0 < "$t/obs.raw" > "$t/other.txt"
   run same_actions "$t/other.txt" "$t/rollout.txt"
   [ "$status" -ne 0 ]
+}
+
+@test "robot_loop (installed library) gives rollout's actions bit for bit: Implicit BC, DFO and Langevin" {
+  rollout -t lift -p "$d/ibc.h5" --max-steps 12 --seed 4 --layout robomimic -o "$t/rec.hdf5" -q >/dev/null
+  episode_to_raw "$t/rec.hdf5" "$d/ibc.h5" "$t/obs.raw" "$t/rollout.txt"
+  "$d/robot_loop" "$d/ibc.h5" 4 0 < "$t/obs.raw" > "$t/loop.txt"
+  run same_actions "$t/loop.txt" "$t/rollout.txt"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == "(12, 7) (12, 7) max difference 0.0" ]]
+  # Langevin's gradients with respect to the actions, with the weights' gradients freed
+  rollout -t lift -p "$d/ibc.h5" --max-steps 4 --seed 4 --layout robomimic -o "$t/lang.hdf5" -q \
+    --policy-arg sampler=langevin --policy-arg iterations=5 >/dev/null
+  "$PYTHON" -c "import h5py, numpy as np, sys; a = h5py.File(sys.argv[1])['data/demo_0/actions'][()]; assert a.shape == (4, 7) and np.isfinite(a).all()" "$t/lang.hdf5"
+}
+
+@test "the checkpoint's control rate (--control-hz) reaches ilt_describe and paces robot_loop" {
+  run h5dump -a /config/control_hz "$d/dp.h5"
+  [[ "$output" == *'"20"'* ]]
+  run h5dump -a /config/control_hz "$d/act.h5"
+  [ "$status" -ne 0 ]   # trained without --control-hz: no rate, robot_loop runs as fast as it can
+  head -c $((19 * 4)) /dev/zero > "$t/one.raw"
+  for i in 1 2 3 4 5; do cat "$t/one.raw"; done > "$t/five.raw"
+  start=$(date +%s%N)
+  "$d/robot_loop" "$d/dp.h5" 0 < "$t/five.raw" > "$t/out.txt"
+  ms=$(( ($(date +%s%N) - start) / 1000000 ))
+  echo "5 steps at the checkpoint's 20 Hz: $ms ms"
+  [ "$(wc -l < "$t/out.txt")" -eq 5 ]
+  [ "$ms" -ge 200 ]
 }
 
 @test "robot_loop keeps the rate it is given" {

@@ -40,6 +40,7 @@ static void *ibc_policy_open(const char *path, const policy_env_t *env, const po
     if (!p) { error_set("out of memory"); return NULL; }
     if (ibc_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
     nn_params_freeze(p->m.obs.ps, 1);   /* inference only: products use weights packed once */
+    nn_params_inference_only(p->m.obs.ps);   /* no gradients (Langevin's are the actions' only) */
     const dp_config *cfg = &p->m.cfg.obs;
     p->inference = p->m.cfg.inference;
     if (dp_history_open(&p->h, cfg, env) < 0) goto fail;

@@ -64,6 +64,7 @@ void train_usage(FILE *fp)
             "      --resume              continue the run in CKPT.h5 exactly\n"
             "      --init CKPT           start from the weights of CKPT\n"
             "      --max-memory MIB      memory for the data (default: what the system has free)\n"
+            "      --control-hz HZ       the control rate the data was recorded at (in the checkpoint)\n"
             "      --seed S              (default 0)\n"
             "      --threads N           (default 2)\n"
             "  -q, --quiet               no progress on stderr\n"
@@ -87,7 +88,7 @@ static long opt_long(const char *name, const char *text, long lo, long hi)
 enum {
     O_STATS = 256, O_LR, O_WD, O_BETAS, O_BATCH, O_STEPS, O_EPOCHS, O_SCHED, O_WARMUP, O_CLIP, O_EMA, O_EMA_POWER,
     O_EMA_MAX, O_VALEP, O_VALFR, O_VALB, O_SAVE, O_KEEP, O_LOG, O_LOGE, O_RESUME, O_INIT, O_MEM, O_SEED, O_THREADS,
-    O_ACCUM, O_SHARD, O_HELP, O_VERSION
+    O_ACCUM, O_SHARD, O_HZ, O_HELP, O_VERSION
 };
 
 static const struct option shared_longopts[] = {
@@ -105,6 +106,7 @@ static const struct option shared_longopts[] = {
     {"init", required_argument, 0, O_INIT}, {"max-memory", required_argument, 0, O_MEM},
     {"seed", required_argument, 0, O_SEED}, {"threads", required_argument, 0, O_THREADS},
     {"grad-accum", required_argument, 0, O_ACCUM}, {"shard", no_argument, 0, O_SHARD},
+    {"control-hz", required_argument, 0, O_HZ},
     {"quiet", no_argument, 0, 'q'}, {"help", no_argument, 0, O_HELP}, {"version", no_argument, 0, O_VERSION},
 };
 
@@ -166,6 +168,7 @@ void train_parse(int argc, char **argv, train_options *o, const struct option *m
         case O_THREADS: o->threads = (int)opt_long("threads", optarg, 1, 256); break;
         case O_ACCUM: o->grad_accum = (int)opt_long("grad-accum", optarg, 1, 1 << 16); break;
         case O_SHARD: o->shard = 1; break;
+        case O_HZ: o->control_hz = opt_double("control-hz", optarg, 1e-3, 1e5); break;
         case O_HELP: usage(); exit(0);
         case O_VERSION: tool_version();
         default:
@@ -224,6 +227,7 @@ typedef struct {
     rng_t rng;
     long step, steps, last_save;   /* last_save: the step of the checkpoints on disk */
     double best_val;
+    double control_hz;             /* written as the checkpoints' control_hz when > 0 */
     char stem[4096];
     /* the data of this process (all of it without --shard) */
     const dataset_t *ds;
@@ -253,6 +257,7 @@ static int save(run_t *r, const char *path, int with_optim)
     if (rc == 0 && with_optim) rc = checkpoint_write_optim(w, &r->opt);
     if (rc == 0 && r->has_ema) rc = checkpoint_write_ema(w, &r->ema);
     if (rc == 0) rc = checkpoint_write_step(w, r->step);
+    if (rc == 0 && r->control_hz > 0) rc = put_config(w, "control_hz", "%.9g", r->control_hz);
     if (rc == 0)
         rc = checkpoint_write_config(w, "train.rng_state", rng_text) < 0 ||
                      put_config(w, "train.best_val_loss", "%.17g", r->best_val) < 0 ||
@@ -433,6 +438,14 @@ static int setup(run_t *r, const dataset_t *ds)
     }
     if (!r->model) return -1;
     r->ps = cls->params(r->model);
+    r->control_hz = o->control_hz;
+    if (from && r->control_hz <= 0) {   /* --resume / --init without --control-hz: the checkpoint's rate */
+        checkpoint_reader *cr = checkpoint_open(from);
+        if (!cr) return -1;
+        const char *hz = checkpoint_config(cr, "control_hz");
+        if (hz) r->control_hz = strtod(hz, NULL);
+        checkpoint_close(cr);
+    }
     if (o->stats) {
         stats_set st;
         if (stats_load(o->stats, &st) < 0) return -1;

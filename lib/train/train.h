@@ -65,6 +65,8 @@ typedef struct train_options {
     int grad_accum;                /* --grad-accum N: micro-batches per process (1) */
     int shard;                     /* --shard: each process keeps only its share of the episodes */
     double lr, weight_decay, beta1, beta2, grad_clip, val_fraction, epochs, ema_power, ema_max;
+    double control_hz;             /* --control-hz: the rate the policy is to run at (0: unknown;
+                                      --resume and --init keep the checkpoint's) */
     long batch, steps, warmup, save_every, keep_every, log_every, val_batches, seed, max_memory_mib;
 } train_options;
 
