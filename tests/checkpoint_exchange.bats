@@ -25,6 +25,14 @@ setup_file() {
   "$PYTHON" "$ILT_TESTS/lerobot_act.py" make "$d/processor_model" --processor
   "$PYTHON" "$ILT_TESTS/lerobot_act.py" stream "$d/pretrained_model" "$d/obs.tar"
   "$PYTHON" "$ILT_TESTS/lerobot_act.py" run "$d/pretrained_model" "$d/obs.tar" "$d/torch.npy"
+  # Diffusion Policy with the hybrid image encoder (robomimic's VisualCore) and an IBC energy model
+  chunkify -k 8 --obs-steps 2 --action-start "$d/frames.tar" > "$d/dp_train.tar"
+  dp-train --encoder hybrid --cameras top --crop 28x28 --keypoints 4 --feature-dim 8 --down-dims 16,32 --step-embed 8 \
+    --horizon 8 --action-steps 4 --batch-size 2 --threads 1 --eval-steps 2 -q --stats "$d/stats.tar" -o "$d/dp.h5" \
+    --steps 2 --control-hz 50 "$d/dp_train.tar"
+  chunkify -k 2 --obs-steps 2 --action-start "$d/frames.tar" > "$d/ibc_train.tar"
+  ibc-train --width 16 --negatives 8 --eval-samples 32 --batch-size 4 --threads 1 -q --lowdim observation.state \
+    --stats "$d/stats.tar" -o "$d/ibc.h5" --steps 2 "$d/ibc_train.tar"
 }
 
 setup() {
@@ -116,6 +124,75 @@ PY
   [ "$status" -eq 0 ]
 }
 
+# The weights a policy runs with (the EMA when there is one) of $1 are /params of $2, bit for bit.
+same_weights() {
+  "$PYTHON" - "$1" "$2" <<'PY'
+import sys, h5py, numpy as np
+a, b = (h5py.File(p, "r") for p in sys.argv[1:3])
+src = a["ema"] if "ema" in a else a["params"]
+assert set(src) == set(b["params"]), set(src) ^ set(b["params"])
+bad = [k for k in src if not np.array_equal(src[k][()], b["params"][k][()])]
+assert not bad, bad
+print("same: %d tensors" % len(src))
+PY
+}
+
+@test "Diffusion Policy and IBC go out with DP's state_dict names: PyTorch loads them strictly, the normaliser is DP's" {
+  ckpt-convert "$d/dp.h5" "$t/dp.safetensors"            # -f dp is the default for these kinds
+  ckpt-convert -f dp "$d/ibc.h5" "$t/ibc.safetensors"
+  run "$PYTHON" "$ILT_TESTS/dp_names.py" load "$t/dp.safetensors"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == "loaded strictly: 232 tensors (68 robomimic aliases), 3 normaliser entries" ]]
+  run "$PYTHON" "$ILT_TESTS/dp_names.py" load "$t/ibc.safetensors"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == "loaded strictly: 10 tensors (0 robomimic aliases), 2 normaliser entries" ]]
+  run --separate-stderr ckpt-convert -f lerobot "$d/dp.h5" "$t/x"
+  [ "$status" -eq 1 ] && [ ! -e "$t/x" ] && [[ "$stderr" == *"a diffusion checkpoint: it converts to Diffusion Policy's names (format dp)"* ]]
+}
+
+@test "round trips: Diffusion Policy and IBC -> DP's names -> ours: the weights, predictions and a second export the same" {
+  for k in dp ibc; do
+    ckpt-convert "$d/$k.h5" "$t/$k.safetensors"
+    ckpt-convert "$t/$k.safetensors" "$t/$k.back.h5"
+    run same_weights "$d/$k.h5" "$t/$k.back.h5"
+    echo "$k: $output"
+    [ "$status" -eq 0 ]
+    ckpt-convert "$t/$k.back.h5" "$t/$k.again.safetensors"
+    cmp "$t/$k.safetensors" "$t/$k.again.safetensors"
+  done
+  predict -c "$d/dp.h5" --threads 1 "$d/dp_train.tar" > "$t/a.tar"
+  predict -c "$t/dp.back.h5" --threads 1 "$d/dp_train.tar" > "$t/b.tar"
+  cmp "$t/a.tar" "$t/b.tar"
+  predict -c "$d/ibc.h5" --threads 1 --policy-arg samples=64 "$d/ibc_train.tar" > "$t/a.tar"
+  predict -c "$t/ibc.back.h5" --threads 1 --policy-arg samples=64 "$d/ibc_train.tar" > "$t/b.tar"
+  cmp "$t/a.tar" "$t/b.tar"
+  run h5dump -a /config/control_hz "$t/dp.back.h5"
+  [[ "$output" == *'"50"'* ]]
+}
+
+@test "DP's names: an unknown tensor, a differing alias, another normaliser, a missing tensor, no configuration: clear errors" {
+  ckpt-convert "$d/dp.h5" "$t/dp.safetensors"
+  for kind in extra alias scale missing noconfig; do
+    "$PYTHON" "$ILT_TESTS/dp_names.py" damage "$t/dp.safetensors" "$t/bad.safetensors" $kind
+    run --separate-stderr ckpt-convert "$t/bad.safetensors" "$t/out.h5"
+    echo "$kind: $stderr"
+    [ "$status" -eq 1 ] && [ -z "$output" ] && [ ! -e "$t/out.h5" ]
+    [[ "$stderr" == "ckpt-convert: $t/bad.safetensors: "* ]]
+    case $kind in
+      extra) [[ "$stderr" == *"unexpected model.extra.weight"* ]] ;;
+      alias) [[ "$stderr" == *"'obs_encoder.obs_nets.top_image.nets.0.nets.0.weight' differs from 'obs_encoder.obs_nets.top_image.backbone.nets.0.weight'"* ]] ;;
+      scale) [[ "$stderr" == *"normalizer.params_dict.action.scale[0] = "*"but action's normaliser of these limits gives"* ]] ;;
+      missing) [[ "$stderr" == *"/params does not match the model (1 difference): missing model."* ]] ;;
+      noconfig) [[ "$stderr" == *"no ilt.config metadata"* ]] ;;
+    esac
+  done
+  run bash -c "ls '$t' | grep -E '\.h5|\.tmp\.'"
+  echo "left behind: $output"
+  [ -z "$output" ]
+}
+
 # Damage ours.safetensors in one way; print the damaged file's path.
 damage() {
   "$PYTHON" - "$d/ours.safetensors" "$t/bad.safetensors" "$1" <<'PY'
@@ -193,5 +270,5 @@ PY
   [ "$status" -eq 1 ] && [[ "$stderr" == *"nowhere: No such file or directory"* ]]
   run -2 ckpt-convert "$d/ours.h5"
   run -2 ckpt-convert -f onnx "$d/ours.h5" "$t/y"
-  [[ "$output" == *"'onnx' is not lerobot or act"* ]]
+  [[ "$output" == *"'onnx' is not lerobot, act or dp"* ]]
 }

@@ -16,8 +16,12 @@
 #include "io/checkpoint.h"
 #include "io/safetensors.h"
 #include "policy/act.h"
+#include "policy/policy.h"
 #include "util/error.h"
 #include "util/parse.h"
+
+/* exchange_dp.c: a safetensors file with DP's names (f, its ilt.config map) -> our checkpoint. */
+int exchange_import_dp(const safetensors_file *f, json_t *map, const char *checkpoint);
 
 /* ---------------------------------------------------------------- names */
 
@@ -359,6 +363,12 @@ static int write_json_file(json_t *j, const char *path)
 
 int exchange_export(const char *checkpoint, exchange_format format, const char *out)
 {
+    char kind[32];
+    if (policy_checkpoint_kind(checkpoint, kind, sizeof kind) < 0) return -1;
+    if (format == EXCHANGE_DP) return exchange_export_dp(checkpoint, out);
+    if (strcmp(kind, "diffusion") == 0 || strcmp(kind, "ibc") == 0)
+        return error_set("%s: a %s checkpoint: it converts to Diffusion Policy's names (format dp), not to %s", checkpoint,
+                         kind, format == EXCHANGE_LEROBOT ? "LeRobot's ACT" : "ACT's names");
     act_model m;
     if (act_checkpoint_load_inference(checkpoint, &m) < 0) return -1;
     checkpoint_reader *r = NULL;
@@ -541,6 +551,12 @@ int exchange_import(const char *in, exchange_format format, const char *checkpoi
         error_set("%s: metadata ilt.config is not JSON: %s", path, jerr.text);
         goto done;
     }
+    json_t *policy = json_object_get(map, "policy");
+    if (format != EXCHANGE_LEROBOT && json_is_string(policy) &&
+        (strcmp(json_string_value(policy), "diffusion") == 0 || strcmp(json_string_value(policy), "ibc") == 0)) {
+        rc = exchange_import_dp(&files[0], map, checkpoint);
+        goto done;
+    }
     if (format == EXCHANGE_LEROBOT) {
         json_t *translated = config_of_lerobot(lconfig, dir);
         if (!translated) goto done;
@@ -560,8 +576,9 @@ int exchange_import(const char *in, exchange_format format, const char *checkpoi
         if (more < 0) goto done;
         n_files += more;
     } else if (!map) {
-        error_set("%s: no ilt.config metadata: ckpt-convert reads the original ACT names from files it wrote (use "
-                  "a LeRobot directory for models trained elsewhere)", path);
+        error_set("%s: no ilt.config metadata: ckpt-convert reads safetensors files it wrote (the original ACT "
+                  "names, or Diffusion Policy's names with our configuration); for an ACT trained elsewhere use a "
+                  "LeRobot directory", path);
         goto done;
     }
     act_config cfg;

@@ -19,7 +19,9 @@
 
 #include <stddef.h>
 
-typedef enum { EXCHANGE_LEROBOT, EXCHANGE_ACT } exchange_format;
+/* EXCHANGE_DP: a Diffusion Policy or IBC checkpoint as one safetensors file with Diffusion
+ * Policy's state_dict names and its LinearNormalizer (exchange_dp.c). */
+typedef enum { EXCHANGE_LEROBOT, EXCHANGE_ACT, EXCHANGE_DP } exchange_format;
 
 /* Our (original ACT) name -> LeRobot's into out[size]; 0, or 1 when LeRobot has no such tensor
  * (is_pad_head), -1 when the name is not an ACT parameter. */
@@ -30,7 +32,10 @@ int exchange_lerobot_to_act(const char *name, char *out, size_t size);
 /* An ACT checkpoint -> out: LeRobot: a directory (created if needed) with config.json and
  * model.safetensors; ACT: one safetensors file. The weights a policy runs with are written. */
 int exchange_export(const char *checkpoint, exchange_format format, const char *out);
-/* A LeRobot directory (or its config.json) or an ACT safetensors file -> our checkpoint. */
+/* A LeRobot directory (or its config.json), or a safetensors file we wrote (original ACT names,
+ * or DP's names: the format follows the policy of its ilt.config metadata) -> our checkpoint. */
 int exchange_import(const char *in, exchange_format format, const char *checkpoint);
 
+/* The EXCHANGE_DP halves (exchange_dp.c). */
+int exchange_export_dp(const char *checkpoint, const char *out);
 #endif
