@@ -33,6 +33,7 @@
 #define MR 6
 #define KC 256
 #define MC_MAX 128
+#define PACKED_LINEAR_MAX_M 256   /* more rows: nn_gemm (nn_linear_product) */
 
 /* Rows per block: at most MC_MAX, the blocks of equal size in whole tiles (M = 100: one block of
  * 102, not 96 + 4, whose 4-row block would walk every weight panel again for one tile). */
@@ -267,7 +268,9 @@ const nn_packed *nn_weight_packed(nn_tensor *w, int N, int K)
 int nn_linear_product(struct nn_tensor *w, int row0, int rows, const float *x, int M, const float *b, float *y)
 {
     const int in = w->shape[1];
-    const nn_packed *wp = row0 % NR == 0 ? nn_weight_packed(w, w->shape[0], in) : NULL;
+    /* Many rows (IBC's 1024 candidate actions) amortise nn_gemm's copy of the weight, and its
+     * tile is the CPU's widest (512-bit where there is one; this one is 256-bit) */
+    const nn_packed *wp = row0 % NR == 0 && M <= PACKED_LINEAR_MAX_M ? nn_weight_packed(w, w->shape[0], in) : NULL;
     if (wp) return nn_gemm_packed(M, row0, rows, x, in, 1, wp, b ? b + row0 : NULL, y, rows, 0);
     if (b) nn_bias_rows(y, b + row0, M, rows);
     nn_gemm(0, 1, M, rows, in, 1.0f, x, in, w->data + (long)row0 * in, in, b ? 1.0f : 0.0f, y, rows);

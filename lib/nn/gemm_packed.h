@@ -25,8 +25,9 @@ struct nn_tensor;
 const nn_packed *nn_weight_packed(struct nn_tensor *w, int N, int K);
 
 /* y [M, rows] = x [M, in] W[row0 : row0+rows]^T (+ b[row0 : row0+rows]) for a weight w [out, in]
- * (the forward of linear and linear_rows): over the packed copy when w is frozen and row0 is a
- * multiple of 16, else through nn_gemm. -1 + error_set on failure. */
+ * (the forward of linear and linear_rows): over the packed copy when w is frozen, row0 is a
+ * multiple of 16 and M is at most 256 (more rows amortise nn_gemm's own copy of the weight, and
+ * its tile is the CPU's widest), else through nn_gemm. -1 + error_set on failure. */
 int nn_linear_product(struct nn_tensor *w, int row0, int rows, const float *x, int M, const float *b, float *y);
 
 #endif

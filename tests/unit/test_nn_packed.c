@@ -128,6 +128,22 @@ static void frozen_ops(void)
     tap_ok(lw->packed && cw->packed && c1w->packed && iw->packed, "frozen weights used as weights were packed");
     tap_ok(!lb->packed && !cb->packed, "biases were not packed");
     tap_ok(!bw->packed, "a convolution over many positions (400 > 128) keeps sgemm: not packed");
+    {   /* many rows (IBC's candidate actions): the frozen linear takes nn_gemm, bit for bit */
+        nn_params *ps2 = nn_params_new();
+        nn_tensor *mw = nn_param(ps2, "many.weight", 0, NN_DIMS(48, 33));
+        for (long k = 0; k < mw->size; k++) mw->data[k] = rng_uniform(&rng) - 0.5f;
+        float *xm = rand_floats(300 * 33);
+        nn_tensor *ym[2];
+        for (int pass = 0; pass < 2; pass++) {
+            nn_params_freeze(ps2, pass);
+            ym[pass] = nn_linear(c, nn_from(c, xm, NN_DIMS(300, 33)), mw, NULL);
+        }
+        tap_ok(ym[0] && ym[1] && memcmp(ym[0]->data, ym[1]->data, sizeof(float) * ym[0]->size) == 0 && !mw->packed,
+               "a frozen linear on 300 rows (> 256) runs nn_gemm: the unfrozen result bit for bit, nothing packed");
+        nn_params_freeze(ps2, 0);
+        nn_params_free(ps2);
+        free(xm);
+    }
     /* unfreezing drops the copies: new values are seen */
     nn_params_freeze(ps, 0);
     tap_ok(!lw->packed && !cw->packed && !lw->frozen, "unfreezing drops the packed copies");
