@@ -23,6 +23,12 @@ static size_t available_memory(void)
     return kib ? kib * 1024 : (size_t)1 << 62;
 }
 
+size_t dataset_default_memory_limit(void)
+{
+    size_t avail = available_memory();
+    return avail > ((size_t)512 << 20) ? avail - ((size_t)512 << 20) : avail / 2;
+}
+
 const char *dataset_field_shape_text(const dataset_field *f, char *buf, size_t size)
 {
     size_t used = (size_t)snprintf(buf, size, "[");
@@ -149,10 +155,7 @@ int dataset_read(dataset_t *ds, stream_reader *r, const dataset_request *want, i
                        size_t memory_limit, int (*check)(const dataset_t *ds, void *context), void *context)
 {
     memset(ds, 0, sizeof *ds);
-    if (!memory_limit) {
-        size_t avail = available_memory();
-        memory_limit = avail > ((size_t)512 << 20) ? avail - ((size_t)512 << 20) : avail / 2;
-    }
+    if (!memory_limit) memory_limit = dataset_default_memory_limit();
     stream_sample s;
     stream_sample_init(&s);
     int rc;

@@ -50,8 +50,10 @@ typedef struct dataset {
     int64_t *episode, *frame;      /* [n] */
 } dataset_t;
 
-/* Read every sample of r (memory_limit bytes at most; 0: the system's available memory at the
- * start less a margin). check, when given, is called once the first sample has fixed the
+/* What the data may take by default: the memory available now (MemAvailable) less 512 MiB,
+ * or half of it when it is less than 1 GiB. */
+size_t dataset_default_memory_limit(void);
+/* Read every sample of r (memory_limit bytes at most; 0: dataset_default_memory_limit()). check, when given, is called once the first sample has fixed the
  * layout (a trainer's shape checks, before the rest of the stream is read). */
 int dataset_read(dataset_t *ds, stream_reader *r, const dataset_request *want, int n_want,
                        size_t memory_limit, int (*check)(const dataset_t *ds, void *context), void *context);

@@ -637,19 +637,10 @@ done:
 
 /* ---------------------------------------------------------------- the data */
 
-/* What the data may take: --max-memory, else the available memory at the start less 512 MiB
- * (as dataset_read). */
+/* What the data may take: --max-memory, else dataset_read's default. */
 static size_t memory_limit(const train_options *o)
 {
-    if (o->max_memory_mib) return (size_t)o->max_memory_mib << 20;
-    FILE *fp = fopen("/proc/meminfo", "r");
-    size_t kib = 0;
-    char line[256];
-    while (fp && fgets(line, sizeof line, fp))
-        if (sscanf(line, "MemAvailable: %zu kB", &kib) == 1) break;
-    if (fp) fclose(fp);
-    size_t avail = kib ? kib * 1024 : (size_t)1 << 62;
-    return avail > ((size_t)512 << 20) ? avail - ((size_t)512 << 20) : avail / 2;
+    return o->max_memory_mib ? (size_t)o->max_memory_mib << 20 : dataset_default_memory_limit();
 }
 
 /* --shard: the samples of the episodes whose episode_index is this process's rank modulo the
