@@ -27,5 +27,8 @@ typedef struct {
  * (gemm_packed.c, whose panel layout follows the tile's nr x mr): 12x32 on 512-bit registers,
  * 6x16 on 256-bit ones, 6x16 in plain C; under "openblas" the widest the CPU has. */
 const nn_tile_kernel *nn_tile_general(int variant);
+/* A tile of t's columns on at most 6 rows (6x32 for the 12x32 one), for products of few rows;
+ * t itself when it is that short already */
+const nn_tile_kernel *nn_tile_short(const nn_tile_kernel *t);
 
 #endif
