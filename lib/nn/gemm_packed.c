@@ -9,7 +9,7 @@
  * panels of one block adjacent, and the product C = A W^T runs an mr x nr register tile over
  * them: the tile of the kernel variant in effect when the weight was packed (gemm_kernel.h),
  * 12x32 on 512-bit registers, 6x16 on 256-bit ones or in plain C; the packed weight records it
- * and every product over it runs that tile. A, given through strides A(i, k) = A[i*ars + k*aks]
+ * and every product over it runs that tile (or, for few rows, its 6-row form: nn_tile_short). A, given through strides A(i, k) = A[i*ars + k*aks]
  * (rows of a linear's input: ars = K, aks = 1; an im2col matrix [K, P] read as positions x K:
  * ars = 1, aks = P), is copied per call into row tiles [ceil(M/mr)][K][mr] (it is small next to
  * the weight and read once per panel).
@@ -18,8 +18,8 @@
  * FMA per k: the 12x32 and 6x16 SIMD tiles give the same bits, and so do a policy's outputs.
  *
  * Blocking: K in blocks of KC (a 16 or 32 KiB panel block stays in L1, 48 KiB, while every row
- * tile passes over it, and the tiles prefetch the next block into L2), rows in blocks of up to MC_MAX (the A
- * block stays in L2 across the panels). When all the rows' A fits in 256 KiB, one panel at a
+ * tile passes over it, and the tiles prefetch the next block into L2), rows in blocks of up to
+ * MC_MAX (the A block stays in L2 across the panels). When all the rows' A fits in 256 KiB, one panel at a
  * time runs through all of K instead, so that C's slice stays in L1 between K blocks (a
  * [100, 512] x [512, 3200] product: C is 1.3 MB, and the K-block-outer order wrote and re-read
  * it; measured 10% faster in interleaved runs, min and median). Threads split the panels (or, when there are too few, the rows); every
@@ -49,7 +49,7 @@ static int row_block(int M, int mr)
 
 struct nn_packed {
     int N, K, panels;
-    int nr, mr;                   /* the tile's columns (panel width) and rows */
+    int nr;                       /* columns per panel: the tile's */
     const nn_tile_kernel *kernel; /* the tile the layout was packed for */
     float *data;          /* K in blocks of KC; in each block the panels one after the other,
                              each [kc][nr]: the block k0 of panel q starts at block_start(q, k0) */
@@ -96,7 +96,6 @@ nn_packed *nn_pack_weights_step(const float *W, int N, int K, int col_step)
     p->K = K;
     p->panels = panels;
     p->nr = NR;
-    p->mr = t->mr;
     p->kernel = t;
     for (int q = 0; q < panels; q++)
         for (int k0 = 0; k0 < K; k0 += KC) {
@@ -125,7 +124,7 @@ int nn_packed_cols(const nn_packed *p) { return p->K; }
 
 /* ---------------------------------------------------------------- blocking and threads */
 typedef struct {
-    int M, n0, n, mr, nr;         /* the packed weight's tile */
+    int M, n0, n, mr, nr;         /* this product's tile */
     const float *A;               /* packed: [ceil(M/mr)][K][mr] */
     const nn_packed *P;
     float *C;
@@ -138,9 +137,8 @@ typedef struct {
 
 /* Rows [i0, i1) over panel q's block at k0 (kc deep). The row tiles share the prefetch of the
  * block used after this one (next_kc deep: next_kc * nr / 16 lines of 64 bytes from `next`)
- * into L2, each a slice: the
- * weights stream from DRAM once per inference, and a block fetched on demand stalls its first
- * tile (measured: 101 -> 129 GFLOP/s for a [100, 3200] x [3200, 512] product on 2 threads). */
+ * into L2, each a slice: the weights stream from DRAM once per inference, and a block fetched
+ * on demand stalls its first tile (measured: 101 -> 129 GFLOP/s for a [100, 3200] x [3200, 512] product on 2 threads). */
 static void panel_block(const pgemm_job *j, int i0, int i1, int q, int k0, int kc, const float *next, int next_kc)
 {
     const int K = j->P->K, NR = j->nr, MR = j->mr, first = k0 == 0;
