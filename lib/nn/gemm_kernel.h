@@ -13,7 +13,7 @@
  * is summed over k in order, one FMA per k, then multiplied by alpha (skipped when alpha is 1).
  * The first k steps also prefetch npf lines of 64 bytes from pf into L2 (the packed weights'
  * next block; 0 for none), at the rate the tile reads B: the 6x16 AVX2 tile one line per k step
- * (npf rounded up to 4), the 12x32 one two (rounded up to 2); the portable tile ignores them. */
+ * (npf rounded up to 4), the 32-column ones two (rounded up to 2); the portable one ignores them. */
 typedef void nn_tile_fn(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
                         float alpha, const float *bias, const float *pf, int npf);
 
