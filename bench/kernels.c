@@ -9,6 +9,9 @@
  *   kernels products [--threads N] [--repeat R]
  *       "NAME|M N K TA TB WALL CPU" per product through nn_gemm on the variant ILT_KERNEL
  *       selects (one warm-up call, the median of R calls; default 5)
+ *   kernels packed [--threads N] [--repeat R]
+ *       "NAME|M N K WALL CPU" per batch-1 inference product through nn_gemm_packed, the weight
+ *       packed once for the variant ILT_KERNEL selects (32-column panels on avx512, 16 on avx2)
  *
  * WALL is GFLOP/s by the wall clock. CPU is GFLOP/s by the CPU time the threads got: the flops
  * over (process CPU time / threads), the rate the code runs at while it has a core, which other
@@ -22,8 +25,10 @@
 
 #include <immintrin.h>
 
+#include "nn/gemm_packed.h"
 #include "nn/kernels.h"
 #include "nn/threads.h"
+#include "util/error.h"
 #include "util/rng.h"
 
 static double now(void)
@@ -198,10 +203,65 @@ static int run_products(int repeat, int threads)
     return 0;
 }
 
+/* ---------------------------------------------------------------- packed products */
+/* Batch-1 inference against frozen weights (gemm_packed.c): C [M, N] = A [M, K] W^T with W
+ * [N, K] packed once. ACT (chunk 100: 100 decoder rows; cpu default hidden 256, ff 1024; paper
+ * hidden 512, ff 3200), ResNet18's layer3/4 3x3 convolutions at 120x160 as im2col products (A
+ * read as [K, positions]), Diffusion Policy's UNet at horizon 16 (kernel-5 conv1d, 16 and 4
+ * positions). */
+typedef struct { const char *name; int M, N, K, cols; } packed_product;
+
+static const packed_product packed_products[] = {
+    { "act-cpu ff1", 100, 1024, 256, 0 },      { "act-cpu ff2", 100, 256, 1024, 0 },
+    { "act-cpu proj", 100, 256, 256, 0 },      { "act-paper ff1", 100, 3200, 512, 0 },
+    { "act-paper ff2", 100, 512, 3200, 0 },    { "act-paper proj", 100, 512, 512, 0 },
+    { "r18 layer3 120x160", 80, 256, 2304, 1 }, { "r18 layer4 120x160", 20, 512, 4608, 1 },
+    { "unet 256->512 h16", 16, 512, 1280, 1 }, { "unet 1024 h4", 4, 1024, 5120, 1 },
+};
+
+static int run_packed(int repeat, int threads)
+{
+    double *t = malloc((size_t)repeat * sizeof *t), *c = malloc((size_t)repeat * sizeof *c);
+    rng_t rng;
+    rng_seed(&rng, 1);
+    for (size_t p = 0; p < sizeof packed_products / sizeof packed_products[0]; p++) {
+        const packed_product *q = &packed_products[p];
+        float *A = malloc(sizeof(float) * (size_t)q->M * q->K), *W = malloc(sizeof(float) * (size_t)q->N * q->K);
+        float *C = malloc(sizeof(float) * (size_t)q->M * q->N);
+        if (!A || !W || !C || !t || !c) {
+            fprintf(stderr, "kernels: out of memory\n");
+            return 1;
+        }
+        rng_fill_uniform(&rng, A, (size_t)q->M * q->K, -1, 1);
+        rng_fill_uniform(&rng, W, (size_t)q->N * q->K, -1, 1);
+        nn_packed *P = nn_pack_weights(W, q->N, q->K);
+        if (!P) {
+            fprintf(stderr, "kernels: %s\n", error_get());
+            return 1;
+        }
+        long ars = q->cols ? 1 : q->K, aks = q->cols ? q->M : 1;
+        nn_gemm_packed(q->M, 0, q->N, A, ars, aks, P, NULL, C, q->N, 0);
+        for (int r = 0; r < repeat; r++) {
+            double t0 = now(), c0 = cpu_now(CLOCK_PROCESS_CPUTIME_ID);
+            nn_gemm_packed(q->M, 0, q->N, A, ars, aks, P, NULL, C, q->N, 0);
+            t[r] = now() - t0;
+            c[r] = (cpu_now(CLOCK_PROCESS_CPUTIME_ID) - c0) / threads;
+        }
+        double flop = 2.0 * q->M * q->N * q->K;
+        printf("%s|%d %d %d %.1f %.1f\n", q->name, q->M, q->N, q->K, flop / median(t, repeat) * 1e-9,
+               flop / median(c, repeat) * 1e-9);
+        nn_packed_free(P);
+        free(A); free(W); free(C);
+    }
+    free(t);
+    free(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "peak") && strcmp(argv[1], "products"))) {
-        fprintf(stderr, "usage: kernels peak|products [--threads N] [--repeat R]\n");
+    if (argc < 2 || (strcmp(argv[1], "peak") && strcmp(argv[1], "products") && strcmp(argv[1], "packed"))) {
+        fprintf(stderr, "usage: kernels peak|products|packed [--threads N] [--repeat R]\n");
         return 2;
     }
     int threads = 1, repeat = 5;
@@ -218,5 +278,7 @@ int main(int argc, char **argv)
         return 2;
     }
     nn_set_threads(threads);
-    return !strcmp(argv[1], "peak") ? run_peak(threads) : run_products(repeat, threads);
+    return !strcmp(argv[1], "peak")       ? run_peak(threads)
+           : !strcmp(argv[1], "packed") ? run_packed(repeat, threads)
+                                        : run_products(repeat, threads);
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # kernels.sh — the machine's fp32 FMA peak per register width, and the engine's matrix product
 # (nn_gemm) on ACT, ResNet18-im2col and UNet training shapes beside OpenBLAS, on 1 and 2
-# threads: the engine's 512-bit and 256-bit tiles (ILT_KERNEL=avx512 / avx2) and OpenBLAS's
+# threads, and the batch-1 inference products against weights packed once (nn_gemm_packed): the engine's 512-bit and 256-bit tiles (ILT_KERNEL=avx512 / avx2) and OpenBLAS's
 # sgemm under the same slicing (ILT_KERNEL=openblas) pinned to its AVX2 kernels
 # (OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512, as the project's build machines set them) and
 # unpinned (both unset: OpenBLAS picks its kernels from the CPU, as on a user's machine).
@@ -40,6 +40,7 @@ for r in $(seq "$rounds"); do
     for c in "${configs[@]}"; do
       run_config "$c" "$t" | sed "s/^/$c $t|/" >> "$tmp/runs"
     done
+    for v in avx512 avx2; do ILT_KERNEL=$v "$bin" packed --threads "$t" | sed "s/^/$v $t|/" >> "$tmp/packed"; done
   done
 done
 echo "# load after: $(cut -d' ' -f1-3 /proc/loadavg)"
@@ -73,3 +74,21 @@ awk -F'|' -v peakfile="$tmp/peak" '
         med(k "openblas-pinned", "w"), med(k "openblas-unpinned", "w")
     }
   }' "$tmp/runs"
+# the packed products: medians over the rounds, 1 thread by CPU time, 2 threads by the wall clock
+awk -F'|' -v peakfile="$tmp/peak" '
+  BEGIN { while ((getline l < peakfile) > 0) { split(l, p, " "); pw[p[2] " " p[3]] = p[4]; pc[p[2] " " p[3]] = p[5] } }
+  { split($1, ct, " "); split($3, v, " "); key = $2 SUBSEP ct[2] SUBSEP ct[1]; n[key]++; w[key, n[key]] = v[4]; c[key, n[key]] = v[5]
+    if (!($2 in seen)) { seen[$2] = 1; order[++names] = $2; shape[$2] = v[1] "x" v[2] "x" v[3] } }
+  function med(key, which,   i, j, k, t, a) {
+    k = n[key]; for (i = 1; i <= k; i++) a[i] = which == "w" ? w[key, i] : c[key, i]
+    for (i = 1; i <= k; i++) for (j = i + 1; j <= k; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
+    return k % 2 ? a[(k + 1) / 2] : (a[k / 2] + a[k / 2 + 1]) / 2 }
+  END {
+    printf "\n# packed weights (batch-1 inference), GFLOP/s: 1 thread by CPU time, 2 threads by the wall clock\n"
+    printf "%-23s %-14s %15s %7s %15s %7s\n", "product", "MxNxK", "avx512 1c (%pk)", "avx2 1c", "avx512 2w (%pk)", "avx2 2w"
+    for (i = 1; i <= names; i++) {
+      nm = order[i]; c1 = med(nm SUBSEP 1 SUBSEP "avx512", "c"); w2 = med(nm SUBSEP 2 SUBSEP "avx512", "w")
+      printf "%-23s %-14s %7.1f (%3.0f%%) %7.1f %7.1f (%3.0f%%) %7.1f\n", nm, shape[nm], c1, 100 * c1 / pc["512 1"],
+        med(nm SUBSEP 1 SUBSEP "avx2", "c"), w2, 100 * w2 / pw["512 2"], med(nm SUBSEP 2 SUBSEP "avx2", "w")
+    }
+  }' "$tmp/packed"

@@ -11,8 +11,9 @@
  * columns. A packed [kc][MR] (rows past mr are zeros), B [kc][NR], both 64-byte aligned.
  * load = 1 adds to C's values; else C is written, plus bias (nv values, or NULL). Each element
  * is summed over k in order, one FMA per k, then multiplied by alpha (skipped when alpha is 1).
- * The first npf k steps (rounded up to 4) also prefetch npf lines of 64 bytes from pf into L2
- * (the packed weights' next block; 0 for none; only the 6x16 AVX2 tile uses it). */
+ * The first k steps also prefetch npf lines of 64 bytes from pf into L2 (the packed weights'
+ * next block; 0 for none), at the rate the tile reads B: the 6x16 AVX2 tile one line per k step
+ * (npf rounded up to 4), the 32-column ones two (rounded up to 2); the portable one ignores them. */
 typedef void nn_tile_fn(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
                         float alpha, const float *bias, const float *pf, int npf);
 
@@ -22,11 +23,12 @@ typedef struct {
     nn_tile_fn *tile;
 } nn_tile_kernel;
 
-/* The tile of general products (gemm.c) for a variant: 12x32 on 512-bit registers, 6x16 on
- * 256-bit ones, 6x16 in plain C. */
+/* The tile for a variant, of general products (gemm.c) and of the weights packed once
+ * (gemm_packed.c, whose panel layout follows the tile's nr x mr): 12x32 on 512-bit registers,
+ * 6x16 on 256-bit ones, 6x16 in plain C; under "openblas" the widest the CPU has. */
 const nn_tile_kernel *nn_tile_general(int variant);
-/* The 6x16 tile for a variant (the packed weights' 16-column panels, gemm_packed.c): the AVX2
- * tile for the AVX2 and AVX-512 variants, plain C for the portable one. */
-const nn_tile_kernel *nn_tile_6x16(int variant);
+/* A tile of t's columns on at most 6 rows (6x32 for the 12x32 one), for products of few rows;
+ * t itself when it is that short already */
+const nn_tile_kernel *nn_tile_short(const nn_tile_kernel *t);
 
 #endif

@@ -5,15 +5,21 @@
  * its panel layout on every call, which at these shapes costs as much memory traffic as the
  * product itself: a 7-layer decoder streams its 120 MB of weights through the copy on every
  * inference. Here a weight W [N, K] (PyTorch's Linear [out, in]; a convolution's [out, in*kh*kw])
- * is packed once into panels of 16 output columns (zero-padded), K in blocks of KC with the
- * panels of one block adjacent, and the product C = A W^T runs a 6x16 register-tile kernel over
- * them. A, given through strides A(i, k) = A[i*ars + k*aks] (rows of a linear's input: ars = K,
- * aks = 1; an im2col matrix [K, P] read as positions x K: ars = 1, aks = P), is copied per call
- * into row tiles [ceil(M/6)][K][6] (it is small next to the weight and read once per panel).
+ * is packed once into panels of nr output columns (zero-padded), K in blocks of KC with the
+ * panels of one block adjacent, and the product C = A W^T runs an mr x nr register tile over
+ * them: the tile of the kernel variant in effect when the weight was packed (gemm_kernel.h),
+ * 12x32 on 512-bit registers, 6x16 on 256-bit ones or in plain C; the packed weight records it
+ * and every product over it runs that tile (or, for few rows, its 6-row form: nn_tile_short). A, given through strides A(i, k) = A[i*ars + k*aks]
+ * (rows of a linear's input: ars = K, aks = 1; an im2col matrix [K, P] read as positions x K:
+ * ars = 1, aks = P), is copied per call into row tiles [ceil(M/mr)][K][mr] (it is small next to
+ * the weight and read once per panel).
  *
- * Blocking: K in blocks of KC (a 16 KiB panel block stays in L1 while every row tile passes over
- * it, and the tiles prefetch the next block into L2), rows in blocks of up to MC_MAX (the A
- * block stays in L2 across the panels). When all the rows' A fits in 256 KiB, one panel at a
+ * Both layouts block K alike (KC) and their tiles add each element's products in k order, one
+ * FMA per k: the 12x32 and 6x16 SIMD tiles give the same bits, and so do a policy's outputs.
+ *
+ * Blocking: K in blocks of KC (a 16 or 32 KiB panel block stays in L1, 48 KiB, while every row
+ * tile passes over it, and the tiles prefetch the next block into L2), rows in blocks of up to
+ * MC_MAX (the A block stays in L2 across the panels). When all the rows' A fits in 256 KiB, one panel at a
  * time runs through all of K instead, so that C's slice stays in L1 between K blocks (a
  * [100, 512] x [512, 3200] product: C is 1.3 MB, and the K-block-outer order wrote and re-read
  * it; measured 10% faster in interleaved runs, min and median). Threads split the panels (or, when there are too few, the rows); every
@@ -29,24 +35,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NR 16
-#define MR 6
 #define KC 256
 #define MC_MAX 128
 #define PACKED_LINEAR_MAX_M 256   /* more rows: nn_gemm (nn_linear_product) */
 
 /* Rows per block: at most MC_MAX, the blocks of equal size in whole tiles (M = 100: one block of
  * 102, not 96 + 4, whose 4-row block would walk every weight panel again for one tile). */
-static int row_block(int M)
+static int row_block(int M, int mr)
 {
     int nb = (M + MC_MAX - 1) / MC_MAX, mc = (M + nb - 1) / nb;
-    return (mc + MR - 1) / MR * MR;
+    return (mc + mr - 1) / mr * mr;
 }
 
 struct nn_packed {
     int N, K, panels;
+    int nr;                       /* columns per panel: the tile's */
+    const nn_tile_kernel *kernel; /* the tile the layout was packed for */
     float *data;          /* K in blocks of KC; in each block the panels one after the other,
-                             each [kc][16]: the block k0 of panel q starts at block_start(q, k0) */
+                             each [kc][nr]: the block k0 of panel q starts at block_start(q, k0) */
 };
 
 /* Within a K block the panels a thread walks are adjacent, so the weight streams from memory
@@ -54,12 +60,30 @@ struct nn_packed {
 static inline size_t block_start(const nn_packed *p, int q, int k0)
 {
     int kc = p->K - k0 < KC ? p->K - k0 : KC;
-    return ((size_t)k0 * p->panels + (size_t)q * kc) * NR;
+    return ((size_t)k0 * p->panels + (size_t)q * kc) * p->nr;
 }
 
-nn_packed *nn_pack_weights(const float *W, int N, int K)
+/* The tile of the variant in effect, or of the widest narrower one whose panel width divides
+ * col_step (0: any) */
+static const nn_tile_kernel *layout_for(int col_step)
+{
+    const nn_tile_kernel *t = nn_tile_general(nn_kernel());
+    if (col_step % t->nr)
+        t = nn_tile_general(nn_kernel_supported(NN_KERNEL_AVX2) ? NN_KERNEL_AVX2 : NN_KERNEL_PORTABLE);
+    return t;
+}
+
+int nn_packed_panel(const nn_packed *p) { return p->nr; }
+int nn_packed_panel_now(void) { return layout_for(0)->nr; }
+int nn_packed_stale(const nn_packed *p, int col_step) { return p->kernel != layout_for(col_step); }
+
+nn_packed *nn_pack_weights(const float *W, int N, int K) { return nn_pack_weights_step(W, N, K, 0); }
+
+nn_packed *nn_pack_weights_step(const float *W, int N, int K, int col_step)
 {
     if (N <= 0 || K <= 0) { error_set("nn pack: weight [%d, %d]", N, K); return NULL; }
+    const nn_tile_kernel *t = layout_for(col_step);
+    const int NR = t->nr;
     nn_packed *p = calloc(1, sizeof *p);
     int panels = (N + NR - 1) / NR;
     size_t bytes = (size_t)panels * K * NR * sizeof(float);   /* a multiple of 64 */
@@ -71,6 +95,8 @@ nn_packed *nn_pack_weights(const float *W, int N, int K)
     p->N = N;
     p->K = K;
     p->panels = panels;
+    p->nr = NR;
+    p->kernel = t;
     for (int q = 0; q < panels; q++)
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
@@ -96,13 +122,10 @@ void nn_packed_free(nn_packed *p)
 int nn_packed_rows(const nn_packed *p) { return p->N; }
 int nn_packed_cols(const nn_packed *p) { return p->K; }
 
-/* The register tile: the 6x16 one of gemm_kernel.h (AVX2, or plain C for the portable variant;
- * the AVX-512 variant runs the AVX2 tile here, on the 16-column panels of this layout). */
-
 /* ---------------------------------------------------------------- blocking and threads */
 typedef struct {
-    int M, n0, n;
-    const float *A;               /* packed: [ceil(M/6)][K][6] */
+    int M, n0, n, mr, nr;         /* this product's tile */
+    const float *A;               /* packed: [ceil(M/mr)][K][mr] */
     const nn_packed *P;
     float *C;
     long ldc;
@@ -113,12 +136,14 @@ typedef struct {
 } pgemm_job;
 
 /* Rows [i0, i1) over panel q's block at k0 (kc deep). The row tiles share the prefetch of the
- * block used after this one (`lines` lines of 64 bytes from `next`) into L2, each a slice: the
- * weights stream from DRAM once per inference, and a block fetched on demand stalls its first
- * tile (measured: 101 -> 129 GFLOP/s for a [100, 3200] x [3200, 512] product on 2 threads). */
-static void panel_block(const pgemm_job *j, int i0, int i1, int q, int k0, int kc, const float *next, int lines)
+ * block used after this one (next_kc deep: next_kc * nr / 16 lines of 64 bytes from `next`)
+ * into L2, each a slice: the weights stream from DRAM once per inference, and a block fetched
+ * on demand stalls its first tile (measured: 101 -> 129 GFLOP/s for a [100, 3200] x [3200, 512] product on 2 threads). */
+static void panel_block(const pgemm_job *j, int i0, int i1, int q, int k0, int kc, const float *next, int next_kc)
 {
-    const int K = j->P->K, col = q * NR - j->n0, nv = j->n - col < NR ? j->n - col : NR, first = k0 == 0;
+    const int K = j->P->K, NR = j->nr, MR = j->mr, first = k0 == 0;
+    const int col = q * NR - j->n0, nv = j->n - col < NR ? j->n - col : NR;
+    int lines = next_kc * NR / 16;
     const float *b = j->P->data + block_start(j->P, q, k0);
     const float *bias = j->bias && first && !j->accumulate ? j->bias + col : NULL;
     if (!next) lines = 0;
@@ -126,19 +151,19 @@ static void panel_block(const pgemm_job *j, int i0, int i1, int q, int k0, int k
     for (int i = i0, t = 0; i < i1; i += MR, t++) {
         int from = t * share, npf = lines - from < share ? lines - from : share;
         j->tile(i1 - i < MR ? i1 - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b, j->C + i * j->ldc + col,
-                j->ldc, nv, !first || j->accumulate, 1.0f, bias, next ? next + (size_t)from * NR : b, npf > 0 ? npf : 0);
+                j->ldc, nv, !first || j->accumulate, 1.0f, bias, next ? next + (size_t)from * 16 : b, npf > 0 ? npf : 0);
     }
 }
 
 /* When all the rows' A fits in L2 beside a panel (it is re-read per panel), one panel at a
- * time through all of K: C's [rows, 16] slice stays in L1 between the K blocks instead of
+ * time through all of K: C's [rows, nr] slice stays in L1 between the K blocks instead of
  * leaving the cache between passes over all the panels. */
 #define PANEL_FIRST_BYTES (256 << 10)
 
 /* rows [i0, i1) x panels [q0, q1) */
 static void pgemm_block(const pgemm_job *j, int i0, int i1, int q0, int q1)
 {
-    const int K = j->P->K;
+    const int K = j->P->K, NR = j->nr;
     const float *data = j->P->data, *end = data + (size_t)j->P->panels * K * NR;
     if (K > KC && (size_t)(i1 - i0) * K * sizeof(float) <= PANEL_FIRST_BYTES) {
         for (int q = q0; q < q1; q++)
@@ -176,16 +201,17 @@ static void pgemm_range(void *arg, long s0, long s1)
     }
 }
 
-/* A packed into row tiles: dst [ceil(M/6)][K][6], rows past M zero */
-typedef struct { const float *A; long ars, aks; int M, K; float *dst; } apack_job;
+/* A packed into row tiles: dst [ceil(M/mr)][K][mr], rows past M zero */
+typedef struct { const float *A; long ars, aks; int M, K, mr; float *dst; } apack_job;
 
 /* tiles [t0, t1) */
 static void apack_tiles(void *arg, long t0, long t1)
 {
     const apack_job *j = arg;
+    const int MR = j->mr;
     if (j->ars == 1) {
         /* the rows of a tile are adjacent in memory (an im2col matrix [K, P]): walk each k's
-         * row once per block of 16 tiles (96 contiguous floats), writing 16 tile streams */
+         * row once per block of 16 tiles (16 * mr contiguous floats), writing 16 tile streams */
         for (long tb = t0; tb < t1; tb += 16) {
             long te = tb + 16 < t1 ? tb + 16 : t1;
             for (int k = 0; k < j->K; k++) {
@@ -221,6 +247,13 @@ static __thread size_t apack_cap;
 int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, const nn_packed *P, const float *bias,
                    float *C, long ldc, int accumulate)
 {
+    /* the rows' tile: the packed weight's, or its 6-row form (6x32 for 12x32) where that pads
+     * fewer rows: a UNet's 4 positions, 6 rows instead of 12 (63 -> 74 GFLOP/s on one core);
+     * ACT's 100 queries, 102 instead of 108 (180-195 -> 203-205). The choice depends on M
+     * alone, and both tiles sum each element in the same order. */
+    const nn_tile_kernel *T = P->kernel, *S = nn_tile_short(T);
+    if ((M + S->mr - 1) / S->mr * S->mr < (M + T->mr - 1) / T->mr * T->mr) T = S;
+    const int NR = P->nr, MR = T->mr;
     if (n0 < 0 || n <= 0 || n0 % NR || n0 + n > P->N)
         return error_set("nn gemm_packed: columns [%d, %d) of a packed [%d, %d] weight", n0, n0 + n, P->N, P->K);
     if (M <= 0) return 0;
@@ -237,14 +270,14 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
     int threads = nn_get_threads();
     double flop = 2.0 * M * n * P->K;
     int serial = threads == 1 || flop < 2e6;
-    apack_job aj = { A, ars, aks, M, P->K, apack_buf };
-    /* split from 6 tiles up: 100 rows are 17 tiles, and at K = 3200 their copy (1.3 MB) by one
+    apack_job aj = { A, ars, aks, M, P->K, MR, apack_buf };
+    /* split from 6 tiles up: 100 rows are 17 tiles of 6, and at K = 3200 their copy (1.3 MB) by one
      * thread while the other waited cost 5-9% of the product (interleaved runs). Reading A in
      * place instead, six row streams into the tile, was 5-10% slower than the copy at 100 rows. */
     if (serial) apack_tiles(&aj, 0, tiles);
     else nn_parallel_for(tiles, 3, apack_tiles, &aj);
-    pgemm_job j = { M, n0, n, apack_buf, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR, row_block(M),
-                    nn_tile_6x16(nn_kernel())->tile };
+    pgemm_job j = { M, n0, n, MR, NR, apack_buf, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR,
+                    row_block(M, MR), T->tile };
     long panels = j.q1 - j.q0, row_blocks = (M + j.mc - 1) / j.mc;
     if (serial) {
         pgemm_block(&j, 0, M, j.q0, j.q1);
@@ -261,6 +294,10 @@ const nn_packed *nn_weight_packed(nn_tensor *w, int N, int K)
 {
     if (!w->frozen) return NULL;
     if (w->packed && (w->packed->N != N || w->packed->K != K)) return NULL;
+    if (w->packed && nn_packed_stale(w->packed, 0)) {   /* packed under another kernel variant */
+        nn_packed_free(w->packed);
+        w->packed = NULL;
+    }
     if (!w->packed && (long)N * K == w->size) w->packed = nn_pack_weights(w->data, N, K);
     return w->packed;   /* NULL when packing failed: the caller falls back to nn_gemm */
 }
@@ -268,9 +305,10 @@ const nn_packed *nn_weight_packed(nn_tensor *w, int N, int K)
 int nn_linear_product(struct nn_tensor *w, int row0, int rows, const float *x, int M, const float *b, float *y)
 {
     const int in = w->shape[1];
-    /* Many rows (IBC's 1024 candidate actions) amortise nn_gemm's copy of the weight, and its
-     * tile is the CPU's widest (512-bit where there is one; this one is 256-bit) */
-    const nn_packed *wp = row0 % NR == 0 && M <= PACKED_LINEAR_MAX_M ? nn_weight_packed(w, w->shape[0], in) : NULL;
+    /* Many rows (IBC's 1024 candidate actions) amortise nn_gemm's copy of the weight (measured
+     * when the packed tile was 6x16 AVX2 and nn_gemm's 12x32) */
+    const nn_packed *wp = row0 % nn_packed_panel_now() == 0 && M <= PACKED_LINEAR_MAX_M
+                              ? nn_weight_packed(w, w->shape[0], in) : NULL;
     if (wp) return nn_gemm_packed(M, row0, rows, x, in, 1, wp, b ? b + row0 : NULL, y, rows, 0);
     if (b) nn_bias_rows(y, b + row0, M, rows);
     nn_gemm(0, 1, M, rows, in, 1.0f, x, in, w->data + (long)row0 * in, in, b ? 1.0f : 0.0f, y, rows);

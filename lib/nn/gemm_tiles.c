@@ -8,7 +8,10 @@
  *
  * The 12x32 tile keeps 24 accumulators in zmm registers (two vectors of B per k and a broadcast
  * of each A value, folded into the FMA's memory operand): 24 independent FMA chains cover the
- * FMA latency of two 512-bit pipes, and per k it loads 2 vectors + 12 scalars for 24 FMAs. */
+ * FMA latency of two 512-bit pipes, and per k it loads 2 vectors + 12 scalars for 24 FMAs.
+ * 26 of the 32 zmm registers hold accumulators and B; 14 rows (28 + 2) would also fit, but 12
+ * leaves the compiler room and pads a 100-row product (ACT's decoder queries) to 108, not 112.
+ * The tiles prefetch only when asked (npf: the packed weights' next block, gemm_packed.c). */
 #include "nn/gemm_kernel.h"
 #include "util/error.h"
 
@@ -192,14 +195,49 @@ __attribute__((target("avx512f"))) static void tile_12x32_avx512(int mr, int kc,
 {
     Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
     Z_DECL(6) Z_DECL(7) Z_DECL(8) Z_DECL(9) Z_DECL(10) Z_DECL(11)
+    /* the first k steps prefetch two lines each (one 32-float row of the next packed block, the
+     * rate at which this tile reads B) */
+    int k = 0, kp = pf ? (npf + 1) / 2 : 0;
+    if (kp > kc) kp = kc;
 #pragma GCC unroll 4
-    for (int k = 0; k < kc; k++, a += 12, b += 32) {
+    for (; k < kp; k++, a += 12, b += 32, pf += 32) {
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
+        Z_ROW(6) Z_ROW(7) Z_ROW(8) Z_ROW(9) Z_ROW(10) Z_ROW(11)
+    }
+#pragma GCC unroll 4
+    for (; k < kc; k++, a += 12, b += 32) {
         __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
         Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
         Z_ROW(6) Z_ROW(7) Z_ROW(8) Z_ROW(9) Z_ROW(10) Z_ROW(11)
     }
     Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
     Z_STORE(6) Z_STORE(7) Z_STORE(8) Z_STORE(9) Z_STORE(10) Z_STORE(11)
+}
+/* The same tile on 6 rows, for products of few rows over the same 32-column panels (a UNet's
+ * 4 positions would leave 8 of 12 rows idle): 12 chains still cover the FMA latency. */
+__attribute__((target("avx512f"))) static void tile_6x32_avx512(int mr, int kc, const float *a, const float *b,
+                                                                 float *c, long ldc, int nv, int load, float alpha,
+                                                                 const float *bias, const float *pf, int npf)
+{
+    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
+    int k = 0, kp = pf ? (npf + 1) / 2 : 0;
+    if (kp > kc) kp = kc;
+#pragma GCC unroll 4
+    for (; k < kp; k++, a += 6, b += 32, pf += 32) {
+        _mm_prefetch((const char *)pf, _MM_HINT_T1);
+        _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
+    }
+#pragma GCC unroll 4
+    for (; k < kc; k++, a += 6, b += 32) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
+    }
+    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
 }
 #endif
 
@@ -210,6 +248,7 @@ static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portabl
 #ifdef TILES_X86
 static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2 };
 static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512 };
+static const nn_tile_kernel avx512_6x32 = { 6, 32, 256, 512, tile_6x32_avx512 };
 #endif
 
 static int cpu_supports(int variant)
@@ -294,10 +333,10 @@ const nn_tile_kernel *nn_tile_general(int variant)
     }
 }
 
-const nn_tile_kernel *nn_tile_6x16(int variant)
+const nn_tile_kernel *nn_tile_short(const nn_tile_kernel *t)
 {
 #ifdef TILES_X86
-    if (hardware(variant) >= NN_KERNEL_AVX2) return &avx2_6x16;
+    if (t == &avx512_12x32) return &avx512_6x32;
 #endif
-    return &portable_6x16;
+    return t;
 }

@@ -59,7 +59,7 @@ static nn_packed *winograd_pack(const float *w, int O, int C)
                     u[((size_t)(i * 4 + j) * O + o) * C + c] =
                         (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
         }
-    nn_packed *p = nn_pack_weights(u, 16 * O, C);
+    nn_packed *p = nn_pack_weights_step(u, 16 * O, C, O);   /* products start at e*O */
     free(u);
     return p;
 }
@@ -69,6 +69,10 @@ const nn_packed *nn_weight_winograd(nn_tensor *w)
     if (!w->frozen || w->ndim != 4 || w->shape[2] != 3 || w->shape[3] != 3) return NULL;
     const int O = w->shape[0], C = w->shape[1];
     if (w->packed && (nn_packed_rows(w->packed) != 16 * O || nn_packed_cols(w->packed) != C)) return NULL;
+    if (w->packed && nn_packed_stale(w->packed, O)) {   /* packed under another kernel variant */
+        nn_packed_free(w->packed);
+        w->packed = NULL;
+    }
     if (!w->packed) w->packed = winograd_pack(w->data, O, C);
     return w->packed;
 }

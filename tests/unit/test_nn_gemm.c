@@ -101,7 +101,7 @@ static void same_bits_case(shape s, int ta, int tb)
     free(A); free(B); free(C0); free(C[0]); free(C[1]);
 }
 
-/* the packed-weight product (its 6x16 tile follows the variant) against a double reference */
+/* the packed-weight product (its tile and panel layout follow the variant) against a double reference */
 static void packed_case(int variant, int M, int N, int K)
 {
     float *W = rand_floats((long)N * K), *A = rand_floats((long)M * K), *bias = rand_floats(N);

@@ -1,12 +1,20 @@
-/* test_nn_packed.c — the packed-weight product (gemm_packed.c) against a double-precision
- * reference over every edge the blocking has (row tails 1-5, column tails, K across several
- * blocks, rows across several blocks, column ranges, both A layouts, bias, accumulation), its
- * independence of the thread count, and the frozen-parameter paths of linear, linear_rows,
- * conv2d and conv1d against the ordinary (sgemm) paths. */
+/* test_nn_packed.c — the packed-weight product (gemm_packed.c) on every kernel variant this CPU
+ * runs (its 12x32 AVX-512 tile on 32-column panels, the 6x16 AVX2 and plain C ones on 16-column
+ * panels) against a double-precision reference over every edge the blocking has (row tails of
+ * both tiles, M = 1..13, column tails, K across several blocks, rows across several blocks,
+ * column ranges, both A layouts, bias, accumulation), its independence of the thread count, the
+ * AVX-512 and AVX2 tiles bit for bit, the layout following the variant (ILT_KERNEL, and a
+ * frozen weight packed again when the variant changes), and the frozen-parameter paths of
+ * linear, linear_rows, conv2d and conv1d against the ordinary (sgemm) paths.
+ *
+ *   test_nn_packed            the checks
+ *   test_nn_packed --panel    print the panel width of a weight packed now and exit */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "nn/gemm_packed.h"
+#include "nn/kernels.h"
 #include "nn/nn.h"
 #include "nn/ops.h"
 #include "nn/params.h"
@@ -44,7 +52,8 @@ static void gemm_case(int M, int N, int K, int n0, int n, int cols_layout, int u
     nn_set_threads(2);
     int rc2 = nn_gemm_packed(M, n0, n, A, ars, aks, P, use_bias ? bias + n0 : NULL, C2, n, accumulate);
     char label[160];
-    snprintf(label, sizeof label, "packed M%d N%d K%d cols [%d,%d) %s%s%s", M, N, K, n0, n0 + n,
+    snprintf(label, sizeof label, "%s packed M%d N%d K%d cols [%d,%d) %s%s%s", nn_kernel_name(nn_kernel()), M, N, K,
+             n0, n0 + n,
              cols_layout ? "A as [K,M]" : "A as [M,K]", use_bias ? " bias" : "", accumulate ? " accumulate" : "");
     tap_ok(rc1 == 0 && rc2 == 0, "%s: accepted", label);
     tap_close(C1, ref, (long)M * n, 1e-5, 1e-5 * K, label);
@@ -73,8 +82,8 @@ static void in_place_case(int M, int N, int K, int n0, int n, int use_bias, int 
         rc |= nn_gemm_packed(M, n0, n, At, 1, M, P, use_bias ? bias + n0 : NULL, Ct, n, accumulate);
         same &= rc == 0 && memcmp(Cr, Ct, (size_t)M * n * sizeof *Cr) == 0;
     }
-    tap_ok(same, "packed M%d N%d K%d: A as rows (row step %ld) and as [K, M] give the same bits%s%s", M, N,
-           K, lda, use_bias ? ", bias" : "", accumulate ? ", accumulate" : "");
+    tap_ok(same, "%s packed M%d N%d K%d: A as rows (row step %ld) and as [K, M] give the same bits%s%s",
+           nn_kernel_name(nn_kernel()), M, N, K, lda, use_bias ? ", bias" : "", accumulate ? ", accumulate" : "");
     nn_packed_free(P);
     free(W); free(A); free(bias); free(At); free(C); free(Cr); free(Ct);
 }
@@ -165,36 +174,140 @@ static void frozen_ops(void)
     free(xl); free(xc); free(x1); free(xb);
 }
 
-int main(void)
+/* the AVX-512 tile (32-column panels) and the AVX2 one (16-column panels) add each element's
+ * products in the same order: the same bits, for any thread count */
+static void same_bits_case(int M, int N, int K, int n0, int n, int cols_layout, int use_bias, int accumulate)
 {
+    float *W = rand_floats((long)N * K), *A = rand_floats((long)M * K), *bias = rand_floats(N);
+    float *C = rand_floats((long)M * n), *out[2][2];
+    long ars = cols_layout ? 1 : K, aks = cols_layout ? M : 1;
+    int ok = 1, panel[2];
+    for (int v = 0; v < 2; v++) {
+        nn_kernel_set(v ? NN_KERNEL_AVX512 : NN_KERNEL_AVX2);
+        nn_packed *P = nn_pack_weights(W, N, K);
+        panel[v] = P ? nn_packed_panel(P) : 0;
+        for (int t = 0; t < 2; t++) {
+            nn_set_threads(t + 1);
+            out[v][t] = malloc((size_t)M * n * sizeof(float));
+            memcpy(out[v][t], C, (size_t)M * n * sizeof(float));
+            ok &= P && nn_gemm_packed(M, n0, n, A, ars, aks, P, use_bias ? bias + n0 : NULL, out[v][t], n,
+                                      accumulate) == 0;
+        }
+        nn_packed_free(P);
+    }
+    size_t bytes = (size_t)M * n * sizeof(float);
+    tap_ok(ok && panel[0] == 16 && panel[1] == 32 && !memcmp(out[0][0], out[1][0], bytes) &&
+               !memcmp(out[0][0], out[0][1], bytes) && !memcmp(out[1][0], out[1][1], bytes),
+           "avx2 (16-column panels) and avx512 (32-column panels) packed M%d N%d K%d cols [%d,%d)%s%s: the same bits "
+           "on 1 and 2 threads", M, N, K, n0, n0 + n, use_bias ? " bias" : "", accumulate ? " accumulate" : "");
+    for (int v = 0; v < 2; v++)
+        for (int t = 0; t < 2; t++) free(out[v][t]);
+    free(W); free(A); free(bias); free(C);
+}
+
+/* ILT_KERNEL=name: a weight packed by the test run again under it has the panel width `want` */
+static void forced_panel(const char *self, const char *name, int want)
+{
+    char cmd[4200], got[64] = "";
+    snprintf(cmd, sizeof cmd, "ILT_KERNEL=%s '%s' --panel 2>/dev/null", name, self);
+    FILE *f = popen(cmd, "r");
+    if (f) {
+        if (!fgets(got, sizeof got, f)) got[0] = 0;
+        pclose(f);
+    }
+    tap_ok(atoi(got) == want, "ILT_KERNEL=%s packs %d-column panels (got: %d)", name, want, atoi(got));
+}
+
+/* a frozen weight packed under one variant is packed again for the next one */
+static void repack_case(void)
+{
+    nn_params *ps = nn_params_new();
+    nn_tensor *w = nn_param(ps, "w.weight", 0, NN_DIMS(64, 20));
+    for (long k = 0; k < w->size; k++) w->data[k] = rng_uniform(&rng) - 0.5f;
+    nn_params_freeze(ps, 1);
+    nn_kernel_set(NN_KERNEL_AVX2);
+    const nn_packed *p16 = nn_weight_packed(w, 64, 20);
+    int w16 = p16 ? nn_packed_panel(p16) : 0;
+    nn_kernel_set(NN_KERNEL_AVX512);
+    const nn_packed *p32 = nn_weight_packed(w, 64, 20);
+    tap_ok(w16 == 16 && p32 && nn_packed_panel(p32) == 32 && w->packed == p32 && !nn_packed_stale(p32, 0),
+           "a frozen weight packed under avx2 (16 columns) is packed again under avx512 (32 columns)");
+    nn_params_freeze(ps, 0);
+    nn_params_free(ps);
+}
+
+int main(int argc, char **argv)
+{
+    if (argc > 1 && !strcmp(argv[1], "--panel")) {
+        float w[16] = { 0 };
+        nn_packed *P = nn_pack_weights(w, 4, 4);
+        printf("%d\n", P ? nn_packed_panel(P) : 0);
+        nn_packed_free(P);
+        return 0;
+    }
     rng_seed(&rng, 7);
-    /* row tails 1..5 and exact tiles; N tails; K below, at and across KC = 256; both loop orders */
+    int widest = nn_kernel_supported(NN_KERNEL_AVX512) ? NN_KERNEL_AVX512
+                 : nn_kernel_supported(NN_KERNEL_AVX2) ? NN_KERNEL_AVX2 : NN_KERNEL_PORTABLE;
+    tap_diag("this CPU runs up to %s", nn_kernel_name(widest));
+    forced_panel(argv[0], "portable", 16);
+    forced_panel(argv[0], "avx2", 16);
+    forced_panel(argv[0], "avx512", widest == NN_KERNEL_AVX512 ? 32 : 16);
+    /* row tails of both tiles and exact tiles; N tails of both panels; K below, at and across
+     * KC = 256; both loop orders; column starts at multiples of 32 (a panel start in both layouts) */
     int cases[][8] = {
         /* M, N, K, n0, n, cols_layout, bias, accumulate */
         { 1, 16, 8, 0, 16, 0, 0, 0 },   { 5, 14, 33, 0, 14, 0, 1, 0 },  { 6, 32, 256, 0, 32, 0, 1, 0 },
         { 7, 40, 257, 0, 40, 0, 0, 1 }, { 100, 256, 520, 0, 256, 0, 1, 0 }, { 100, 768, 64, 256, 256, 0, 1, 0 },
         { 100, 768, 64, 512, 256, 0, 0, 1 }, { 203, 48, 600, 0, 48, 1, 1, 0 }, { 20, 512, 300, 0, 512, 1, 0, 0 },
-        { 9, 64, 576, 0, 64, 1, 1, 0 },  { 300, 24, 27, 0, 24, 1, 0, 0 },  { 4, 33, 5, 16, 17, 1, 1, 0 },
-        { 200, 3, 12, 0, 3, 0, 1, 0 },   { 300, 16, 600, 0, 16, 1, 1, 0 },
+        { 9, 64, 576, 0, 64, 1, 1, 0 },  { 300, 24, 27, 0, 24, 1, 0, 0 },  { 4, 49, 5, 32, 17, 1, 1, 0 },
+        { 200, 3, 12, 0, 3, 0, 1, 0 },   { 300, 16, 600, 0, 16, 1, 1, 0 }, { 12, 32, 256, 0, 32, 0, 1, 0 },
+        { 24, 70, 513, 0, 70, 0, 1, 0 }, { 37, 100, 300, 32, 68, 1, 0, 1 },
         /* all rows' A within 256 KiB and K > KC: one panel at a time through all of K */
-        { 50, 40, 700, 0, 40, 0, 1, 0 }, { 23, 72, 1100, 16, 50, 1, 0, 1 },
+        { 50, 40, 700, 0, 40, 0, 1, 0 }, { 23, 90, 1100, 32, 50, 1, 0, 1 },
     };
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        int *k = cases[i];
-        gemm_case(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
+    for (int v = 0; v < NN_KERNEL_OPENBLAS; v++) {
+        if (!nn_kernel_supported(v)) {
+            tap_ok(1, "# skip %s: this CPU lacks it", nn_kernel_name(v));
+            continue;
+        }
+        nn_kernel_set(v);
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            int *k = cases[i];
+            gemm_case(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
+        }
+        /* M = 1..13 (every row tail of the 6- and 12-row tiles), N and K off the panel and KC */
+        for (int M = 1; M <= 13; M++) gemm_case(M, 50, 300, 0, 50, M % 2, M % 3 == 0, M % 4 == 1);
+        /* partial row tiles, K across blocks, both loop orders, column offsets */
+        in_place_case(100, 40, 300, 0, 40, 1, 0);
+        in_place_case(7, 90, 1100, 32, 50, 0, 1);
+        in_place_case(1, 48, 20, 32, 16, 1, 0);
+        in_place_case(203, 48, 600, 0, 48, 0, 0);
+        float w[64 * 4] = { 0 }, a[4] = { 0 }, cbuf[64];
+        nn_packed *P = nn_pack_weights(w, 64, 4);
+        int panel = P ? nn_packed_panel(P) : 0;
+        tap_ok(panel == (v == NN_KERNEL_AVX512 ? 32 : 16) && panel == nn_packed_panel_now(), "%s packs %d-column panels",
+               nn_kernel_name(v), panel);
+        tap_ok(nn_gemm_packed(1, 56, 16, a, 4, 1, P, NULL, cbuf, 16, 0) < 0, "%s: columns outside the weight are refused: %s",
+               nn_kernel_name(v), error_get());
+        tap_ok(nn_gemm_packed(1, 4, 4, a, 4, 1, P, NULL, cbuf, 8, 0) < 0 &&
+                   (nn_gemm_packed(1, 16, 16, a, 4, 1, P, NULL, cbuf, 16, 0) < 0) == (panel == 32),
+               "%s: a column start off a %d-column panel is refused", nn_kernel_name(v), panel);
+        nn_packed_free(P);
+        P = nn_pack_weights_step(w, 64, 4, 16);
+        tap_ok(P && nn_packed_panel(P) == 16 && nn_gemm_packed(1, 16, 16, a, 4, 1, P, NULL, cbuf, 16, 0) == 0,
+               "%s: packed for column starts at multiples of 16: 16-column panels", nn_kernel_name(v));
+        nn_packed_free(P);
+        tap_ok(nn_pack_weights(w, 0, 4) == NULL, "%s: an empty weight is refused", nn_kernel_name(v));
+        frozen_ops();
     }
-    /* partial row tiles, K across blocks, both loop orders, column offsets */
-    in_place_case(100, 40, 300, 0, 40, 1, 0);
-    in_place_case(7, 72, 1100, 16, 50, 0, 1);
-    in_place_case(1, 32, 20, 16, 16, 1, 0);
-    in_place_case(203, 48, 600, 0, 48, 0, 0);
-    float w[32] = { 0 }, a[4] = { 0 }, cbuf[32];
-    nn_packed *P = nn_pack_weights(w, 8, 4);
-    tap_ok(nn_gemm_packed(1, 8, 8, a, 4, 1, P, NULL, cbuf, 8, 0) < 0, "columns outside the weight are refused: %s",
-           error_get());
-    tap_ok(nn_gemm_packed(1, 4, 4, a, 4, 1, P, NULL, cbuf, 8, 0) < 0, "a column start off a 16-column panel is refused");
-    nn_packed_free(P);
-    tap_ok(nn_pack_weights(w, 0, 4) == NULL, "an empty weight is refused");
-    frozen_ops();
+    if (nn_kernel_supported(NN_KERNEL_AVX512) && nn_kernel_supported(NN_KERNEL_AVX2)) {
+        same_bits_case(100, 512, 3200, 0, 512, 0, 1, 0);   /* ACT's decoder feed-forward, 100 queries */
+        same_bits_case(13, 70, 300, 0, 70, 1, 1, 0);
+        same_bits_case(1, 50, 513, 0, 50, 0, 0, 1);
+        same_bits_case(203, 96, 600, 32, 64, 1, 1, 0);
+        same_bits_case(23, 90, 1100, 64, 26, 0, 0, 1);
+        repack_case();
+    }
+    nn_kernel_set(widest);
     return tap_done();
 }
