@@ -3,6 +3,7 @@
  * a JSON object of our configuration keys: read from our checkpoint, from the "ilt.config"
  * metadata of a file we wrote, or translated from LeRobot's config.json. */
 #include "policy/exchange.h"
+#include "policy/exchange_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -19,9 +20,6 @@
 #include "policy/policy.h"
 #include "util/error.h"
 #include "util/parse.h"
-
-/* exchange_dp.c: a safetensors file with DP's names (f, its ilt.config map) -> our checkpoint. */
-int exchange_import_dp(const safetensors_file *f, json_t *map, const char *checkpoint);
 
 /* ---------------------------------------------------------------- names */
 
@@ -148,7 +146,7 @@ static int config_from_map(json_t *map, const char *name, act_config *cfg)
     return rc;
 }
 
-static json_t *config_of_checkpoint(checkpoint_reader *r)
+json_t *exchange_config_of_checkpoint(checkpoint_reader *r)
 {
     json_t *map = json_object();
     for (int i = 0; map && i < checkpoint_config_count(r); i++) {
@@ -156,6 +154,20 @@ static json_t *config_of_checkpoint(checkpoint_reader *r)
         if (checkpoint_config_at(r, i, &key, &value) == 0) json_object_set_new(map, key, json_string(value));
     }
     return map;
+}
+
+int exchange_write_metadata(safetensors_writer *w, json_t *config, checkpoint_reader *r)
+{
+    long step = 0;
+    char step_text[32];
+    snprintf(step_text, sizeof step_text, "%ld", checkpoint_read_step(r, &step) == 0 ? step : 0L);
+    char *text = json_dumps(config, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    int rc = !text || safetensors_writer_metadata(w, "format", "pt") < 0 || safetensors_writer_metadata(w, "ilt.config", text) < 0 ||
+                     safetensors_writer_metadata(w, "ilt.step", step_text) < 0
+                 ? -1 : 0;
+    if (!text) error_set("out of memory");
+    free(text);
+    return rc;
 }
 
 static int get_int(json_t *config, const char *name, const char *key, int *out)
@@ -374,7 +386,7 @@ int exchange_export(const char *checkpoint, exchange_format format, const char *
     checkpoint_reader *r = NULL;
     safetensors_writer *w = NULL;
     json_t *config = NULL, *extra = json_object(), *stats = json_object();
-    char *text = NULL, path[4096], step_text[32] = "0";
+    char *text = NULL, path[4096];
     int rc = -1;
     if (m.cfg.kind != ACT_KIND_ACT) {
         error_set("%s: a CNNMLP checkpoint; only ACT converts", checkpoint);
@@ -385,9 +397,7 @@ int exchange_export(const char *checkpoint, exchange_format format, const char *
                   "with act-train --backbone-norm frozen to take a model to LeRobot", checkpoint);
         goto done;
     }
-    long step = 0;
-    if (!(r = checkpoint_open(checkpoint)) || !(config = config_of_checkpoint(r))) goto done;
-    if (checkpoint_read_step(r, &step) == 0) snprintf(step_text, sizeof step_text, "%ld", step);
+    if (!(r = checkpoint_open(checkpoint)) || !(config = exchange_config_of_checkpoint(r))) goto done;
     if (!(w = safetensors_writer_new())) goto done;
     for (int i = 0; i < m.ps->count; i++) {
         const nn_tensor *t = m.ps->list[i].t;
@@ -417,10 +427,7 @@ int exchange_export(const char *checkpoint, exchange_format format, const char *
                                                                floats_json(e[i].values[1], e[i].n)));
         }
     }
-    if (!(text = json_dumps(config, JSON_COMPACT | JSON_PRESERVE_ORDER)) || safetensors_writer_metadata(w, "format", "pt") < 0 ||
-        safetensors_writer_metadata(w, "ilt.config", text) < 0 || safetensors_writer_metadata(w, "ilt.step", step_text) < 0)
-        goto done;
-    free(text);
+    if (exchange_write_metadata(w, config, r) < 0) goto done;
     text = json_dumps(format == EXCHANGE_LEROBOT ? extra : stats, JSON_COMPACT | JSON_PRESERVE_ORDER);
     if (!text || safetensors_writer_metadata(w, format == EXCHANGE_LEROBOT ? "ilt.dropped" : "ilt.stats", text) < 0) goto done;
     if (format == EXCHANGE_ACT) {

@@ -13,6 +13,7 @@
  * scale and offset are not DP's limits (or identity) normaliser of its input_stats, then writes
  * the checkpoint as the trainers do. */
 #include "policy/exchange.h"
+#include "policy/exchange_internal.h"
 
 #include <jansson.h>
 #include <math.h>
@@ -28,8 +29,6 @@
 #include "policy/policy.h"
 #include "util/error.h"
 #include "util/parse.h"
-
-int exchange_import_dp(const safetensors_file *f, json_t *map, const char *checkpoint);   /* exchange.c's */
 
 #define NORM_PREFIX "normalizer.params_dict."
 
@@ -67,31 +66,17 @@ static void free_model(dp_or_ibc *m)
 
 /* robomimic's VisualCore registers its backbone and pool twice, as backbone/pool and as
  * nets.0/nets.1 of its Sequential; PyTorch's state_dict holds both names, our checkpoints one
- * copy. The alias of a name ("..._image.backbone.X" -> "..._image.nets.0.X") into out; 0 when
- * the name has none. */
-static int visualcore_alias(const char *name, char *out, size_t size)
+ * copy. to_alias: "..._image.backbone.X" -> "..._image.nets.0.X" (pool: nets.1) into out; else
+ * the other way. 0 when the name has no counterpart. */
+static int visualcore_alias(const char *name, int to_alias, char *out, size_t size)
 {
-    static const char *const from[2] = {"_image.backbone.", "_image.pool."}, *const to[2] = {"_image.nets.0.", "_image.nets.1."};
+    static const char *const primary[2] = {"_image.backbone.", "_image.pool."}, *const alias[2] = {"_image.nets.0.", "_image.nets.1."};
     if (strncmp(name, "obs_encoder.obs_nets.", 21) != 0) return 0;
     for (int i = 0; i < 2; i++) {
-        const char *at = strstr(name, from[i]);
+        const char *from = to_alias ? primary[i] : alias[i], *to = to_alias ? alias[i] : primary[i];
+        const char *at = strstr(name, from);
         if (at) {
-            snprintf(out, size, "%.*s%s%s", (int)(at - name), name, to[i], at + strlen(from[i]));
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* The name an alias stands for ("..._image.nets.0.X" -> "..._image.backbone.X"); 0 when none. */
-static int visualcore_primary(const char *name, char *out, size_t size)
-{
-    static const char *const from[2] = {"_image.nets.0.", "_image.nets.1."}, *const to[2] = {"_image.backbone.", "_image.pool."};
-    if (strncmp(name, "obs_encoder.obs_nets.", 21) != 0) return 0;
-    for (int i = 0; i < 2; i++) {
-        const char *at = strstr(name, from[i]);
-        if (at) {
-            snprintf(out, size, "%.*s%s%s", (int)(at - name), name, to[i], at + strlen(from[i]));
+            snprintf(out, size, "%.*s%s%s", (int)(at - name), name, to, at + strlen(from));
             return 1;
         }
     }
@@ -147,16 +132,10 @@ int exchange_export_dp(const char *checkpoint, const char *out)
     if (load_model(checkpoint, kind, &m, DP_WEIGHTS_EMA) < 0) return -1;
     checkpoint_reader *r = NULL;
     safetensors_writer *w = NULL;
-    json_t *config = json_object();
-    char *text = NULL, step_text[32] = "0";
+    json_t *config = NULL;
     int rc = -1;
-    long step = 0;
-    if (!config || !(r = checkpoint_open(checkpoint)) || !(w = safetensors_writer_new())) goto done;
-    for (int i = 0; i < checkpoint_config_count(r); i++) {
-        const char *key, *value;
-        if (checkpoint_config_at(r, i, &key, &value) == 0) json_object_set_new(config, key, json_string(value));
-    }
-    if (checkpoint_read_step(r, &step) == 0) snprintf(step_text, sizeof step_text, "%ld", step);
+    if (!(r = checkpoint_open(checkpoint)) || !(config = exchange_config_of_checkpoint(r)) || !(w = safetensors_writer_new()))
+        goto done;
     const nn_params *ps = m.obs->ps;
     for (int i = 0; i < ps->count; i++) {
         const nn_tensor *t = ps->list[i].t;
@@ -169,7 +148,7 @@ int exchange_export_dp(const char *checkpoint, const char *out)
         char alias[512];
         int64_t shape[NN_MAX_DIMS];
         for (int d = 0; d < t->ndim; d++) shape[d] = t->shape[d];
-        if (visualcore_alias(t->name, alias, sizeof alias) &&
+        if (visualcore_alias(t->name, 1, alias, sizeof alias) &&
             safetensors_writer_add_f32(w, alias, ps->data + ps->list[i].offset, t->ndim, shape) < 0)
             goto done;
     }
@@ -186,14 +165,11 @@ int exchange_export_dp(const char *checkpoint, const char *out)
                      add(w, e[i].key, "input_stats.std", image + 5, 1) < 0)))
             goto done;
     }
-    if (!(text = json_dumps(config, JSON_COMPACT | JSON_PRESERVE_ORDER)) || safetensors_writer_metadata(w, "format", "pt") < 0 ||
-        safetensors_writer_metadata(w, "ilt.config", text) < 0 || safetensors_writer_metadata(w, "ilt.step", step_text) < 0)
-        goto done;
+    if (exchange_write_metadata(w, config, r) < 0) goto done;
     rc = safetensors_writer_save(w, out);
     w = NULL;
 done:
     safetensors_writer_free(w);
-    free(text);
     json_decref(config);
     if (r) checkpoint_close(r);
     free_model(&m);
@@ -246,7 +222,7 @@ static int write_raw(const safetensors_file *f, json_t *map, const char *kind, c
         const safetensors_tensor *t = &f->tensors[i];
         char primary[512];
         if (strncmp(t->name, NORM_PREFIX, strlen(NORM_PREFIX)) == 0) continue;
-        if (visualcore_primary(t->name, primary, sizeof primary) && safetensors_find(f, primary)) continue;   /* checked later */
+        if (visualcore_alias(t->name, 0, primary, sizeof primary) && safetensors_find(f, primary)) continue;   /* checked later */
         if (t->ndim > NN_MAX_DIMS) rc = error_set("%s: tensor '%s' has %d dimensions", f->name, t->name, t->ndim);
         int shape[NN_MAX_DIMS];
         for (int d = 0; rc == 0 && d < t->ndim; d++) {
@@ -351,7 +327,7 @@ int exchange_import_dp(const safetensors_file *f, json_t *map, const char *check
         const char *name = f->tensors[i].name;
         char primary[512];
         if (strncmp(name, NORM_PREFIX, strlen(NORM_PREFIX)) == 0) continue;
-        if (visualcore_primary(name, primary, sizeof primary) && nn_param_find(m.obs->ps, primary)) {
+        if (visualcore_alias(name, 0, primary, sizeof primary) && nn_param_find(m.obs->ps, primary)) {
             /* an alias: the same values as its primary name's */
             const nn_tensor *t = nn_param_find(m.obs->ps, primary);
             const nn_param_info *info = nn_param_info_of(m.obs->ps, t);
@@ -376,9 +352,7 @@ int exchange_import_dp(const safetensors_file *f, json_t *map, const char *check
         }
     }
     if (check_normalizer(f, m.obs) < 0) goto done;
-    const char *step_text = NULL;
-    for (size_t i = 0; i < f->n_meta; i++)
-        if (strcmp(f->meta_keys[i], "ilt.step") == 0) step_text = f->meta_values[i];
+    const char *step_text = safetensors_metadata(f, "ilt.step");
     checkpoint_writer *w = checkpoint_create(checkpoint);
     if (!w) goto done;
     rc = m.is_ibc ? ibc_checkpoint_write(w, &m.ibc) : dp_checkpoint_write(w, &m.dp);
