@@ -36,14 +36,19 @@ static void usage(void)
            "      --eval-samples N            samples of train_action_mse's DFO (default 1024)\n"
            "      --grad-penalty W            add google-research/ibc's gradient penalty with weight W\n"
            "                                  (default 0: off; 1 in its Langevin configurations)\n"
-           "      --grad-margin M             the penalty's margin on ||dE/da||_inf (default 1)\n\n");
+           "      --grad-margin M             the penalty's margin on ||dE/da||_inf (default 1)\n"
+           "      --dfo-negatives F           this fraction of the counter-examples from iterative DFO\n"
+           "                                  on the current model, as google-research/ibc's\n"
+           "                                  fraction_dfo_samples (default 0: all uniform)\n"
+           "      --dfo-iterations K          that DFO's iterations (default 3)\n\n");
     train_usage(stdout);
     printf("ibc-train's defaults: --lr 1e-4 --weight-decay 1e-6 --betas 0.95,0.999 --batch-size 128\n"
            "--steps 10000 --lr-schedule cosine --warmup 500 --ema off --save-every 1000.\n");
 }
 
 enum { O_ENCODER = TRAIN_MODEL_OPTION, O_CAMERAS, O_LOWDIM, O_CROP, O_KEYPOINTS, O_FEATURES, O_OBS, O_ACTIONS,
-       O_WIDTH, O_DROPOUT, O_NEGATIVES, O_SAMPLER, O_SAMPLES, O_ITERATIONS, O_EVAL_SAMPLES, O_PENALTY, O_MARGIN };
+       O_WIDTH, O_DROPOUT, O_NEGATIVES, O_SAMPLER, O_SAMPLES, O_ITERATIONS, O_EVAL_SAMPLES, O_PENALTY, O_MARGIN,
+       O_DFO_NEG, O_DFO_ITER };
 
 static const struct option model_longopts[] = {
     {"encoder", required_argument, 0, O_ENCODER}, {"cameras", required_argument, 0, O_CAMERAS},
@@ -54,7 +59,8 @@ static const struct option model_longopts[] = {
     {"negatives", required_argument, 0, O_NEGATIVES}, {"sampler", required_argument, 0, O_SAMPLER},
     {"samples", required_argument, 0, O_SAMPLES}, {"iterations", required_argument, 0, O_ITERATIONS},
     {"eval-samples", required_argument, 0, O_EVAL_SAMPLES}, {"grad-penalty", required_argument, 0, O_PENALTY},
-    {"grad-margin", required_argument, 0, O_MARGIN},
+    {"grad-margin", required_argument, 0, O_MARGIN}, {"dfo-negatives", required_argument, 0, O_DFO_NEG},
+    {"dfo-iterations", required_argument, 0, O_DFO_ITER},
     {0, 0, 0, 0}};
 
 static int opt_int(const char *name, const char *text, long lo, long hi)
@@ -122,6 +128,13 @@ static void parse_model_option(int id, const char *arg, void *context)
         *(id == O_PENALTY ? &o->grad_penalty : &o->grad_margin) = (float)v;
         break;
     }
+    case O_DFO_NEG: {
+        double v;
+        if (parse_double(arg, 0, 1, &v) < 0) tool_usage_error("--dfo-negatives: %s", error_get());
+        o->dfo_fraction = (float)v;
+        break;
+    }
+    case O_DFO_ITER: o->dfo_iterations = opt_int("dfo-iterations", arg, 2, 1000); break;
     }
 }
 
@@ -137,7 +150,7 @@ int main(int argc, char **argv)
     train.steps = 10000;
     train.cosine = 1;
     train.warmup = 500;
-    ibc_trainer_options model = {.negatives = 1024, .grad_margin = 1.0f, .train = &train};
+    ibc_trainer_options model = {.negatives = 1024, .grad_margin = 1.0f, .dfo_iterations = 3, .train = &train};
     ibc_config_default(&model.model);
     ibc_inference_default(&model.eval);
     model.obs.model = model.model.obs;

@@ -96,6 +96,11 @@ typedef struct ibc_model {
     /* Training only, not in checkpoints: google-research/ibc's gradient penalty, added to the
      * loss with weight grad_penalty (0: off, the default) and margin grad_margin (1). */
     float grad_penalty, grad_margin;
+    /* Training only: google-research/ibc's DFO counter-examples (fraction_dfo_samples): this
+     * fraction of each sample's counter-examples comes from iterative DFO on the current weights
+     * (ibc_dfo_counter_examples) with dfo_iterations iterations (3); 0: all uniform (the default). */
+    float dfo_fraction;
+    int dfo_iterations;
 } ibc_model;
 
 /* Build (every parameter in obs.ps) and initialise from rng as PyTorch does (rng NULL: leave for
@@ -145,7 +150,9 @@ nn_tensor *ibc_model_loss_given(nn_ctx *c, ibc_model *m, const dp_batch *b, cons
                                 const int *crops, const float *masks, ibc_losses *out);
 /* The training loss of a batch (b->action normalised, at least To + Ta - 1 rows): the positive,
  * `negatives` counter-examples, crops and (with c->train and dropout) masks of sample i drawn by
- * ibc_sample_draws(seed, step, first_index + i). With c->train 0 the images are centre-cropped
+ * ibc_sample_draws(seed, step, first_index + i); with m->dfo_fraction > 0 the last
+ * floor(dfo_fraction x negatives) counter-examples replaced by ibc_dfo_counter_examples (noise
+ * 0.33, google-research/ibc's iteration_std). With c->train 0 the images are centre-cropped
  * and there is no dropout; the counter-examples are drawn all the same. */
 nn_tensor *ibc_model_loss(nn_ctx *c, ibc_model *m, const dp_batch *b, int negatives, uint64_t seed, long step,
                           long first_index, ibc_losses *out);
@@ -161,6 +168,17 @@ int ibc_optimize(nn_ctx *c, const ibc_model *m, const float *features, const ibc
 /* Actions for every observation of a batch (b->action unused): the features once (centre crop),
  * then ibc_optimize per sample; actions [B][Ta][A] in data units. */
 int ibc_infer(nn_ctx *c, const ibc_model *m, const dp_batch *b, const ibc_inference *s, rng_t *rng, float *actions);
+/* google-research/ibc's DFO counter-examples: per sample i of the batch, its N = K-1 uniform
+ * counter-examples (candidates [B][K][D], normalised, the positive at index 0) seed a population
+ * that goes through `iterations` - 1 rounds of iterative DFO on the current weights without
+ * dropout (logits, resampling in proportion to their softmax, + N(0, std) clamped to the
+ * bounds, std from `noise` halved each round; the images cropped by crops, NULL: centre); the
+ * counter-examples [first, first + count) are then replaced by the population's same slots.
+ * The draws come from rng_keyed(seed ^ a constant, step, first_index + i); the context's arena
+ * is released to where it was and its flags restored. */
+int ibc_dfo_counter_examples(nn_ctx *c, const ibc_model *m, const dp_batch *b, const int *crops, float *candidates,
+                             int K, int first, int count, int iterations, float noise, uint64_t seed, long step,
+                             long first_index);
 /* dlogit/da [K][Ta*A] of candidates [K][Ta*A] for one observation's features [F], by autograd. */
 int ibc_logit_grad(nn_ctx *c, const ibc_model *m, const float *features, const float *candidates, int K, float *logits,
                    float *grad);

@@ -80,6 +80,7 @@ int ibc_model_init(ibc_model *m, const ibc_config *cfg, rng_t *rng)
     memset(m, 0, sizeof *m);
     m->cfg = *cfg;
     m->grad_margin = 1.0f;
+    m->dfo_iterations = 3;
     if (ibc_config_check(&m->cfg) < 0) return -1;
     if (dp_model_init_encoder(&m->obs, &m->cfg.obs, rng) < 0) return -1;
     int in = ibc_input_dim(&m->cfg);
@@ -282,6 +283,10 @@ nn_tensor *ibc_model_loss(nn_ctx *c, ibc_model *m, const dp_batch *b, int negati
         const float *action = b->action + ((size_t)i * cfg->horizon + (To - 1)) * A;
         for (int j = 0; j < D; j++) cand[j] = action[j] + noise[j];
     }
+    const int n_dfo = (int)(m->dfo_fraction * (float)negatives);
+    if (n_dfo > 0 && ibc_dfo_counter_examples(c, m, b, c->train ? crops : NULL, candidates, K, negatives - n_dfo, n_dfo,
+                                              m->dfo_iterations, 0.33f, seed, step, first_index) < 0)
+        return NULL;
     /* evaluation mode (validation) crops the centre, as DP's policy.eval() does */
     return ibc_model_loss_given(c, m, b, candidates, K, c->train ? crops : NULL, masks, out);
 }

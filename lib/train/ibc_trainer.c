@@ -50,6 +50,7 @@ static void *ibc_build(void *context, const dataset_t *ds, rng_t *rng)
         return NULL;
     }
     t->m.grad_penalty = o->grad_penalty, t->m.grad_margin = o->grad_margin;
+    t->m.dfo_fraction = o->dfo_fraction, t->m.dfo_iterations = o->dfo_iterations;
     return t;
 }
 
@@ -69,6 +70,7 @@ static void *ibc_load(void *context, const char *path, const dataset_t *ds)
         return NULL;
     }
     t->m.grad_penalty = o->grad_penalty, t->m.grad_margin = o->grad_margin;
+    t->m.dfo_fraction = o->dfo_fraction, t->m.dfo_iterations = o->dfo_iterations;
     return t;
 }
 

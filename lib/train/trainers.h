@@ -45,6 +45,8 @@ typedef struct ibc_trainer_options {
     ibc_config model;              /* width, dropout, the checkpoint's default inference */
     int negatives;                 /* counter-examples per sample (1024) */
     float grad_penalty, grad_margin; /* the gradient penalty's weight (0: off) and margin (1) */
+    float dfo_fraction;            /* counter-examples from iterative DFO on the model (0: uniform) */
+    int dfo_iterations;            /* that DFO's iterations (3) */
     ibc_inference eval;            /* the inference of train_action_mse in the log */
     const train_options *train;
 } ibc_trainer_options;

@@ -363,6 +363,62 @@ static void samplers(void)
     ibc_model_free(&soft);
 }
 
+/* google-research/ibc's DFO counter-examples on the hand-made energy: the uniform slots and the
+ * positive untouched, the DFO slots in the bounds and near the maximum, the same draws for the
+ * same key, and ibc_model_loss with dfo_fraction builds exactly these candidates. */
+static void dfo_counter_examples(void)
+{
+    ibc_model m;
+    dp_batch b;
+    if (hand_model(&m, 2000) < 0 || dp_batch_alloc(&b, &m.obs, 2) < 0) {
+        tap_ok(0, "hand-made energy: %s", error_get());
+        return;
+    }
+    const int B = 2, K = 65, D = 2, first = 32, count = 32;
+    for (int i = 0; i < B; i++) {
+        const float x = 0.1f * (float)i, act[2] = {0.5f, 0.5f}, *low[1] = {&x};
+        dp_batch_set(&b, &m.obs, i, NULL, low, act);
+    }
+    nn_ctx *c = nn_ctx_new(8 << 20);
+    nn_ctx_set_train(c, 0);
+    float uniform[2 * 65 * 2], cand[2 * 65 * 2], again[2 * 65 * 2], noise[2];
+    int crops[1];
+    for (int i = 0; i < B; i++) {
+        ibc_sample_draws(&m, 5, 7, 3 + i, K - 1, noise, uniform + (i * K + 1) * D, crops, NULL, 0);
+        for (int j = 0; j < D; j++) uniform[i * K * D + j] = b.action[i * D + j] + noise[j];
+    }
+    memcpy(cand, uniform, sizeof cand);
+    memcpy(again, uniform, sizeof again);
+    int rc = ibc_dfo_counter_examples(c, &m, &b, NULL, cand, K, first, count, 3, 0.33f, 5, 7, 3);
+    rc |= ibc_dfo_counter_examples(c, &m, &b, NULL, again, K, first, count, 3, 0.33f, 5, 7, 3);
+    int kept = 1, inside = 1;
+    double near_dfo = 0, near_uniform = 0;
+    for (int i = 0; i < B; i++)
+        for (int k = 0; k < K; k++) {
+            const float *v = cand + (i * K + k) * D, *u = uniform + (i * K + k) * D;
+            if (k <= first) kept &= memcmp(v, u, sizeof(float) * D) == 0;
+            else {
+                double d = hypot(v[0] - target[0], v[1] - target[1]), e = hypot(u[0] - target[0], u[1] - target[1]);
+                near_dfo += d / (B * count), near_uniform += e / (B * count);
+                inside &= v[0] >= -1 && v[0] <= 1 && v[1] >= -1 && v[1] <= 1;
+            }
+        }
+    tap_ok(rc == 0 && kept && inside && memcmp(cand, again, sizeof cand) == 0,
+           "DFO counter-examples: the positive and the uniform slots kept, the DFO slots in the bounds, the same draws twice");
+    tap_ok(near_dfo < 0.5 * near_uniform, "DFO counter-examples lie near the energy's maximum: mean distance %.3f, uniform %.3f",
+           near_dfo, near_uniform);
+    nn_ctx_reset(c);
+    float given = ibc_model_loss_given(c, &m, &b, cand, K, NULL, NULL, NULL)->data[0];
+    nn_ctx_reset(c);
+    m.dfo_fraction = 0.5f;
+    nn_tensor *keyed = ibc_model_loss(c, &m, &b, K - 1, 5, 7, 3, NULL);
+    tap_ok(keyed && keyed->data[0] == given, "ibc_model_loss with half DFO counter-examples: %.6f, the given candidates' %.6f",
+           keyed ? keyed->data[0] : NAN, given);
+    nn_ctx_free(c);
+    dp_batch_free(&b);
+    ibc_model_free(&m);
+}
+
 /* The sampling bounds' rule, configuration errors, and a checkpoint round trip. */
 static void rules_and_checkpoint(void)
 {
@@ -420,6 +476,7 @@ int main(void)
     gradient_and_split();
     action_gradient();
     samplers();
+    dfo_counter_examples();
     rules_and_checkpoint();
     return tap_done();
 }
