@@ -21,6 +21,8 @@ static void usage(void)
            "                                  GroupNorm, spatial softmax; lowdim: no cameras)\n"
            "      --cameras LIST              cameras (default: every camera in the stream)\n"
            "      --lowdim FIELDS|none        low-dimensional stream fields (default observation.state)\n"
+           "      --lowdim-norm MODE          limits, identity or maxabs for every low-dim field\n"
+           "                                  (default: quaternions identity, the rest limits)\n"
            "      --crop HxW                  random crop in training, centre crop at inference\n"
            "                                  (default 76x76 of 84x84, in proportion otherwise)\n"
            "      --obs-steps N               observation steps To (default 2)\n"
@@ -50,13 +52,14 @@ static void usage(void)
            "transformer (DP-T): --weight-decay 1e-3 --betas 0.9,0.95 --warmup 1000.\n");
 }
 
-enum { O_NET = TRAIN_MODEL_OPTION, O_ENCODER, O_CAMERAS, O_LOWDIM, O_CROP, O_OBS, O_HORIZON, O_ACTIONS, O_DOWN,
+enum { O_NET = TRAIN_MODEL_OPTION, O_ENCODER, O_CAMERAS, O_LOWDIM, O_LOWDIM_NORM, O_CROP, O_OBS, O_HORIZON, O_ACTIONS, O_DOWN,
        O_KERNEL, O_GROUPS, O_EMBED, O_FILM, O_KEYPOINTS, O_FEATURES, O_PREDICTION, O_TIMESTEPS, O_SAMPLER,
        O_INFERENCE, O_EVAL, O_LAYERS, O_HEADS, O_EMB, O_DROP, O_ENC_WD };
 
 static const struct option model_longopts[] = {
     {"net", required_argument, 0, O_NET}, {"encoder", required_argument, 0, O_ENCODER},
     {"cameras", required_argument, 0, O_CAMERAS}, {"lowdim", required_argument, 0, O_LOWDIM},
+    {"lowdim-norm", required_argument, 0, O_LOWDIM_NORM},
     {"crop", required_argument, 0, O_CROP}, {"obs-steps", required_argument, 0, O_OBS},
     {"horizon", required_argument, 0, O_HORIZON}, {"action-steps", required_argument, 0, O_ACTIONS},
     {"down-dims", required_argument, 0, O_DOWN}, {"kernel-size", required_argument, 0, O_KERNEL},
@@ -107,6 +110,7 @@ static void parse_model_option(int id, const char *arg, void *context)
         if (!o->lowdim || o->n_lowdim < 1 || o->n_lowdim > DP_MAX_LOWDIM)
             tool_usage_error("--lowdim: give 1 to %d field names separated by commas, or none", DP_MAX_LOWDIM);
         break;
+    case O_LOWDIM_NORM: o->lowdim_norm = opt_enum("lowdim-norm", arg, dp_norm_parse(arg), "limits, identity or maxabs"); break;
     case O_CROP:
         if (parse_size_hw(arg, &m->crop_height, &m->crop_width) < 0) tool_usage_error("--crop: %s", error_get());
         o->crop_given = 1;
@@ -180,7 +184,7 @@ int main(int argc, char **argv)
             train.beta1 = 0.9, train.beta2 = 0.95;
             train.warmup = 1000;
         }
-    dp_trainer_options model = {.eval_steps = 10, .encoder_weight_decay = 1e-6, .train = &train};
+    dp_trainer_options model = {.eval_steps = 10, .lowdim_norm = -1, .encoder_weight_decay = 1e-6, .train = &train};
     dp_config_default(&model.model);
     model.lowdim = strlist_split("observation.state", ',', &model.n_lowdim);
     train_parse(argc, argv, &train, model_longopts, parse_model_option, &model, usage);

@@ -20,6 +20,8 @@ static void usage(void)
            "                                  with GroupNorm, spatial softmax, as DP's image IBC)\n"
            "      --cameras LIST              cameras (default: every camera in the stream)\n"
            "      --lowdim FIELDS|none        low-dimensional stream fields (default observation.state)\n"
+           "      --lowdim-norm MODE          limits, identity or maxabs for every low-dim field\n"
+           "                                  (default: quaternions identity, the rest limits)\n"
            "      --crop HxW                  random crop in training, centre crop at inference\n"
            "                                  (default 76x76 of 84x84, in proportion otherwise)\n"
            "      --keypoints N               spatial-softmax keypoints (default 32)\n"
@@ -46,13 +48,13 @@ static void usage(void)
            "--steps 10000 --lr-schedule cosine --warmup 500 --ema off --save-every 1000.\n");
 }
 
-enum { O_ENCODER = TRAIN_MODEL_OPTION, O_CAMERAS, O_LOWDIM, O_CROP, O_KEYPOINTS, O_FEATURES, O_OBS, O_ACTIONS,
+enum { O_ENCODER = TRAIN_MODEL_OPTION, O_CAMERAS, O_LOWDIM, O_LOWDIM_NORM, O_CROP, O_KEYPOINTS, O_FEATURES, O_OBS, O_ACTIONS,
        O_WIDTH, O_DROPOUT, O_NEGATIVES, O_SAMPLER, O_SAMPLES, O_ITERATIONS, O_EVAL_SAMPLES, O_PENALTY, O_MARGIN,
        O_DFO_NEG, O_DFO_ITER };
 
 static const struct option model_longopts[] = {
     {"encoder", required_argument, 0, O_ENCODER}, {"cameras", required_argument, 0, O_CAMERAS},
-    {"lowdim", required_argument, 0, O_LOWDIM}, {"crop", required_argument, 0, O_CROP},
+    {"lowdim", required_argument, 0, O_LOWDIM}, {"lowdim-norm", required_argument, 0, O_LOWDIM_NORM}, {"crop", required_argument, 0, O_CROP},
     {"keypoints", required_argument, 0, O_KEYPOINTS}, {"feature-dim", required_argument, 0, O_FEATURES},
     {"obs-steps", required_argument, 0, O_OBS}, {"action-steps", required_argument, 0, O_ACTIONS},
     {"width", required_argument, 0, O_WIDTH}, {"dropout", required_argument, 0, O_DROPOUT},
@@ -95,6 +97,12 @@ static void parse_model_option(int id, const char *arg, void *context)
         if (!o->obs.lowdim || o->obs.n_lowdim < 1 || o->obs.n_lowdim > DP_MAX_LOWDIM)
             tool_usage_error("--lowdim: give 1 to %d field names separated by commas, or none", DP_MAX_LOWDIM);
         break;
+    case O_LOWDIM_NORM: {
+        int v = dp_norm_parse(arg);
+        if (v < 0) tool_usage_error("--lowdim-norm: '%s' is not limits, identity or maxabs", arg);
+        o->obs.lowdim_norm = v;
+        break;
+    }
     case O_CROP:
         if (parse_size_hw(arg, &m->crop_height, &m->crop_width) < 0) tool_usage_error("--crop: %s", error_get());
         o->obs.crop_given = 1;
@@ -154,6 +162,7 @@ int main(int argc, char **argv)
     ibc_config_default(&model.model);
     ibc_inference_default(&model.eval);
     model.obs.model = model.model.obs;
+    model.obs.lowdim_norm = -1;
     model.obs.lowdim = strlist_split("observation.state", ',', &model.obs.n_lowdim);
     train_parse(argc, argv, &train, model_longopts, parse_model_option, &model, usage);
     if (model.obs.model.encoder == DP_ENCODER_LOWDIM && model.obs.n_cameras)

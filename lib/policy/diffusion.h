@@ -69,9 +69,12 @@ typedef enum { DP_ENCODER_HYBRID, DP_ENCODER_RESNET, DP_ENCODER_LOWDIM } dp_enco
 typedef enum { DP_NET_UNET, DP_NET_TRANSFORMER } dp_net_kind;
 typedef enum { DP_PREDICT_EPSILON, DP_PREDICT_SAMPLE } dp_prediction;
 typedef enum { DP_SAMPLER_DDPM, DP_SAMPLER_DDIM } dp_sampler;
-/* How a low-dim key is normalised: "limits" to [-1,1] from its min and max, or "identity" (DP's
- * robomimic datasets keep quaternions, keys ending in "quat", as they are). */
-typedef enum { DP_NORM_LIMITS, DP_NORM_IDENTITY } dp_norm_mode;
+/* How a low-dim key is normalised: "limits" to [-1,1] from its min and max, "identity" (DP's
+ * robomimic image datasets keep quaternions, keys ending in "quat", as they are), or "maxabs":
+ * DP's low-dim datasets' rule, x / m with no offset, m the largest |min| or |max| over every
+ * dimension of every maxabs key (one scale for the concatenated observation vector), so that a
+ * dimension that barely moves in the demonstrations is not magnified. */
+typedef enum { DP_NORM_LIMITS, DP_NORM_IDENTITY, DP_NORM_MAXABS } dp_norm_mode;
 
 typedef struct dp_config {
     dp_encoder_kind encoder;
@@ -83,7 +86,7 @@ typedef struct dp_config {
     int n_lowdim;                            /* low-dimensional observation keys, in feature order */
     char lowdim_names[DP_MAX_LOWDIM][DP_NAME_MAX];   /* the statistics' feature names */
     int lowdim_dims[DP_MAX_LOWDIM];
-    dp_norm_mode lowdim_norm[DP_MAX_LOWDIM]; /* limits (the default) or identity */
+    dp_norm_mode lowdim_norm[DP_MAX_LOWDIM]; /* limits (the default), identity or maxabs */
     int action_dim;
     int n_obs_steps;                         /* To (2) */
     int horizon;                             /* actions predicted (16 for the UNet) */

@@ -205,7 +205,7 @@ static int read_encoder_config(checkpoint_reader *r, const char *path, dp_config
                                                          path, cfg->n_lowdim, n_dims);
         for (int j = 0; rc == 0 && j < n_dims; j++) {
             int mode = dp_norm_parse(list[j]);
-            if (mode < 0) rc = error_set("%s: configuration 'lowdim_norm': '%s' is not limits or identity", path, list[j]);
+            if (mode < 0) rc = error_set("%s: configuration 'lowdim_norm': '%s' is not limits, identity or maxabs", path, list[j]);
             else cfg->lowdim_norm[j] = (dp_norm_mode)mode;
         }
         strlist_free(list);

@@ -129,7 +129,7 @@ int dp_config_check_encoder(const dp_config *cfg)
         return error_set("Diffusion Policy: 0 to %d low-dim keys allowed, got %d", DP_MAX_LOWDIM, cfg->n_lowdim);
     for (int j = 0; j < cfg->n_lowdim; j++) {
         if (cfg->lowdim_dims[j] < 1) return error_set("Diffusion Policy: low-dim key '%s' has size %d", cfg->lowdim_names[j], cfg->lowdim_dims[j]);
-        if (cfg->lowdim_norm[j] != DP_NORM_LIMITS && cfg->lowdim_norm[j] != DP_NORM_IDENTITY)
+        if ((unsigned)cfg->lowdim_norm[j] > DP_NORM_MAXABS)
             return error_set("Diffusion Policy: low-dim key '%s' has unknown normalisation %d", cfg->lowdim_names[j],
                              (int)cfg->lowdim_norm[j]);
         if (!cfg->lowdim_names[j][0] || strchr(cfg->lowdim_names[j], ',') || strcmp(cfg->lowdim_names[j], "action") == 0)
@@ -167,7 +167,7 @@ static const char *const encoder_names[] = {"hybrid", "resnet", "lowdim", NULL};
 static const char *const net_names[] = {"unet", "transformer", NULL};
 static const char *const prediction_names[] = {"epsilon", "sample", NULL};
 static const char *const sampler_names[] = {"ddpm", "ddim", NULL};
-static const char *const norm_names[] = {"limits", "identity", NULL};
+static const char *const norm_names[] = {"limits", "identity", "maxabs", NULL};
 
 static int find_name(const char *const *names, const char *s)
 {
@@ -184,5 +184,5 @@ int dp_encoder_parse(const char *s) { return find_name(encoder_names, s); }
 int dp_net_parse(const char *s) { return find_name(net_names, s); }
 int dp_prediction_parse(const char *s) { return find_name(prediction_names, s); }
 int dp_sampler_parse(const char *s) { return find_name(sampler_names, s); }
-const char *dp_norm_name(dp_norm_mode m) { return (unsigned)m < 2 ? norm_names[m] : "?"; }
+const char *dp_norm_name(dp_norm_mode m) { return (unsigned)m < 3 ? norm_names[m] : "?"; }
 int dp_norm_parse(const char *s) { return find_name(norm_names, s); }

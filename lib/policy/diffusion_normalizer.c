@@ -1,8 +1,10 @@
 /* diffusion_normalizer.c — DP's LinearNormalizer in mode "limits" for actions and low-dimensional
  * observations: per-dimension scale and offset from the data's min and max (normstats output),
- * held in the model so that they travel inside the checkpoint. */
+ * held in the model so that they travel inside the checkpoint; per low-dim key also "identity"
+ * and DP's low-dim datasets' "maxabs" (diffusion.h). */
 #include "policy/diffusion.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -20,6 +22,22 @@ void dp_limits(const float *min, const float *max, int n, float *scale, float *o
             offset[i] = -1.0f - scale[i] * min[i];
         }
     }
+}
+
+/* DP's low-dim rule: one scale 1/m for every dimension of every maxabs key, m the largest |min|
+ * or |max| among them (1 where that is 0), offset 0. Recomputed each time a maxabs key's limits
+ * are set, so it is right once all are (keys not yet set hold the allocation's -1, 1). */
+static void maxabs_scales(dp_model *m)
+{
+    dp_normalizer *z = &m->norm;
+    float top = 0;
+    for (int j = 0, at = 0; j < m->cfg.n_lowdim; at += m->cfg.lowdim_dims[j], j++)
+        if (m->cfg.lowdim_norm[j] == DP_NORM_MAXABS)
+            for (int i = at; i < at + m->cfg.lowdim_dims[j]; i++) top = fmaxf(top, fmaxf(fabsf(z->lowdim_min[i]), fabsf(z->lowdim_max[i])));
+    const float scale = top > 0 ? 1.0f / top : 1.0f;
+    for (int j = 0, at = 0; j < m->cfg.n_lowdim; at += m->cfg.lowdim_dims[j], j++)
+        if (m->cfg.lowdim_norm[j] == DP_NORM_MAXABS)
+            for (int i = at; i < at + m->cfg.lowdim_dims[j]; i++) z->lowdim_scale[i] = scale, z->lowdim_offset[i] = 0.0f;
 }
 
 /* Where a feature's limits are: *key the low-dim key index (-1: the action), *start and *n within
@@ -56,6 +74,8 @@ int dp_model_set_limits(dp_model *m, const char *feature, const float *min, cons
     memcpy(hi + start, max, sizeof(float) * n);
     if (!is_action && m->cfg.lowdim_norm[key] == DP_NORM_IDENTITY)
         for (int i = 0; i < n; i++) scale[start + i] = 1.0f, offset[start + i] = 0.0f;
+    else if (!is_action && m->cfg.lowdim_norm[key] == DP_NORM_MAXABS)
+        maxabs_scales(m);
     else
         dp_limits(min, max, n, scale + start, offset + start);
     return 0;

@@ -113,9 +113,11 @@ int dp_stream_config(dp_config *cfg, dp_stream *t, const dataset_t *ds, const dp
         }
     }
     cfg->n_lowdim = 0;   /* DP's rule per key: quaternions as they are, the rest to [-1,1] */
-    for (size_t j = 0; j < o->n_lowdim; j++)
+    for (size_t j = 0; j < o->n_lowdim; j++) {
         if (dp_config_add_lowdim(cfg, ds->fields[t->lowdim[j]].name, (int)ds->fields[t->lowdim[j]].shape[1]) < 0)
             return -1;
+        if (o->lowdim_norm >= 0) cfg->lowdim_norm[j] = (dp_norm_mode)o->lowdim_norm;
+    }
     cfg->action_dim = (int)ds->fields[t->action].shape[1];
     if (cfg->n_cameras && !o->crop_given) {   /* DP's 76 of 84, in proportion for other sizes */
         cfg->crop_height = (int)lround(cfg->height * 76.0 / 84.0);

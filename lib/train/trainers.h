@@ -32,6 +32,8 @@ typedef struct dp_trainer_options {
     char **lowdim;                 /* low-dimensional stream fields, e.g. observation.state */
     size_t n_lowdim;
     int crop_given, horizon_given; /* --crop, --horizon given (else DP's 76/84 of the image, the net's horizon) */
+    int lowdim_norm;               /* --lowdim-norm for every key; -1 (the default): DP's image datasets' rule
+                                      (keys ending in quat identity, the rest limits) */
     int eval_steps;                /* DDIM steps of train_action_mse */
     double encoder_weight_decay;   /* the transformer's observation-encoder group (DP: 1e-6) */
     const train_options *train;

@@ -406,6 +406,27 @@ static void configuration(void)
            "a lowdim model's configuration and identity key survive a checkpoint (%s)", ok ? "ok" : error_get());
     if (ok) dp_model_free(&back);
     dp_model_free(&low);
+    /* DP's low-dim rule: one scale 1/max|limits| over every dimension of every maxabs key */
+    cfg = tiny_config(DP_ENCODER_LOWDIM);
+    dp_config_add_lowdim(&cfg, "observation.object", 2);
+    cfg.lowdim_norm[0] = cfg.lowdim_norm[1] = DP_NORM_MAXABS;
+    ok = dp_model_init(&low, &cfg, NULL) == 0;
+    float smin[S], smax[S];
+    for (int i = 0; i < S; i++) smin[i] = -0.5f + 0.01f * i, smax[i] = 0.5f + 0.01f * i;
+    const float omin[2] = {0.8f, -4e-4f}, omax[2] = {0.85f, 3e-4f};   /* the second barely moves */
+    ok = ok && dp_model_set_limits(&low, "observation.object", omin, omax, 2) == 0 &&
+         dp_model_set_limits(&low, "observation.state", smin, smax, S) == 0;
+    int same = ok;
+    for (int i = 0; i < S + 2; i++) same &= low.norm.lowdim_scale[i] == 1.0f / 0.85f && low.norm.lowdim_offset[i] == 0.0f;
+    tap_ok(same, "maxabs: every dimension of the maxabs keys scaled by 1/0.85 (the largest |limit|), no offset: "
+                 "a dimension with range 7e-4 is not magnified");
+    ok = ok && dp_checkpoint_save(path, &low, NULL, NULL, 3, NULL) == 0 && dp_checkpoint_load(path, &back, DP_WEIGHTS_EMA) == 0;
+    tap_ok(ok && back.cfg.lowdim_norm[1] == DP_NORM_MAXABS &&
+               memcmp(back.norm.lowdim_scale, low.norm.lowdim_scale, sizeof(float) * (S + 2)) == 0 &&
+               memcmp(back.norm.lowdim_offset, low.norm.lowdim_offset, sizeof(float) * (S + 2)) == 0,
+           "maxabs keys and their scale survive a checkpoint (%s)", ok ? "ok" : error_get());
+    if (ok) dp_model_free(&back);
+    dp_model_free(&low);
     FILE *fp = fopen(path, "w");
     fputs("not hdf5", fp);
     fclose(fp);
