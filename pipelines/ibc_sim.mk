@@ -29,6 +29,9 @@ CAMERAS       ?= $(if $(filter lift,$(TASK)),agentview,top)
 IMAGE_SIZE    ?= 84x84
 MAX_STEPS     ?=
 OBS_KEYS      ?= $(if $(filter lift,$(TASK)),object robot0_eef_pos robot0_eef_quat robot0_gripper_qpos)
+# DP's low-dim datasets normalise the observation by its largest magnitude (maxabs); its image
+# datasets per key by limits, quaternions as they are (the trainers' default, empty here)
+LOWDIM_NORM   ?= $(if $(filter lowdim,$(ENCODER)),maxabs)
 # Model and training; empty means ibc-train's own default.
 OBS_STEPS     ?= 2
 ACTION_STEPS  ?= 1
@@ -36,6 +39,8 @@ WIDTH         ?=
 NEGATIVES     ?=
 # google-research/ibc's gradient penalty (weight 1) where Langevin inference is the target
 GRAD_PENALTY  ?= $(if $(filter langevin,$(INFERENCE)),1)
+# google-research/ibc's DFO counter-examples: this fraction found by iterative DFO on the model
+DFO_NEGATIVES ?=
 CROP          ?=
 LR            ?=
 BATCH         ?=
@@ -79,13 +84,13 @@ RECORD_ARGS   := $(if $(filter robomimic,$(LAYOUT)),--stop-on-success)
 SLICE_ARGS    := $(if $(OBS_KEYS),--obs $(subst $(space),$(comma),$(strip $(OBS_KEYS))))
 CHUNK_ARGS    := -k $(shell echo $$(($(OBS_STEPS) + $(ACTION_STEPS) - 1))) --obs-steps $(OBS_STEPS) --action-start
 LOWDIM        := $(subst $(space),$(comma),$(strip $(OBS_KEYS:%=observation.%)))
-TRAIN_VARS    := ENCODER OBS_KEYS OBS_STEPS ACTION_STEPS WIDTH NEGATIVES GRAD_PENALTY CROP LR BATCH STEPS TRAIN_SEED \
+TRAIN_VARS    := LOWDIM_NORM ENCODER OBS_KEYS OBS_STEPS ACTION_STEPS WIDTH NEGATIVES GRAD_PENALTY DFO_NEGATIVES CROP LR BATCH STEPS TRAIN_SEED \
                  THREADS SAVE_EVERY LOG_EVERY CAMERAS EVAL_EVERY TRAIN_ARGS
 opt = $(if $2,$1 $2)
 TRAIN_OPTS = --seed $(TRAIN_SEED) --threads $(THREADS) --encoder $(ENCODER) \
   $(if $(filter lowdim,$(ENCODER)),,--cameras $(CAMERAS)) $(call opt,--lowdim,$(LOWDIM)) \
-  --obs-steps $(OBS_STEPS) --action-steps $(ACTION_STEPS) $(call opt,--width,$(WIDTH)) \
-  $(call opt,--negatives,$(NEGATIVES)) $(call opt,--grad-penalty,$(GRAD_PENALTY)) $(call opt,--crop,$(CROP)) $(call opt,--lr,$(LR)) \
+  $(call opt,--lowdim-norm,$(LOWDIM_NORM)) --obs-steps $(OBS_STEPS) --action-steps $(ACTION_STEPS) $(call opt,--width,$(WIDTH)) \
+  $(call opt,--negatives,$(NEGATIVES)) $(call opt,--grad-penalty,$(GRAD_PENALTY)) $(call opt,--dfo-negatives,$(DFO_NEGATIVES)) $(call opt,--crop,$(CROP)) $(call opt,--lr,$(LR)) \
   $(call opt,--batch-size,$(BATCH)) $(call opt,--save-every,$(SAVE_EVERY)) $(call opt,--log-every,$(LOG_EVERY)) \
   $(TRAIN_ARGS)
 # train.jsonl's field names (ibc-train --log); no L1 term

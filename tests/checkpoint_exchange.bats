@@ -31,7 +31,7 @@ setup_file() {
     --horizon 8 --action-steps 4 --batch-size 2 --threads 1 --eval-steps 2 -q --stats "$d/stats.tar" -o "$d/dp.h5" \
     --steps 2 --control-hz 50 "$d/dp_train.tar"
   chunkify -k 2 --obs-steps 2 --action-start "$d/frames.tar" > "$d/ibc_train.tar"
-  ibc-train --width 16 --negatives 8 --eval-samples 32 --batch-size 4 --threads 1 -q --lowdim observation.state \
+  ibc-train --width 16 --negatives 8 --eval-samples 32 --batch-size 4 --threads 1 -q --lowdim observation.state --lowdim-norm maxabs \
     --stats "$d/stats.tar" -o "$d/ibc.h5" --steps 2 "$d/ibc_train.tar"
 }
 

@@ -8,7 +8,7 @@ from Diffusion Policy's and robomimic's structure, with their state_dict names):
                                dense0..dense4) and load the file's weights strictly (every name and
                                shape, robomimic's duplicate VisualCore names included); check each
                                normalizer.params_dict entry is DP's LinearNormalizer of its
-                               input_stats (limits to [-1, 1], identity, images [0,1] -> [-1,1])
+                               input_stats (limits to [-1, 1], identity, maxabs, images [0,1] -> [-1,1])
     damage IN OUT KIND         write IN damaged one way (extra, alias, scale, missing, noconfig)
 """
 import json
@@ -107,9 +107,15 @@ def load(path):
     norms = cfg.get("lowdim_norm", "").split(",")
     entries = [("action", "limits")] + [(k.replace("observation.", "", 1), n) for k, n in zip(keys, norms)]
     entries += [(c + "_image", "image") for c in cfg["cameras"].split(",") if c]
+    # DP's low-dim datasets' normaliser: one scale 1/max|x| over every maxabs key, no offset
+    top = max([np.abs(tensors["normalizer.params_dict.%s.input_stats.%s" % (k, w)]).max()
+               for k, n in entries if n == "maxabs" for w in ("min", "max")] or [1])
     for key, kind in entries:
         g = lambda what: tensors["normalizer.params_dict.%s.%s" % (key, what)]
-        if kind == "image":
+        if kind == "maxabs":
+            scale = torch.full(g("scale").shape, float(np.float32(1) / np.float32(top)))
+            offset = torch.zeros(g("scale").shape)
+        elif kind == "image":
             scale, offset = torch.tensor([2.0]), torch.tensor([-1.0])
         elif kind == "identity":
             scale, offset = torch.ones(g("scale").shape), torch.zeros(g("scale").shape)
