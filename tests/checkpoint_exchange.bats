@@ -27,7 +27,7 @@ setup_file() {
   "$PYTHON" "$ILT_TESTS/lerobot_act.py" run "$d/pretrained_model" "$d/obs.tar" "$d/torch.npy"
   # Diffusion Policy with the hybrid image encoder (robomimic's VisualCore) and an IBC energy model
   chunkify -k 8 --obs-steps 2 --action-start "$d/frames.tar" > "$d/dp_train.tar"
-  dp-train --encoder hybrid --cameras top --crop 28x28 --keypoints 4 --feature-dim 8 --down-dims 16,32 --step-embed 8 \
+  dp-train --encoder hybrid --cameras top --lowdim-range-eps 0.5 --crop 28x28 --keypoints 4 --feature-dim 8 --down-dims 16,32 --step-embed 8 \
     --horizon 8 --action-steps 4 --batch-size 2 --threads 1 --eval-steps 2 -q --stats "$d/stats.tar" -o "$d/dp.h5" \
     --steps 2 --control-hz 50 "$d/dp_train.tar"
   chunkify -k 2 --obs-steps 2 --action-start "$d/frames.tar" > "$d/ibc_train.tar"

@@ -120,7 +120,8 @@ def load(path):
         elif kind == "identity":
             scale, offset = torch.ones(g("scale").shape), torch.zeros(g("scale").shape)
         else:
-            scale, offset = ref.limits(g("input_stats.min"), g("input_stats.max"))
+            eps = 1e-4 if key == "action" else float(cfg.get("lowdim_range_eps", "1e-4"))
+            scale, offset = ref.limits(g("input_stats.min"), g("input_stats.max"), eps)
         assert np.array_equal(g("scale"), scale.numpy()), (key, g("scale"), scale)
         assert np.array_equal(g("offset"), offset.numpy()), (key, g("offset"), offset)
     n_alias = sum(".nets.0." in k or ".nets.1." in k for k in weights if k.startswith("obs_encoder.obs_nets."))

@@ -147,11 +147,11 @@ def fill(policy):
 
 
 # ---------------------------------------------------------------- preprocessing as DP does it (float32)
-def limits(xmin, xmax):
-    """LinearNormalizer mode 'limits' to [-1, 1], range_eps 1e-4 (float32)."""
+def limits(xmin, xmax, eps=1e-4):
+    """LinearNormalizer mode 'limits' to [-1, 1], range_eps eps (DP's 1e-4; float32)."""
     xmin, xmax = torch.from_numpy(xmin).float(), torch.from_numpy(xmax).float()
     rng = xmax - xmin
-    ignore = rng < 1e-4
+    ignore = rng < torch.tensor(eps, dtype=torch.float32)
     rng[ignore] = 2.0
     scale = 2.0 / rng
     offset = -1.0 - scale * xmin

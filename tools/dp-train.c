@@ -23,6 +23,8 @@ static void usage(void)
            "      --lowdim FIELDS|none        low-dimensional stream fields (default observation.state)\n"
            "      --lowdim-norm MODE          limits, identity or maxabs for every low-dim field\n"
            "                                  (default: quaternions identity, the rest limits)\n"
+           "      --lowdim-range-eps E        limits: a dimension whose range is below E is only\n"
+           "                                  shifted, not scaled (default 1e-4, DP's range_eps)\n"
            "      --crop HxW                  random crop in training, centre crop at inference\n"
            "                                  (default 76x76 of 84x84, in proportion otherwise)\n"
            "      --obs-steps N               observation steps To (default 2)\n"
@@ -52,7 +54,7 @@ static void usage(void)
            "transformer (DP-T): --weight-decay 1e-3 --betas 0.9,0.95 --warmup 1000.\n");
 }
 
-enum { O_NET = TRAIN_MODEL_OPTION, O_ENCODER, O_CAMERAS, O_LOWDIM, O_LOWDIM_NORM, O_CROP, O_OBS, O_HORIZON, O_ACTIONS, O_DOWN,
+enum { O_NET = TRAIN_MODEL_OPTION, O_ENCODER, O_CAMERAS, O_LOWDIM, O_LOWDIM_NORM, O_RANGE_EPS, O_CROP, O_OBS, O_HORIZON, O_ACTIONS, O_DOWN,
        O_KERNEL, O_GROUPS, O_EMBED, O_FILM, O_KEYPOINTS, O_FEATURES, O_PREDICTION, O_TIMESTEPS, O_SAMPLER,
        O_INFERENCE, O_EVAL, O_LAYERS, O_HEADS, O_EMB, O_DROP, O_ENC_WD };
 
@@ -60,6 +62,7 @@ static const struct option model_longopts[] = {
     {"net", required_argument, 0, O_NET}, {"encoder", required_argument, 0, O_ENCODER},
     {"cameras", required_argument, 0, O_CAMERAS}, {"lowdim", required_argument, 0, O_LOWDIM},
     {"lowdim-norm", required_argument, 0, O_LOWDIM_NORM},
+    {"lowdim-range-eps", required_argument, 0, O_RANGE_EPS},
     {"crop", required_argument, 0, O_CROP}, {"obs-steps", required_argument, 0, O_OBS},
     {"horizon", required_argument, 0, O_HORIZON}, {"action-steps", required_argument, 0, O_ACTIONS},
     {"down-dims", required_argument, 0, O_DOWN}, {"kernel-size", required_argument, 0, O_KERNEL},
@@ -111,6 +114,12 @@ static void parse_model_option(int id, const char *arg, void *context)
             tool_usage_error("--lowdim: give 1 to %d field names separated by commas, or none", DP_MAX_LOWDIM);
         break;
     case O_LOWDIM_NORM: o->lowdim_norm = opt_enum("lowdim-norm", arg, dp_norm_parse(arg), "limits, identity or maxabs"); break;
+    case O_RANGE_EPS: {
+        double v;
+        if (parse_double(arg, 1e-30, 1e30, &v) < 0) tool_usage_error("--lowdim-range-eps: %s", error_get());
+        o->lowdim_range_eps = (float)v;
+        break;
+    }
     case O_CROP:
         if (parse_size_hw(arg, &m->crop_height, &m->crop_width) < 0) tool_usage_error("--crop: %s", error_get());
         o->crop_given = 1;

@@ -22,6 +22,8 @@ static void usage(void)
            "      --lowdim FIELDS|none        low-dimensional stream fields (default observation.state)\n"
            "      --lowdim-norm MODE          limits, identity or maxabs for every low-dim field\n"
            "                                  (default: quaternions identity, the rest limits)\n"
+           "      --lowdim-range-eps E        limits: a dimension whose range is below E is only\n"
+           "                                  shifted, not scaled (default 1e-4, DP's range_eps)\n"
            "      --crop HxW                  random crop in training, centre crop at inference\n"
            "                                  (default 76x76 of 84x84, in proportion otherwise)\n"
            "      --keypoints N               spatial-softmax keypoints (default 32)\n"
@@ -48,13 +50,14 @@ static void usage(void)
            "--steps 10000 --lr-schedule cosine --warmup 500 --ema off --save-every 1000.\n");
 }
 
-enum { O_ENCODER = TRAIN_MODEL_OPTION, O_CAMERAS, O_LOWDIM, O_LOWDIM_NORM, O_CROP, O_KEYPOINTS, O_FEATURES, O_OBS, O_ACTIONS,
+enum { O_ENCODER = TRAIN_MODEL_OPTION, O_CAMERAS, O_LOWDIM, O_LOWDIM_NORM, O_RANGE_EPS, O_CROP, O_KEYPOINTS, O_FEATURES, O_OBS, O_ACTIONS,
        O_WIDTH, O_DROPOUT, O_NEGATIVES, O_SAMPLER, O_SAMPLES, O_ITERATIONS, O_EVAL_SAMPLES, O_PENALTY, O_MARGIN,
        O_DFO_NEG, O_DFO_ITER };
 
 static const struct option model_longopts[] = {
     {"encoder", required_argument, 0, O_ENCODER}, {"cameras", required_argument, 0, O_CAMERAS},
-    {"lowdim", required_argument, 0, O_LOWDIM}, {"lowdim-norm", required_argument, 0, O_LOWDIM_NORM}, {"crop", required_argument, 0, O_CROP},
+    {"lowdim", required_argument, 0, O_LOWDIM}, {"lowdim-norm", required_argument, 0, O_LOWDIM_NORM},
+    {"lowdim-range-eps", required_argument, 0, O_RANGE_EPS}, {"crop", required_argument, 0, O_CROP},
     {"keypoints", required_argument, 0, O_KEYPOINTS}, {"feature-dim", required_argument, 0, O_FEATURES},
     {"obs-steps", required_argument, 0, O_OBS}, {"action-steps", required_argument, 0, O_ACTIONS},
     {"width", required_argument, 0, O_WIDTH}, {"dropout", required_argument, 0, O_DROPOUT},
@@ -101,6 +104,12 @@ static void parse_model_option(int id, const char *arg, void *context)
         int v = dp_norm_parse(arg);
         if (v < 0) tool_usage_error("--lowdim-norm: '%s' is not limits, identity or maxabs", arg);
         o->obs.lowdim_norm = v;
+        break;
+    }
+    case O_RANGE_EPS: {
+        double v;
+        if (parse_double(arg, 1e-30, 1e30, &v) < 0) tool_usage_error("--lowdim-range-eps: %s", error_get());
+        o->obs.lowdim_range_eps = (float)v;
         break;
     }
     case O_CROP:

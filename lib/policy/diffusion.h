@@ -87,6 +87,8 @@ typedef struct dp_config {
     char lowdim_names[DP_MAX_LOWDIM][DP_NAME_MAX];   /* the statistics' feature names */
     int lowdim_dims[DP_MAX_LOWDIM];
     dp_norm_mode lowdim_norm[DP_MAX_LOWDIM]; /* limits (the default), identity or maxabs */
+    float lowdim_range_eps;                  /* limits: a low-dim dimension whose range is below this is
+                                                only shifted (DP's range_eps, 1e-4) */
     int action_dim;
     int n_obs_steps;                         /* To (2) */
     int horizon;                             /* actions predicted (16 for the UNet) */
@@ -163,8 +165,9 @@ void dp_ddim_step(const dp_schedule *s, dp_prediction pred, int t, int prev_t, c
 /* ---------------------------------------------------------------- "limits" normaliser */
 /* Per dimension from the data's min and max: scale = 2/(max-min), offset = -1 - scale*min, so
  * that [min,max] -> [-1,1]; a range below 1e-4 gives scale 1, offset -min (DP's LinearNormalizer
- * mode "limits", computed in float as torch does). */
+ * mode "limits", computed in float as torch does). dp_limits_eps: with range_eps eps instead. */
 void dp_limits(const float *min, const float *max, int n, float *scale, float *offset);
+void dp_limits_eps(const float *min, const float *max, int n, float eps, float *scale, float *offset);
 
 typedef struct dp_normalizer {
     float *action_min, *action_max, *action_scale, *action_offset;   /* [action_dim] */

@@ -47,7 +47,9 @@ static int write_encoder_config(checkpoint_writer *w, const dp_config *cfg)
                    checkpoint_write_configf(w, "lowdim_dims", "%s", dims) < 0 ||
                    checkpoint_write_configf(w, "lowdim_norm", "%s", norms) < 0 ||
                    checkpoint_write_configf(w, "action_dim", "%d", cfg->action_dim) < 0 ||
-                   checkpoint_write_configf(w, "n_obs_steps", "%d", cfg->n_obs_steps) < 0
+                   checkpoint_write_configf(w, "n_obs_steps", "%d", cfg->n_obs_steps) < 0 ||
+                   (cfg->lowdim_range_eps != 1e-4f &&   /* written only when not DP's */
+                    checkpoint_write_configf(w, "lowdim_range_eps", "%.9g", (double)cfg->lowdim_range_eps) < 0)
                ? -1
                : 0;
 }
@@ -218,6 +220,9 @@ static int read_encoder_config(checkpoint_reader *r, const char *path, dp_config
         checkpoint_config_int(r, "feature_dim", &cfg->feature_dim) < 0 ||
         checkpoint_config_int(r, "action_dim", &cfg->action_dim) < 0 ||
         checkpoint_config_int(r, "n_obs_steps", &cfg->n_obs_steps) < 0)
+        return -1;
+    cfg->lowdim_range_eps = 1e-4f;   /* absent: DP's */
+    if (checkpoint_config(r, "lowdim_range_eps") && checkpoint_config_float(r, "lowdim_range_eps", &cfg->lowdim_range_eps) < 0)
         return -1;
     return 0;
 }

@@ -36,6 +36,7 @@ void dp_config_default(dp_config *cfg)
     cfg->train_steps = 100;
     cfg->sampler = DP_SAMPLER_DDPM;
     cfg->inference_steps = 100;
+    cfg->lowdim_range_eps = 1e-4f;
 }
 
 int dp_config_add_lowdim(dp_config *cfg, const char *name, int dim)
@@ -135,6 +136,8 @@ int dp_config_check_encoder(const dp_config *cfg)
         if (!cfg->lowdim_names[j][0] || strchr(cfg->lowdim_names[j], ',') || strcmp(cfg->lowdim_names[j], "action") == 0)
             return error_set("Diffusion Policy: low-dim key %d: '%s' is not a usable name", j, cfg->lowdim_names[j]);
     }
+    if (!(cfg->lowdim_range_eps > 0 && cfg->lowdim_range_eps < 1e30f))
+        return error_set("Diffusion Policy: lowdim_range_eps must be positive, got %g", (double)cfg->lowdim_range_eps);
     if (dp_obs_feature_dim(cfg) < 1) return error_set("Diffusion Policy: no observation (no camera and no low-dim key)");
     if (cfg->n_obs_steps < 1) return error_set("Diffusion Policy: n_obs_steps must be at least 1, got %d", cfg->n_obs_steps);
     return 0;

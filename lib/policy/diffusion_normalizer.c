@@ -12,9 +12,14 @@
 
 void dp_limits(const float *min, const float *max, int n, float *scale, float *offset)
 {
+    dp_limits_eps(min, max, n, 1e-4f, scale, offset);
+}
+
+void dp_limits_eps(const float *min, const float *max, int n, float eps, float *scale, float *offset)
+{
     for (int i = 0; i < n; i++) {
         float range = max[i] - min[i];
-        if (range < 1e-4f) {   /* a constant dimension: output range 2 over input range 2 */
+        if (range < eps) {   /* a constant dimension: output range 2 over input range 2 */
             scale[i] = 1.0f;
             offset[i] = 0.0f - min[i];
         } else {
@@ -76,6 +81,8 @@ int dp_model_set_limits(dp_model *m, const char *feature, const float *min, cons
         for (int i = 0; i < n; i++) scale[start + i] = 1.0f, offset[start + i] = 0.0f;
     else if (!is_action && m->cfg.lowdim_norm[key] == DP_NORM_MAXABS)
         maxabs_scales(m);
+    else if (!is_action)
+        dp_limits_eps(min, max, n, m->cfg.lowdim_range_eps, scale + start, offset + start);
     else
         dp_limits(min, max, n, scale + start, offset + start);
     return 0;

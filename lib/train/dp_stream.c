@@ -118,6 +118,7 @@ int dp_stream_config(dp_config *cfg, dp_stream *t, const dataset_t *ds, const dp
             return -1;
         if (o->lowdim_norm >= 0) cfg->lowdim_norm[j] = (dp_norm_mode)o->lowdim_norm;
     }
+    if (o->lowdim_range_eps > 0) cfg->lowdim_range_eps = o->lowdim_range_eps;
     cfg->action_dim = (int)ds->fields[t->action].shape[1];
     if (cfg->n_cameras && !o->crop_given) {   /* DP's 76 of 84, in proportion for other sizes */
         cfg->crop_height = (int)lround(cfg->height * 76.0 / 84.0);

@@ -32,6 +32,7 @@ typedef struct dp_trainer_options {
     char **lowdim;                 /* low-dimensional stream fields, e.g. observation.state */
     size_t n_lowdim;
     int crop_given, horizon_given; /* --crop, --horizon given (else DP's 76/84 of the image, the net's horizon) */
+    float lowdim_range_eps;        /* --lowdim-range-eps (> 0), 0: DP's 1e-4 */
     int lowdim_norm;               /* --lowdim-norm for every key; -1 (the default): DP's image datasets' rule
                                       (keys ending in quat identity, the rest limits) */
     int eval_steps;                /* DDIM steps of train_action_mse */

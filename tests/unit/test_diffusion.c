@@ -427,6 +427,20 @@ static void configuration(void)
            "maxabs keys and their scale survive a checkpoint (%s)", ok ? "ok" : error_get());
     if (ok) dp_model_free(&back);
     dp_model_free(&low);
+    /* limits with a range_eps of 0.01: the dimension with range 7e-4 only shifted, the other scaled */
+    cfg = tiny_config(DP_ENCODER_LOWDIM);
+    dp_config_add_lowdim(&cfg, "observation.object", 2);
+    cfg.lowdim_range_eps = 0.01f;
+    ok = dp_model_init(&low, &cfg, NULL) == 0 && dp_model_set_limits(&low, "observation.object", omin, omax, 2) == 0;
+    tap_ok(ok && low.norm.lowdim_scale[S + 1] == 1.0f && low.norm.lowdim_offset[S + 1] == 4e-4f &&
+               low.norm.lowdim_scale[S] == 2.0f / (0.85f - 0.8f),
+           "lowdim_range_eps 0.01: a range of 7e-4 is only shifted (scale %g), a range of 0.05 scaled (%g)",
+           ok ? low.norm.lowdim_scale[S + 1] : 0, ok ? low.norm.lowdim_scale[S] : 0);
+    ok = ok && dp_checkpoint_save(path, &low, NULL, NULL, 3, NULL) == 0 && dp_checkpoint_load(path, &back, DP_WEIGHTS_EMA) == 0;
+    tap_ok(ok && back.cfg.lowdim_range_eps == 0.01f && back.norm.lowdim_scale[S + 1] == 1.0f,
+           "lowdim_range_eps survives a checkpoint (%s)", ok ? "ok" : error_get());
+    if (ok) dp_model_free(&back);
+    dp_model_free(&low);
     FILE *fp = fopen(path, "w");
     fputs("not hdf5", fp);
     fclose(fp);
