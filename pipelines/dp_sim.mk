@@ -24,9 +24,11 @@ CAMERAS       ?= $(if $(filter lift,$(TASK)),agentview,top)
 IMAGE_SIZE    ?= 84x84
 MAX_STEPS     ?=
 OBS_KEYS      ?= $(if $(filter lift,$(TASK)),object robot0_eef_pos robot0_eef_quat robot0_gripper_qpos)
-# DP's low-dim datasets normalise the observation by its largest magnitude (maxabs); its image
-# datasets per key by limits, quaternions as they are (the trainers' default, empty here)
-LOWDIM_NORM   ?= $(if $(filter lowdim,$(ENCODER)),maxabs)
+# The low-dim normaliser (the trainer's --lowdim-norm, empty: limits, quaternions as they are)
+# and its range_eps: in lift's scripted demonstrations the cube's tilt spans ~1e-3, which limits
+# would magnify ~2000 times (dp-train(1)); 0.01 only shifts it
+LOWDIM_NORM   ?=
+LOWDIM_RANGE_EPS ?= $(if $(filter lift,$(TASK)),0.01)
 # Model and training; empty means dp-train's own default.
 NET           ?= unet
 OBS_STEPS     ?= 2
@@ -74,12 +76,13 @@ RECORD_ARGS   := $(if $(filter robomimic,$(LAYOUT)),--stop-on-success)
 SLICE_ARGS    := $(if $(OBS_KEYS),--obs $(subst $(space),$(comma),$(strip $(OBS_KEYS))))
 CHUNK_ARGS    := -k $(HORIZON) --obs-steps $(OBS_STEPS) --action-start
 LOWDIM        := $(subst $(space),$(comma),$(strip $(OBS_KEYS:%=observation.%)))
-TRAIN_VARS    := LOWDIM_NORM NET ENCODER OBS_KEYS OBS_STEPS HORIZON ACTION_STEPS DOWN_DIMS CROP LR BATCH STEPS TRAIN_SEED \
+TRAIN_VARS    := LOWDIM_NORM LOWDIM_RANGE_EPS NET ENCODER OBS_KEYS OBS_STEPS HORIZON ACTION_STEPS DOWN_DIMS CROP LR BATCH STEPS TRAIN_SEED \
                  THREADS SAVE_EVERY LOG_EVERY CAMERAS EVAL_EVERY TRAIN_ARGS
 opt = $(if $2,$1 $2)
 TRAIN_OPTS = --seed $(TRAIN_SEED) --threads $(THREADS) --net $(NET) --encoder $(ENCODER) \
   $(if $(filter lowdim,$(ENCODER)),,--cameras $(CAMERAS)) $(call opt,--lowdim,$(LOWDIM)) \
-  $(call opt,--lowdim-norm,$(LOWDIM_NORM)) --obs-steps $(OBS_STEPS) --horizon $(HORIZON) --action-steps $(ACTION_STEPS) \
+  $(call opt,--lowdim-norm,$(LOWDIM_NORM)) \
+  $(call opt,--lowdim-range-eps,$(LOWDIM_RANGE_EPS)) --obs-steps $(OBS_STEPS) --horizon $(HORIZON) --action-steps $(ACTION_STEPS) \
   $(call opt,--down-dims,$(DOWN_DIMS)) $(call opt,--crop,$(CROP)) $(call opt,--lr,$(LR)) \
   $(call opt,--batch-size,$(BATCH)) $(call opt,--save-every,$(SAVE_EVERY)) $(call opt,--log-every,$(LOG_EVERY)) \
   $(TRAIN_ARGS)

@@ -2,7 +2,7 @@
 # evaluate -> video, plots and report, on the stage rules act_sim.mk and dp_sim.mk use
 # (sim_stages.mk).
 #
-#   make -f pipelines/ibc_sim.mk [TASK=lift] [INFERENCE=dfo|langevin] [ENCODER=lowdim|hybrid] [VAR=value...] [TARGET]
+#   make -f pipelines/ibc_sim.mk [TASK=lift] [INFERENCE=dfo|ibc-dfo|langevin] [ENCODER=lowdim|hybrid] [VAR=value...] [TARGET]
 #
 # The variables, targets, resuming and run directory are act_sim.mk's (make -f
 # pipelines/act_sim.mk help), with these differences: lift is recorded in robomimic's layout (one
@@ -10,7 +10,7 @@
 # low-dimensional inputs; the stream carries OBS_STEPS observations per sample and
 # OBS_STEPS + ACTION_STEPS - 1 actions from the first of them (chunkify --obs-steps
 # --action-start); the model is ibc-train's (ENCODER, WIDTH, NEGATIVES, CROP); evaluation searches
-# with INFERENCE (dfo: DP's derivative-free optimisation; langevin: google-research/ibc's Langevin
+# with INFERENCE (dfo: DP's derivative-free optimisation; ibc-dfo: google-research/ibc's; langevin: its Langevin
 # MCMC), SAMPLES samples and ITERATIONS iterations (empty: the sampler's default). IBC's success
 # moves a lot between checkpoints while its loss falls: keep checkpoints with EVAL_EVERY and read
 # success.png, or choose one by train_action_mse in train.jsonl. Run directory default
@@ -29,9 +29,11 @@ CAMERAS       ?= $(if $(filter lift,$(TASK)),agentview,top)
 IMAGE_SIZE    ?= 84x84
 MAX_STEPS     ?=
 OBS_KEYS      ?= $(if $(filter lift,$(TASK)),object robot0_eef_pos robot0_eef_quat robot0_gripper_qpos)
-# DP's low-dim datasets normalise the observation by its largest magnitude (maxabs); its image
-# datasets per key by limits, quaternions as they are (the trainers' default, empty here)
-LOWDIM_NORM   ?= $(if $(filter lowdim,$(ENCODER)),maxabs)
+# The low-dim normaliser (the trainer's --lowdim-norm, empty: limits, quaternions as they are)
+# and its range_eps: in lift's scripted demonstrations the cube's tilt spans ~1e-3, which limits
+# would magnify ~2000 times (dp-train(1)); 0.01 only shifts it
+LOWDIM_NORM   ?=
+LOWDIM_RANGE_EPS ?= $(if $(filter lift,$(TASK)),0.01)
 # Model and training; empty means ibc-train's own default.
 OBS_STEPS     ?= 2
 ACTION_STEPS  ?= 1
@@ -84,12 +86,13 @@ RECORD_ARGS   := $(if $(filter robomimic,$(LAYOUT)),--stop-on-success)
 SLICE_ARGS    := $(if $(OBS_KEYS),--obs $(subst $(space),$(comma),$(strip $(OBS_KEYS))))
 CHUNK_ARGS    := -k $(shell echo $$(($(OBS_STEPS) + $(ACTION_STEPS) - 1))) --obs-steps $(OBS_STEPS) --action-start
 LOWDIM        := $(subst $(space),$(comma),$(strip $(OBS_KEYS:%=observation.%)))
-TRAIN_VARS    := LOWDIM_NORM ENCODER OBS_KEYS OBS_STEPS ACTION_STEPS WIDTH NEGATIVES GRAD_PENALTY DFO_NEGATIVES CROP LR BATCH STEPS TRAIN_SEED \
+TRAIN_VARS    := LOWDIM_NORM LOWDIM_RANGE_EPS ENCODER OBS_KEYS OBS_STEPS ACTION_STEPS WIDTH NEGATIVES GRAD_PENALTY DFO_NEGATIVES CROP LR BATCH STEPS TRAIN_SEED \
                  THREADS SAVE_EVERY LOG_EVERY CAMERAS EVAL_EVERY TRAIN_ARGS
 opt = $(if $2,$1 $2)
 TRAIN_OPTS = --seed $(TRAIN_SEED) --threads $(THREADS) --encoder $(ENCODER) \
   $(if $(filter lowdim,$(ENCODER)),,--cameras $(CAMERAS)) $(call opt,--lowdim,$(LOWDIM)) \
-  $(call opt,--lowdim-norm,$(LOWDIM_NORM)) --obs-steps $(OBS_STEPS) --action-steps $(ACTION_STEPS) $(call opt,--width,$(WIDTH)) \
+  $(call opt,--lowdim-norm,$(LOWDIM_NORM)) \
+  $(call opt,--lowdim-range-eps,$(LOWDIM_RANGE_EPS)) --obs-steps $(OBS_STEPS) --action-steps $(ACTION_STEPS) $(call opt,--width,$(WIDTH)) \
   $(call opt,--negatives,$(NEGATIVES)) $(call opt,--grad-penalty,$(GRAD_PENALTY)) $(call opt,--dfo-negatives,$(DFO_NEGATIVES)) $(call opt,--crop,$(CROP)) $(call opt,--lr,$(LR)) \
   $(call opt,--batch-size,$(BATCH)) $(call opt,--save-every,$(SAVE_EVERY)) $(call opt,--log-every,$(LOG_EVERY)) \
   $(TRAIN_ARGS)
