@@ -168,17 +168,16 @@ int ibc_optimize(nn_ctx *c, const ibc_model *m, const float *features, const ibc
 /* Actions for every observation of a batch (b->action unused): the features once (centre crop),
  * then ibc_optimize per sample; actions [B][Ta][A] in data units. */
 int ibc_infer(nn_ctx *c, const ibc_model *m, const dp_batch *b, const ibc_inference *s, rng_t *rng, float *actions);
-/* google-research/ibc's DFO counter-examples: per sample i of the batch, its N = K-1 uniform
- * counter-examples (candidates [B][K][D], normalised, the positive at index 0) seed a population
- * that goes through `iterations` - 1 rounds of iterative DFO on the current weights without
- * dropout (logits, resampling in proportion to their softmax, + N(0, std) clamped to the
- * bounds, std from `noise` halved each round; the images cropped by crops, NULL: centre); the
- * counter-examples [first, first + count) are then replaced by the population's same slots.
- * The draws come from rng_keyed(seed ^ a constant, step, first_index + i); the context's arena
- * is released to where it was and its flags restored. */
-int ibc_dfo_counter_examples(nn_ctx *c, const ibc_model *m, const dp_batch *b, const int *crops, float *candidates,
-                             int K, int first, int count, int iterations, float noise, uint64_t seed, long step,
-                             long first_index);
+/* google-research/ibc's DFO counter-examples: per sample i of the batch (features [B, F], the
+ * loss's own dp_encode_obs output), its N = K-1 uniform counter-examples (candidates [B][K][D],
+ * normalised, the positive at index 0) seed a population that goes through `iterations` - 1
+ * rounds of iterative DFO on the current weights without dropout and without recording (logits,
+ * resampling in proportion to their softmax, + N(0, std) clamped to the bounds, std from `noise`
+ * halved each round); the counter-examples [first, first + count) are then replaced by the
+ * population's same slots. The draws come from rng_keyed(seed ^ a constant, step, first_index +
+ * i); the context's arena is released to where it was and its flags restored. */
+int ibc_dfo_counter_examples(nn_ctx *c, const ibc_model *m, nn_tensor *features, float *candidates, int K, int first,
+                             int count, int iterations, float noise, uint64_t seed, long step, long first_index);
 /* dlogit/da [K][Ta*A] of candidates [K][Ta*A] for one observation's features [F], by autograd. */
 int ibc_logit_grad(nn_ctx *c, const ibc_model *m, const float *features, const float *candidates, int K, float *logits,
                    float *grad);

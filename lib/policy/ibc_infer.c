@@ -222,12 +222,11 @@ int ibc_infer(nn_ctx *c, const ibc_model *m, const dp_batch *b, const ibc_infere
     return rc;
 }
 
-int ibc_dfo_counter_examples(nn_ctx *c, const ibc_model *m, const dp_batch *b, const int *crops, float *candidates,
-                             int K, int first, int count, int iterations, float noise, uint64_t seed, long step,
-                             long first_index)
+int ibc_dfo_counter_examples(nn_ctx *c, const ibc_model *m, nn_tensor *features, float *candidates, int K, int first,
+                             int count, int iterations, float noise, uint64_t seed, long step, long first_index)
 {
     const dp_config *cfg = &m->cfg.obs;
-    const int B = b->batch, A = cfg->action_dim, D = cfg->n_action_steps * A, N = K - 1;
+    const int B = features->shape[0], A = cfg->action_dim, D = cfg->n_action_steps * A, N = K - 1;
     if (count <= 0 || iterations < 2) return 0;   /* one evaluation resamples nothing */
     if (A > IBC_MAX_ACTION) return error_set("IBC: at most %d action dimensions, got %d", IBC_MAX_ACTION, A);
     if (first < 0 || first + count > N) return error_set("IBC: DFO counter-examples %d..%d of %d", first, first + count, N);
@@ -242,10 +241,10 @@ int ibc_dfo_counter_examples(nn_ctx *c, const ibc_model *m, const dp_batch *b, c
     int rc = pop && next && logits && cdf && rngs ? 0 : error_set("out of memory");
     for (int i = 0; rc == 0 && i < B; i++)
         rngs[i] = rng_keyed(seed ^ 0x44464f2d6e6567ULL, (uint64_t)step, (uint64_t)(first_index + i));
-    nn_tensor *features = rc == 0 ? dp_encode_obs(c, &m->obs, b, crops) : NULL;
-    if (rc == 0 && !features) rc = -1;
     for (int i = 0; rc == 0 && i < B; i++)
         memcpy(pop + (size_t)i * N * D, candidates + ((size_t)i * K + 1) * D, sizeof(float) * (size_t)N * D);
+    float lo[IBC_MAX_ACTION], hi[IBC_MAX_ACTION];
+    ibc_action_bounds(m, lo, hi);
     float std = noise;
     for (int it = 0; rc == 0 && it < iterations - 1; it++, std *= 0.5f) {
         const size_t before = nn_arena_mark(c->arena);
@@ -259,7 +258,8 @@ int ibc_dfo_counter_examples(nn_ctx *c, const ibc_model *m, const dp_batch *b, c
         for (int i = 0; rc == 0 && i < B; i++) {
             search_t s = {.c = c, .m = m, .N = N, .D = D, .A = A, .samples = pop + (size_t)i * N * D, .next = next,
                           .logits = logits + (size_t)i * N, .cdf = cdf};
-            ibc_action_bounds(m, s.lo, s.hi);
+            memcpy(s.lo, lo, sizeof lo);
+            memcpy(s.hi, hi, sizeof hi);
             for (int k = 0; k < N; k++)
                 if (!isfinite(s.logits[k])) rc = error_set("IBC: the logit of counter-example %d is %g", k, (double)s.logits[k]);
             if (rc < 0) break;

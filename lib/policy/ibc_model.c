@@ -231,13 +231,14 @@ void ibc_sample_draws(const ibc_model *m, uint64_t seed, long step, long index, 
         rng_fill_dropout(&rng, masks + l * mask_stride, (size_t)(negatives + 1) * m->cfg.width, keep, 1.0f / keep);
 }
 
-nn_tensor *ibc_model_loss_given(nn_ctx *c, ibc_model *m, const dp_batch *b, const float *candidates, int K,
-                                const int *crops, const float *masks, ibc_losses *out)
+/* The loss on the observation features [B, F] (dp_encode_obs) and the candidates. */
+static nn_tensor *loss_on_features(nn_ctx *c, ibc_model *m, nn_tensor *features, const float *candidates, int K,
+                                   const float *masks, ibc_losses *out)
 {
-    const int B = b->batch, D = m->cfg.obs.n_action_steps * m->cfg.obs.action_dim;
+    if (!features) return NULL;
+    const int B = features->shape[0], D = m->cfg.obs.n_action_steps * m->cfg.obs.action_dim;
     nn_tensor *hidden[IBC_LAYERS] = {0};
     const int penalty = m->grad_penalty > 0;
-    nn_tensor *features = dp_encode_obs(c, &m->obs, b, crops);
     nn_tensor *logits = logits_hidden(c, m, features, nn_wrap(c, (float *)candidates, NN_DIMS(B, K, D)),
                                       masks, penalty ? hidden : NULL);
     int *labels = nn_arena_alloc(c->arena, sizeof(int) * B);
@@ -259,6 +260,12 @@ nn_tensor *ibc_model_loss_given(nn_ctx *c, ibc_model *m, const dp_batch *b, cons
         out->positive_rank = K > 1 ? (float)(above / ((double)B * (K - 1))) : 0.0f;
     }
     return loss;
+}
+
+nn_tensor *ibc_model_loss_given(nn_ctx *c, ibc_model *m, const dp_batch *b, const float *candidates, int K,
+                                const int *crops, const float *masks, ibc_losses *out)
+{
+    return loss_on_features(c, m, dp_encode_obs(c, &m->obs, b, crops), candidates, K, masks, out);
 }
 
 nn_tensor *ibc_model_loss(nn_ctx *c, ibc_model *m, const dp_batch *b, int negatives, uint64_t seed, long step,
@@ -283,10 +290,13 @@ nn_tensor *ibc_model_loss(nn_ctx *c, ibc_model *m, const dp_batch *b, int negati
         const float *action = b->action + ((size_t)i * cfg->horizon + (To - 1)) * A;
         for (int j = 0; j < D; j++) cand[j] = action[j] + noise[j];
     }
+    /* evaluation mode (validation) crops the centre, as DP's policy.eval() does; the features
+     * serve both the DFO counter-examples and the loss (DP's encoders have no dropout or batch
+     * statistics, so training and evaluation mode give the same features for the same crops) */
+    nn_tensor *features = dp_encode_obs(c, &m->obs, b, c->train ? crops : NULL);
     const int n_dfo = (int)(m->dfo_fraction * (float)negatives);
-    if (n_dfo > 0 && ibc_dfo_counter_examples(c, m, b, c->train ? crops : NULL, candidates, K, negatives - n_dfo, n_dfo,
-                                              m->dfo_iterations, 0.33f, seed, step, first_index) < 0)
+    if (!features || (n_dfo > 0 && ibc_dfo_counter_examples(c, m, features, candidates, K, negatives - n_dfo, n_dfo,
+                                                            m->dfo_iterations, 0.33f, seed, step, first_index) < 0))
         return NULL;
-    /* evaluation mode (validation) crops the centre, as DP's policy.eval() does */
-    return ibc_model_loss_given(c, m, b, candidates, K, c->train ? crops : NULL, masks, out);
+    return loss_on_features(c, m, features, candidates, K, masks, out);
 }

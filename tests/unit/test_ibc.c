@@ -389,8 +389,9 @@ static void dfo_counter_examples(void)
     }
     memcpy(cand, uniform, sizeof cand);
     memcpy(again, uniform, sizeof again);
-    int rc = ibc_dfo_counter_examples(c, &m, &b, NULL, cand, K, first, count, 3, 0.33f, 5, 7, 3);
-    rc |= ibc_dfo_counter_examples(c, &m, &b, NULL, again, K, first, count, 3, 0.33f, 5, 7, 3);
+    nn_tensor *features = dp_encode_obs(c, &m.obs, &b, NULL);
+    int rc = ibc_dfo_counter_examples(c, &m, features, cand, K, first, count, 3, 0.33f, 5, 7, 3);
+    rc |= ibc_dfo_counter_examples(c, &m, features, again, K, first, count, 3, 0.33f, 5, 7, 3);
     int kept = 1, inside = 1;
     double near_dfo = 0, near_uniform = 0;
     for (int i = 0; i < B; i++)
