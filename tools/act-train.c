@@ -48,20 +48,6 @@ static const struct option model_longopts[] = {
     {"cameras", required_argument, 0, O_CAMERAS}, {"lr-backbone", required_argument, 0, O_LRB},
     {"random-shift", required_argument, 0, O_SHIFT}, {0, 0, 0, 0}};
 
-static int opt_int(const char *name, const char *text, long lo, long hi)
-{
-    long v;
-    if (parse_long(text, lo, hi, &v) < 0) tool_usage_error("--%s: %s", name, error_get());
-    return (int)v;
-}
-
-static double opt_double(const char *name, const char *text, double lo, double hi)
-{
-    double v;
-    if (parse_double(text, lo, hi, &v) < 0) tool_usage_error("--%s: %s", name, error_get());
-    return v;
-}
-
 static void parse_model_option(int id, const char *arg, void *context)
 {
     act_trainer_options *o = context;
@@ -72,15 +58,15 @@ static void parse_model_option(int id, const char *arg, void *context)
         else if (strcmp(arg, "cnnmlp") == 0) m->kind = ACT_KIND_CNNMLP;
         else tool_usage_error("--policy: '%s' is not act or cnnmlp", arg);
         break;
-    case O_CHUNK: m->chunk = opt_int("chunk", arg, 1, 100000); break;
-    case O_HIDDEN: m->hidden_dim = opt_int("hidden-dim", arg, 2, 65536); break;
-    case O_FF: m->dim_feedforward = opt_int("dim-feedforward", arg, 1, 1 << 20); break;
-    case O_ENC: m->enc_layers = opt_int("enc-layers", arg, 1, ACT_MAX_LAYERS); break;
-    case O_DEC: m->dec_layers = opt_int("dec-layers", arg, 1, ACT_MAX_LAYERS); break;
-    case O_HEADS: m->nheads = opt_int("nheads", arg, 1, 1024); break;
-    case O_LATENT: m->latent_dim = opt_int("latent-dim", arg, 1, 65536); break;
-    case O_KL: m->kl_weight = (float)opt_double("kl-weight", arg, 0, 1e9); break;
-    case O_DROPOUT: m->dropout = (float)opt_double("dropout", arg, 0, 0.99); break;
+    case O_CHUNK: m->chunk = (int)tool_option_long("chunk", arg, 1, 100000); break;
+    case O_HIDDEN: m->hidden_dim = (int)tool_option_long("hidden-dim", arg, 2, 65536); break;
+    case O_FF: m->dim_feedforward = (int)tool_option_long("dim-feedforward", arg, 1, 1 << 20); break;
+    case O_ENC: m->enc_layers = (int)tool_option_long("enc-layers", arg, 1, ACT_MAX_LAYERS); break;
+    case O_DEC: m->dec_layers = (int)tool_option_long("dec-layers", arg, 1, ACT_MAX_LAYERS); break;
+    case O_HEADS: m->nheads = (int)tool_option_long("nheads", arg, 1, 1024); break;
+    case O_LATENT: m->latent_dim = (int)tool_option_long("latent-dim", arg, 1, 65536); break;
+    case O_KL: m->kl_weight = (float)tool_option_double("kl-weight", arg, 0, 1e9); break;
+    case O_DROPOUT: m->dropout = (float)tool_option_double("dropout", arg, 0, 0.99); break;
     case O_BNORM: {
         int k = mod_norm_kind_parse(arg);
         if (k < 0 || k == MOD_NORM_LAYER) tool_usage_error("--backbone-norm: '%s' is not group, frozen or batch", arg);
@@ -98,8 +84,8 @@ static void parse_model_option(int id, const char *arg, void *context)
         if (!o->cameras || o->n_cameras < 1 || o->n_cameras > ACT_MAX_CAMERAS)
             tool_usage_error("--cameras: give 1 to %d names separated by commas", ACT_MAX_CAMERAS);
         break;
-    case O_LRB: o->lr_backbone = opt_double("lr-backbone", arg, 0, 10); break;
-    case O_SHIFT: o->random_shift = opt_int("random-shift", arg, 0, 4096); break;
+    case O_LRB: o->lr_backbone = tool_option_double("lr-backbone", arg, 0, 10); break;
+    case O_SHIFT: o->random_shift = (int)tool_option_long("random-shift", arg, 0, 4096); break;
     }
 }
 

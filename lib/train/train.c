@@ -71,20 +71,6 @@ void train_usage(FILE *fp)
             "      --help, --version\n");
 }
 
-static double opt_double(const char *name, const char *text, double lo, double hi)
-{
-    double v;
-    if (parse_double(text, lo, hi, &v) < 0) tool_usage_error("--%s: %s", name, error_get());
-    return v;
-}
-
-static long opt_long(const char *name, const char *text, long lo, long hi)
-{
-    long v;
-    if (parse_long(text, lo, hi, &v) < 0) tool_usage_error("--%s: %s", name, error_get());
-    return v;
-}
-
 enum {
     O_STATS = 256, O_LR, O_WD, O_BETAS, O_BATCH, O_STEPS, O_EPOCHS, O_SCHED, O_WARMUP, O_CLIP, O_EMA, O_EMA_POWER,
     O_EMA_MAX, O_VALEP, O_VALFR, O_VALB, O_SAVE, O_KEEP, O_LOG, O_LOGE, O_RESUME, O_INIT, O_MEM, O_SEED, O_THREADS,
@@ -126,49 +112,49 @@ void train_parse(int argc, char **argv, train_options *o, const struct option *m
         case 'o': o->output = optarg; break;
         case 'q': o->quiet = 1; break;
         case O_STATS: o->stats = optarg; break;
-        case O_LR: o->lr = opt_double("lr", optarg, 0, 10); break;
-        case O_WD: o->weight_decay = opt_double("weight-decay", optarg, 0, 10); break;
+        case O_LR: o->lr = tool_option_double("lr", optarg, 0, 10); break;
+        case O_WD: o->weight_decay = tool_option_double("weight-decay", optarg, 0, 10); break;
         case O_BETAS: {
             char *comma = strchr(optarg, ',');
             if (!comma) tool_usage_error("--betas: give two numbers separated by a comma, e.g. 0.9,0.999");
             *comma = 0;
-            o->beta1 = opt_double("betas", optarg, 0, 0.999999);
-            o->beta2 = opt_double("betas", comma + 1, 0, 0.999999999);
+            o->beta1 = tool_option_double("betas", optarg, 0, 0.999999);
+            o->beta2 = tool_option_double("betas", comma + 1, 0, 0.999999999);
             *comma = ',';
             break;
         }
-        case O_BATCH: o->batch = opt_long("batch-size", optarg, 1, 1 << 16); break;
-        case O_STEPS: o->steps = opt_long("steps", optarg, 0, 1L << 40); break;
-        case O_EPOCHS: o->epochs = opt_double("epochs", optarg, 0, 1e9); break;
+        case O_BATCH: o->batch = tool_option_long("batch-size", optarg, 1, 1 << 16); break;
+        case O_STEPS: o->steps = tool_option_long("steps", optarg, 0, 1L << 40); break;
+        case O_EPOCHS: o->epochs = tool_option_double("epochs", optarg, 0, 1e9); break;
         case O_SCHED:
             if (strcmp(optarg, "constant") == 0) o->cosine = 0;
             else if (strcmp(optarg, "cosine") == 0) o->cosine = 1;
             else tool_usage_error("--lr-schedule: '%s' is not constant or cosine", optarg);
             break;
-        case O_WARMUP: o->warmup = opt_long("warmup", optarg, 0, 1L << 40); break;
-        case O_CLIP: o->grad_clip = opt_double("grad-clip", optarg, 0, 1e12); break;
+        case O_WARMUP: o->warmup = tool_option_long("warmup", optarg, 0, 1L << 40); break;
+        case O_CLIP: o->grad_clip = tool_option_double("grad-clip", optarg, 0, 1e12); break;
         case O_EMA:
             if (strcmp(optarg, "on") == 0) o->ema = 1;
             else if (strcmp(optarg, "off") == 0) o->ema = 0;
             else tool_usage_error("--ema: '%s' is not on or off", optarg);
             break;
-        case O_EMA_POWER: o->ema_power = opt_double("ema-power", optarg, 1e-3, 10); break;
-        case O_EMA_MAX: o->ema_max = opt_double("ema-max", optarg, 0, 1); break;
+        case O_EMA_POWER: o->ema_power = tool_option_double("ema-power", optarg, 1e-3, 10); break;
+        case O_EMA_MAX: o->ema_max = tool_option_double("ema-max", optarg, 0, 1); break;
         case O_VALEP: o->val_episodes = optarg; break;
-        case O_VALFR: o->val_fraction = opt_double("val-fraction", optarg, 0, 0.99); break;
-        case O_VALB: o->val_batches = opt_long("val-batches", optarg, 0, 1L << 30); break;
-        case O_SAVE: o->save_every = opt_long("save-every", optarg, 1, 1L << 40); break;
-        case O_KEEP: o->keep_every = opt_long("keep-every", optarg, 1, 1L << 40); break;
+        case O_VALFR: o->val_fraction = tool_option_double("val-fraction", optarg, 0, 0.99); break;
+        case O_VALB: o->val_batches = tool_option_long("val-batches", optarg, 0, 1L << 30); break;
+        case O_SAVE: o->save_every = tool_option_long("save-every", optarg, 1, 1L << 40); break;
+        case O_KEEP: o->keep_every = tool_option_long("keep-every", optarg, 1, 1L << 40); break;
         case O_LOG: o->log = optarg; break;
-        case O_LOGE: o->log_every = opt_long("log-every", optarg, 1, 1L << 40); break;
+        case O_LOGE: o->log_every = tool_option_long("log-every", optarg, 1, 1L << 40); break;
         case O_RESUME: o->resume = 1; break;
         case O_INIT: o->init = optarg; break;
-        case O_MEM: o->max_memory_mib = opt_long("max-memory", optarg, 1, 1L << 30); break;
-        case O_SEED: o->seed = opt_long("seed", optarg, 0, 1L << 62); break;
-        case O_THREADS: o->threads = (int)opt_long("threads", optarg, 1, 256); break;
-        case O_ACCUM: o->grad_accum = (int)opt_long("grad-accum", optarg, 1, 1 << 16); break;
+        case O_MEM: o->max_memory_mib = tool_option_long("max-memory", optarg, 1, 1L << 30); break;
+        case O_SEED: o->seed = tool_option_long("seed", optarg, 0, 1L << 62); break;
+        case O_THREADS: o->threads = (int)tool_option_long("threads", optarg, 1, 256); break;
+        case O_ACCUM: o->grad_accum = (int)tool_option_long("grad-accum", optarg, 1, 1 << 16); break;
         case O_SHARD: o->shard = 1; break;
-        case O_HZ: o->control_hz = opt_double("control-hz", optarg, 1e-3, 1e5); break;
+        case O_HZ: o->control_hz = tool_option_double("control-hz", optarg, 1e-3, 1e5); break;
         case O_HELP: usage(); exit(0);
         case O_VERSION: tool_version();
         default:

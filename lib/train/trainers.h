@@ -7,6 +7,7 @@
 #define ILT_TRAIN_TRAINERS_H
 
 #include <stddef.h>
+#include <stdio.h>
 
 #include "policy/act.h"
 #include "policy/diffusion.h"
@@ -40,6 +41,29 @@ typedef struct dp_trainer_options {
     const train_options *train;
 } dp_trainer_options;
 extern const train_model_class dp_trainer_class;
+
+/* The observation options of the trainers on DP's encoders (dp_options.c; dp-train, ibc-train):
+ * --encoder --cameras --lowdim --lowdim-norm --lowdim-range-eps --crop --keypoints --feature-dim
+ * --obs-steps --action-steps. A tool puts DP_OBS_LONGOPTS in its model options, numbers its own
+ * from DP_OBS_OPTION_END, hands every id to dp_obs_option first (1: it was one of these) and calls
+ * dp_obs_check after parsing. Bad values are usage errors (exit 2). */
+enum {
+    DP_OBS_ENCODER = TRAIN_MODEL_OPTION, DP_OBS_CAMERAS, DP_OBS_LOWDIM, DP_OBS_LOWDIM_NORM, DP_OBS_RANGE_EPS,
+    DP_OBS_CROP, DP_OBS_KEYPOINTS, DP_OBS_FEATURES, DP_OBS_STEPS, DP_OBS_ACTIONS, DP_OBS_OPTION_END
+};
+#define DP_OBS_LONGOPTS                                                                                  \
+    {"encoder", required_argument, 0, DP_OBS_ENCODER}, {"cameras", required_argument, 0, DP_OBS_CAMERAS}, \
+        {"lowdim", required_argument, 0, DP_OBS_LOWDIM}, {"lowdim-norm", required_argument, 0, DP_OBS_LOWDIM_NORM}, \
+        {"lowdim-range-eps", required_argument, 0, DP_OBS_RANGE_EPS}, {"crop", required_argument, 0, DP_OBS_CROP}, \
+        {"keypoints", required_argument, 0, DP_OBS_KEYPOINTS}, {"feature-dim", required_argument, 0, DP_OBS_FEATURES}, \
+        {"obs-steps", required_argument, 0, DP_OBS_STEPS}, {"action-steps", required_argument, 0, DP_OBS_ACTIONS}
+/* The options' defaults beside o->model's: low-dim field observation.state, DP's normalisation rule. */
+void dp_obs_init(dp_trainer_options *o);
+void dp_obs_free(dp_trainer_options *o);
+int dp_obs_option(int id, const char *arg, dp_trainer_options *o);
+void dp_obs_check(const dp_trainer_options *o);
+/* The options' help, with the defaults in d. */
+void dp_obs_usage(FILE *fp, const dp_trainer_options *d);
 
 /* ---------------------------------------------------------------- Implicit BC (ibc-train) */
 typedef struct ibc_trainer_options {

@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/parse.h"
+
 static _Thread_local char error_message[2048];
 static char tool_name_buf[64] = "ilt";
 
@@ -92,6 +94,20 @@ void tool_usage_error(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "Try '%s --help'.\n", tool_name_buf);
     exit(EXIT_USAGE);
+}
+
+long tool_option_long(const char *name, const char *text, long lo, long hi)
+{
+    long v;
+    if (parse_long(text, lo, hi, &v) < 0) tool_usage_error("--%s: %s", name, error_get());
+    return v;
+}
+
+double tool_option_double(const char *name, const char *text, double lo, double hi)
+{
+    double v;
+    if (parse_double(text, lo, hi, &v) < 0) tool_usage_error("--%s: %s", name, error_get());
+    return v;
 }
 
 int tool_close_stdout(void)

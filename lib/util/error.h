@@ -30,6 +30,9 @@ void tool_warn(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 _Noreturn void tool_die(int status, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Usage error: "tool: message", "Try 'tool --help'.", exit 2. */
 _Noreturn void tool_usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* An option's value in [lo, hi], or a usage error "--NAME: why" (exit 2). */
+long tool_option_long(const char *name, const char *text, long lo, long hi);
+double tool_option_double(const char *name, const char *text, double lo, double hi);
 /* Flush and close stdout; a write error (full disk, closed pipe) is reported and returns -1. */
 int tool_close_stdout(void);
 /* Print "tool (ilt) VERSION" and exit 0. */
