@@ -162,7 +162,7 @@ fuzzers: $(FUZZ_NAMES:%=$(BUILD)/fuzzers/%)
 $(BUILD)/obj/lib/sim/scenes.o: $(wildcard data/*.xml)
 
 -include $(LIB_OBJ:.o=.d) $(TOOL_SRC:tools/%.c=$(BUILD)/obj/tools/%.d) $(UNIT_SRC:%.c=$(BUILD)/obj/%.d) \
-  $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d)
+  $(FUZZ_SRC:%.c=$(BUILD)/obj/%.d) $(patsubst %.c,$(BUILD)/obj/%.d,$(wildcard bench/*.c))
 
 # ---------------------------------------------------------------- tests
 # tests/run prints TAP lines and ends with "N passed, N failed".
