@@ -94,48 +94,6 @@ static void parse_options(int argc, char **argv, vidwrite_options_t *o)
     if (optind < argc) tool_usage_error("one input at most (got '%s' too)", argv[optind]);
 }
 
-/* ---------------------------------------------------------------- cameras of a sample */
-/* The camera name of an image field, or NULL when the field is not a camera image. */
-static const char *camera_of_field(const char *field)
-{
-    static const char *prefixes[] = {"observation.images.", "images."};
-    for (size_t i = 0; i < 2; i++) {
-        size_t n = strlen(prefixes[i]);
-        if (strncmp(field, prefixes[i], n) == 0 && field[n]) return field + n;
-    }
-    return NULL;
-}
-
-static const npy_array *camera_image(const stream_sample *s, const char *camera)
-{
-    for (size_t i = 0; i < s->n_fields; i++) {
-        const char *name = camera_of_field(s->fields[i].name);
-        if (name && strcmp(name, camera) == 0) return &s->fields[i].array;
-    }
-    return NULL;
-}
-
-/* Without --cameras: the cameras of the first sample, sorted by name. */
-static char **cameras_of_sample(const stream_sample *s, size_t *count)
-{
-    char **list = calloc(s->n_fields + 1, sizeof *list);
-    *count = 0;
-    if (!list) return NULL;
-    for (size_t i = 0; i < s->n_fields; i++) {
-        const char *name = camera_of_field(s->fields[i].name);
-        int seen = 0;
-        for (size_t j = 0; name && j < *count; j++) seen |= strcmp(list[j], name) == 0;
-        if (name && !seen) list[(*count)++] = strdup(name);
-    }
-    for (size_t i = 1; i < *count; i++)
-        for (size_t j = i; j > 0 && strcmp(list[j - 1], list[j]) > 0; j--) {
-            char *t = list[j];
-            list[j] = list[j - 1];
-            list[j - 1] = t;
-        }
-    return list;
-}
-
 /* "frame 17 of episode 3 (sample ep000003_t000017)" or "sample 42 (key abc)". */
 static void describe_frame(const stream_sample *s, int64_t sample_index, char *buf, size_t size)
 {
@@ -152,48 +110,6 @@ static void describe_frame(const stream_sample *s, int64_t sample_index, char *b
         snprintf(buf, size, "frame %lld of episode %lld (sample %s)", f, e, s->key);
     else
         snprintf(buf, size, "sample %lld (key %s)", (long long)sample_index, s->key);
-}
-
-/* An image field as height x width x 3 uint8: accepts uint8 or float in [0,1], laid out HWC with
- * 3 or 1 channels, HW (grey), or CHW with 3 channels. */
-static int image_to_rgb(const npy_array *a, uint8_t **rgb, int *height, int *width)
-{
-    int channel_first = 0, channels;
-    if (a->ndim == 2) {
-        channels = 1;
-    } else if (a->ndim == 3 && (a->shape[2] == 3 || a->shape[2] == 1)) {
-        channels = (int)a->shape[2];
-    } else if (a->ndim == 3 && a->shape[0] == 3) {
-        channels = 3;
-        channel_first = 1;
-    } else {
-        char desc[128];
-        return error_set("expected an image (H,W,3), got %s", npy_array_describe(a, desc, sizeof desc));
-    }
-    if (a->dtype != NPY_U8 && !npy_dtype_is_float(a->dtype))
-        return error_set("expected uint8 or float pixels, got %s", npy_dtype_name(a->dtype));
-    int h = (int)a->shape[channel_first], w = (int)a->shape[channel_first + 1];
-    if (h <= 0 || w <= 0 || h > 16384 || w > 16384) return error_set("bad image size %dx%d", h, w);
-    uint8_t *out = realloc(*rgb, (size_t)h * w * 3);
-    if (!out) return error_set("out of memory");
-    *rgb = out;
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++)
-            for (int c = 0; c < 3; c++) {
-                int src_c = channels == 1 ? 0 : c;
-                int64_t i = channel_first ? ((int64_t)src_c * h + y) * w + x : ((int64_t)y * w + x) * channels + src_c;
-                uint8_t v;
-                if (a->dtype == NPY_U8) {
-                    v = ((const uint8_t *)a->data)[i];
-                } else {
-                    double f = npy_array_get_double(a, i) * 255.0 + 0.5;
-                    v = (uint8_t)(f != f || f < 0 ? 0 : f > 255 ? 255 : f);
-                }
-                out[((size_t)y * w + x) * 3 + c] = v;
-            }
-    *height = h;
-    *width = w;
-    return 0;
 }
 
 /* ---------------------------------------------------------------- captions */
@@ -232,12 +148,12 @@ static int add_sample(frame_builder_t *b, const vidwrite_options_t *o, const str
 {
     char where[256];
     for (size_t i = 0; i < b->n_cameras; i++) {
-        const npy_array *a = camera_image(s, b->cameras[i]);
+        const npy_array *a = frame_sample_camera(s, b->cameras[i]);
         int h = 0, w = 0;
         if (!a) {
             char present[256] = "";
             for (size_t f = 0; f < s->n_fields; f++) {
-                const char *name = camera_of_field(s->fields[f].name);
+                const char *name = frame_camera_of_field(s->fields[f].name);
                 size_t used = strlen(present);
                 if (name) snprintf(present + used, sizeof present - used, "%s%s", used ? ", " : "", name);
             }
@@ -245,7 +161,7 @@ static int add_sample(frame_builder_t *b, const vidwrite_options_t *o, const str
             return error_set("%s: %s: no image for camera %s (cameras there: %s)", input_name, where, b->cameras[i],
                              present[0] ? present : "none");
         }
-        if (image_to_rgb(a, &b->images[i], &h, &w) < 0) {
+        if (frame_image_rgb(a, &b->images[i], &h, &w) < 0) {
             describe_frame(s, sample_index, where, sizeof where);
             return error_prefix("%s: %s: camera %s: ", input_name, where, b->cameras[i]);
         }
@@ -289,7 +205,7 @@ static int write_video(const vidwrite_options_t *o)
                 b.cameras = o->cameras;
                 b.n_cameras = o->n_cameras;
             } else {
-                b.cameras = cameras_of_sample(&sample, &b.n_cameras);
+                b.cameras = frame_sample_cameras(&sample, &b.n_cameras);
                 if (!b.cameras) { rc = error_set("out of memory"); break; }
                 if (b.n_cameras == 0) {
                     rc = error_set("%s: sample %s has no camera images (fields observation.images.<camera>)",

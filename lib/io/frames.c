@@ -1,7 +1,9 @@
-/* frames.c — the frame samples of frames.h. */
+/* frames.c — the frame samples of frames.h, and reading a sample's camera images as RGB. */
 #include "io/frames.h"
 
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "util/error.h"
 
@@ -49,4 +51,85 @@ size_t frame_caption(const frame_status_t *f, char *text, size_t size)
     }
     if ((f->present & FRAME_HAS_SUCCESS) && f->success) n = append(text, size, n, n ? "  success" : "success", 0, 0);
     return n;
+}
+
+/* ---------------------------------------------------------------- reading camera images */
+
+const char *frame_camera_of_field(const char *field)
+{
+    static const char *prefixes[] = {"observation.images.", "images."};
+    for (size_t i = 0; i < 2; i++) {
+        size_t n = strlen(prefixes[i]);
+        if (strncmp(field, prefixes[i], n) == 0 && field[n]) return field + n;
+    }
+    return NULL;
+}
+
+const npy_array *frame_sample_camera(const stream_sample *s, const char *camera)
+{
+    for (size_t i = 0; i < s->n_fields; i++) {
+        const char *name = frame_camera_of_field(s->fields[i].name);
+        if (name && strcmp(name, camera) == 0) return &s->fields[i].array;
+    }
+    return NULL;
+}
+
+char **frame_sample_cameras(const stream_sample *s, size_t *count)
+{
+    char **list = calloc(s->n_fields + 1, sizeof *list);
+    *count = 0;
+    if (!list) return NULL;
+    for (size_t i = 0; i < s->n_fields; i++) {
+        const char *name = frame_camera_of_field(s->fields[i].name);
+        int seen = 0;
+        for (size_t j = 0; name && j < *count; j++) seen |= strcmp(list[j], name) == 0;
+        if (name && !seen) list[(*count)++] = strdup(name);
+    }
+    for (size_t i = 1; i < *count; i++)
+        for (size_t j = i; j > 0 && strcmp(list[j - 1], list[j]) > 0; j--) {
+            char *t = list[j];
+            list[j] = list[j - 1];
+            list[j - 1] = t;
+        }
+    return list;
+}
+
+int frame_image_rgb(const npy_array *a, uint8_t **rgb, int *height, int *width)
+{
+    int channel_first = 0, channels;
+    if (a->ndim == 2) {
+        channels = 1;
+    } else if (a->ndim == 3 && (a->shape[2] == 3 || a->shape[2] == 1)) {
+        channels = (int)a->shape[2];
+    } else if (a->ndim == 3 && a->shape[0] == 3) {
+        channels = 3;
+        channel_first = 1;
+    } else {
+        char desc[128];
+        return error_set("expected an image (H,W,3), got %s", npy_array_describe(a, desc, sizeof desc));
+    }
+    if (a->dtype != NPY_U8 && !npy_dtype_is_float(a->dtype))
+        return error_set("expected uint8 or float pixels, got %s", npy_dtype_name(a->dtype));
+    int h = (int)a->shape[channel_first], w = (int)a->shape[channel_first + 1];
+    if (h <= 0 || w <= 0 || h > 16384 || w > 16384) return error_set("bad image size %dx%d", h, w);
+    uint8_t *out = realloc(*rgb, (size_t)h * w * 3);
+    if (!out) return error_set("out of memory");
+    *rgb = out;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++)
+            for (int c = 0; c < 3; c++) {
+                int src_c = channels == 1 ? 0 : c;
+                int64_t i = channel_first ? ((int64_t)src_c * h + y) * w + x : ((int64_t)y * w + x) * channels + src_c;
+                uint8_t v;
+                if (a->dtype == NPY_U8) {
+                    v = ((const uint8_t *)a->data)[i];
+                } else {
+                    double f = npy_array_get_double(a, i) * 255.0 + 0.5;
+                    v = (uint8_t)(f != f || f < 0 ? 0 : f > 255 ? 255 : f);
+                }
+                out[((size_t)y * w + x) * 3 + c] = v;
+            }
+    *height = h;
+    *width = w;
+    return 0;
 }

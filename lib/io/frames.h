@@ -36,4 +36,17 @@ void frame_sample_status(const stream_sample *s, frame_status_t *f);
  * is there. Returns the text's length. */
 size_t frame_caption(const frame_status_t *f, char *text, size_t size);
 
+/* Reading a sample's cameras (vidwrite): fields observation.images.<camera> or images.<camera>. */
+/* The camera name of an image field, or NULL when the field is not a camera image. */
+const char *frame_camera_of_field(const char *field);
+/* The image field of camera in s, or NULL. */
+const npy_array *frame_sample_camera(const stream_sample *s, const char *camera);
+/* The cameras of s, sorted by name, in a list to free with strlist_free (util/parse.h); NULL when
+ * out of memory. */
+char **frame_sample_cameras(const stream_sample *s, size_t *count);
+/* An image field as height x width x 3 uint8 in *rgb (realloc'd): uint8, or float in [0,1]
+ * (rounded, clamped, NaN as 0), laid out HWC with 3 or 1 channels, HW (grey), or CHW with 3
+ * channels. 0, or -1 with error_set naming what the field is. */
+int frame_image_rgb(const npy_array *a, uint8_t **rgb, int *height, int *width);
+
 #endif
