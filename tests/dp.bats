@@ -76,6 +76,29 @@ PY
   grep -q '"val_loss":' "$t/a.jsonl"
 }
 
+@test "a setting older readers do not know is listed in /config/requires; a reader that does not know one refuses" {
+  dp-train $TINY --encoder lowdim --lowdim "$LOW" --lowdim-range-eps 0.01 --stats "$d/lift_stats.tar" -o "$t/eps.h5" \
+    --steps 1 "$d/lift_train.tar"
+  h5dump -a /config/requires "$t/eps.h5" | grep -q '"lowdim_range_eps"'
+  predict -c "$t/eps.h5" --threads 1 --policy-arg sampler=ddim --policy-arg steps=2 "$d/lift_train.tar" > /dev/null
+  # what a later version would write: one more setting this version does not read
+  "$PYTHON" - "$t/eps.h5" <<'PY'
+import sys, h5py
+with h5py.File(sys.argv[1], "r+") as f:
+    c = f["config"].attrs
+    c["future_setting"] = "1"
+    c["requires"] = "lowdim_range_eps,future_setting"
+PY
+  run --separate-stderr predict -c "$t/eps.h5" --threads 1 "$d/lift_train.tar"
+  echo "$stderr"
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"eps.h5: the model relies on configuration 'future_setting' = '1', which this version of ilt does not know"* ]]
+  [ -z "$output" ]
+  # DP's default normaliser: nothing required
+  run h5dump -a /config/requires "$d/low.h5"
+  [ "$status" -ne 0 ]
+}
+
 @test "dp-train: bad input is a clear error naming the field and shapes, exit 1, no checkpoint" {
   chunkify -k 8 "$d/frames.tar" > "$t/nohist.tar"
   run --separate-stderr dp-train $TINY --stats "$d/stats.tar" -o "$t/x.h5" --steps 1 "$t/nohist.tar"

@@ -28,6 +28,7 @@ struct checkpoint_reader {
     char *path;
     int n_config;
     char **keys, **values;
+    unsigned char *asked;          /* per key: read by checkpoint_config (checkpoint_config_check_required) */
 };
 
 static void quiet_hdf5(void)
@@ -363,11 +364,14 @@ static herr_t collect_config(hid_t obj, const char *name, const H5A_info_t *info
     if (k) r->keys = k;
     char **v = realloc(r->values, (size_t)(r->n_config + 1) * sizeof *v);
     if (v) r->values = v;
-    if (!k || !v) {
+    unsigned char *a = realloc(r->asked, (size_t)(r->n_config + 1));
+    if (a) r->asked = a;
+    if (!k || !v || !a) {
         free(value);
         return -1;
     }
     r->keys[r->n_config] = strdup(name);
+    r->asked[r->n_config] = 0;
     r->values[r->n_config++] = value;
     return 0;
 }
@@ -428,6 +432,7 @@ void checkpoint_close(checkpoint_reader *r)
     }
     free(r->keys);
     free(r->values);
+    free(r->asked);
     free(r->path);
     free(r);
 }
@@ -634,8 +639,35 @@ int checkpoint_has(checkpoint_reader *r, const char *object)
 const char *checkpoint_config(checkpoint_reader *r, const char *key)
 {
     for (int i = 0; i < r->n_config; i++)
-        if (!strcmp(r->keys[i], key)) return r->values[i];
+        if (!strcmp(r->keys[i], key)) {
+            r->asked[i] = 1;
+            return r->values[i];
+        }
     return NULL;
+}
+
+int checkpoint_config_check_required(checkpoint_reader *r)
+{
+    const char *list = checkpoint_config(r, CHECKPOINT_REQUIRES);
+    if (!list) return 0;
+    char key[256];
+    for (const char *p = list; *p;) {
+        size_t n = strcspn(p, ",");
+        if (n == 0 || n >= sizeof key)
+            return error_set("%s: configuration '%s' = '%s' is not a list of keys", r->path, CHECKPOINT_REQUIRES, list);
+        memcpy(key, p, n);
+        key[n] = 0;
+        int i = 0;
+        while (i < r->n_config && strcmp(r->keys[i], key) != 0) i++;
+        if (i == r->n_config)
+            return error_set("%s: configuration '%s' names '%s', which the configuration does not have", r->path,
+                             CHECKPOINT_REQUIRES, key);
+        if (!r->asked[i])
+            return error_set("%s: the model relies on configuration '%s' = '%s', which this version of ilt does not "
+                             "know (a newer one wrote the file)", r->path, key, r->values[i]);
+        p += n + (p[n] == ',');
+    }
+    return 0;
 }
 
 int checkpoint_config_int(checkpoint_reader *r, const char *key, int *out)

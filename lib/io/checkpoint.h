@@ -10,7 +10,10 @@
  *                                  a policy runs with these when present (inference), training
  *                                  resumes from /params
  *   /stats/<feature>/<name>        normalisation statistics the caller writes (mean, std, min, max...)
- *   /config                        attributes: the configuration, string key = string value
+ *   /config                        attributes: the configuration, string key = string value;
+ *                                  "requires" = the keys (comma-separated) a reader must know
+ *                                  to run the model as trained (keys added after a format's
+ *                                  first version that change what the model computes)
  *   /                              attributes step (int64), format = "ilt-checkpoint-1"
  *
  * Files are written in the HDF5 1.10 format, whose metadata carry checksums, and every dataset
@@ -43,6 +46,7 @@
 #include "nn/optim.h"
 
 #define CHECKPOINT_FORMAT "ilt-checkpoint-1"
+#define CHECKPOINT_REQUIRES "requires"
 
 /* ---------------------------------------------------------------- writing */
 typedef struct checkpoint_writer checkpoint_writer;
@@ -92,6 +96,11 @@ const char *checkpoint_config(checkpoint_reader *r, const char *key);
  * naming the file, the key and the value. */
 int checkpoint_config_int(checkpoint_reader *r, const char *key, int *out);
 int checkpoint_config_float(checkpoint_reader *r, const char *key, float *out);
+/* After a policy read its configuration: every key the file's "requires" lists must have been
+ * asked for with checkpoint_config (or the _int/_float readers) on r; otherwise the error names
+ * the key a newer writer added, so an older program refuses the model rather than silently
+ * running it with that setting's default. 0 when there is no "requires". */
+int checkpoint_config_check_required(checkpoint_reader *r);
 /* Number of configuration entries, and the i-th key/value (owned by r). */
 int checkpoint_config_count(checkpoint_reader *r);
 int checkpoint_config_at(checkpoint_reader *r, int i, const char **key, const char **value);

@@ -181,6 +181,7 @@ static int load(const char *path, act_model *m, int inference)
     if (!r) return -1;
     act_config cfg;
     int rc = read_config(r, path, &cfg);
+    if (rc == 0) rc = checkpoint_config_check_required(r);
     if (rc == 0) rc = act_model_init(m, &cfg, NULL);
     if (rc == 0) rc = inference ? checkpoint_read_inference_params(r, m->ps) : checkpoint_read_params(r, m->ps);
     if (rc == 0)

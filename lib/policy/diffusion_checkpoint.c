@@ -48,8 +48,9 @@ static int write_encoder_config(checkpoint_writer *w, const dp_config *cfg)
                    checkpoint_write_configf(w, "lowdim_norm", "%s", norms) < 0 ||
                    checkpoint_write_configf(w, "action_dim", "%d", cfg->action_dim) < 0 ||
                    checkpoint_write_configf(w, "n_obs_steps", "%d", cfg->n_obs_steps) < 0 ||
-                   (cfg->lowdim_range_eps != 1e-4f &&   /* written only when not DP's */
-                    checkpoint_write_configf(w, "lowdim_range_eps", "%.9g", (double)cfg->lowdim_range_eps) < 0)
+                   (cfg->lowdim_range_eps != 1e-4f &&   /* written only when not DP's; a reader must know it */
+                    (checkpoint_write_configf(w, "lowdim_range_eps", "%.9g", (double)cfg->lowdim_range_eps) < 0 ||
+                     checkpoint_write_config(w, CHECKPOINT_REQUIRES, "lowdim_range_eps") < 0))
                ? -1
                : 0;
 }
@@ -294,6 +295,7 @@ int dp_checkpoint_load(const char *path, dp_model *m, dp_weights weights)
     int rc = kind && strcmp(kind, "diffusion") == 0 ? 0 : error_set("%s: not a diffusion policy checkpoint (policy '%s')",
                                                                     path, kind ? kind : "");
     if (rc == 0) rc = read_config(r, path, &cfg);
+    if (rc == 0) rc = checkpoint_config_check_required(r);
     if (rc == 0) rc = dp_model_init(m, &cfg, NULL);
     if (rc == 0) rc = dp_checkpoint_read_limits(r, path, m);
     if (rc == 0) rc = checkpoint_read_params(r, m->ps);

@@ -56,6 +56,7 @@ int ibc_checkpoint_load(const char *path, ibc_model *m, dp_weights weights)
     const char *kind = checkpoint_config(r, "policy");
     int rc = kind && strcmp(kind, "ibc") == 0 ? 0 : error_set("%s: not an IBC checkpoint (policy '%s')", path, kind ? kind : "");
     if (rc == 0) rc = read_config(r, path, &cfg);
+    if (rc == 0) rc = checkpoint_config_check_required(r);
     if (rc == 0) rc = ibc_model_init(m, &cfg, NULL);
     if (rc == 0) rc = dp_checkpoint_read_limits(r, path, &m->obs);
     if (rc == 0)

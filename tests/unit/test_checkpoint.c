@@ -227,6 +227,38 @@ static void test_contents(const char *dir)
     trainer_free(&t);
 }
 
+/* "requires": a key a newer writer relies on must have been read by this program's reader */
+static void test_requires(const char *dir)
+{
+    char path[1024];
+    snprintf(path, sizeof path, "%s/requires.h5", dir);
+    nn_params *ps = nn_params_new();
+    nn_param(ps, "w", 0, NN_DIMS(2));
+    checkpoint_writer *w = checkpoint_create(path);
+    int rc = !w || checkpoint_write_params(w, ps) < 0 || checkpoint_write_config(w, "known", "1") < 0 || checkpoint_write_config(w, "newer", "0.01") < 0 ||
+             checkpoint_write_config(w, CHECKPOINT_REQUIRES, "newer") < 0 || checkpoint_commit(w) < 0;
+    if (!tap_ok(!rc, "write a checkpoint with requires=newer%s%s", rc ? ": " : "", rc ? error_get() : "")) return;
+    checkpoint_reader *r = checkpoint_open(path);
+    if (!tap_ok(r != NULL, "open%s%s", r ? "" : ": ", r ? "" : error_get())) return;
+    checkpoint_config(r, "known");
+    rc = checkpoint_config_check_required(r);
+    tap_ok(rc < 0 && strstr(error_get(), "'newer' = '0.01'") && strstr(error_get(), "requires.h5"),
+           "a reader that did not ask for 'newer' refuses: %s", error_get());
+    tap_ok(checkpoint_config(r, "newer") && checkpoint_config_check_required(r) == 0,
+           "once it read 'newer', the check passes");
+    checkpoint_close(r);
+
+    w = checkpoint_create(path);
+    rc = !w || checkpoint_write_params(w, ps) < 0 || checkpoint_write_config(w, CHECKPOINT_REQUIRES, "known,absent") < 0 ||
+         checkpoint_write_config(w, "known", "1") < 0 || checkpoint_commit(w) < 0;
+    r = rc ? NULL : checkpoint_open(path);
+    if (r) checkpoint_config(r, "known");
+    tap_ok(r && checkpoint_config_check_required(r) < 0 && strstr(error_get(), "names 'absent'"),
+           "requires naming a key the file lacks is an error: %s", error_get());
+    checkpoint_close(r);
+    nn_params_free(ps);
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 3 && !strcmp(argv[1], "--write")) {
@@ -253,6 +285,7 @@ int main(int argc, char **argv)
     if (!mkdtemp(dir)) return 1;
     test_contents(dir);
     test_resume(dir);
+    test_requires(dir);
     char cmd[256];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", dir);
     if (system(cmd) != 0) tap_diag("could not remove %s", dir);
