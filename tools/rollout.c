@@ -251,6 +251,7 @@ typedef struct {
     int frames_resized;
     recording_t act;               /* the episode's file, ACT layout */
     episode_writer *robomimic;     /* one file for every demo */
+    char env_args[2048];           /* its data.env_args, which the writer reads when it closes */
     episode_buffer_t demo;         /* the episode's demo until its outcome is known */
 } rollout_t;
 
@@ -405,6 +406,76 @@ static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *s
     return success;
 }
 
+/* ---------------------------------------------------------------- main */
+
+/* The task: render what the policy, the recording or the frame stream needs. */
+static sim_task_t *open_task(const options *o)
+{
+    int scripted = strcmp(o->policy, "scripted") == 0;
+    sim_task_options_t task_options = sim_task_default_options();
+    task_options.height = o->height;
+    task_options.width = o->width;
+    task_options.frame_height = o->frame_height;
+    task_options.frame_width = o->frame_width;
+    if (o->cameras) {
+        task_options.n_cameras = (int)o->n_cameras;
+        for (size_t c = 0; c < o->n_cameras; c++) task_options.cameras[c] = o->cameras[c];
+    }
+    int render = !scripted || o->output || o->frames || o->final_frames;
+    if (!render) task_options.n_cameras = 0;
+    sim_task_t *task = sim_task_create(o->task, &task_options);
+    if (!task) tool_usage_error("%s", error_get());
+    return task;
+}
+
+/* The runner and the outputs: results on stdout unless the frames go there (returned). */
+static FILE *open_outputs(rollout_t *r, const options *o, sim_task_t *task, policy_t *policy)
+{
+    const sim_task_info_t *info = sim_task_info(task);
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    r->task = task;
+    r->info = info;
+    r->policy = policy;
+    r->max_steps = (int)(o->max_steps > 0 ? o->max_steps : info->max_steps);
+    if (!(r->runner = runner_create(task, policy))) tool_die(EXIT_DATA, "%s", error_get());
+    frame_stream_open(&r->frames, o->frames);
+    frame_stream_open(&r->final_frames, o->final_frames);
+    stream_sample_init(&r->sample);
+    if (o->output && o->layout == EPISODE_LAYOUT_ACT) {
+        if (mkdir(o->output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o->output, strerror(errno));
+        tempfile_clean_stale(o->output, "episode_"); /* what a killed run left, whichever its seeds */
+    } else if (o->output) {
+        recording_env_args(info, r->env_args, sizeof r->env_args);
+        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = r->env_args, .gzip_level = o->gzip};
+        if (!(r->robomimic = episode_writer_create(o->output, &wo)) || episode_buffer_init(&r->demo, info, r->max_steps) < 0)
+            tool_die(EXIT_DATA, "%s", error_get());
+    }
+    r->frames_resized = info->frame_height != info->height || info->frame_width != info->width;
+    if (r->frames_resized || o->final_frames)
+        for (int c = 0; c < info->n_cameras; c++)
+            if (!(r->frame_rgb[c] = calloc((size_t)info->frame_height * info->frame_width * 3, 1)))
+                tool_die(EXIT_DATA, "out of memory");
+    return r->frames.fp == stdout || r->final_frames.fp == stdout ? stderr : stdout;
+}
+
+/* Close the files (after a failure, remove them: the robomimic file of an interrupted run is
+ * kept with its finished demos) and free. Returns failed. */
+static int close_outputs(rollout_t *r, int failed, long finished)
+{
+    if (r->robomimic) {
+        if (failed && !(stop_signal && finished > 0)) episode_writer_abort(r->robomimic);
+        else if (episode_writer_close(r->robomimic) < 0) tool_warn("%s", error_get()), failed = 1;
+    }
+    failed = frame_stream_close(&r->frames, failed);
+    failed = frame_stream_close(&r->final_frames, failed);
+    stream_sample_free(&r->sample);
+    episode_buffer_free(&r->demo);
+    for (int c = 0; c < SIM_MAX_CAMERAS; c++) free(r->frame_rgb[c]);
+    runner_free(r->runner);
+    return failed;
+}
+
 int main(int argc, char **argv)
 {
     tool_init("rollout");
@@ -412,57 +483,12 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &o);
     if (o.summarize) return summarize(&o);
     install_stop_handlers();
-
-    /* The task: render what the policy, the recording or the frame stream needs. */
-    int scripted = strcmp(o.policy, "scripted") == 0;
-    sim_task_options_t task_options = sim_task_default_options();
-    task_options.height = o.height;
-    task_options.width = o.width;
-    task_options.frame_height = o.frame_height;
-    task_options.frame_width = o.frame_width;
-    if (o.cameras) {
-        task_options.n_cameras = (int)o.n_cameras;
-        for (size_t c = 0; c < o.n_cameras; c++) task_options.cameras[c] = o.cameras[c];
-    }
-    int render = !scripted || o.output || o.frames || o.final_frames;
-    if (!render) task_options.n_cameras = 0;
-    sim_task_t *task = sim_task_create(o.task, &task_options);
-    if (!task) tool_usage_error("%s", error_get());
+    sim_task_t *task = open_task(&o);
     const sim_task_info_t *info = sim_task_info(task);
-
     policy_t *policy = runner_policy_open(o.policy, task, &o.policy_options);
     if (!policy) tool_die(EXIT_DATA, "%s", error_get());
-
     rollout_t r;
-    memset(&r, 0, sizeof r);
-    r.o = &o;
-    r.task = task;
-    r.info = info;
-    r.policy = policy;
-    r.max_steps = (int)(o.max_steps > 0 ? o.max_steps : info->max_steps);
-    if (!(r.runner = runner_create(task, policy))) tool_die(EXIT_DATA, "%s", error_get());
-
-    /* Outputs: results on stdout unless the frames go there. The writer keeps env_args. */
-    FILE *results = stdout;
-    char env_args[2048];
-    frame_stream_open(&r.frames, o.frames);
-    frame_stream_open(&r.final_frames, o.final_frames);
-    if (r.frames.fp == stdout || r.final_frames.fp == stdout) results = stderr;
-    stream_sample_init(&r.sample);
-    if (o.output && o.layout == EPISODE_LAYOUT_ACT) {
-        if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o.output, strerror(errno));
-        tempfile_clean_stale(o.output, "episode_"); /* what a killed run left, whichever its seeds */
-    } else if (o.output) {
-        recording_env_args(info, env_args, sizeof env_args);
-        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = env_args, .gzip_level = o.gzip};
-        if (!(r.robomimic = episode_writer_create(o.output, &wo)) || episode_buffer_init(&r.demo, info, r.max_steps) < 0)
-            tool_die(EXIT_DATA, "%s", error_get());
-    }
-    r.frames_resized = info->frame_height != info->height || info->frame_width != info->width;
-    if (r.frames_resized || o.final_frames)
-        for (int c = 0; c < info->n_cameras; c++)
-            if (!(r.frame_rgb[c] = calloc((size_t)info->frame_height * info->frame_width * 3, 1)))
-                tool_die(EXIT_DATA, "out of memory");
+    FILE *results = open_outputs(&r, &o, task, policy);
 
     results_summary_t summary;
     memset(&summary, 0, sizeof summary);
@@ -488,18 +514,8 @@ int main(int argc, char **argv)
     }
     if (!failed) progress_finish(&progress, summary.episodes, extra);
 
-    if (r.robomimic) {
-        /* interrupted: the finished demos are kept, closed as a complete file */
-        if (failed && !(stop_signal && summary.episodes > 0)) episode_writer_abort(r.robomimic);
-        else if (episode_writer_close(r.robomimic) < 0) tool_warn("%s", error_get()), failed = 1;
-    }
-    failed = frame_stream_close(&r.frames, failed);
-    failed = frame_stream_close(&r.final_frames, failed);
-    stream_sample_free(&r.sample);
+    failed = close_outputs(&r, failed, summary.episodes);
     if (!failed) results_summary_print(results, &summary);
-    episode_buffer_free(&r.demo);
-    for (int c = 0; c < SIM_MAX_CAMERAS; c++) free(r.frame_rgb[c]);
-    runner_free(r.runner);
     policy_free(policy);
     sim_task_free(task);
     strlist_free(o.cameras);
