@@ -14,6 +14,7 @@ allowed() {
         train)  echo "util nn io policy train" ;;
         ilt)    echo "util nn io policy ilt" ;;
         sim)    echo "util sim" ;;
+        rollout) echo "util io policy sim rollout" ;;
         video)  echo "util video" ;;
         *)      echo "" ;;
     esac

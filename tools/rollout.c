@@ -15,6 +15,8 @@
 #include "io/stream.h"
 #include "policy/policy.h"
 #include "policy/results.h"
+#include "rollout/record.h"
+#include "rollout/runner.h"
 #include "sim/task.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -224,81 +226,7 @@ static int summarize(const options *o)
     return tool_close_stdout() < 0 ? EXIT_DATA : EXIT_SUCCESS;
 }
 
-/* ---------------------------------------------------------------- recording */
-
-/* One episode's datasets in an episode writer. */
-typedef struct {
-    episode_writer *w;
-    int qpos, qvel, action, images[SIM_MAX_CAMERAS];
-    int rewards, dones, states, obs[SIM_MAX_OBS];
-} recording_t;
-
-static int recording_begin(recording_t *r, const sim_task_info_t *info, episode_layout layout)
-{
-    if (episode_writer_begin(r->w) < 0) return -1;
-    int64_t state[1] = {info->state_dim}, velocity[1] = {info->velocity_dim}, action[1] = {info->action_dim};
-    int64_t image[3] = {info->height, info->width, 3}, sim_state[1] = {info->sim_state_dim};
-    char name[256];
-    if (layout == EPISODE_LAYOUT_ACT) {
-        if ((r->qpos = episode_writer_dataset(r->w, "observations/qpos", NPY_F32, 1, state)) < 0 ||
-            (r->qvel = episode_writer_dataset(r->w, "observations/qvel", NPY_F32, 1, velocity)) < 0)
-            return -1;
-        for (int c = 0; c < info->n_cameras; c++) {
-            snprintf(name, sizeof name, "observations/images/%s", info->camera_names[c]);
-            if ((r->images[c] = episode_writer_dataset(r->w, name, NPY_U8, 3, image)) < 0) return -1;
-        }
-        if ((r->action = episode_writer_dataset(r->w, "action", NPY_F32, 1, action)) < 0) return -1;
-        return 0;
-    }
-    /* robomimic: named observations when the task has them, qpos/qvel otherwise. */
-    if (info->n_obs == 0) {
-        if ((r->qpos = episode_writer_dataset(r->w, "obs/qpos", NPY_F32, 1, state)) < 0 ||
-            (r->qvel = episode_writer_dataset(r->w, "obs/qvel", NPY_F32, 1, velocity)) < 0)
-            return -1;
-    }
-    for (int i = 0; i < info->n_obs; i++) {
-        int64_t dim[1] = {info->obs_dims[i]};
-        snprintf(name, sizeof name, "obs/%s", info->obs_names[i]);
-        if ((r->obs[i] = episode_writer_dataset(r->w, name, NPY_F32, 1, dim)) < 0) return -1;
-    }
-    for (int c = 0; c < info->n_cameras; c++) {
-        snprintf(name, sizeof name, "obs/%s_image", info->camera_names[c]);
-        if ((r->images[c] = episode_writer_dataset(r->w, name, NPY_U8, 3, image)) < 0) return -1;
-    }
-    if ((r->action = episode_writer_dataset(r->w, "actions", NPY_F32, 1, action)) < 0 ||
-        (r->rewards = episode_writer_dataset(r->w, "rewards", NPY_F64, 0, NULL)) < 0 ||
-        (r->dones = episode_writer_dataset(r->w, "dones", NPY_I64, 0, NULL)) < 0 ||
-        (r->states = episode_writer_dataset(r->w, "states", NPY_F64, 1, sim_state)) < 0)
-        return -1;
-    return 0;
-}
-
-/* ---------------------------------------------------------------- one episode */
-
-/* Buffers for one step's observation. */
-typedef struct {
-    float *state, *velocity, *action, *obs[SIM_MAX_OBS];
-    double *sim_state;
-    uint8_t *images[SIM_MAX_CAMERAS];
-} step_buffers_t;
-
-typedef struct {
-    /* per step, for a robomimic recording kept in memory until the episode's outcome is known */
-    float *state, *velocity, *action, *obs[SIM_MAX_OBS];
-    double *sim_state, *rewards;
-    int64_t *dones;
-    uint8_t *images[SIM_MAX_CAMERAS];
-    long steps;
-} episode_buffer_t;
-
-static int expert_callback(void *context, float *action) { return sim_task_expert_action(context, action); }
-
-static void *xcalloc(size_t n, size_t size)
-{
-    void *p = calloc(n ? n : 1, size);
-    if (!p) tool_die(EXIT_DATA, "out of memory");
-    return p;
-}
+/* ---------------------------------------------------------------- frame streams */
 
 /* A frame stream: --frames or --final-frames. */
 typedef struct {
@@ -313,40 +241,24 @@ typedef struct {
     sim_task_t *task;
     const sim_task_info_t *info;
     policy_t *policy;
-    int render;
-    step_buffers_t buf;
-    episode_buffer_t ep;
+    runner_t *runner;
+    int max_steps;
     frame_stream_t frames, final_frames;
-    uint8_t *frame_rgb[SIM_MAX_CAMERAS]; /* frames at --frame-size; NULL: the images are the frames */
     stream_sample sample;
+    /* Frames rendered here: every frame when --frame-size differs from the image size, else only
+     * the final state's (a step's frames are its images); NULL when there are none. */
+    uint8_t *frame_rgb[SIM_MAX_CAMERAS];
+    int frames_resized;
+    recording_t act;               /* the episode's file, ACT layout */
     episode_writer *robomimic;     /* one file for every demo */
-    long max_steps;
+    char env_args[2048];           /* its data.env_args, which the writer reads when it closes */
+    episode_buffer_t demo;         /* the episode's demo until its outcome is known */
 } rollout_t;
 
-static void observe(rollout_t *r, policy_observation_t *obs, int step)
-{
-    const sim_task_info_t *info = r->info;
-    memset(obs, 0, sizeof *obs);
-    obs->step = step;
-    sim_task_state(r->task, r->buf.state);
-    sim_task_velocity(r->task, r->buf.velocity);
-    obs->state = r->buf.state;
-    obs->velocity = r->buf.velocity;
-    for (int i = 0; i < info->n_obs && i < POLICY_MAX_OBS; i++) {
-        sim_task_obs(r->task, i, r->buf.obs[i]);
-        obs->obs[i] = r->buf.obs[i];
-    }
-    if (r->render)
-        for (int c = 0; c < info->n_cameras; c++) {
-            if (sim_task_image(r->task, c, r->buf.images[c]) < 0) tool_die(EXIT_DATA, "%s", error_get());
-            obs->images[c] = r->buf.images[c];
-        }
-}
-
 /* One frame sample (io/frames.h): the cameras at the frame size and where the episode stands, for
- * vidwrite --captions. final: the state after the last step, rendered here (the step's images
- * are of the state before it). */
-static int write_frame(rollout_t *r, stream_writer *w, long episode, int step, int final)
+ * vidwrite --captions. images: the step's, or NULL for the state after the last step, rendered
+ * here (the step's images are of the state before it). */
+static int write_frame(rollout_t *r, stream_writer *w, long episode, int step, const uint8_t *const *images)
 {
     const sim_task_info_t *info = r->info;
     const sim_status_t *status = sim_task_status(r->task);
@@ -355,11 +267,10 @@ static int write_frame(rollout_t *r, stream_writer *w, long episode, int step, i
                         .success = status->success};
     if (frame_sample_begin(&r->sample, &f) < 0) return -1;
     for (int c = 0; c < info->n_cameras; c++) {
-        const uint8_t *rgb = r->buf.images[c];
-        if (r->frame_rgb[c] || final) {
-            uint8_t *out = r->frame_rgb[c] ? r->frame_rgb[c] : r->buf.images[c];
-            if (sim_task_frame(r->task, c, out) < 0) return -1;
-            rgb = out;
+        const uint8_t *rgb = images ? images[c] : NULL;
+        if (!rgb || r->frames_resized) {
+            if (sim_task_frame(r->task, c, r->frame_rgb[c]) < 0) return -1;
+            rgb = r->frame_rgb[c];
         }
         char name[128];
         snprintf(name, sizeof name, "observation.images.%s", info->camera_names[c]);
@@ -398,27 +309,6 @@ static int frame_stream_close(frame_stream_t *f, int failed)
     return failed;
 }
 
-static int episode_buffer_write(rollout_t *r)
-{
-    const sim_task_info_t *info = r->info;
-    recording_t rec = {.w = r->robomimic};
-    episode_buffer_t *e = &r->ep;
-    if (recording_begin(&rec, info, EPISODE_LAYOUT_ROBOMIMIC) < 0) return -1;
-    if (info->n_obs == 0 && (episode_writer_append_n(rec.w, rec.qpos, e->state, e->steps) < 0 ||
-                             episode_writer_append_n(rec.w, rec.qvel, e->velocity, e->steps) < 0))
-        return -1;
-    for (int i = 0; i < info->n_obs; i++)
-        if (episode_writer_append_n(rec.w, rec.obs[i], e->obs[i], e->steps) < 0) return -1;
-    for (int c = 0; c < info->n_cameras; c++)
-        if (episode_writer_append_n(rec.w, rec.images[c], e->images[c], e->steps) < 0) return -1;
-    if (episode_writer_append_n(rec.w, rec.action, e->action, e->steps) < 0 ||
-        episode_writer_append_n(rec.w, rec.rewards, e->rewards, e->steps) < 0 ||
-        episode_writer_append_n(rec.w, rec.dones, e->dones, e->steps) < 0 ||
-        episode_writer_append_n(rec.w, rec.states, e->sim_state, e->steps) < 0 || episode_writer_end(rec.w) < 0)
-        return -1;
-    return 0;
-}
-
 /* ---------------------------------------------------------------- interruption */
 /* SIGINT, SIGTERM or SIGHUP: the episode under way stops at its next step and is dropped (its
  * temporary removed), the finished ones are kept (their files; the robomimic file is closed with
@@ -451,6 +341,32 @@ static const char *signal_name(int sig)
     return sig == SIGINT ? "SIGINT" : sig == SIGTERM ? "SIGTERM" : sig == SIGHUP ? "SIGHUP" : "a signal";
 }
 
+/* ---------------------------------------------------------------- one episode */
+/* The runner's hooks: a signal stops the episode at its next step; each step's frame and
+ * recording before the task steps, its reward after. */
+static int stop_requested(void *context, const runner_step_t *s)
+{
+    if (!stop_signal) return 0;
+    return error_set("interrupted by %s in episode %ld (seed %llu) at step %d; the episode is dropped",
+                     signal_name(stop_signal), s->episode, (unsigned long long)s->seed, s->step);
+}
+
+static int before_step(void *context, const runner_step_t *s)
+{
+    rollout_t *r = context;
+    if (r->frames.w && write_frame(r, r->frames.w, (long)s->seed, s->step, s->observation->images) < 0) return -1;
+    if (r->act.w && recording_append(&r->act, s->observation, s->action) < 0) return -1;
+    if (r->robomimic && episode_buffer_observe(&r->demo, r->task, s->observation, s->action) < 0) return -1;
+    return 0;
+}
+
+static int after_step(void *context, const runner_step_t *s)
+{
+    rollout_t *r = context;
+    if (r->robomimic) episode_buffer_reward(&r->demo, s->status->reward);
+    return 0;
+}
+
 /* Run episode i; print its result line; record it. Returns success (0/1) or -1. */
 static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *summary)
 {
@@ -458,79 +374,29 @@ static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *s
     const sim_task_info_t *info = r->info;
     uint64_t seed = (uint64_t)o->seed + (uint64_t)i;
     double start = time_now();
-    char path[4096];
-    recording_t rec;
-    memset(&rec, 0, sizeof rec);
     if (o->output && o->layout == EPISODE_LAYOUT_ACT) {
+        char path[4096];
         snprintf(path, sizeof path, "%s/episode_%llu.hdf5", o->output, (unsigned long long)seed);
-        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ACT, .sim = 1, .gzip_level = o->gzip};
-        if (!(rec.w = episode_writer_create(path, &wo)) || recording_begin(&rec, info, EPISODE_LAYOUT_ACT) < 0 ||
-            episode_writer_attr_string(rec.w, "task", info->name) < 0)
-            goto fail;
+        if (recording_create_act(&r->act, path, info, o->gzip) < 0) return -1;
     }
-    if (sim_task_reset(r->task, seed) < 0 || policy_reset(r->policy, seed) < 0) goto fail;
-    r->ep.steps = 0;
-    long steps = 0;
-    const sim_status_t *status = sim_task_status(r->task);
-    for (int t = 0; t < r->max_steps; t++) {
-        if (stop_signal) {
-            error_set("interrupted by %s in episode %ld (seed %llu) at step %d; the episode is dropped",
-                      signal_name(stop_signal), i, (unsigned long long)seed, t);
-            goto fail;
-        }
-        policy_observation_t obs;
-        observe(r, &obs, t);
-        if (policy_step(r->policy, &obs, r->buf.action) < 0) {
-            error_prefix("episode %ld (seed %llu), step %d: ", i, (unsigned long long)seed, t);
-            goto fail;
-        }
-        if (r->frames.w && write_frame(r, r->frames.w, (long)seed, t, 0) < 0) goto fail;
-        if (rec.w) {
-            if (episode_writer_append(rec.w, rec.qpos, r->buf.state) < 0 ||
-                episode_writer_append(rec.w, rec.qvel, r->buf.velocity) < 0)
-                goto fail;
-            for (int c = 0; c < info->n_cameras; c++)
-                if (episode_writer_append(rec.w, rec.images[c], r->buf.images[c]) < 0) goto fail;
-            if (episode_writer_append(rec.w, rec.action, r->buf.action) < 0) goto fail;
-        }
-        if (r->robomimic) sim_task_sim_state(r->task, r->ep.sim_state + (size_t)t * info->sim_state_dim);
-        if (sim_task_step(r->task, r->buf.action) < 0) {
-            error_prefix("episode %ld (seed %llu): ", i, (unsigned long long)seed);
-            goto fail;
-        }
-        steps = t + 1;
-        if (r->robomimic) {
-            episode_buffer_t *e = &r->ep;
-            memcpy(e->state + (size_t)t * info->state_dim, r->buf.state, sizeof(float) * info->state_dim);
-            memcpy(e->velocity + (size_t)t * info->velocity_dim, r->buf.velocity, sizeof(float) * info->velocity_dim);
-            memcpy(e->action + (size_t)t * info->action_dim, r->buf.action, sizeof(float) * info->action_dim);
-            for (int k = 0; k < info->n_obs; k++)
-                memcpy(e->obs[k] + (size_t)t * info->obs_dims[k], r->buf.obs[k], sizeof(float) * info->obs_dims[k]);
-            for (int c = 0; c < info->n_cameras; c++)
-                memcpy(e->images[c] + (size_t)t * info->height * info->width * 3, r->buf.images[c],
-                       (size_t)info->height * info->width * 3);
-            e->rewards[t] = status->reward;
-            e->dones[t] = 0;
-            e->steps = steps;
-        }
-        if (o->stop_on_success && status->success) break;
+    if (r->robomimic) episode_buffer_clear(&r->demo);
+    runner_episode_t e = {.episode = i, .seed = seed, .max_steps = r->max_steps, .stop_on_success = o->stop_on_success,
+                          .stop = stop_requested, .before_step = before_step, .after_step = after_step, .context = r};
+    int steps = runner_episode(r->runner, &e);
+    if (steps < 0 || (r->final_frames.w && write_frame(r, r->final_frames.w, (long)seed, steps, NULL) < 0)) {
+        recording_abort(&r->act);
+        return -1;
     }
-    if (r->robomimic && steps > 0) r->ep.dones[steps - 1] = 1;
-    if (r->final_frames.w && write_frame(r, r->final_frames.w, (long)seed, (int)steps, 1) < 0) goto fail;
     double wall = time_now() - start;
+    const sim_status_t *status = sim_task_status(r->task);
     int success = status->success;
-    if (rec.w) {
-        if (o->only_success && !success) {
-            episode_writer_abort(rec.w);
-        } else if (episode_writer_end(rec.w) < 0 || episode_writer_close(rec.w) < 0) {
-            rec.w = NULL;
-            goto fail;
-        }
-        rec.w = NULL;
+    if (r->act.w) {
+        if (o->only_success && !success) recording_abort(&r->act);
+        else if (recording_finish(&r->act) < 0) return -1;
     }
-    if (r->robomimic && (!o->only_success || success) && episode_buffer_write(r) < 0) goto fail;
+    if (r->robomimic && (!o->only_success || success) && episode_buffer_write(&r->demo, r->robomimic) < 0) return -1;
     fprintf(results,
-            "{\"task\":\"%s\",\"policy\":\"%s\",\"episode\":%ld,\"seed\":%llu,\"steps\":%ld,\"max_reward\":%d,"
+            "{\"task\":\"%s\",\"policy\":\"%s\",\"episode\":%ld,\"seed\":%llu,\"steps\":%d,\"max_reward\":%d,"
             "\"reward_stages\":%d,\"success\":%s,\"success_lenient\":%s,\"return\":%.4f,\"wall_s\":%.3f}\n",
             info->name, policy_kind(r->policy), i, (unsigned long long)seed, steps, status->max_stage,
             info->max_reward, success ? "true" : "false", status->success_lenient ? "true" : "false",
@@ -538,56 +404,76 @@ static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *s
     fflush(results);
     results_summary_add(summary, success, status->success_lenient, status->max_stage, status->episode_return, wall);
     return success;
-fail:
-    episode_writer_abort(rec.w);
-    return -1;
 }
 
-static void allocate_buffers(rollout_t *r)
+/* ---------------------------------------------------------------- main */
+
+/* The task: render what the policy, the recording or the frame stream needs. */
+static sim_task_t *open_task(const options *o)
 {
-    const sim_task_info_t *info = r->info;
-    step_buffers_t *b = &r->buf;
-    b->state = xcalloc(info->state_dim, sizeof(float));
-    b->velocity = xcalloc(info->velocity_dim, sizeof(float));
-    b->action = xcalloc(info->action_dim, sizeof(float));
-    for (int i = 0; i < info->n_obs; i++) b->obs[i] = xcalloc(info->obs_dims[i], sizeof(float));
-    for (int c = 0; c < info->n_cameras; c++) b->images[c] = xcalloc((size_t)info->height * info->width * 3, 1);
-    if (info->frame_height != info->height || info->frame_width != info->width)
+    int scripted = strcmp(o->policy, "scripted") == 0;
+    sim_task_options_t task_options = sim_task_default_options();
+    task_options.height = o->height;
+    task_options.width = o->width;
+    task_options.frame_height = o->frame_height;
+    task_options.frame_width = o->frame_width;
+    if (o->cameras) {
+        task_options.n_cameras = (int)o->n_cameras;
+        for (size_t c = 0; c < o->n_cameras; c++) task_options.cameras[c] = o->cameras[c];
+    }
+    int render = !scripted || o->output || o->frames || o->final_frames;
+    if (!render) task_options.n_cameras = 0;
+    sim_task_t *task = sim_task_create(o->task, &task_options);
+    if (!task) tool_usage_error("%s", error_get());
+    return task;
+}
+
+/* The runner and the outputs: results on stdout unless the frames go there (returned). */
+static FILE *open_outputs(rollout_t *r, const options *o, sim_task_t *task, policy_t *policy)
+{
+    const sim_task_info_t *info = sim_task_info(task);
+    memset(r, 0, sizeof *r);
+    r->o = o;
+    r->task = task;
+    r->info = info;
+    r->policy = policy;
+    r->max_steps = (int)(o->max_steps > 0 ? o->max_steps : info->max_steps);
+    if (!(r->runner = runner_create(task, policy))) tool_die(EXIT_DATA, "%s", error_get());
+    frame_stream_open(&r->frames, o->frames);
+    frame_stream_open(&r->final_frames, o->final_frames);
+    stream_sample_init(&r->sample);
+    if (o->output && o->layout == EPISODE_LAYOUT_ACT) {
+        if (mkdir(o->output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o->output, strerror(errno));
+        tempfile_clean_stale(o->output, "episode_"); /* what a killed run left, whichever its seeds */
+    } else if (o->output) {
+        recording_env_args(info, r->env_args, sizeof r->env_args);
+        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = r->env_args, .gzip_level = o->gzip};
+        if (!(r->robomimic = episode_writer_create(o->output, &wo)) || episode_buffer_init(&r->demo, info, r->max_steps) < 0)
+            tool_die(EXIT_DATA, "%s", error_get());
+    }
+    r->frames_resized = info->frame_height != info->height || info->frame_width != info->width;
+    if (r->frames_resized || o->final_frames)
         for (int c = 0; c < info->n_cameras; c++)
-            r->frame_rgb[c] = xcalloc((size_t)info->frame_height * info->frame_width * 3, 1);
-    if (!r->robomimic) return;
-    episode_buffer_t *e = &r->ep;
-    size_t T = (size_t)r->max_steps;
-    e->state = xcalloc(T * info->state_dim, sizeof(float));
-    e->velocity = xcalloc(T * info->velocity_dim, sizeof(float));
-    e->action = xcalloc(T * info->action_dim, sizeof(float));
-    for (int i = 0; i < info->n_obs; i++) e->obs[i] = xcalloc(T * info->obs_dims[i], sizeof(float));
-    for (int c = 0; c < info->n_cameras; c++) e->images[c] = xcalloc(T * info->height * info->width * 3, 1);
-    e->sim_state = xcalloc(T * info->sim_state_dim, sizeof(double));
-    e->rewards = xcalloc(T, sizeof(double));
-    e->dones = xcalloc(T, sizeof(int64_t));
+            if (!(r->frame_rgb[c] = calloc((size_t)info->frame_height * info->frame_width * 3, 1)))
+                tool_die(EXIT_DATA, "out of memory");
+    return r->frames.fp == stdout || r->final_frames.fp == stdout ? stderr : stdout;
 }
 
-static void free_buffers(rollout_t *r)
+/* Close the files (after a failure, remove them: the robomimic file of an interrupted run is
+ * kept with its finished demos) and free. Returns failed. */
+static int close_outputs(rollout_t *r, int failed, long finished)
 {
-    step_buffers_t *b = &r->buf;
-    episode_buffer_t *e = &r->ep;
-    free(b->state), free(b->velocity), free(b->action);
-    free(e->state), free(e->velocity), free(e->action), free(e->sim_state), free(e->rewards), free(e->dones);
-    for (int i = 0; i < SIM_MAX_OBS; i++) free(b->obs[i]), free(e->obs[i]);
-    for (int c = 0; c < SIM_MAX_CAMERAS; c++) free(b->images[c]), free(e->images[c]), free(r->frame_rgb[c]);
-}
-
-/* robomimic's env_args: enough for a reader to know the task, cameras and rate. */
-static void env_args_json(const sim_task_info_t *info, char *out, size_t size)
-{
-    size_t n = (size_t)snprintf(out, size, "{\"env_name\":\"%s\",\"type\":\"ilt_mujoco\",\"env_kwargs\":{\"camera_names\":[",
-                                info->name);
-    for (int c = 0; c < info->n_cameras && n < size; c++)
-        n += (size_t)snprintf(out + n, size - n, "%s\"%s\"", c ? "," : "", info->camera_names[c]);
-    if (n < size)
-        snprintf(out + n, size - n, "],\"camera_height\":%d,\"camera_width\":%d,\"control_freq\":%g,\"horizon\":%d}}",
-                 info->height, info->width, info->control_hz, info->max_steps);
+    if (r->robomimic) {
+        if (failed && !(stop_signal && finished > 0)) episode_writer_abort(r->robomimic);
+        else if (episode_writer_close(r->robomimic) < 0) tool_warn("%s", error_get()), failed = 1;
+    }
+    failed = frame_stream_close(&r->frames, failed);
+    failed = frame_stream_close(&r->final_frames, failed);
+    stream_sample_free(&r->sample);
+    episode_buffer_free(&r->demo);
+    for (int c = 0; c < SIM_MAX_CAMERAS; c++) free(r->frame_rgb[c]);
+    runner_free(r->runner);
+    return failed;
 }
 
 int main(int argc, char **argv)
@@ -597,67 +483,12 @@ int main(int argc, char **argv)
     parse_options(argc, argv, &o);
     if (o.summarize) return summarize(&o);
     install_stop_handlers();
-
-    /* The task: render what the policy, the recording or the frame stream needs. */
-    int scripted = strcmp(o.policy, "scripted") == 0;
-    sim_task_options_t task_options = sim_task_default_options();
-    task_options.height = o.height;
-    task_options.width = o.width;
-    task_options.frame_height = o.frame_height;
-    task_options.frame_width = o.frame_width;
-    if (o.cameras) {
-        task_options.n_cameras = (int)o.n_cameras;
-        for (size_t c = 0; c < o.n_cameras; c++) task_options.cameras[c] = o.cameras[c];
-    }
-    int render = !scripted || o.output || o.frames || o.final_frames;
-    if (!render) task_options.n_cameras = 0;
-    sim_task_t *task = sim_task_create(o.task, &task_options);
-    if (!task) tool_usage_error("%s", error_get());
+    sim_task_t *task = open_task(&o);
     const sim_task_info_t *info = sim_task_info(task);
-
-    policy_env_t env;
-    memset(&env, 0, sizeof env);
-    env.task = info->name;
-    env.state_dim = info->state_dim;
-    env.velocity_dim = info->velocity_dim;
-    env.action_dim = info->action_dim;
-    env.n_cameras = info->n_cameras;
-    for (int c = 0; c < info->n_cameras; c++) env.camera_names[c] = info->camera_names[c];
-    env.height = info->height;
-    env.width = info->width;
-    env.n_obs = info->n_obs;
-    for (int i = 0; i < info->n_obs; i++) env.obs_names[i] = info->obs_names[i], env.obs_dims[i] = info->obs_dims[i];
-    env.control_hz = info->control_hz;
-    env.max_steps = info->max_steps;
-    policy_t *policy = scripted ? policy_open_scripted(&env, expert_callback, task)
-                                : policy_open(o.policy, &env, &o.policy_options);
+    policy_t *policy = runner_policy_open(o.policy, task, &o.policy_options);
     if (!policy) tool_die(EXIT_DATA, "%s", error_get());
-
     rollout_t r;
-    memset(&r, 0, sizeof r);
-    r.o = &o;
-    r.task = task;
-    r.info = info;
-    r.policy = policy;
-    r.render = render;
-    r.max_steps = o.max_steps > 0 ? o.max_steps : info->max_steps;
-
-    /* Outputs: results on stdout unless the frames go there. The writer keeps env_args. */
-    FILE *results = stdout;
-    char env_args[2048];
-    frame_stream_open(&r.frames, o.frames);
-    frame_stream_open(&r.final_frames, o.final_frames);
-    if (r.frames.fp == stdout || r.final_frames.fp == stdout) results = stderr;
-    stream_sample_init(&r.sample);
-    if (o.output && o.layout == EPISODE_LAYOUT_ACT) {
-        if (mkdir(o.output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o.output, strerror(errno));
-        tempfile_clean_stale(o.output, "episode_"); /* what a killed run left, whichever its seeds */
-    } else if (o.output) {
-        env_args_json(info, env_args, sizeof env_args);
-        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = env_args, .gzip_level = o.gzip};
-        if (!(r.robomimic = episode_writer_create(o.output, &wo))) tool_die(EXIT_DATA, "%s", error_get());
-    }
-    allocate_buffers(&r);
+    FILE *results = open_outputs(&r, &o, task, policy);
 
     results_summary_t summary;
     memset(&summary, 0, sizeof summary);
@@ -683,16 +514,8 @@ int main(int argc, char **argv)
     }
     if (!failed) progress_finish(&progress, summary.episodes, extra);
 
-    if (r.robomimic) {
-        /* interrupted: the finished demos are kept, closed as a complete file */
-        if (failed && !(stop_signal && summary.episodes > 0)) episode_writer_abort(r.robomimic);
-        else if (episode_writer_close(r.robomimic) < 0) tool_warn("%s", error_get()), failed = 1;
-    }
-    failed = frame_stream_close(&r.frames, failed);
-    failed = frame_stream_close(&r.final_frames, failed);
-    stream_sample_free(&r.sample);
+    failed = close_outputs(&r, failed, summary.episodes);
     if (!failed) results_summary_print(results, &summary);
-    free_buffers(&r);
     policy_free(policy);
     sim_task_free(task);
     strlist_free(o.cameras);
