@@ -98,15 +98,16 @@ int main(int argc, char **argv)
     rng_seed(&rng, 0);
     dp_model m;
     dp_batch b, one;
-    if (dp_model_init(&m, &cfg, &rng) < 0 || dp_batch_alloc(&b, &m, batch) < 0 || dp_batch_alloc(&one, &m, 1) < 0) {
+    const int nb = batch > 0 ? batch : 1;   /* --batch 0: inference only */
+    if (dp_model_init(&m, &cfg, &rng) < 0 || dp_batch_alloc(&b, &m, nb) < 0 || dp_batch_alloc(&one, &m, 1) < 0) {
         fprintf(stderr, "%s\n", error_get());
         return 1;
     }
-    const size_t images = (size_t)batch * cfg.n_obs_steps * cfg.n_cameras * cfg.height * cfg.width * 3;
+    const size_t images = (size_t)nb * cfg.n_obs_steps * cfg.n_cameras * cfg.height * cfg.width * 3;
     for (size_t i = 0; i < images; i++) b.images[i] = (uint8_t)rng_below(&rng, 256);
-    rng_fill_uniform(&rng, b.lowdim, (size_t)batch * cfg.n_obs_steps * dp_lowdim_total(&cfg), -1, 1);
-    rng_fill_uniform(&rng, b.action, (size_t)batch * cfg.horizon * cfg.action_dim, -1, 1);
-    memcpy(one.images, b.images, images / batch);
+    rng_fill_uniform(&rng, b.lowdim, (size_t)nb * cfg.n_obs_steps * dp_lowdim_total(&cfg), -1, 1);
+    rng_fill_uniform(&rng, b.action, (size_t)nb * cfg.horizon * cfg.action_dim, -1, 1);
+    memcpy(one.images, b.images, images / nb);
     memcpy(one.lowdim, b.lowdim, sizeof(float) * cfg.n_obs_steps * dp_lowdim_total(&cfg));
     nn_ctx *c = nn_ctx_new((size_t)256 << 20);
     nn_adamw opt;
@@ -124,7 +125,7 @@ int main(int argc, char **argv)
         nn_ctx_reset(c);
         if (r >= 0) t[r] = time_now() - t0;
     }
-    printf("train_step_ms %.1f\n", 1e3 * median(t, repeat));
+    if (batch > 0) printf("train_step_ms %.1f\n", 1e3 * median(t, repeat));
     nn_ctx_set_train(c, 0);
     nn_ctx_set_record(c, 0);
     nn_params_freeze(m.ps, 1);   /* as the policy class: weights packed once */
