@@ -228,14 +228,6 @@ static int summarize(const options *o)
 
 /* ---------------------------------------------------------------- frame streams */
 
-/* A frame stream: --frames or --final-frames. */
-typedef struct {
-    const char *path;
-    char tmp[TEMPFILE_MAX];    /* written under this name, renamed to path at the end */
-    FILE *fp;
-    stream_writer *w;
-} frame_stream_t;
-
 typedef struct {
     const options *o;
     sim_task_t *task;
@@ -243,7 +235,7 @@ typedef struct {
     policy_t *policy;
     runner_t *runner;
     int max_steps;
-    frame_stream_t frames, final_frames;
+    stream_file frames, final_frames;  /* --frames, --final-frames */
     stream_sample sample;
     /* Frames rendered here: every frame when --frame-size differs from the image size, else only
      * the final state's (a step's frames are its images); NULL when there are none. */
@@ -281,31 +273,9 @@ static int write_frame(rollout_t *r, stream_writer *w, long episode, int step, c
     return stream_writer_put(w, &r->sample);
 }
 
-static void frame_stream_open(frame_stream_t *f, const char *path)
+static int frame_stream_close(stream_file *f, int failed)
 {
-    f->path = path;
-    if (!path) return;
-    if (strcmp(path, "-") == 0) {
-        f->fp = stdout;
-    } else if (tempfile_begin(path, f->tmp, sizeof f->tmp) < 0) {
-        tool_die(EXIT_DATA, "%s", error_get());
-    } else if (!(f->fp = fopen(f->tmp, "wb"))) {
-        tempfile_discard(f->tmp);
-        tool_die(EXIT_DATA, "%s: %s", path, strerror(errno));
-    }
-    if (!(f->w = stream_writer_open(f->fp))) tool_die(EXIT_DATA, "%s", error_get());
-}
-
-/* Close (or, after a failure, abort and remove: no half-written stream). Returns failed. */
-static int frame_stream_close(frame_stream_t *f, int failed)
-{
-    if (!f->w) return failed;
-    if (failed) stream_writer_abort(f->w);
-    else if (stream_writer_close(f->w) < 0) tool_warn("%s", error_get()), failed = 1;
-    if (f->fp == stdout) return failed;
-    if (fclose(f->fp) != 0) tool_warn("%s: %s", f->path, strerror(errno)), failed = 1;
-    if (failed) tempfile_discard(f->tmp);   /* no half-written stream */
-    else if (tempfile_commit(f->tmp, f->path) < 0) tool_warn("%s", error_get()), failed = 1;
+    if (stream_file_finish(f, failed) < 0) tool_warn("%s", error_get()), failed = 1;
     return failed;
 }
 
@@ -439,8 +409,9 @@ static FILE *open_outputs(rollout_t *r, const options *o, sim_task_t *task, poli
     r->policy = policy;
     r->max_steps = (int)(o->max_steps > 0 ? o->max_steps : info->max_steps);
     if (!(r->runner = runner_create(task, policy))) tool_die(EXIT_DATA, "%s", error_get());
-    frame_stream_open(&r->frames, o->frames);
-    frame_stream_open(&r->final_frames, o->final_frames);
+    if ((o->frames && stream_file_create(&r->frames, o->frames) < 0) ||
+        (o->final_frames && stream_file_create(&r->final_frames, o->final_frames) < 0))
+        tool_die(EXIT_DATA, "%s", error_get());
     stream_sample_init(&r->sample);
     if (o->output && o->layout == EPISODE_LAYOUT_ACT) {
         if (mkdir(o->output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o->output, strerror(errno));

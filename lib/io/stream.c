@@ -1,9 +1,11 @@
 /* stream.c — samples (key + named arrays) and their tar-of-.npy stream, through libarchive. */
 #include "io/stream.h"
 #include "util/error.h"
+#include "util/tempfile.h"
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio_ext.h>
@@ -473,4 +475,44 @@ void stream_writer_abort(stream_writer *w)
     if (w->entry) archive_entry_free(w->entry);
     free(w->path);
     free(w);
+}
+
+/* ---------------------------------------------------------------- a stream file */
+
+int stream_file_create(stream_file *f, const char *path)
+{
+    memset(f, 0, sizeof *f);
+    f->path = path;
+    if (strcmp(path, "-") == 0) {
+        f->fp = stdout;
+    } else {
+        if (tempfile_begin(path, f->tmp, sizeof f->tmp) < 0) return -1;
+        if (!(f->fp = fopen(f->tmp, "wb"))) {
+            int e = errno;
+            tempfile_discard(f->tmp);
+            errno = e;
+            return error_set("%s: %s", path, strerror(e));
+        }
+    }
+    if (!(f->w = stream_writer_open(f->fp))) {
+        if (f->fp != stdout) fclose(f->fp), tempfile_discard(f->tmp);
+        f->fp = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int stream_file_finish(stream_file *f, int failed)
+{
+    if (!f->w) return 0;
+    int rc = 0;
+    if (failed) stream_writer_abort(f->w);
+    else if (stream_writer_close(f->w) < 0) rc = -1, failed = 1;
+    f->w = NULL;
+    if (f->fp == stdout) return rc;
+    if (fclose(f->fp) != 0 && rc == 0) rc = error_set("%s: %s", f->path, strerror(errno)), failed = 1;
+    f->fp = NULL;
+    if (failed) tempfile_discard(f->tmp);   /* no half-written stream */
+    else if (tempfile_commit(f->tmp, f->path) < 0) rc = -1;
+    return rc;
 }

@@ -32,6 +32,7 @@
 #define ILT_IO_STREAM_H
 
 #include "io/npy.h"
+#include "util/tempfile.h"
 
 #include <stdio.h>
 
@@ -108,5 +109,23 @@ int stream_writer_close(stream_writer *w);
 /* Free without finishing the archive (after an error: nothing more goes to the output; what the
  * FILE still buffers is discarded). */
 void stream_writer_abort(stream_writer *w);
+
+/* A stream written to a file under a temporary name and renamed into place when it is finished,
+ * so that a failed or interrupted run leaves no half-written stream; path "-" is stdout.
+ *
+ *   stream_file f;
+ *   if (stream_file_create(&f, path) < 0) die;      then stream_writer_put(f.w, ...)
+ *   if (stream_file_finish(&f, failed) < 0) warn;   failed: abort, remove the temporary */
+typedef struct {
+    const char *path;
+    char tmp[TEMPFILE_MAX];        /* written under this name, renamed to path at the end */
+    FILE *fp;                      /* stdout for "-" */
+    stream_writer *w;
+} stream_file;
+int stream_file_create(stream_file *f, const char *path);
+/* Finish (or, when failed is nonzero, abort: no half-written stream) and rename into place.
+ * -1 with error_get() when finishing, closing or renaming failed (the temporary is then removed).
+ * Nothing to do when f was never created. */
+int stream_file_finish(stream_file *f, int failed);
 
 #endif
