@@ -51,6 +51,7 @@ struct nn_packed {
     int N, K, panels;
     int nr;                       /* columns per panel: the tile's */
     const nn_tile_kernel *kernel; /* the tile the layout was packed for */
+    int transposed;               /* packed from W^T (nn_pack_weights_transposed) */
     float *data;          /* the panels one after the other, each K rows of nr in blocks of KC
                              ([kc][nr]): the block k0 of panel q starts at block_start(q, k0) */
 };
@@ -81,7 +82,20 @@ int nn_packed_stale(const nn_packed *p, int col_step) { return p->kernel != layo
 
 nn_packed *nn_pack_weights(const float *W, int N, int K) { return nn_pack_weights_step(W, N, K, 0); }
 
+/* W(n, k) = W[n * sn + k * sk] */
+static nn_packed *pack_strided(const float *W, long sn, long sk, int N, int K, int col_step, int transposed);
+
 nn_packed *nn_pack_weights_step(const float *W, int N, int K, int col_step)
+{
+    return pack_strided(W, K, 1, N, K, col_step, 0);
+}
+
+nn_packed *nn_pack_weights_transposed(const float *Wt, int N, int K)
+{
+    return pack_strided(Wt, 1, N, N, K, 0, 1);
+}
+
+static nn_packed *pack_strided(const float *W, long sn, long sk, int N, int K, int col_step, int transposed)
 {
     if (N <= 0 || K <= 0) { error_set("nn pack: weight [%d, %d]", N, K); return NULL; }
     const nn_tile_kernel *t = layout_for(col_step);
@@ -99,6 +113,7 @@ nn_packed *nn_pack_weights_step(const float *W, int N, int K, int col_step)
     p->panels = panels;
     p->nr = NR;
     p->kernel = t;
+    p->transposed = transposed;
     for (int q = 0; q < panels; q++)
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
@@ -106,7 +121,7 @@ nn_packed *nn_pack_weights_step(const float *W, int N, int K, int col_step)
             for (int j = 0; j < NR; j++) {
                 int n = q * NR + j;
                 if (n < N)
-                    for (int k = 0; k < kc; k++) dst[(size_t)k * NR + j] = W[(size_t)n * K + k0 + k];
+                    for (int k = 0; k < kc; k++) dst[(size_t)k * NR + j] = W[n * sn + (k0 + k) * sk];
                 else
                     for (int k = 0; k < kc; k++) dst[(size_t)k * NR + j] = 0.0f;
             }
@@ -297,17 +312,22 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
     return 0;
 }
 
-const nn_packed *nn_weight_packed(nn_tensor *w, int N, int K)
+static const nn_packed *weight_packed(nn_tensor *w, int N, int K, int transposed)
 {
     if (!w->frozen) return NULL;
-    if (w->packed && (w->packed->N != N || w->packed->K != K)) return NULL;
+    if (w->packed && (w->packed->N != N || w->packed->K != K || w->packed->transposed != transposed)) return NULL;
     if (w->packed && nn_packed_stale(w->packed, 0)) {   /* packed under another kernel variant */
         nn_packed_free(w->packed);
         w->packed = NULL;
     }
-    if (!w->packed && (long)N * K == w->size) w->packed = nn_pack_weights(w->data, N, K);
+    if (!w->packed && (long)N * K == w->size)
+        w->packed = transposed ? nn_pack_weights_transposed(w->data, N, K) : nn_pack_weights(w->data, N, K);
     return w->packed;   /* NULL when packing failed: the caller falls back to nn_gemm */
 }
+
+const nn_packed *nn_weight_packed(nn_tensor *w, int N, int K) { return weight_packed(w, N, K, 0); }
+
+const nn_packed *nn_weight_packed_transposed(nn_tensor *w, int N, int K) { return weight_packed(w, N, K, 1); }
 
 int nn_linear_product(struct nn_tensor *w, int row0, int rows, const float *x, int M, const float *b, float *y)
 {

@@ -12,6 +12,9 @@ typedef struct nn_packed nn_packed;
  * products will start at multiples of it; 0: any). */
 nn_packed *nn_pack_weights(const float *W, int N, int K);
 nn_packed *nn_pack_weights_step(const float *W, int N, int K, int col_step);
+/* The same for the transpose of Wt [K, N] (row-major): W(n, k) = Wt[k * N + n], e.g. a
+ * ConvTranspose1d's [in, out*k] weight used as [out*k, in] */
+nn_packed *nn_pack_weights_transposed(const float *Wt, int N, int K);
 void nn_packed_free(nn_packed *p);
 int nn_packed_rows(const nn_packed *p);   /* N */
 int nn_packed_cols(const nn_packed *p);   /* K */
@@ -32,6 +35,8 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
  * variant changed) and kept in w; NULL when w is not frozen, has another size, or could not be packed (use nn_gemm then). */
 struct nn_tensor;
 const nn_packed *nn_weight_packed(struct nn_tensor *w, int N, int K);
+/* the same for w [K, N] used as its transpose [N, K] (nn_pack_weights_transposed) */
+const nn_packed *nn_weight_packed_transposed(struct nn_tensor *w, int N, int K);
 
 /* y [M, rows] = x [M, in] W[row0 : row0+rows]^T (+ b[row0 : row0+rows]) for a weight w [out, in]
  * (the forward of linear and linear_rows): over the packed copy when w is frozen, row0 is a

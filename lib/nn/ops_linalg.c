@@ -308,12 +308,22 @@ nn_tensor *nn_conv_transpose1d(nn_ctx *c, nn_tensor *x, nn_tensor *w, nn_tensor 
         *saved = g;
     }
     const long N = (long)B * L, K = (long)O * k;
+    /* frozen, few positions: W^T packed once, as a conv's weight (a UNet's upsampling at batch 1:
+     * nn_gemm copied the whole weight on every call for a product of 4 to 16 columns) */
+    const nn_packed *wp = N <= PACKED_CONV_MAX_P ? nn_weight_packed_transposed(w, (int)K, Cx) : NULL;
     size_t mark = nn_arena_mark(c->arena);
-    float *cols = nn_alloc_floats(c, K * N + (long)Cx * N);
+    float *cols = nn_alloc_floats(c, K * N + (long)Cx * N + (wp ? K * N : 0));
     if (!cols) return NULL;
     float *t = cols + K * N;
     nn_gather_obp(B, Cx, L, x->data, t);                       /* x^T [C, B*L] */
-    nn_gemm(1, 0, (int)K, (int)N, Cx, 1.0f, w->data, (int)K, t, (int)N, 0.0f, cols, (int)N);
+    if (wp) {
+        float *ct = t + (long)Cx * N;                          /* cols^T [B*L, O*k] = x W */
+        if (nn_gemm_packed((int)N, 0, (int)K, t, 1, N, wp, NULL, ct, K, 0) < 0) return NULL;
+        for (long i = 0; i < N; i++)
+            for (long r = 0; r < K; r++) cols[r * N + i] = ct[i * K + r];
+    } else {
+        nn_gemm(1, 0, (int)K, (int)N, Cx, 1.0f, w->data, (int)K, t, (int)N, 0.0f, cols, (int)N);
+    }
     for (long i = 0; i < y->size; i++) y->data[i] = 0;
     nn_col2im_add(&g, cols, y->data);
     if (b)

@@ -102,17 +102,19 @@ static void frozen_ops(void)
     nn_tensor *c1w = nn_param(ps, "c1.weight", 0, NN_DIMS(18, 5, 5));
     nn_tensor *c1b = nn_param(ps, "c1.bias", 0, NN_DIMS(18));
     nn_tensor *bw = nn_param(ps, "big.weight", 0, NN_DIMS(8, 5, 3, 3));   /* used on 400 positions */
+    nn_tensor *tw = nn_param(ps, "up.weight", 0, NN_DIMS(37, 19, 4));      /* ConvTranspose1d [in, out, k] */
+    nn_tensor *tb = nn_param(ps, "up.bias", 0, NN_DIMS(19));
     for (int i = 0; i < ps->count; i++) {
         nn_tensor *t = ps->list[i].t;
         for (long k = 0; k < t->size; k++) t->data[k] = rng_uniform(&rng) - 0.5f;
     }
     float *xl = rand_floats(13 * 33), *xc = rand_floats(2 * 5 * 11 * 9), *x1 = rand_floats(3 * 5 * 16);
-    float *xb = rand_floats(5 * 20 * 20);
+    float *xb = rand_floats(5 * 20 * 20), *xt = rand_floats(2 * 37 * 5);
     nn_ctx *c = nn_ctx_new(1 << 20);
     nn_ctx_set_train(c, 0);
     nn_ctx_set_record(c, 0);
     nn_set_threads(2);
-    nn_tensor *out[2][8];
+    nn_tensor *out[2][9];
     for (int pass = 0; pass < 2; pass++) {
         nn_params_freeze(ps, pass);
         nn_tensor *a = nn_from(c, xl, NN_DIMS(13, 33)), *im = nn_from(c, xc, NN_DIMS(2, 5, 11, 9));
@@ -125,16 +127,18 @@ static void frozen_ops(void)
         out[pass][5] = nn_conv2d(c, im, pw, NULL, 1, 0);          /* pointwise */
         out[pass][6] = nn_conv1d(c, s1, c1w, c1b, 1, 2);
         out[pass][7] = nn_conv2d(c, nn_from(c, xb, NN_DIMS(1, 5, 20, 20)), bw, NULL, 1, 1);
+        out[pass][8] = nn_conv_transpose1d(c, nn_from(c, xt, NN_DIMS(2, 37, 5)), tw, tb, 2, 1);   /* a UNet's upsampling */
     }
-    const char *names[8] = { "linear", "linear_rows [32,64)", "linear_rows [8,48)", "conv2d s2 p1 bias",
-                             "conv2d s1 p1", "conv2d 1x1", "conv1d k5 p2", "conv2d on 400 positions (sgemm)" };
-    for (int k = 0; k < 8; k++) {
+    const char *names[9] = { "linear", "linear_rows [32,64)", "linear_rows [8,48)", "conv2d s2 p1 bias",
+                             "conv2d s1 p1", "conv2d 1x1", "conv1d k5 p2", "conv2d on 400 positions (sgemm)",
+                             "conv_transpose1d k4 s2 p1" };
+    for (int k = 0; k < 9; k++) {
         char label[96];
         snprintf(label, sizeof label, "frozen %s equals the sgemm path", names[k]);
         if (tap_ok(out[0][k] && out[1][k] && out[0][k]->size == out[1][k]->size, "%s: computed", label))
             tap_close(out[1][k]->data, out[0][k]->data, out[0][k]->size, 1e-5, 1e-5, label);
     }
-    tap_ok(lw->packed && cw->packed && c1w->packed && iw->packed, "frozen weights used as weights were packed");
+    tap_ok(lw->packed && cw->packed && c1w->packed && iw->packed && tw->packed, "frozen weights used as weights were packed");
     tap_ok(!lb->packed && !cb->packed, "biases were not packed");
     tap_ok(!bw->packed, "a convolution over many positions (400 > 128) keeps sgemm: not packed");
     {   /* many rows (IBC's candidate actions): the frozen linear takes nn_gemm, bit for bit */
@@ -171,7 +175,7 @@ static void frozen_ops(void)
     nn_params_freeze(ps, 0);
     nn_ctx_free(c);
     nn_params_free(ps);
-    free(xl); free(xc); free(x1); free(xb);
+    free(xl); free(xc); free(x1); free(xb); free(xt);
 }
 
 /* the AVX-512 tile (32-column panels) and the AVX2 one (16-column panels) add each element's
