@@ -648,6 +648,64 @@ static void max_pool_planes_values(const pool_job *j, long p0, long p1)
     }
 }
 
+/* Training (argmax kept), ResNet's stem (3x3, stride 2): the first maximum of each input row's
+ * three taps for every whole window of an output row at once, as selects the compiler
+ * vectorises (stride-2 loads), then the three rows combined in order: a later row wins only
+ * when greater or NaN, which is the row-major first maximum (and last NaN) of window_max. The
+ * windows cut by the border go through max_pool_one. */
+static void max_pool_planes_stem(const pool_job *j, long p0, long p1, int ylo, int yhi, int xlo, int xhi)
+{
+    const int W = j->W, Wo = j->Wo, n = xhi - xlo;
+    float rb[3][n > 0 ? n : 1];
+    int ri[3][n > 0 ? n : 1];
+    for (long pl = p0; pl < p1; pl++) {
+        const float *x = j->x + pl * j->H * W;
+        for (int oy = 0; oy < j->Ho; oy++) {
+            long o = (pl * j->Ho + oy) * Wo;
+            float *y = j->y + o;
+            int *arg = j->arg + o;
+            int inner = oy >= ylo && oy < yhi;
+            for (int ox = 0; ox < Wo; ox++) {
+                if (!inner || ox < xlo || ox >= xhi) {
+                    max_pool_one(j, x, oy, ox, &y[ox], &arg[ox]);
+                    continue;
+                }
+                if (ox > xlo) continue;
+                const int y0 = 2 * oy - j->p;
+                for (int ki = 0; ki < 3; ki++) {
+                    const float *restrict q = x + (long)(y0 + ki) * W - j->p + 2 * xlo;
+                    float *restrict b = rb[ki];
+                    int *restrict bi = ri[ki];
+                    for (int t = 0; t < n; t++) {
+                        float v0 = q[2 * t], v1 = q[2 * t + 1], v2 = q[2 * t + 2], best = v0;
+                        int i = 0, t1 = (v1 > best) | (v1 != v1);
+                        best = t1 ? v1 : best;
+                        i = t1 ? 1 : i;
+                        int t2 = (v2 > best) | (v2 != v2);
+                        best = t2 ? v2 : best;
+                        i = t2 ? 2 : i;
+                        b[t] = best;
+                        bi[t] = i;
+                    }
+                }
+                const int c0 = y0 * W - j->p + 2 * xlo;
+                for (int t = 0; t < n; t++) {
+                    float best = rb[0][t];
+                    int i = c0 + 2 * t + ri[0][t];
+                    for (int ki = 1; ki < 3; ki++) {
+                        float v = rb[ki][t];
+                        int take = (v > best) | (v != v);
+                        best = take ? v : best;
+                        i = take ? c0 + ki * W + 2 * t + ri[ki][t] : i;
+                    }
+                    y[xlo + t] = best;
+                    arg[xlo + t] = i;
+                }
+            }
+        }
+    }
+}
+
 static void max_pool_planes(void *a, long p0, long p1)
 {
     const pool_job *j = a;
@@ -659,6 +717,10 @@ static void max_pool_planes(void *a, long p0, long p1)
     int ylo, yhi, xlo, xhi;
     interior(j->Ho, s, j->p, k, j->H, &ylo, &yhi);
     interior(Wo, s, j->p, k, W, &xlo, &xhi);
+    if (k == 3 && s == 2 && j->arg && xhi - xlo <= 4096) {
+        max_pool_planes_stem(j, p0, p1, ylo, yhi, xlo, xhi);
+        return;
+    }
     for (long pl = p0; pl < p1; pl++) {
         const float *x = j->x + pl * j->H * W;
         for (int oy = 0; oy < j->Ho; oy++) {

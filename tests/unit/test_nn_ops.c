@@ -359,6 +359,37 @@ static void check_pools(void)
         tap_ok(ok, "max_pool2d 3x3 s2 p1 on 9x%d, %s = direct evaluation, NaN propagates", W,
                record ? "recording" : "inference");
         nn_ctx_free(c);
+    }    /* the gradient goes to the window's first maximum in row-major order, as PyTorch's: inputs
+     * from {0, 1, 2} (ties in most windows, as after a ReLU), 2 planes, border windows included */
+    for (int pass = 0; pass < 2; pass++) {
+        const int W = pass ? 40 : 11, Wo = (W + 1) / 2, H = 9, Ho = 5;
+        float x[2 * 9 * 40], g[2 * 5 * 20], want[2 * 9 * 40] = { 0 };
+        rng_t own;
+        rng_seed(&own, 200 + pass);
+        for (int i = 0; i < 2 * H * W; i++) x[i] = (float)rng_below(&own, 3);
+        for (int i = 0; i < 2 * Ho * Wo; i++) g[i] = (float)(i + 1);
+        nn_ctx *c = nn_ctx_new(1 << 16);
+        nn_ctx_set_record(c, 1);
+        nn_ctx_set_train(c, 1);
+        nn_tensor *tx = nn_wrap(c, x, NN_DIMS(2, 1, H, W));
+        tx->requires_grad = 1;
+        nn_tensor *y = nn_max_pool2d(c, tx, 3, 2, 1);
+        int ok = y && nn_backward_from(c, y, g) == 0 && tx->grad;
+        for (int pl = 0; ok && pl < 2; pl++)
+            for (int oy = 0; oy < Ho; oy++)
+                for (int ox = 0; ox < Wo; ox++) {
+                    int at = -1;
+                    for (int iy = 2 * oy - 1; iy <= 2 * oy + 1; iy++)
+                        for (int ix = 2 * ox - 1; ix <= 2 * ox + 1; ix++)
+                            if (iy >= 0 && iy < H && ix >= 0 && ix < W &&
+                                (at < 0 || x[pl * H * W + iy * W + ix] > x[pl * H * W + at]))
+                                at = iy * W + ix;
+                    want[pl * H * W + at] += g[(pl * Ho + oy) * Wo + ox];
+                }
+        for (int i = 0; ok && i < 2 * H * W; i++) ok = tx->grad[i] == want[i];
+        tap_ok(ok, "max_pool2d 3x3 s2 p1 on 2 planes of 9x%d with ties: the gradient goes to each window's "
+                   "first maximum in row-major order", W);
+        nn_ctx_free(c);
     }
 }
 
