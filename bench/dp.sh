@@ -9,7 +9,7 @@
 # memory-bandwidth floor of the batch-1 DDIM call (weights read per call over the measured read
 # bandwidth).
 #
-#   bench/dp.sh [THREADS [REPEAT [BATCH]]]        (defaults 2, 3 and 64, DP's batch)
+#   bench/dp.sh [THREADS [REPEAT [BATCH]]]        (defaults 2, 3 and 64, DP's batch; 0: inference only)
 #   DOWNS="256" bench/dp.sh ...                 (only the default width)
 #
 # PyTorch is optional (Debian's python3-torch); without it the PyTorch columns say "-". It runs

@@ -5,7 +5,8 @@ size and median batch-1 inference (observation encoding with the centre crop, th
 denoising with diffusers 0.11.1's step formulas). The modules are tests/dp_torch_ref.py's (robomimic's
 hybrid encoder, DP's ConditionalUnet1D); robomimic lift's image configuration: two 84x84 cameras
 cropped to 76x76, 9 low-dim values, 7-D actions, To 2, horizon 16. Random inputs.
-Prints "train_step_ms X", "ddim<N>_ms Y" and "ddpm<N>_ms Z". Run with OMP_WAIT_POLICY=passive."""
+Prints "train_step_ms X" (not with --batch 0: inference only), "ddim<N>_ms Y" and "ddpm<N>_ms Z".
+Run with OMP_WAIT_POLICY=passive."""
 import argparse
 import importlib.util
 import os
@@ -36,7 +37,7 @@ def main():
     opt = torch.optim.AdamW(policy.parameters(), lr=1e-4, betas=(0.95, 0.999), eps=1e-8, weight_decay=1e-6)
     ac = ref.alphas_cumprod()
     betas = ref.betas()
-    B = a.batch
+    B = max(a.batch, 1)   # --batch 0: inference only, as bench/dp.c
     images = torch.rand(B, To, len(cams), 3, H, H) * 2 - 1
     lowdim = torch.rand(B * To, low) * 2 - 1
     action = torch.rand(B, Hz, A) * 2 - 1
@@ -56,7 +57,7 @@ def main():
         return enc(x, lowdim).reshape(imgs.shape[0], -1)
 
     times = []
-    for r in range(a.repeat + 2):   # two warm-up runs, as bench/dp.c
+    for r in range(a.repeat + 2 if a.batch > 0 else 0):   # two warm-up runs, as bench/dp.c
         t0 = time.perf_counter()
         cond = encode(images, lowdim, True)
         t = torch.randint(0, 100, (B,))
@@ -68,7 +69,8 @@ def main():
         opt.step()
         if r >= 2:
             times.append(time.perf_counter() - t0)
-    print("train_step_ms %.1f" % (1e3 * np.median(times)))
+    if a.batch > 0:
+        print("train_step_ms %.1f" % (1e3 * np.median(times)))
 
     policy.eval()
     T = 100
