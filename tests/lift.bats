@@ -1,7 +1,7 @@
 #!/usr/bin/env bats
 # lift.bats — the single-arm lift task through rollout: the scripted expert succeeds, the same
 # seed records identical episodes, robomimic recordings carry the robomimic observation keys,
-# and the two cameras stream to vidwrite.
+# the two cameras stream to vidwrite, and the expert's gain and max_move are settings.
 
 bats_require_minimum_version 1.5.0
 
@@ -63,4 +63,30 @@ EOF
   [ "$status" -eq 2 ]
   [ -z "$output" ]
   [[ "$stderr" == *"agentview"* ]]
+}
+
+@test "lift: the expert's gain is a setting: gain=0.3 approaches over more steps and still lifts" {
+  run --separate-stderr rollout -q -t lift -p scripted -n 3 --seed 1000 --stop-on-success --image-size 32x32
+  [ "$status" -eq 0 ]
+  default=$(grep -o '"steps":[0-9]*' <<<"$output" | head -3)
+  run --separate-stderr rollout -q -t lift -p scripted -n 3 --seed 1000 --stop-on-success --image-size 32x32 \
+    --policy-arg gain=0.3 --policy-arg max_move=0.35
+  [ "$status" -eq 0 ]
+  [ "$(grep -c '"success":true' <<<"$output")" -eq 3 ]
+  gentle=$(grep -o '"steps":[0-9]*' <<<"$output" | head -3)
+  paste <(cut -d: -f2 <<<"$default") <(cut -d: -f2 <<<"$gentle") | awk '{ if ($2 < $1 + 5) exit 1 }'
+}
+
+@test "lift: an expert setting it does not have, or out of range, is an error and records nothing" {
+  for arg in bogus=1 gain=0 gain=1.5 gain=x gain; do
+    run --separate-stderr rollout -q -t lift -p scripted -n 1 --max-steps 5 --image-size 32x32 \
+      --policy-arg "$arg" -o "$T/e.hdf5" --layout robomimic
+    [ "$status" -eq 1 ]
+    [ -z "$output" ]
+    [[ "$stderr" == *"gain"* ]]
+    [ ! -e "$T/e.hdf5" ]
+  done
+  run --separate-stderr rollout -q -t transfer_cube -p scripted -n 1 --max-steps 5 --policy-arg gain=0.3
+  [ "$status" -eq 1 ]
+  [[ "$stderr" == *"no settings"* ]]
 }

@@ -28,6 +28,7 @@
 #include "sim/task_impl.h"
 
 #include <math.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "util/error.h"
@@ -58,6 +59,7 @@ typedef struct {
     expert_phase_t phase;
     int phase_start;
     double grasp_pos[3], grasp_yaw;
+    double gain, max_move;   /* settings (lift_expert_option); 0: the defaults below */
 } lift_t;
 
 static const char *const lift_arm_joint_names[LIFT_ARM_JOINTS] = {"j1", "j2", "j3", "j4", "j5", "j6"};
@@ -295,6 +297,11 @@ static void grasp_orientation(double yaw, double quat[4])
 
 static double clampd(double v, double limit) { return v < -limit ? -limit : v > limit ? limit : v; }
 
+/* The defaults of the expert's settings gain and max_move (rollout -p scripted --policy-arg). With
+ * them the expert moves over the cube in two or three steps and holds still in x and y after it:
+ * a demonstration shows where the cube is only in its first actions and never a correction. A
+ * lower gain (e.g. 0.3) approaches over about ten steps, each action proportional to the offset
+ * left, which an image policy can read from its cameras at every step. */
 #define EXPERT_GAIN 1.0     /* fraction of the remaining error corrected per step */
 #define EXPERT_MAX_MOVE 0.35 /* action units per step */
 #define EXPERT_HOVER 0.10   /* approach height above the cube centre */
@@ -359,11 +366,25 @@ static int lift_expert(sim_task_t *t, float *action)
     mju_mulQuat(error_quat, desired, inverse);
     if (error_quat[0] < 0) mju_scl(error_quat, error_quat, -1, 4); /* the short way round */
     mju_quat2Vel(rot, error_quat, 1); /* world-frame axis * angle */
+    const double gain = p->gain > 0 ? p->gain : EXPERT_GAIN, max_move = p->max_move > 0 ? p->max_move : EXPERT_MAX_MOVE;
     for (int i = 0; i < 3; i++) {
-        action[i] = (float)clampd(EXPERT_GAIN * (target[i] - eef[i]) / LIFT_POS_SCALE, EXPERT_MAX_MOVE);
-        action[3 + i] = (float)clampd(EXPERT_GAIN * rot[i] / LIFT_ROT_SCALE, EXPERT_MAX_MOVE);
+        action[i] = (float)clampd(gain * (target[i] - eef[i]) / LIFT_POS_SCALE, max_move);
+        action[3 + i] = (float)clampd(gain * rot[i] / LIFT_ROT_SCALE, max_move);
     }
     action[6] = (float)gripper;
+    return 0;
+}
+
+static int lift_expert_option(sim_task_t *t, const char *key, const char *value)
+{
+    lift_t *p = t->priv;
+    double *slot = !strcmp(key, "gain") ? &p->gain : !strcmp(key, "max_move") ? &p->max_move : NULL;
+    if (!slot) return error_set("lift expert: no setting '%s' (it has gain and max_move)", key);
+    char *end;
+    double v = strtod(value, &end);
+    if (end == value || *end || !(v > 0 && v <= 1))
+        return error_set("lift expert: %s=%s: expected a number in (0, 1]", key, value);
+    *slot = v;
     return 0;
 }
 
@@ -386,4 +407,5 @@ const sim_task_class_t sim_task_lift = {
     .velocity = lift_velocity,
     .obs = lift_obs,
     .expert = lift_expert,
+    .expert_option = lift_expert_option,
 };

@@ -228,6 +228,12 @@ int sim_task_frame(sim_task_t *t, int camera, uint8_t *rgb)
 
 int sim_task_expert_action(sim_task_t *t, float *action) { return t->cls->expert(t, action); }
 
+int sim_task_expert_option(sim_task_t *t, const char *key, const char *value)
+{
+    if (!t->cls->expert_option) return error_set("task %s: its scripted expert has no settings (given %s)", t->info.name, key);
+    return t->cls->expert_option(t, key, value);
+}
+
 /* ---------------------------------------------------------------- helpers for the tasks */
 
 int sim_id(const mjModel *m, int type, const char *name)

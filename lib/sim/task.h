@@ -111,4 +111,8 @@ int sim_task_frame(sim_task_t *task, int camera, uint8_t *rgb);
  * reset seed. */
 int sim_task_expert_action(sim_task_t *task, float *action);
 
+/* Set one of the expert's settings (lift: gain, max_move), kept for the later episodes. -1 +
+ * error_set for a setting the task's expert does not have or a value out of its range. */
+int sim_task_expert_option(sim_task_t *task, const char *key, const char *value);
+
 #endif

@@ -39,6 +39,9 @@ typedef struct sim_task_class {
     void (*velocity)(const sim_task_t *task, float *out);
     int (*obs)(const sim_task_t *task, int index, float *out);  /* may be NULL when n_obs = 0 */
     int (*expert)(sim_task_t *task, float *action);
+    /* A setting of the expert (rollout -p scripted --policy-arg KEY=VALUE), kept across
+     * episodes; -1 + error_set for a key or value it does not take. May be NULL: no settings. */
+    int (*expert_option)(sim_task_t *task, const char *key, const char *value);
     void (*destroy)(sim_task_t *task);                           /* may be NULL */
 } sim_task_class_t;
 
