@@ -178,6 +178,15 @@ done:
     return rc;
 }
 
+int policy_apply_arg(const char *arg, int (*set)(void *context, const char *key, const char *value), void *context)
+{
+    const char *eq = strchr(arg, '=');
+    if (!eq || eq == arg || eq - arg >= 64) return error_set("--policy-arg '%s': KEY=VALUE expected", arg);
+    char key[64];
+    snprintf(key, sizeof key, "%.*s", (int)(eq - arg), arg);
+    return set(context, key, eq + 1);
+}
+
 /* Every KEY=VALUE names a setting the class lists. */
 static int check_args(const policy_class_t *cls, const policy_options_t *o)
 {
@@ -231,10 +240,7 @@ policy_t *policy_open(const char *spec, const policy_env_t *env, const policy_op
         return NULL;
     }
     for (int i = 0; i < o.n_args; i++) {
-        char key[64];
-        const char *eq = strchr(o.args[i], '=');
-        snprintf(key, sizeof key, "%.*s", (int)(eq - o.args[i]), o.args[i]);
-        if (cls->set_option(self, key, eq + 1) < 0) {
+        if (policy_apply_arg(o.args[i], cls->set_option, self) < 0) {
             error_prefix("%s: --policy-arg %s: ", spec, o.args[i]);
             cls->close(self);
             return NULL;

@@ -67,6 +67,10 @@ typedef struct {
 
 typedef struct policy policy_t;
 
+/* Split one --policy-arg "KEY=VALUE" and hand it to set(context, KEY, VALUE): its result, or -1
+ * + error_set when arg is not KEY=VALUE (a key of 1 to 63 characters). */
+int policy_apply_arg(const char *arg, int (*set)(void *context, const char *key, const char *value), void *context);
+
 /* A policy class. `self` is the class's own state (allocated by open). */
 typedef struct policy_class {
     const char *kind;              /* "scripted", "act", ... (the checkpoint's "policy" attribute) */

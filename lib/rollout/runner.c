@@ -36,6 +36,7 @@ void runner_policy_env(const sim_task_info_t *info, policy_env_t *env)
 }
 
 static int expert_action(void *task, float *action) { return sim_task_expert_action(task, action); }
+static int expert_option(void *task, const char *key, const char *value) { return sim_task_expert_option(task, key, value); }
 
 policy_t *runner_policy_open(const char *spec, sim_task_t *task, const policy_options_t *options)
 {
@@ -43,17 +44,8 @@ policy_t *runner_policy_open(const char *spec, sim_task_t *task, const policy_op
     runner_policy_env(sim_task_info(task), &env);
     if (strcmp(spec, "scripted") == 0) {
         /* --policy-arg KEY=VALUE: the expert's settings */
-        for (int i = 0; options && i < options->n_args; i++) {
-            const char *a = options->args[i], *eq = strchr(a, '=');
-            char key[64];
-            if (!eq || eq == a || eq - a >= (long)sizeof key) {
-                error_set("policy setting '%s': expected KEY=VALUE", a);
-                return NULL;
-            }
-            memcpy(key, a, (size_t)(eq - a));
-            key[eq - a] = 0;
-            if (sim_task_expert_option(task, key, eq + 1) < 0) return NULL;
-        }
+        for (int i = 0; options && i < options->n_args; i++)
+            if (policy_apply_arg(options->args[i], expert_option, task) < 0) return NULL;
         return policy_open_scripted(&env, expert_action, task);
     }
     return policy_open(spec, &env, options);
