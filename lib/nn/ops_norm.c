@@ -664,13 +664,10 @@ static void max_pool_planes_stem(const pool_job *j, long p0, long p1, int ylo, i
             long o = (pl * j->Ho + oy) * Wo;
             float *y = j->y + o;
             int *arg = j->arg + o;
-            int inner = oy >= ylo && oy < yhi;
-            for (int ox = 0; ox < Wo; ox++) {
-                if (!inner || ox < xlo || ox >= xhi) {
-                    max_pool_one(j, x, oy, ox, &y[ox], &arg[ox]);
-                    continue;
-                }
-                if (ox > xlo) continue;
+            const int inner = oy >= ylo && oy < yhi;
+            for (int ox = 0; ox < Wo; ox++)   /* the windows the border cuts */
+                if (!inner || ox < xlo || ox >= xhi) max_pool_one(j, x, oy, ox, &y[ox], &arg[ox]);
+            if (inner && n > 0) {
                 const int y0 = 2 * oy - j->p;
                 for (int ki = 0; ki < 3; ki++) {
                     const float *restrict q = x + (long)(y0 + ki) * W - j->p + 2 * xlo;
