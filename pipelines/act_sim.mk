@@ -34,6 +34,7 @@ PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 TASK          ?= transfer_cube
 DEMOS         ?= 50
 RECORD_SEED   ?= 0
+# EXPERT_ARGS: the scripted expert's settings, KEY=VALUE words (rollout -p scripted --policy-arg)
 CAMERAS       ?= top
 IMAGE_SIZE    ?= 120x160
 MAX_STEPS     ?=

@@ -28,7 +28,10 @@ stage_config = $(if $(filter help,$(MAKECMDGOALS)),$1,$(shell mkdir -p $(dir $1)
   printf '%s\n' $(foreach v,$2,'$v=$($v)') > $1.$$$$ && \
   { if cmp -s $1.$$$$ $1; then rm -f $1.$$$$; else mv -f $1.$$$$ $1; fi; } && echo $1))
 
-RECORD_VARS := TASK RECORD_SEED CAMERAS IMAGE_SIZE MAX_STEPS RECORD_ARGS
+# The scripted expert's settings when recording: KEY=VALUE words, each passed as rollout -p
+# scripted --policy-arg (rollout(1)), e.g. EXPERT_ARGS=gain=0.3 for lift's slower approach.
+EXPERT_ARGS ?=
+RECORD_VARS := TASK RECORD_SEED CAMERAS IMAGE_SIZE MAX_STEPS RECORD_ARGS EXPERT_ARGS
 EVAL_VARS   := TASK CAMERAS IMAGE_SIZE MAX_STEPS EVAL_EPISODES EVAL_SEED EVAL_CKPT EVAL_POLICY TEMPORAL_AGG \
                EVAL_ARGS VIDEO_EPISODES VIDEO_SIZE
 STEP_EVAL_VARS := TASK CAMERAS IMAGE_SIZE MAX_STEPS EVAL_EVERY_EPISODES EVAL_SEED TEMPORAL_AGG EVAL_ARGS
@@ -40,6 +43,7 @@ CFG_EVAL   := $(call stage_config,$R/config/eval.txt,$(EVAL_VARS))
 CFG_STEP_EVAL := $(if $(EVAL_EVERY),$(call stage_config,$R/config/step-eval.txt,$(STEP_EVAL_VARS)))
 
 opt = $(if $2,$1 $2)
+RECORD_EXPERT := $(EXPERT_ARGS:%=--policy-arg %)
 # The task's control rate (lift 20 Hz, the bimanual tasks 50 Hz): recorded in the checkpoint
 # (--control-hz) and the videos' frame rate.
 CONTROL_HZ ?= $(if $(filter lift,$(TASK)),20,50)
@@ -72,9 +76,10 @@ ifeq ($(LAYOUT),robomimic)
 $D/episodes.list: $(CFG_RECORD) $(CFG_DEMOS)
 	@mkdir -p $D/episodes
 	@echo "$(PIPELINE): recording $(DEMOS) scripted $(TASK) demonstrations in $D/episodes/demos.hdf5"
-	@rm -f $D/episodes/demos.hdf5
+	@rm -f $@ $D/episodes/demos.hdf5 $D/record.jsonl
 	@OPENBLAS_NUM_THREADS=1 rollout -q -p scripted -n $(DEMOS) --seed $(RECORD_SEED) --layout robomimic \
-	  -o $D/episodes/demos.hdf5 $(SIM_ARGS) $(RECORD_ARGS) > $D/record.jsonl.tmp
+	  -o $D/episodes/demos.hdf5 $(SIM_ARGS) $(RECORD_ARGS) $(RECORD_EXPERT) > $D/record.jsonl.tmp || \
+	  { rm -f $D/record.jsonl.tmp; exit 1; }
 	@mv $D/record.jsonl.tmp $D/record.jsonl
 	@echo $D/episodes/demos.hdf5 > $@.tmp && mv $@.tmp $@
 	@echo "$(PIPELINE): demonstrations: $$(awk -f $(PIPELINES)/jsonl.awk -f $(PIPELINES)/summary.awk -v mode=line $D/record.jsonl)"
@@ -86,7 +91,7 @@ $D/episodes.list: $(CFG_RECORD) $(CFG_DEMOS)
 	@seeds=$$(seq $(RECORD_SEED) $$(($(RECORD_SEED) + $(DEMOS) - 1))); \
 	for s in $$seeds; do [ -e $D/episodes/episode_$$s.json ] || echo $$s; done | \
 	  OPENBLAS_NUM_THREADS=1 parallel -j $(JOBS) --halt now,fail=1 \
-	  'rollout -q -p scripted -n 1 --seed {} -o $D/episodes $(SIM_ARGS) $(RECORD_ARGS) | grep -v "\"summary\"" > $D/episodes/episode_{}.tmp && mv $D/episodes/episode_{}.tmp $D/episodes/episode_{}.json'; \
+	  'rollout -q -p scripted -n 1 --seed {} -o $D/episodes $(SIM_ARGS) $(RECORD_ARGS) $(RECORD_EXPERT) | grep -v "\"summary\"" > $D/episodes/episode_{}.tmp && mv $D/episodes/episode_{}.tmp $D/episodes/episode_{}.json'; \
 	for s in $$seeds; do cat $D/episodes/episode_$$s.json; done > $D/record.jsonl; \
 	rollout --summarize $D/record.jsonl >> $D/record.jsonl; \
 	for s in $$seeds; do echo $D/episodes/episode_$$s.hdf5; done > $@.tmp && mv $@.tmp $@; \

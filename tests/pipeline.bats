@@ -310,6 +310,26 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   [ "$output" = "make: Nothing to be done for 'all'." ]
 }
 
+@test "dp_sim: EXPERT_ARGS reach the scripted expert and re-record; an unknown setting fails, nothing recorded" {
+  rec() { make --no-print-directory -f "$PIPELINES/dp_sim.mk" TASK=lift DEMOS=1 MAX_STEPS=80 JOBS=1 RUN_DIR=r "$@" record; }
+  steps() { grep -o '"steps":[0-9]*' r/record.jsonl | head -n 1; }
+  run rec
+  [ "$status" -eq 0 ]
+  [ "$(steps)" = '"steps":28' ]
+  # lift's expert at gain 0.3 approaches over more steps: the new setting re-records
+  run rec EXPERT_ARGS=gain=0.3
+  [ "$status" -eq 0 ]
+  [ "$(steps)" = '"steps":36' ]
+  grep -qx 'EXPERT_ARGS=gain=0.3' r/config/record.txt
+  run rec EXPERT_ARGS=gain=0.3
+  [[ "$output" == *"Nothing to be done"* ]]
+  run rec EXPERT_ARGS=speed=2
+  [ "$status" -ne 0 ]
+  [[ "$output" == *speed* ]]
+  [ ! -e r/episodes.list ]
+  [ ! -e r/episodes/demos.hdf5 ]
+}
+
 # ---------------------------------------------------------------- ibc_sim.mk
 @test "ibc_sim: lift end to end at toy size on the shared stage rules, Langevin inference; a second make does nothing" {
   [ -z "${ILT_ASAN:-}" ] || skip "pipeline training runs on the normal build only"
