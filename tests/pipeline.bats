@@ -331,6 +331,25 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
 }
 
 # ---------------------------------------------------------------- ibc_sim.mk
+@test "dp_sim: lift with images defaults to the CPU recipe of docs/results.md; with NET=transformer only to its data" {
+  plan() { make --no-print-directory -n -f "$PIPELINES/dp_sim.mk" TASK=lift RUN_DIR=r "$@" train; }
+  run plan ENCODER=hybrid
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"--cameras agentview,robot0_eye_in_hand"*"--policy-arg gain=0.3"* ]]
+  [[ "$output" == *"--lowdim observation.robot0_eef_pos,observation.robot0_eef_quat,observation.robot0_gripper_qpos "* ]]
+  [[ "$output" == *"--down-dims 128,256,512"*"--lr 3e-4 --warmup 200 --batch-size 32"* ]]
+  [[ "$output" == *"--steps 5000"* ]]
+  run plan ENCODER=hybrid NET=transformer
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"--policy-arg gain=0.3"* ]]
+  [[ "$output" != *"--down-dims"* && "$output" != *"--lr "* ]]
+  # the low-dimensional recipe keeps the default expert, one camera and the object's pose
+  run plan
+  [ "$status" -eq 0 ]
+  [[ "$output" != *"gain="* && "$output" != *"--down-dims"* ]]
+  [[ "$output" == *"--cameras agentview "* && "$output" == *"--lowdim observation.object,"* ]]
+}
+
 @test "ibc_sim: lift end to end at toy size on the shared stage rules, Langevin inference; a second make does nothing" {
   [ -z "${ILT_ASAN:-}" ] || skip "pipeline training runs on the normal build only"
   ibc_sim() {
