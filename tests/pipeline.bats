@@ -331,7 +331,7 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
 }
 
 # ---------------------------------------------------------------- ibc_sim.mk
-@test "dp_sim: lift with images defaults to the CPU recipe of docs/results.md; with NET=transformer only to its data" {
+@test "dp_sim: lift with images defaults to the CPU recipe of docs/results.md; NET=transformer and ibc_sim only to its data" {
   plan() { make --no-print-directory -n -f "$PIPELINES/dp_sim.mk" TASK=lift RUN_DIR=r "$@" train; }
   run plan ENCODER=hybrid
   [ "$status" -eq 0 ]
@@ -348,6 +348,11 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   [ "$status" -eq 0 ]
   [[ "$output" != *"gain="* && "$output" != *"--down-dims"* ]]
   [[ "$output" == *"--cameras agentview "* && "$output" == *"--lowdim observation.object,"* ]]
+  # ibc_sim records and observes lift with images the same way
+  run make --no-print-directory -n -f "$PIPELINES/ibc_sim.mk" TASK=lift RUN_DIR=r ENCODER=hybrid train
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"--cameras agentview,robot0_eye_in_hand"*"--policy-arg gain=0.3"* ]]
+  [[ "$output" == *"--lowdim observation.robot0_eef_pos,observation.robot0_eef_quat,observation.robot0_gripper_qpos "* ]]
 }
 
 @test "ibc_sim: lift end to end at toy size on the shared stage rules, Langevin inference; a second make does nothing" {
