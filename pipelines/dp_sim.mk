@@ -23,19 +23,7 @@ TASK          ?= lift
 DEMOS         ?= 200
 RECORD_SEED   ?= 1000
 LAYOUT        ?= $(if $(filter lift,$(TASK)),robomimic,act)
-# The observation: ENCODER lowdim uses OBS_KEYS alone; hybrid adds the CAMERAS.
-ENCODER       ?= lowdim
-LIFT_IMAGES   := $(and $(filter lift,$(TASK)),$(filter-out lowdim,$(ENCODER)))
-CAMERAS       ?= $(if $(filter lift,$(TASK)),$(if $(LIFT_IMAGES),agentview$(comma)robot0_eye_in_hand,agentview),top)
-EXPERT_ARGS   ?= $(if $(LIFT_IMAGES),gain=0.3)
-IMAGE_SIZE    ?= 84x84
-MAX_STEPS     ?=
-OBS_KEYS      ?= $(if $(filter lift,$(TASK)),$(if $(LIFT_IMAGES),,object) robot0_eef_pos robot0_eef_quat robot0_gripper_qpos)
-# The low-dim normaliser (the trainer's --lowdim-norm, empty: limits, quaternions as they are)
-# and its range_eps: in lift's scripted demonstrations the cube's tilt spans ~1e-3, which limits
-# would magnify ~2000 times (dp-train(1)); 0.01 only shifts it
-LOWDIM_NORM   ?=
-LOWDIM_RANGE_EPS ?= $(if $(filter lift,$(TASK)),0.01)
+include $(PIPELINES)/sim_obs.mk
 # Model and training; empty means dp-train's own default.
 NET           ?= unet
 LIFT_IMAGES_C := $(if $(filter unet,$(NET)),$(LIFT_IMAGES))

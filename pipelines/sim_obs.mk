@@ -1,0 +1,19 @@
+# pipelines/sim_obs.mk — the observation of dp_sim.mk and ibc_sim.mk: encoder, cameras, the
+# low-dimensional keys and their normaliser, and the data lift with images needs. Included after
+# TASK; every variable can be given on the command line.
+# The observation: ENCODER lowdim uses OBS_KEYS alone; hybrid adds the CAMERAS.
+ENCODER       ?= lowdim
+# lift with images: both cameras, the robot's state without the object's pose, and the scripted
+# expert at gain 0.3, whose slower approach shows the cube's place in more of the images
+# (docs/results.md, Diffusion Policy: lift with images, expert at gain 0.3)
+LIFT_IMAGES   := $(and $(filter lift,$(TASK)),$(filter-out lowdim,$(ENCODER)))
+CAMERAS       ?= $(if $(filter lift,$(TASK)),$(if $(LIFT_IMAGES),agentview$(comma)robot0_eye_in_hand,agentview),top)
+EXPERT_ARGS   ?= $(if $(LIFT_IMAGES),gain=0.3)
+IMAGE_SIZE    ?= 84x84
+MAX_STEPS     ?=
+OBS_KEYS      ?= $(if $(filter lift,$(TASK)),$(if $(LIFT_IMAGES),,object) robot0_eef_pos robot0_eef_quat robot0_gripper_qpos)
+# The low-dim normaliser (the trainer's --lowdim-norm, empty: limits, quaternions as they are)
+# and its range_eps: in lift's scripted demonstrations the cube's tilt spans ~1e-3, which limits
+# would magnify ~2000 times (dp-train(1)); 0.01 only shifts it
+LOWDIM_NORM   ?=
+LOWDIM_RANGE_EPS ?= $(if $(filter lift,$(TASK)),0.01)
