@@ -123,12 +123,17 @@ man_commands() {
 }
 
 @test "README: the pipeline variables it sets exist in the pipeline it runs" {
-    local bad="" line mk var
+    local bad="" line mk var inc files
     while IFS= read -r line; do
         mk=$(grep -o 'pipelines/[a-z_]*\.mk' <<<"$line" | head -1)
         [ -n "$mk" ] || continue
+        # the pipeline and the files it includes from pipelines/
+        files=("$ROOT/$mk")
+        for inc in $(sed -n 's|^include \$(PIPELINES)/\([a-z_]*\.mk\)$|\1|p' "$ROOT/$mk"); do
+            files+=("$ROOT/pipelines/$inc")
+        done
         for var in $(grep -o '\b[A-Z_]*=' <<<"$line" | tr -d = | sort -u); do
-            grep -qE "^$var[[:space:]]*[?:]?=" "$ROOT/$mk" || bad="$bad $mk:$var"
+            cat "${files[@]}" | grep -qE "^$var[[:space:]]*[?:]?=" || bad="$bad $mk:$var"
         done
     done < <(markdown_shell "$ROOT/README.md" | sed -e ':a' -e '/\\$/N; s/\\\n//; ta')
     echo "unknown:$bad"
