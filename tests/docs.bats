@@ -133,7 +133,7 @@ man_commands() {
             files+=("$ROOT/pipelines/$inc")
         done
         for var in $(grep -o '\b[A-Z_]*=' <<<"$line" | tr -d = | sort -u); do
-            cat "${files[@]}" | grep -qE "^$var[[:space:]]*[?:]?=" || bad="$bad $mk:$var"
+            grep -qE "^$var[[:space:]]*[?:]?=" "${files[@]}" || bad="$bad $mk:$var"
         done
     done < <(markdown_shell "$ROOT/README.md" | sed -e ':a' -e '/\\$/N; s/\\\n//; ta')
     echo "unknown:$bad"
