@@ -13,7 +13,8 @@
  * [800, 512] x [512, 3200] product). Each element of C is summed over its K blocks in order,
  * and within a block in k order by one FMA chain; the first block writes C (beta = 0) or adds
  * to it, the later ones add. So an element's value depends on K and the variant only, not on
- * where the slices and blocks fall: any thread count gives the same bits.
+ * where the slices and blocks fall: any thread count gives the same bits. A product whose shape
+ * fits the tile much better transposed runs as C^T = op(B)^T op(A)^T (swap_pays), same bits.
  *
  * Threads: one slice of C per pool thread, whole tiles of rows when M >= N (each thread then
  * copies all of B) or of columns otherwise (each copies all of A): the copied operand is the
@@ -229,6 +230,58 @@ static void scale_only(int M, int N, float beta, float *C, int ldc)
         for (int c = 0; c < N; c++) C[(long)i * ldc + c] = beta == 0.0f ? 0.0f : C[(long)i * ldc + c] * beta;
 }
 
+/* dst[c * ldd + r] = src[r * lds + c] for r < rows, c < cols: in 32x32 blocks (a row-by-row
+ * loop strides one of the two matrices by a whole row per float) */
+static void transpose(const float *src, long lds, int rows, int cols, float *dst, long ldd)
+{
+    for (int r0 = 0; r0 < rows; r0 += 32)
+        for (int c0 = 0; c0 < cols; c0 += 32) {
+            int r1 = r0 + 32 < rows ? r0 + 32 : rows, c1 = c0 + 32 < cols ? c0 + 32 : cols;
+            for (int c = c0; c < c1; c++)
+                for (int r = r0; r < r1; r++) dst[(long)c * ldd + r] = src[(long)r * lds + c];
+        }
+}
+
+/* Tiles cover C in whole MR x NR blocks; a dimension that is not a multiple of its side pays for
+ * the padding (ResNet18's layer4 at 84x84: 72 columns in 96, three panels of 32; its 512 rows
+ * are 43 tiles of 12). Computing C^T = op(B)^T op(A)^T instead puts N on the rows and M on the
+ * columns (72 rows are six tiles of 12, 512 columns sixteen panels). C's transposition there and
+ * back costs about a nanosecond per element, the product K/100 ns per element (2K flops at
+ * 200 GFLOP/s): so the swap is taken when it covers at least a tenth less padded area and that
+ * share times K is at least 100. Measured on one Zen 5 core (bench/kernels): layer4's forward
+ * [512, 72] K 4608 and its dcols [4608, 72] K 512 gain about 40% and 60%; layer1's forward
+ * [64, 3528] K 576 (a ninth less area, 64 by the rule) lost 10%, conv1's [64, 14112] K 147 a
+ * third. Each element of C^T is the same k-ordered FMA chain (a b = b a), started from the same
+ * C value, so the bits do not change. */
+static int swap_pays(const nn_tile_kernel *T, int M, int N, int K)
+{
+    if (!T) return 0;
+    long as_is = (long)round_up(M, T->mr) * round_up(N, T->nr), swapped = (long)round_up(N, T->mr) * round_up(M, T->nr);
+    double saved = 1.0 - (double)swapped / (double)as_is;
+    return saved >= 0.1 && saved * K >= 100.0;
+}
+
+/* C^T's scratch, per calling thread */
+static __thread float *swap_c;
+static __thread size_t swap_c_cap;
+
+static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                 const float *B, int ldb, float beta, float *C, int ldc);
+
+/* C = alpha op(A) op(B) + beta C as C^T = alpha op(B)^T op(A)^T + beta C^T in a scratch; 0 when
+ * the scratch cannot be had */
+static int gemm_swapped(int threaded, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
+                        int lda, const float *B, int ldb, float beta, float *C, int ldc)
+{
+    float *ct = grow(&swap_c, &swap_c_cap, (size_t)M * N);
+    if (!ct) return 0;
+    if (beta != 0.0f) transpose(C, ldc, M, N, ct, M);
+    /* op(B)^T is B as stored read with the other transposition flag, and likewise op(A)^T */
+    gemm(threaded, !trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, beta, ct, M);
+    transpose(ct, M, N, M, C, ldc);
+    return 1;
+}
+
 static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                  const float *B, int ldb, float beta, float *C, int ldc)
 {
@@ -239,6 +292,8 @@ static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, fl
     }
     int variant = nn_kernel();
     const nn_tile_kernel *T = variant == NN_KERNEL_OPENBLAS ? NULL : nn_tile_general(variant);
+    if (swap_pays(T, M, N, K) && gemm_swapped(threaded, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        return;
     int by_rows = M >= N, unit = T ? (by_rows ? T->mr : T->nr) : OPENBLAS_UNIT;
     gemm_job j = { trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows, unit, alpha, beta, A, B, C, T };
     long units = ((by_rows ? M : N) + unit - 1) / unit;

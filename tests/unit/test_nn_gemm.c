@@ -171,7 +171,7 @@ int main(int argc, char **argv)
                                     { 12, 32, 256 }, { 25, 70, 300 },  { 37, 129, 40 }, { 100, 65, 513 },
                                     { 150, 47, 90 }, { 5, 2100, 9 },   { 2, 3, 700 } };
     static const float ab[][2] = { { 1.0f, 0.0f }, { 0.5f, 1.0f }, { -1.5f, 0.25f } };
-    static const shape split[] = { { 97, 130, 300 }, { 260, 70, 150 }, { 800, 64, 48 } };
+    static const shape split[] = { { 97, 130, 300 }, { 260, 70, 150 }, { 800, 64, 48 }, { 512, 72, 600 } };
     for (int v = 0; v < NN_KERNEL_COUNT; v++) {
         if (!nn_kernel_supported(v)) {
             tap_ok(1, "# skip %s: this CPU lacks it", nn_kernel_name(v));
@@ -197,6 +197,8 @@ int main(int argc, char **argv)
         for (int t = 0; t < 4; t++) {
             same_bits_case((shape){ 37, 70, 600 }, t >> 1, t & 1);
             same_bits_case((shape){ 260, 45, 130 }, t >> 1, t & 1);
+            /* the 12x32 tile computes this one as C^T (gemm.c's swap_pays), the 6x16 as C */
+            same_bits_case((shape){ 512, 72, 600 }, t >> 1, t & 1);
         }
     /* a variant the CPU lacks is refused */
     for (int v = 0; v < NN_KERNEL_COUNT; v++)
