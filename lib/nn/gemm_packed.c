@@ -226,27 +226,41 @@ static void pgemm_range(void *arg, long s0, long s1)
 /* A packed into row tiles: dst [ceil(M/mr)][K][mr], rows past M zero */
 typedef struct { const float *A; long ars, aks; int M, K, mr; float *dst; } apack_job;
 
+/* tiles [t0, t1), k in [k0, k1) of an im2col matrix [K, P] (the rows of a tile adjacent in
+ * memory): walk each k's row once per block of 16 tiles (16 * mr contiguous floats), writing 16
+ * tile streams */
+static void apack_columns(const apack_job *j, long t0, long t1, int k0, int k1)
+{
+    const int MR = j->mr;
+    for (long tb = t0; tb < t1; tb += 16) {
+        long te = tb + 16 < t1 ? tb + 16 : t1;
+        for (int k = k0; k < k1; k++) {
+            const float *a = j->A + (size_t)k * j->aks;
+            for (long t = tb; t < te; t++) {
+                float *d = j->dst + ((size_t)t * j->K + k) * MR;
+                int i0 = (int)t * MR, mr = j->M - i0 < MR ? j->M - i0 : MR;
+                for (int r = 0; r < MR; r++) d[r] = r < mr ? a[i0 + r] : 0.0f;
+            }
+        }
+    }
+}
+
+/* k in [k0, k1) of every tile: a Diffusion Policy UNet's convolutions at batch 1 have one to
+ * three tiles (4 to 16 positions) but K up to 10240, and their copy by one thread while the
+ * other waited was about 8% of that thread's time in a DDIM call */
+static void apack_depth(void *arg, long k0, long k1)
+{
+    const apack_job *j = arg;
+    apack_columns(j, 0, (j->M + j->mr - 1) / j->mr, (int)k0, (int)k1);
+}
+
 /* tiles [t0, t1) */
 static void apack_tiles(void *arg, long t0, long t1)
 {
     const apack_job *j = arg;
     const int MR = j->mr;
     if (j->ars == 1) {
-        /* the rows of a tile are adjacent in memory (an im2col matrix [K, P]): walk each k's
-         * row once per block of 16 tiles (16 * mr contiguous floats), writing 16 tile streams */
-        for (long tb = t0; tb < t1; tb += 16) {
-            long te = tb + 16 < t1 ? tb + 16 : t1;
-            for (int k = 0; k < j->K; k++) {
-                const float *a = j->A + (size_t)k * j->aks;
-                for (long t = tb; t < te; t++) {
-                    float *d = j->dst + ((size_t)t * j->K + k) * MR;
-                    int i0 = (int)t * MR, mr = j->M - i0 < MR ? j->M - i0 : MR;
-                    if (mr == MR) memcpy(d, a + i0, MR * sizeof(float));
-                    else
-                        for (int r = 0; r < MR; r++) d[r] = r < mr ? a[i0 + r] : 0.0f;
-                }
-            }
-        }
+        apack_columns(j, t0, t1, 0, j->K);
         return;
     }
     for (long t = t0; t < t1; t++) {
@@ -297,6 +311,7 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
      * thread while the other waited cost 5-9% of the product (interleaved runs). Reading A in
      * place instead, six row streams into the tile, was 5-10% slower than the copy at 100 rows. */
     if (serial) apack_tiles(&aj, 0, tiles);
+    else if (ars == 1 && tiles < 6) nn_parallel_for(P->K, 512, apack_depth, &aj);
     else nn_parallel_for(tiles, 3, apack_tiles, &aj);
     pgemm_job j = { M, n0, n, MR, NR, apack_buf, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR,
                     row_block(M, MR), T->tile };
