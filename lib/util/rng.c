@@ -2,6 +2,9 @@
 #include "util/rng.h"
 
 #include <math.h>
+#ifdef __SSE2__
+#include <immintrin.h>
+#endif
 
 static uint64_t splitmix64(uint64_t *x)
 {
@@ -19,9 +22,9 @@ void rng_seed(rng_t *rng, uint64_t seed)
     for (int i = 0; i < 4; i++) rng->s[i] = splitmix64(&x);
 }
 
-uint64_t rng_u64(rng_t *rng)
+/* one step of xoshiro256**, inlined into the bulk fills */
+static inline uint64_t next(uint64_t *s)
 {
-    uint64_t *s = rng->s;
     uint64_t result = rotl(s[1] * 5, 7) * 9;
     uint64_t t = s[1] << 17;
     s[2] ^= s[0];
@@ -32,6 +35,8 @@ uint64_t rng_u64(rng_t *rng)
     s[3] = rotl(s[3], 45);
     return result;
 }
+
+uint64_t rng_u64(rng_t *rng) { return next(rng->s); }
 
 rng_t rng_keyed(uint64_t seed, uint64_t step, uint64_t index)
 {
@@ -96,17 +101,30 @@ void rng_fill_normal(rng_t *rng, float *out, size_t n, float mean, float std)
 
 void rng_fill_dropout(rng_t *rng, float *out, size_t n, float keep, float scale)
 {
-    /* one 64-bit draw gives four 16-bit uniforms: threshold compare, no float conversion */
+    /* one 64-bit draw gives four 16-bit uniforms: threshold compare, no float conversion. The
+     * four compares and selects of a draw run in one SSE register (the scalar form spent about
+     * three times as long per value as the generator itself). */
     uint32_t threshold = (uint32_t)(keep * 65536.0f + 0.5f);
+    uint64_t s[4] = { rng->s[0], rng->s[1], rng->s[2], rng->s[3] };
     size_t i = 0;
+#ifdef __SSE2__
+    const __m128i thr = _mm_set1_epi32((int)threshold), zero = _mm_setzero_si128();
+    const __m128 sc = _mm_set1_ps(scale);
     for (; i + 3 < n; i += 4) {
-        uint64_t r = rng_u64(rng);
+        __m128i u = _mm_unpacklo_epi16(_mm_cvtsi64_si128((long long)next(s)), zero);   /* 16-bit k in lane k */
+        _mm_storeu_ps(out + i, _mm_and_ps(_mm_castsi128_ps(_mm_cmplt_epi32(u, thr)), sc));
+    }
+#else
+    for (; i + 3 < n; i += 4) {
+        uint64_t r = next(s);
         for (int k = 0; k < 4; k++) out[i + k] = ((uint32_t)((r >> (16 * k)) & 0xffff) < threshold) ? scale : 0.0f;
     }
+#endif
     if (i < n) {
-        uint64_t r = rng_u64(rng);
+        uint64_t r = next(s);
         for (int k = 0; i < n; i++, k++) out[i] = ((uint32_t)((r >> (16 * k)) & 0xffff) < threshold) ? scale : 0.0f;
     }
+    for (int k = 0; k < 4; k++) rng->s[k] = s[k];
 }
 
 void rng_shuffle(rng_t *rng, int64_t *idx, size_t n)

@@ -124,6 +124,29 @@ int main(void)
     long kept = 0;
     for (int i = 0; i < N; i++) kept += x[i] != 0;
     tap_ok(fabs((double)kept / N - 0.9) < 0.005, "dropout keeps 90%% (%.4f)", (double)kept / N);
+    /* the mask is the definition's (four 16-bit uniforms per draw, low bits first, kept below
+     * round(keep * 65536)) for every tail length, keep and seed: the vector fill and the
+     * generator state it leaves behind */
+    int as_defined = 1;
+    for (int len = 0; len < 40 && as_defined; len++)
+        for (int q = 1; q <= 3; q++) {
+            float keep = q * 0.3f, scale = 1 / keep;
+            rng_t g1, g2;
+            rng_seed(&g1, (uint64_t)len * 7 + q);
+            g2 = g1;
+            float m[40];
+            rng_fill_dropout(&g1, m, (size_t)len, keep, scale);
+            uint32_t thr = (uint32_t)(keep * 65536.0f + 0.5f);
+            for (int i = 0; i < len; i += 4) {
+                uint64_t r = rng_u64(&g2);
+                for (int k = 0; k < 4 && i + k < len; k++) {
+                    float want = (uint32_t)((r >> (16 * k)) & 0xffff) < thr ? scale : 0.0f;
+                    if (memcmp(&m[i + k], &want, sizeof want)) as_defined = 0;
+                }
+            }
+            if (rng_u64(&g1) != rng_u64(&g2)) as_defined = 0;
+        }
+    tap_ok(as_defined, "dropout mask as defined, every tail length, generator state after it");
     int64_t idx[10];
     for (int i = 0; i < 10; i++) idx[i] = i;
     rng_shuffle(&a, idx, 10);
