@@ -264,11 +264,7 @@ static int write_frame(rollout_t *r, stream_writer *w, long episode, int step, c
             if (sim_task_frame(r->task, c, r->frame_rgb[c]) < 0) return -1;
             rgb = r->frame_rgb[c];
         }
-        char name[128];
-        snprintf(name, sizeof name, "observation.images.%s", info->camera_names[c]);
-        npy_array *a = stream_sample_add(&r->sample, name, NPY_U8, 3, (int64_t[]){h, wd, 3});
-        if (!a) return -1;
-        memcpy(a->data, rgb, (size_t)h * wd * 3);
+        if (frame_sample_add_camera(&r->sample, info->camera_names[c], h, wd, rgb) < 0) return -1;
     }
     return stream_writer_put(w, &r->sample);
 }
@@ -365,14 +361,11 @@ static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *s
         else if (recording_finish(&r->act) < 0) return -1;
     }
     if (r->robomimic && (!o->only_success || success) && episode_buffer_write(&r->demo, r->robomimic) < 0) return -1;
-    fprintf(results,
-            "{\"task\":\"%s\",\"policy\":\"%s\",\"episode\":%ld,\"seed\":%llu,\"steps\":%d,\"max_reward\":%d,"
-            "\"reward_stages\":%d,\"success\":%s,\"success_lenient\":%s,\"return\":%.4f,\"wall_s\":%.3f}\n",
-            info->name, policy_kind(r->policy), i, (unsigned long long)seed, steps, status->max_stage,
-            info->max_reward, success ? "true" : "false", status->success_lenient ? "true" : "false",
-            status->episode_return, wall);
-    fflush(results);
-    results_summary_add(summary, success, status->success_lenient, status->max_stage, status->episode_return, wall);
+    results_episode_t line = {.task = info->name, .policy = policy_kind(r->policy), .episode = i, .seed = seed,
+                              .steps = steps, .max_stage = status->max_stage, .max_reward = info->max_reward,
+                              .success = success, .success_lenient = status->success_lenient,
+                              .episode_return = status->episode_return, .wall = wall};
+    results_episode_print(results, &line, summary);
     return success;
 }
 

@@ -53,6 +53,17 @@ size_t frame_caption(const frame_status_t *f, char *text, size_t size)
     return n;
 }
 
+int frame_sample_add_camera(stream_sample *s, const char *camera, int height, int width, const uint8_t *rgb)
+{
+    char name[128];
+    if ((size_t)snprintf(name, sizeof name, "observation.images.%s", camera) >= sizeof name)
+        return error_set("frame sample: camera name '%s' too long", camera);
+    npy_array *a = stream_sample_add(s, name, NPY_U8, 3, (int64_t[]){height, width, 3});
+    if (!a) return -1;
+    memcpy(a->data, rgb, (size_t)height * width * 3);
+    return 0;
+}
+
 /* ---------------------------------------------------------------- reading camera images */
 
 const char *frame_camera_of_field(const char *field)

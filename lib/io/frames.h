@@ -1,6 +1,6 @@
 /* frames.h — the frame samples rollout streams for videos and stills (ilt-stream(5), "Frame
  * samples"): a sample's key "ep<seed>_t<step>", the scalars below, and one
- * observation.images.<camera> (H,W,3) uint8 field per camera, added by the caller.
+ * observation.images.<camera> (H,W,3) uint8 field per camera (frame_sample_add_camera).
  *
  *   frame_status_t f = {.episode = seed, .frame = t, .stage = 2, .max_reward = 4, .success = 0};
  *   frame_sample_begin(&sample, &f);        // key and scalars; then the images
@@ -30,6 +30,9 @@ enum { FRAME_HAS_EPISODE = 1, FRAME_HAS_FRAME = 2, FRAME_HAS_STAGE = 4, FRAME_HA
 
 /* Reset s to a frame sample of f (key and every scalar). 0, or -1 with error_set. */
 int frame_sample_begin(stream_sample *s, const frame_status_t *f);
+/* Add camera's image, height x width x 3 uint8 rgb, as field observation.images.<camera>. 0, or -1
+ * with error_set. */
+int frame_sample_add_camera(stream_sample *s, const char *camera, int height, int width, const uint8_t *rgb);
 /* The scalars a sample has, their bits in f->present (0: none of them). */
 void frame_sample_status(const stream_sample *s, frame_status_t *f);
 /* "seed S  stage K/M  success" from the fields present; "" when none of seed, stage and success

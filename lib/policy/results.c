@@ -18,6 +18,17 @@ void results_summary_add(results_summary_t *s, int success, int lenient, int max
     s->wall += wall;
 }
 
+void results_episode_print(FILE *out, const results_episode_t *e, results_summary_t *s)
+{
+    fprintf(out,
+            "{\"task\":\"%s\",\"policy\":\"%s\",\"episode\":%ld,\"seed\":%llu,\"steps\":%d,\"max_reward\":%d,"
+            "\"reward_stages\":%d,\"success\":%s,\"success_lenient\":%s,\"return\":%.4f,\"wall_s\":%.3f}\n",
+            e->task, e->policy, e->episode, e->seed, e->steps, e->max_stage, e->max_reward,
+            e->success ? "true" : "false", e->success_lenient ? "true" : "false", e->episode_return, e->wall);
+    fflush(out);
+    if (s) results_summary_add(s, e->success, e->success_lenient, e->max_stage, e->episode_return, e->wall);
+}
+
 /* 95% Wilson score interval of k successes in n trials. */
 void results_wilson95(long k, long n, double *low, double *high)
 {

@@ -16,6 +16,19 @@ typedef struct {
 } results_summary_t;
 
 void results_summary_add(results_summary_t *s, int success, int lenient, int max_stage, double ret, double wall);
+
+/* One episode's outcome: rollout's result line, the one results_summary_read reads back. */
+typedef struct {
+    const char *task, *policy;
+    long episode;
+    unsigned long long seed;
+    int steps, max_stage, max_reward, success, success_lenient;
+    double episode_return, wall;
+} results_episode_t;
+/* Print e as one JSON line ({"task", "policy", "episode", "seed", "steps", "max_reward" (the
+ * stage reached), "reward_stages", "success", "success_lenient", "return", "wall_s"}), flushed,
+ * and add it to s (NULL: print only). */
+void results_episode_print(FILE *out, const results_episode_t *e, results_summary_t *s);
 /* 95% Wilson score interval of k successes in n trials ([0,1] when n = 0). */
 void results_wilson95(long k, long n, double *low, double *high);
 /* One JSON line: {"summary":true, "task", "episodes", "successes", "success_rate",
