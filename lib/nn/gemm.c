@@ -57,8 +57,8 @@ static float *grow(float **buf, size_t *cap, size_t floats)
 
 /* dst[k][r] = src[r * lds + k] for r < rows, k < kc, and 0 for rows <= r < W: `rows` rows of
  * an operand laid out along k, transposed into a tile or panel W wide. 8x8 blocks go through
- * AVX registers, 4x4 ones through SSE (a scalar loop stored one float per cycle with a W-float stride, and was a
- * sixth of a product's time). */
+ * AVX registers, 4x4 ones through SSE (a scalar loop stored one float per cycle with a W-float
+ * stride, and was a sixth of a product's time). */
 #ifdef __AVX__
 /* an 8x8 block: dst[k * W + r] = src[r * lds + k] for r, k < 8 */
 static inline void transpose8(const float *src, long lds, float *dst, int W)

@@ -99,6 +99,12 @@ void rng_fill_normal(rng_t *rng, float *out, size_t n, float mean, float std)
     if (i < n) out[i] = mean + std * (float)rng_normal(rng);
 }
 
+/* value k (0-3) of a draw's dropout mask: its k-th 16 bits against the threshold */
+static inline float mask_value(uint64_t r, int k, uint32_t threshold, float scale)
+{
+    return (uint32_t)((r >> (16 * k)) & 0xffff) < threshold ? scale : 0.0f;
+}
+
 void rng_fill_dropout(rng_t *rng, float *out, size_t n, float keep, float scale)
 {
     /* one 64-bit draw gives four 16-bit uniforms: threshold compare, no float conversion. The
@@ -114,15 +120,10 @@ void rng_fill_dropout(rng_t *rng, float *out, size_t n, float keep, float scale)
         __m128i u = _mm_unpacklo_epi16(_mm_cvtsi64_si128((long long)next(s)), zero);   /* 16-bit k in lane k */
         _mm_storeu_ps(out + i, _mm_and_ps(_mm_castsi128_ps(_mm_cmplt_epi32(u, thr)), sc));
     }
-#else
-    for (; i + 3 < n; i += 4) {
-        uint64_t r = next(s);
-        for (int k = 0; k < 4; k++) out[i + k] = ((uint32_t)((r >> (16 * k)) & 0xffff) < threshold) ? scale : 0.0f;
-    }
 #endif
-    if (i < n) {
+    for (; i < n; i += 4) {   /* the tail (every value without SSE2) */
         uint64_t r = next(s);
-        for (int k = 0; i < n; i++, k++) out[i] = ((uint32_t)((r >> (16 * k)) & 0xffff) < threshold) ? scale : 0.0f;
+        for (int k = 0; k < 4 && i + k < n; k++) out[i + k] = mask_value(r, k, threshold, scale);
     }
     for (int k = 0; k < 4; k++) rng->s[k] = s[k];
 }
