@@ -29,16 +29,35 @@ static void check_params(void)
     tap_ok(nn_param(ps, "layer.bias", 0, NN_DIMS(2)) == NULL && strstr(error_get(), "twice"), "params: duplicate name refused (%s)", error_get());
     /* registering more moves the block: tensors are re-pointed */
     w->data[5] = 7.0f;
+    w->grad[3] = -2.0f;
+    int fresh_zero = 1;
     for (int i = 0; i < 200; i++) {
         char name[32];
         snprintf(name, sizeof name, "extra.%d", i);
-        nn_param(ps, name, 0, NN_DIMS(64));
+        nn_tensor *e = nn_param(ps, name, 0, NN_DIMS(64));
+        for (int k = 0; k < 64; k++) fresh_zero &= e->data[k] == 0.0f && e->grad[k] == 0.0f;
+        e->data[i % 64] = (float)i;   /* written before the next growth, read after it */
     }
-    tap_ok(w->data[5] == 7.0f && w->data == ps->data + nn_param_info_of(ps, w)->offset, "params: values survive growth, pointers follow");
+    nn_tensor *big = nn_param(ps, "big", 0, NN_DIMS(1 << 20));   /* several doublings at once */
+    for (long k = 0; k < big->size; k += 4093) fresh_zero &= big->data[k] == 0.0f && big->grad[k] == 0.0f;
+    int kept = 1;
+    for (int i = 0; i < 200; i++) {
+        char name[32];
+        snprintf(name, sizeof name, "extra.%d", i);
+        kept &= nn_param_find(ps, name)->data[i % 64] == (float)i;
+    }
+    tap_ok(w->data[5] == 7.0f && w->grad[3] == -2.0f && kept && w->data == ps->data + nn_param_info_of(ps, w)->offset,
+           "params: values and gradients survive growth, pointers follow");
+    tap_ok(fresh_zero, "params: a new parameter's values and gradient start at zero");
     tap_ok(((uintptr_t)b->data & 63) == 0, "params: each parameter 64-byte aligned");
     tap_ok(nn_param_set_flags(ps, "layer.", NN_FROZEN, 1) == 2 && !w->grad && !w->requires_grad, "params: freeze by prefix");
     nn_param_set_flags(ps, "layer.", NN_FROZEN, 0);
-    tap_ok(w->grad != NULL && nn_params_trainable(ps) == 12 + 4 + 200 * 64, "params: unfreeze; trainable count %ld", nn_params_trainable(ps));
+    tap_ok(w->grad != NULL && nn_params_trainable(ps) == 12 + 4 + 200 * 64 + (1 << 20), "params: unfreeze; trainable count %ld",
+           nn_params_trainable(ps));
+    big->data[big->size - 1] = 3.0f;
+    nn_params_inference_only(ps);   /* the block shrinks to the parameters */
+    tap_ok(ps->capacity == ps->total && !ps->grad && w->data[5] == 7.0f && big->data[big->size - 1] == 3.0f &&
+           nn_param_find(ps, "extra.199")->data[199 % 64] == 199.0f, "params: inference only keeps the values in a block of their size");
     nn_params_free(ps);
 }
 
