@@ -136,9 +136,14 @@ nn_tensor *nn_param(nn_params *ps, const char *name, unsigned flags, int ndim, c
         float *d = block_resize(ps->data, ps->capacity, ps->total, cap);
         if (!d) { error_set("nn param %s: out of memory", name); return NULL; }
         float *g = block_resize(ps->grad, ps->capacity, ps->total, cap);
-        if (!g) {   /* the data block back to the grad's size (a shrink: it does not fail) */
-            float *back = block_resize(d, cap, ps->total, ps->capacity);
-            ps->data = back ? back : d;
+        if (!g) {   /* the data block back to the grad's size (a shrink: it does not fail), or none */
+            if (ps->capacity == 0) {
+                block_free(d, cap);
+                ps->data = NULL;
+            } else {
+                float *back = block_resize(d, cap, ps->total, ps->capacity);
+                ps->data = back ? back : d;
+            }
             repoint(ps);
             error_set("nn param %s: out of memory", name);
             return NULL;
