@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "io/episode_write.h"
 #include "io/frames.h"
@@ -241,10 +240,8 @@ typedef struct {
      * the final state's (a step's frames are its images); NULL when there are none. */
     uint8_t *frame_rgb[SIM_MAX_CAMERAS];
     int frames_resized;
-    recording_t act;               /* the episode's file, ACT layout */
-    episode_writer *robomimic;     /* one file for every demo */
-    char env_args[2048];           /* its data.env_args, which the writer reads when it closes */
-    episode_buffer_t demo;         /* the episode's demo until its outcome is known */
+    episode_recorder_t rec;        /* -o */
+    int recording;
 } rollout_t;
 
 /* One frame sample (io/frames.h): the cameras at the frame size and where the episode stands, for
@@ -321,15 +318,14 @@ static int before_step(void *context, const runner_step_t *s)
 {
     rollout_t *r = context;
     if (r->frames.w && write_frame(r, r->frames.w, (long)s->seed, s->step, s->observation->images) < 0) return -1;
-    if (r->act.w && recording_append(&r->act, s->observation, s->action) < 0) return -1;
-    if (r->robomimic && episode_buffer_observe(&r->demo, r->task, s->observation, s->action) < 0) return -1;
+    if (r->recording && episode_recorder_step(&r->rec, r->task, s->observation, s->action) < 0) return -1;
     return 0;
 }
 
 static int after_step(void *context, const runner_step_t *s)
 {
     rollout_t *r = context;
-    if (r->robomimic) episode_buffer_reward(&r->demo, s->status->reward);
+    if (r->recording) episode_recorder_reward(&r->rec, s->status->reward);
     return 0;
 }
 
@@ -340,27 +336,18 @@ static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *s
     const sim_task_info_t *info = r->info;
     uint64_t seed = (uint64_t)o->seed + (uint64_t)i;
     double start = time_now();
-    if (o->output && o->layout == EPISODE_LAYOUT_ACT) {
-        char path[4096];
-        snprintf(path, sizeof path, "%s/episode_%llu.hdf5", o->output, (unsigned long long)seed);
-        if (recording_create_act(&r->act, path, info, o->gzip) < 0) return -1;
-    }
-    if (r->robomimic) episode_buffer_clear(&r->demo);
+    if (r->recording && episode_recorder_begin(&r->rec, seed) < 0) return -1;
     runner_episode_t e = {.episode = i, .seed = seed, .max_steps = r->max_steps, .stop_on_success = o->stop_on_success,
                           .stop = stop_requested, .before_step = before_step, .after_step = after_step, .context = r};
     int steps = runner_episode(r->runner, &e);
     if (steps < 0 || (r->final_frames.w && write_frame(r, r->final_frames.w, (long)seed, steps, NULL) < 0)) {
-        recording_abort(&r->act);
+        episode_recorder_drop(&r->rec);
         return -1;
     }
     double wall = time_now() - start;
     const sim_status_t *status = sim_task_status(r->task);
     int success = status->success;
-    if (r->act.w) {
-        if (o->only_success && !success) recording_abort(&r->act);
-        else if (recording_finish(&r->act) < 0) return -1;
-    }
-    if (r->robomimic && (!o->only_success || success) && episode_buffer_write(&r->demo, r->robomimic) < 0) return -1;
+    if (r->recording && episode_recorder_end(&r->rec, !o->only_success || success) < 0) return -1;
     results_episode_t line = {.task = info->name, .policy = policy_kind(r->policy), .episode = i, .seed = seed,
                               .steps = steps, .max_stage = status->max_stage, .max_reward = info->max_reward,
                               .success = success, .success_lenient = status->success_lenient,
@@ -406,14 +393,10 @@ static FILE *open_outputs(rollout_t *r, const options *o, sim_task_t *task, poli
         (o->final_frames && stream_file_create(&r->final_frames, o->final_frames) < 0))
         tool_die(EXIT_DATA, "%s", error_get());
     stream_sample_init(&r->sample);
-    if (o->output && o->layout == EPISODE_LAYOUT_ACT) {
-        if (mkdir(o->output, 0777) < 0 && errno != EEXIST) tool_die(EXIT_DATA, "%s: cannot create the directory: %s", o->output, strerror(errno));
-        tempfile_clean_stale(o->output, "episode_"); /* what a killed run left, whichever its seeds */
-    } else if (o->output) {
-        recording_env_args(info, r->env_args, sizeof r->env_args);
-        episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = r->env_args, .gzip_level = o->gzip};
-        if (!(r->robomimic = episode_writer_create(o->output, &wo)) || episode_buffer_init(&r->demo, info, r->max_steps) < 0)
+    if (o->output) {
+        if (episode_recorder_open(&r->rec, o->output, o->layout, info, r->max_steps, o->gzip) < 0)
             tool_die(EXIT_DATA, "%s", error_get());
+        r->recording = 1;
     }
     r->frames_resized = info->frame_height != info->height || info->frame_width != info->width;
     if (r->frames_resized || o->final_frames)
@@ -427,14 +410,11 @@ static FILE *open_outputs(rollout_t *r, const options *o, sim_task_t *task, poli
  * kept with its finished demos) and free. Returns failed. */
 static int close_outputs(rollout_t *r, int failed, long finished)
 {
-    if (r->robomimic) {
-        if (failed && !(stop_signal && finished > 0)) episode_writer_abort(r->robomimic);
-        else if (episode_writer_close(r->robomimic) < 0) tool_warn("%s", error_get()), failed = 1;
-    }
+    if (r->recording && episode_recorder_close(&r->rec, !failed || (stop_signal && finished > 0)) < 0)
+        tool_warn("%s", error_get()), failed = 1;
     failed = frame_stream_close(&r->frames, failed);
     failed = frame_stream_close(&r->final_frames, failed);
     stream_sample_free(&r->sample);
-    episode_buffer_free(&r->demo);
     for (int c = 0; c < SIM_MAX_CAMERAS; c++) free(r->frame_rgb[c]);
     runner_free(r->runner);
     return failed;

@@ -2,11 +2,14 @@
  * in memory until the episode's outcome is known (record.h). */
 #include "rollout/record.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "util/error.h"
+#include "util/tempfile.h"
 
 /* The datasets of one episode (ACT) or demo (robomimic), declared in the writer's open episode. */
 typedef struct {
@@ -181,4 +184,77 @@ int episode_buffer_write(episode_buffer_t *e, episode_writer *w)
         episode_writer_append_n(w, d.states, e->sim_state, e->steps) < 0 || episode_writer_end(w) < 0)
         return -1;
     return 0;
+}
+
+/* ---------------------------------------------------------------- a run's recorder */
+int episode_recorder_open(episode_recorder_t *r, const char *output, episode_layout layout,
+                          const sim_task_info_t *info, int max_steps, int gzip_level)
+{
+    memset(r, 0, sizeof *r);
+    r->layout = layout;
+    r->output = output;
+    r->info = info;
+    r->gzip_level = gzip_level;
+    if (layout == EPISODE_LAYOUT_ACT) {
+        if (mkdir(output, 0777) < 0 && errno != EEXIST)
+            return error_set("%s: cannot create the directory: %s", output, strerror(errno));
+        tempfile_clean_stale(output, "episode_");   /* what a killed run left, whichever its seeds */
+        return 0;
+    }
+    recording_env_args(info, r->env_args, sizeof r->env_args);
+    episode_writer_options wo = {.layout = EPISODE_LAYOUT_ROBOMIMIC, .env_args = r->env_args, .gzip_level = gzip_level};
+    if (!(r->robomimic = episode_writer_create(output, &wo))) return -1;
+    if (episode_buffer_init(&r->demo, info, max_steps) < 0) {
+        episode_writer_abort(r->robomimic);
+        r->robomimic = NULL;
+        return -1;
+    }
+    return 0;
+}
+
+int episode_recorder_begin(episode_recorder_t *r, uint64_t seed)
+{
+    if (r->robomimic) {
+        episode_buffer_clear(&r->demo);
+        return 0;
+    }
+    char path[4096];
+    snprintf(path, sizeof path, "%s/episode_%llu.hdf5", r->output, (unsigned long long)seed);
+    return recording_create_act(&r->act, path, r->info, r->gzip_level);
+}
+
+int episode_recorder_step(episode_recorder_t *r, const sim_task_t *task, const policy_observation_t *obs,
+                          const float *action)
+{
+    if (r->robomimic) return episode_buffer_observe(&r->demo, task, obs, action);
+    return r->act.w ? recording_append(&r->act, obs, action) : 0;
+}
+
+void episode_recorder_reward(episode_recorder_t *r, double reward)
+{
+    if (r->robomimic) episode_buffer_reward(&r->demo, reward);
+}
+
+int episode_recorder_end(episode_recorder_t *r, int keep)
+{
+    if (r->robomimic) return keep ? episode_buffer_write(&r->demo, r->robomimic) : 0;
+    if (!r->act.w) return 0;
+    if (keep) return recording_finish(&r->act);
+    recording_abort(&r->act);
+    return 0;
+}
+
+void episode_recorder_drop(episode_recorder_t *r) { recording_abort(&r->act); }
+
+int episode_recorder_close(episode_recorder_t *r, int keep_file)
+{
+    int rc = 0;
+    recording_abort(&r->act);
+    if (r->robomimic) {
+        if (!keep_file) episode_writer_abort(r->robomimic);
+        else rc = episode_writer_close(r->robomimic);
+        r->robomimic = NULL;
+    }
+    episode_buffer_free(&r->demo);
+    return rc;
 }

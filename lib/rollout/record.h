@@ -24,6 +24,16 @@
  *     after it:    episode_buffer_write(&demo, w);          the next demo_<i>
  *   episode_buffer_free(&demo); episode_writer_close(w);
  *
+ * Or both layouts behind one recorder, as rollout(1) records with -o:
+ *
+ *   episode_recorder_t rec;
+ *   episode_recorder_open(&rec, output, layout, info, max_steps, gzip_level);
+ *   each episode: episode_recorder_begin(&rec, seed);
+ *     before_step: episode_recorder_step(&rec, task, step->observation, step->action);
+ *     after_step:  episode_recorder_reward(&rec, step->status->reward);
+ *     after it:    episode_recorder_end(&rec, keep)  (or episode_recorder_drop after a failure)
+ *   episode_recorder_close(&rec, keep_file);
+ *
  * The observation must carry every camera of the task's info (a runner's does). Every function
  * returning int gives -1 with error_get() on failure. */
 #ifndef ILT_ROLLOUT_RECORD_H
@@ -82,5 +92,36 @@ int episode_buffer_observe(episode_buffer_t *e, const sim_task_t *task, const po
 void episode_buffer_reward(episode_buffer_t *e, double reward);
 /* Write the steps recorded as the writer's next demo (a robomimic writer), the last one done. */
 int episode_buffer_write(episode_buffer_t *e, episode_writer *w);
+
+/* Every episode of a run recorded under `output` in one layout: ACT, a directory of
+ * episode_<seed>.hdf5 (made if missing; the temporaries a killed run left there removed), each
+ * written as the episode runs; robomimic, one file whose demos wait in memory for the episode's
+ * outcome. */
+typedef struct {
+    episode_layout layout;
+    const char *output;
+    const sim_task_info_t *info;
+    int gzip_level;
+    recording_t act;               /* the episode's file (ACT) */
+    episode_writer *robomimic;     /* the one file (robomimic) */
+    episode_buffer_t demo;         /* the episode's demo until its outcome is known */
+    char env_args[2048];           /* data.env_args, which the writer reads when it closes */
+} episode_recorder_t;
+
+int episode_recorder_open(episode_recorder_t *r, const char *output, episode_layout layout,
+                          const sim_task_info_t *info, int max_steps, int gzip_level);
+/* Start the episode of this seed (ACT: its file episode_<seed>.hdf5). */
+int episode_recorder_begin(episode_recorder_t *r, uint64_t seed);
+/* Before the task steps: the step's observation and action (and the task's simulator state). */
+int episode_recorder_step(episode_recorder_t *r, const sim_task_t *task, const policy_observation_t *obs,
+                          const float *action);
+/* After it: the step's reward. */
+void episode_recorder_reward(episode_recorder_t *r, double reward);
+/* End the episode: kept (written, its file closed under its name) or dropped. */
+int episode_recorder_end(episode_recorder_t *r, int keep);
+/* Drop the episode under way, if any (after a failure). */
+void episode_recorder_drop(episode_recorder_t *r);
+/* Close and free: the robomimic file closed with its demos, or removed when !keep_file. */
+int episode_recorder_close(episode_recorder_t *r, int keep_file);
 
 #endif
