@@ -24,7 +24,6 @@ import argparse
 import importlib.util
 import json
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -34,44 +33,25 @@ import numpy as np
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-spec = importlib.util.spec_from_file_location("dp_torch_ref", os.path.join(HERE, "..", "tests", "dp_torch_ref.py"))
-ref = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(ref)
-
-
-def load_safetensors(path):
-    with open(path, "rb") as f:
-        n = struct.unpack("<Q", f.read(8))[0]
-        header = json.loads(f.read(n))
-        blob = f.read()
-    tensors = {}
-    for k, v in header.items():
-        if k != "__metadata__" and v["dtype"] == "F32":
-            a, b = v["data_offsets"]
-            tensors[k] = torch.from_numpy(np.frombuffer(blob[a:b], dtype=np.float32).reshape(v["shape"]).copy())
-    return tensors, json.loads(header["__metadata__"]["ilt.config"])
+spec = importlib.util.spec_from_file_location("dp_names", os.path.join(HERE, "..", "tests", "dp_names.py"))
+names = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(names)   # the checkpoint reader and module builder of the exchange tests
+ref = names.ref
 
 
 def build(cfg, state):
-    cams = cfg["cameras"].split(",")
-    ch, cw, kp, fd = (int(cfg[k]) for k in ("crop_height", "crop_width", "num_keypoints", "feature_dim"))
-    A, To, Hz = int(cfg["action_dim"]), int(cfg["n_obs_steps"]), int(cfg["horizon"])
-    D = len(cams) * fd + sum(int(d) for d in cfg["lowdim_dims"].split(","))
-    if cfg["net"] == "transformer":
-        net = ref.make_refs.TransformerForDiffusion(A, D, Hz, To, int(cfg["n_layer"]), int(cfg["n_head"]),
-                                                    int(cfg["n_emb"]), 0.0, 0.0)
-        call = lambda x, t, f: net(x, t, f.reshape(x.shape[0], To, D))
-    else:
-        net = ref.make_refs.CondUnet1D(A, To * D, int(cfg["diffusion_step_embed_dim"]),
-                                       [int(d) for d in cfg["down_dims"].split(",")], int(cfg["kernel_size"]),
-                                       int(cfg["n_groups"]), cfg["cond_predict_scale"] == "1")
-        call = lambda x, t, f: net(x, t, f)
-    enc = ref.HybridEncoder(cams, ch, cw, kp, fd)
-    policy = ref.Policy(enc, net)
+    """tests/dp_names.py's modules for cfg, with state's weights (None: PyTorch's initialisation)."""
+    policy = names.build(cfg)
     if state is not None:
         policy.load_state_dict({k: v for k, v in state.items() if not k.startswith("normalizer.")}, strict=True)
     policy.eval()
-    return policy, enc, call, cams
+    To = int(cfg["n_obs_steps"])
+    net = policy.model
+    if cfg["net"] == "transformer":
+        call = lambda x, t, f: net(x, t, f.reshape(x.shape[0], To, f.shape[1] // To))
+    else:
+        call = lambda x, t, f: net(x, t, f)
+    return policy, policy.obs_encoder, call, cfg["cameras"].split(",")
 
 
 def ridge_r2(X, Y, ntr):
@@ -94,7 +74,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         st = os.path.join(tmp, "policy.safetensors")
         subprocess.run([args.ckpt_convert, "-f", "dp", args.checkpoint, st], check=True)
-        state, cfg = load_safetensors(st)
+        tensors, meta = names.read(st)
+    state = {k: torch.from_numpy(v) for k, v in tensors.items()}
+    cfg = json.loads(meta["ilt.config"])
     if cfg.get("obs_encoder") != "hybrid":
         sys.exit("dp_probe: the checkpoint's encoder is %s, not hybrid" % cfg.get("obs_encoder"))
     policy, enc, call, cams = build(cfg, state)
