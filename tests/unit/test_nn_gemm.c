@@ -122,6 +122,33 @@ static void packed_case(int variant, int M, int N, int K)
     free(W); free(A); free(bias); free(C); free(ref);
 }
 
+/* nn_gemm_conv (the column matrix packed from x) against nn_im2col + nn_gemm, bit for bit,
+ * threaded and serial, written and accumulated (also for shapes nn_gemm_conv_suits turns down:
+ * it computes them) */
+static void conv_case(nn_conv_geom g, int O)
+{
+    g.Ho = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
+    g.Wo = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
+    const int M = O, K = g.C * g.kh * g.kw, N = g.B * g.Ho * g.Wo;
+    float *x = rand_floats((long)g.B * g.C * g.H * g.W), *cols = malloc((size_t)K * N * sizeof *cols);
+    float *A = rand_floats((long)M * K), *C0 = rand_floats((long)M * N);
+    float *want = malloc((size_t)M * N * sizeof *want), *got = malloc((size_t)M * N * sizeof *got);
+    nn_im2col(&g, x, cols);
+    for (int run = 0; run < 4; run++) {
+        int threaded = run & 1;
+        float beta = run & 2 ? 1.0f : 0.0f;
+        memcpy(want, C0, (size_t)M * N * sizeof *want);
+        memcpy(got, C0, (size_t)M * N * sizeof *got);
+        if (threaded) nn_gemm(0, 0, M, N, K, 1.0f, A, K, cols, N, beta, want, N);
+        else nn_gemm_serial(0, 0, M, N, K, 1.0f, A, K, cols, N, beta, want, N);
+        nn_gemm_conv(threaded, M, 1.0f, A, K, &g, x, beta, got, N);
+        tap_ok(!memcmp(want, got, (size_t)M * N * sizeof *got),
+               "conv B%d C%d %dx%d k%dx%d s%d p%d O%d %s beta %g: same bits as im2col + product", g.B, g.C, g.H, g.W,
+               g.kh, g.kw, g.sh, g.ph, O, threaded ? "threaded" : "serial", beta);
+    }
+    free(x), free(cols), free(A), free(C0), free(want), free(got);
+}
+
 /* the variant ILT_KERNEL=name should give on this CPU: that one, or the widest the CPU has when
  * it lacks it (or when the name is unknown) */
 static int expected_variant(const char *name, int widest)
@@ -200,6 +227,35 @@ int main(int argc, char **argv)
             /* the 12x32 tile computes this one as C^T (gemm.c's swap_pays), the 6x16 as C */
             same_bits_case((shape){ 512, 72, 600 }, t >> 1, t & 1);
         }
+    if (nn_kernel_supported(NN_KERNEL_AVX512)) {
+        nn_kernel_set(NN_KERNEL_AVX512);
+        /* 3x3 with padding, stride 2, conv1's 7x7, no padding, one sample, a 1-D kernel, and
+         * shapes over several K and column blocks on two threads */
+        static const int geoms[][11] = { { 3, 5, 11, 11, 3, 3, 1, 1, 1, 1, 7 },   { 2, 3, 17, 16, 7, 7, 2, 2, 3, 3, 13 },
+                                         { 4, 9, 7, 9, 3, 3, 2, 2, 1, 1, 40 },     { 1, 2, 5, 5, 3, 3, 1, 1, 0, 0, 3 },
+                                         { 3, 8, 1, 20, 1, 5, 1, 1, 0, 2, 9 },     { 6, 16, 19, 19, 3, 3, 1, 1, 1, 1, 64 },
+                                         { 5, 64, 5, 5, 3, 3, 1, 1, 1, 1, 100 } };
+        for (size_t i = 0; i < sizeof geoms / sizeof geoms[0]; i++) {
+            const int *q = geoms[i];
+            nn_conv_geom g = { q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], 0, 0 };
+            conv_case(g, q[10]);
+        }
+        nn_set_threads(1);
+        conv_case((nn_conv_geom){ 2, 4, 9, 9, 3, 3, 1, 1, 1, 1, 0, 0 }, 20);
+        nn_set_threads(2);
+    }
+    nn_conv_geom layer3 = { 64, 256, 5, 5, 3, 3, 1, 1, 1, 1, 5, 5 }, act_layer4 = { 8, 512, 3, 3, 3, 3, 1, 1, 1, 1, 3, 3 };
+    if (nn_kernel_supported(NN_KERNEL_AVX512)) {
+        tap_ok(nn_gemm_conv_suits(256, &layer3), "the product packed from x suits layer3 of a ResNet18 at batch 64, 76x76");
+        tap_ok(!nn_gemm_conv_suits(512, &act_layer4), "not layer4 at batch 8, 84x84 (nn_gemm computes it as C^T)");
+    }
+    for (int v = 0; v < NN_KERNEL_COUNT; v++)
+        if (v != NN_KERNEL_AVX512 && nn_kernel_supported(v)) {
+            nn_kernel_set(v);
+            tap_ok(!nn_gemm_conv_suits(256, &layer3),
+                   "%s: the product over a convolution's columns needs the AVX-512 tile", nn_kernel_name(v));
+        }
+    nn_kernel_set(widest);
     /* a variant the CPU lacks is refused */
     for (int v = 0; v < NN_KERNEL_COUNT; v++)
         if (!nn_kernel_supported(v)) tap_ok(nn_kernel_set(v) < 0, "setting %s is refused: %s", nn_kernel_name(v), error_get());
