@@ -184,14 +184,36 @@ static void pack_rows(const gemm_job *j, int i0, int m, int KC, float *dst)
 
 #if defined(__x86_64__) && defined(__GNUC__)
 #define CONV_GATHER 1
+/* The lanes of one 16-position group whose window corners lie in one row of x, consecutively
+ * (stride 1 along the row): their values for any (c, ki, kj) are one contiguous stretch of x */
+typedef struct { int n; __mmask16 mask[4]; int off[4]; } conv_runs;
+
+/* The group's runs from its lanes' corner offsets (base) and rows (iy0); n = 0 when more than
+ * four (short rows: layer4's 3-wide maps) or the stride is not 1 */
+static void conv_group_runs(const nn_conv_geom *g, const int *iy0, const int *base, int valid, conv_runs *r)
+{
+    r->n = 0;
+    if (g->sw != 1) return;
+    for (int l = 0; l < valid; l++) {
+        if (l > 0 && iy0[l] == iy0[l - 1] && base[l] == base[l - 1] + 1) {
+            r->mask[r->n - 1] |= (__mmask16)(1u << l);
+            continue;
+        }
+        if (r->n == 4) { r->n = 0; return; }
+        r->mask[r->n] = (__mmask16)(1u << l);
+        r->off[r->n++] = base[l] - l;   /* lane l reads x[off + l] */
+    }
+}
+
 /* op(B) rows [k0, k0+kc) x columns [n0, n0+nc) of a convolution's column matrix
  * cols [C*kh*kw, B*Ho*Wo] (row r = (c, ki, kj), column n = (b, oy, ox),
  * cols[r][n] = x[b][c][oy*sh - ph + ki][ox*sw - pw + kj]), packed straight from its input x
- * (j->B) into panels of 32 columns: each panel row is two masked AVX-512 gathers over the
- * panel's positions, lanes whose input element lies in the padding (or past the last column)
- * zero. The values are those nn_im2col writes, so the product's bits are the same, without the
- * column matrix's trip through memory (9x the input for a 3x3 kernel: 13 MB for layer3 of a
- * ResNet18 at batch 64, 76x76). */
+ * (j->B) into panels of 32 columns. Each 16 positions of a panel row are one masked AVX-512
+ * gather, or, where they lie in at most four stretches of x's rows (stride 1, rows of 5 or
+ * more), as many masked loads (about a fifth of a gather's time each); lanes whose input element
+ * lies in the padding (or past the last column) are zero. The values are those nn_im2col
+ * writes, so the product's bits are the same, without the column matrix's trip through memory
+ * (9x the input for a 3x3 kernel: 13 MB for layer3 of a ResNet18 at batch 64, 76x76). */
 __attribute__((target("avx512f"))) static void pack_cols_conv(const gemm_job *j, int n0, int nc, int k0, int kc,
                                                              float *dst)
 {
@@ -202,6 +224,7 @@ __attribute__((target("avx512f"))) static void pack_cols_conv(const gemm_job *j,
     const __m512 zero = _mm512_setzero_ps();
     /* per lane (a position of the panel): its window's corner and the corner's offset in x */
     int iy0[32] __attribute__((aligned(64))), ix0[32] __attribute__((aligned(64))), base[32] __attribute__((aligned(64)));
+    conv_runs runs[2];
     for (int p = 0; p < nc; p += 32) {
         float *d = dst + (size_t)p * kc;
         for (int l = 0; l < 32; l++) {
@@ -211,19 +234,29 @@ __attribute__((target("avx512f"))) static void pack_cols_conv(const gemm_job *j,
             ix0[l] = ox * g->sw - g->pw;
             base[l] = (int)(b * CHW + (long)iy0[l] * g->W + ix0[l]);
         }
+        for (int h = 0; h < 2; h++) {
+            int valid = nc - p - 16 * h;
+            conv_group_runs(g, iy0 + 16 * h, base + 16 * h, valid > 16 ? 16 : valid > 0 ? valid : 0, &runs[h]);
+        }
         const __m512i ya = _mm512_load_si512(iy0), yb = _mm512_load_si512(iy0 + 16), xa = _mm512_load_si512(ix0),
                       xb = _mm512_load_si512(ix0 + 16), ba = _mm512_load_si512(base), bb = _mm512_load_si512(base + 16);
         int c = k0 / kk, ki = k0 % kk / g->kw, kj = k0 % g->kw;
         for (int k = 0; k < kc; k++, d += 32) {
-            const __m512i ky = _mm512_set1_epi32(ki), kx = _mm512_set1_epi32(kj),
-                          off = _mm512_set1_epi32(c * HW + ki * g->W + kj);
+            const int o = c * HW + ki * g->W + kj;
+            const __m512i ky = _mm512_set1_epi32(ki), kx = _mm512_set1_epi32(kj), off = _mm512_set1_epi32(o);
             /* 0 <= iy < H and 0 <= ix < W, as one unsigned compare each */
-            __mmask16 ma = _mm512_cmplt_epu32_mask(_mm512_add_epi32(ya, ky), Hv) &
-                           _mm512_cmplt_epu32_mask(_mm512_add_epi32(xa, kx), Wv);
-            __mmask16 mb = _mm512_cmplt_epu32_mask(_mm512_add_epi32(yb, ky), Hv) &
-                           _mm512_cmplt_epu32_mask(_mm512_add_epi32(xb, kx), Wv);
-            _mm512_store_ps(d, _mm512_mask_i32gather_ps(zero, ma, _mm512_add_epi32(ba, off), j->B, 4));
-            _mm512_store_ps(d + 16, _mm512_mask_i32gather_ps(zero, mb, _mm512_add_epi32(bb, off), j->B, 4));
+            __mmask16 m[2] = { _mm512_cmplt_epu32_mask(_mm512_add_epi32(ya, ky), Hv) &
+                                   _mm512_cmplt_epu32_mask(_mm512_add_epi32(xa, kx), Wv),
+                               _mm512_cmplt_epu32_mask(_mm512_add_epi32(yb, ky), Hv) &
+                                   _mm512_cmplt_epu32_mask(_mm512_add_epi32(xb, kx), Wv) };
+            for (int h = 0; h < 2; h++) {
+                const conv_runs *r = &runs[h];
+                __m512 v = zero;
+                if (r->n)
+                    for (int i = 0; i < r->n; i++) v = _mm512_mask_loadu_ps(v, m[h] & r->mask[i], j->B + r->off[i] + o);
+                else v = _mm512_mask_i32gather_ps(zero, m[h], _mm512_add_epi32(h ? bb : ba, off), j->B, 4);
+                _mm512_store_ps(d + 16 * h, v);
+            }
             if (++kj == g->kw) {
                 kj = 0;
                 if (++ki == g->kh) { ki = 0; c++; }

@@ -2,8 +2,8 @@
  * even layer4's 3x3 maps give a wide matrix; nn_gemm, gemm.c), with im2col/col2im and the
  * layout copies parallel on our pool. On the AVX-512 tile the forward's product packs the
  * column matrix straight from the input instead (nn_gemm_conv): measured on the Zen 5 machine,
- * ResNet18's convolutions at batch 64, 76x76, forward 164 -> 151 ms, forward and backward
- * 511 -> 497 ms (two threads, medians of four alternating runs of bench/nn_conv). */
+ * ResNet18's convolutions at batch 64, 76x76, forward 167 -> 145 ms (two threads, medians of
+ * four alternating runs of bench/nn_conv). */
 #include "nn/kernels.h"
 #include "nn/gemm_packed.h"
 #include "nn/threads.h"
@@ -334,9 +334,9 @@ static sample_job sample_job_of(const nn_conv_geom *g, int O, const float *x, co
     sample_job j = { *g, O, g->C * g->kh * g->kw, (long)g->Ho * g->Wo, (long)g->C * g->H * g->W,
                      x, w, NULL, NULL, work, 0.0f, 0 };
     j.one.B = 1;
-    /* strided windows: im2col's copy is a scalar loop there, the gathers are faster (conv1 of a
-     * ResNet18 at 76x76, batch 64: 10.8 -> 9.8 ms); stride 1 copies rows of the map, as fast */
-    j.gather = (g->sh > 1 || g->sw > 1) && !is_pointwise(g) && nn_gemm_conv_suits(O, &j.one);
+    /* the panels straight from the sample (layer1 of a ResNet18 at 76x76, batch 64: forward
+     * 10.9 -> 9.6 ms; conv1's strided windows, which im2col copies one float at a time, 10.3 -> 9.6) */
+    j.gather = !is_pointwise(g) && nn_gemm_conv_suits(O, &j.one);
     return j;
 }
 
