@@ -205,62 +205,80 @@ static void conv_group_runs(const nn_conv_geom *g, const int *iy0, const int *ba
     }
 }
 
-/* op(B) rows [k0, k0+kc) x columns [n0, n0+nc) of a convolution's column matrix
+/* Rows [r0, r0+nr) x columns [n0, n0+nv) (nv <= 32) of a convolution's column matrix
  * cols [C*kh*kw, B*Ho*Wo] (row r = (c, ki, kj), column n = (b, oy, ox),
- * cols[r][n] = x[b][c][oy*sh - ph + ki][ox*sw - pw + kj]), packed straight from its input x
- * (j->B) into panels of 32 columns. Each 16 positions of a panel row are one masked AVX-512
+ * cols[r][n] = x[b][c][oy*sh - ph + ki][ox*sw - pw + kj]) read straight from x into
+ * out [nr][32] (columns past nv zero). Each 16 positions of a row are one masked AVX-512
  * gather, or, where they lie in at most four stretches of x's rows (stride 1, rows of 5 or
  * more), as many masked loads (about a fifth of a gather's time each); lanes whose input element
- * lies in the padding (or past the last column) are zero. The values are those nn_im2col
- * writes, so the product's bits are the same, without the column matrix's trip through memory
- * (9x the input for a 3x3 kernel: 13 MB for layer3 of a ResNet18 at batch 64, 76x76). */
-__attribute__((target("avx512f"))) static void pack_cols_conv(const gemm_job *j, int n0, int nc, int k0, int kc,
-                                                             float *dst)
+ * lies in the padding are zero. */
+__attribute__((target("avx512f"))) static void conv_cols_block(const nn_conv_geom *g, const float *x, int n0, int nv,
+                                                              int r0, int nr, float *out)
 {
-    const nn_conv_geom *g = j->conv;
     const int kk = g->kh * g->kw, P = g->Ho * g->Wo, HW = g->H * g->W;
     const long CHW = (long)g->C * HW;
     const __m512i Hv = _mm512_set1_epi32(g->H), Wv = _mm512_set1_epi32(g->W);
     const __m512 zero = _mm512_setzero_ps();
-    /* per lane (a position of the panel): its window's corner and the corner's offset in x */
+    /* per lane (a position): its window's corner and the corner's offset in x */
     int iy0[32] __attribute__((aligned(64))), ix0[32] __attribute__((aligned(64))), base[32] __attribute__((aligned(64)));
     conv_runs runs[2];
-    for (int p = 0; p < nc; p += 32) {
-        float *d = dst + (size_t)p * kc;
-        for (int l = 0; l < 32; l++) {
-            if (p + l >= nc) { iy0[l] = ix0[l] = -(1 << 28); base[l] = 0; continue; }   /* never inside */
-            int n = n0 + p + l, b = n / P, q = n % P, oy = q / g->Wo, ox = q % g->Wo;
-            iy0[l] = oy * g->sh - g->ph;
-            ix0[l] = ox * g->sw - g->pw;
-            base[l] = (int)(b * CHW + (long)iy0[l] * g->W + ix0[l]);
-        }
+    for (int l = 0; l < 32; l++) {
+        if (l >= nv) { iy0[l] = ix0[l] = -(1 << 28); base[l] = 0; continue; }   /* never inside */
+        int n = n0 + l, b = n / P, q = n % P, oy = q / g->Wo, ox = q % g->Wo;
+        iy0[l] = oy * g->sh - g->ph;
+        ix0[l] = ox * g->sw - g->pw;
+        base[l] = (int)(b * CHW + (long)iy0[l] * g->W + ix0[l]);
+    }
+    for (int h = 0; h < 2; h++) {
+        int valid = nv - 16 * h;
+        conv_group_runs(g, iy0 + 16 * h, base + 16 * h, valid > 16 ? 16 : valid > 0 ? valid : 0, &runs[h]);
+    }
+    const __m512i ya = _mm512_load_si512(iy0), yb = _mm512_load_si512(iy0 + 16), xa = _mm512_load_si512(ix0),
+                  xb = _mm512_load_si512(ix0 + 16), ba = _mm512_load_si512(base), bb = _mm512_load_si512(base + 16);
+    int c = r0 / kk, ki = r0 % kk / g->kw, kj = r0 % g->kw;
+    for (int k = 0; k < nr; k++, out += 32) {
+        const int o = c * HW + ki * g->W + kj;
+        const __m512i ky = _mm512_set1_epi32(ki), kx = _mm512_set1_epi32(kj), off = _mm512_set1_epi32(o);
+        /* 0 <= iy < H and 0 <= ix < W, as one unsigned compare each */
+        __mmask16 m[2] = { _mm512_cmplt_epu32_mask(_mm512_add_epi32(ya, ky), Hv) &
+                               _mm512_cmplt_epu32_mask(_mm512_add_epi32(xa, kx), Wv),
+                           _mm512_cmplt_epu32_mask(_mm512_add_epi32(yb, ky), Hv) &
+                               _mm512_cmplt_epu32_mask(_mm512_add_epi32(xb, kx), Wv) };
         for (int h = 0; h < 2; h++) {
-            int valid = nc - p - 16 * h;
-            conv_group_runs(g, iy0 + 16 * h, base + 16 * h, valid > 16 ? 16 : valid > 0 ? valid : 0, &runs[h]);
+            const conv_runs *r = &runs[h];
+            __m512 v = zero;
+            if (r->n)
+                for (int i = 0; i < r->n; i++) v = _mm512_mask_loadu_ps(v, m[h] & r->mask[i], x + r->off[i] + o);
+            else v = _mm512_mask_i32gather_ps(zero, m[h], _mm512_add_epi32(h ? bb : ba, off), x, 4);
+            _mm512_store_ps(out + 16 * h, v);
         }
-        const __m512i ya = _mm512_load_si512(iy0), yb = _mm512_load_si512(iy0 + 16), xa = _mm512_load_si512(ix0),
-                      xb = _mm512_load_si512(ix0 + 16), ba = _mm512_load_si512(base), bb = _mm512_load_si512(base + 16);
-        int c = k0 / kk, ki = k0 % kk / g->kw, kj = k0 % g->kw;
-        for (int k = 0; k < kc; k++, d += 32) {
-            const int o = c * HW + ki * g->W + kj;
-            const __m512i ky = _mm512_set1_epi32(ki), kx = _mm512_set1_epi32(kj), off = _mm512_set1_epi32(o);
-            /* 0 <= iy < H and 0 <= ix < W, as one unsigned compare each */
-            __mmask16 m[2] = { _mm512_cmplt_epu32_mask(_mm512_add_epi32(ya, ky), Hv) &
-                                   _mm512_cmplt_epu32_mask(_mm512_add_epi32(xa, kx), Wv),
-                               _mm512_cmplt_epu32_mask(_mm512_add_epi32(yb, ky), Hv) &
-                                   _mm512_cmplt_epu32_mask(_mm512_add_epi32(xb, kx), Wv) };
-            for (int h = 0; h < 2; h++) {
-                const conv_runs *r = &runs[h];
-                __m512 v = zero;
-                if (r->n)
-                    for (int i = 0; i < r->n; i++) v = _mm512_mask_loadu_ps(v, m[h] & r->mask[i], j->B + r->off[i] + o);
-                else v = _mm512_mask_i32gather_ps(zero, m[h], _mm512_add_epi32(h ? bb : ba, off), j->B, 4);
-                _mm512_store_ps(d + 16 * h, v);
-            }
-            if (++kj == g->kw) {
-                kj = 0;
-                if (++ki == g->kh) { ki = 0; c++; }
-            }
+        if (++kj == g->kw) {
+            kj = 0;
+            if (++ki == g->kh) { ki = 0; c++; }
+        }
+    }
+}
+
+/* op(B) rows [k0, k0+kc) x columns [n0, n0+nc) of a product over a convolution's column matrix
+ * (j->conv; x is j->B) into panels of 32 columns, straight from x: the values nn_im2col writes,
+ * so the product's bits are the same, without the column matrix's trip through memory (9x the
+ * input for a 3x3 kernel: 13 MB for layer3 of a ResNet18 at batch 64, 76x76). !tb: op(B) = cols,
+ * a panel's rows are conv_cols_block's rows; tb: op(B) = cols^T (a weight gradient), each 32x32
+ * block of a panel is conv_cols_block's transposed (through L1). */
+static void pack_cols_conv(const gemm_job *j, int n0, int nc, int k0, int kc, float *dst)
+{
+    if (!j->tb) {
+        for (int p = 0; p < nc; p += 32)
+            conv_cols_block(j->conv, j->B, n0 + p, nc - p < 32 ? nc - p : 32, k0, kc, dst + (size_t)p * kc);
+        return;
+    }
+    float block[32 * 32] __attribute__((aligned(64)));
+    for (int p = 0; p < nc; p += 32) {
+        int nr = nc - p < 32 ? nc - p : 32;
+        for (int q = 0; q < kc; q += 32) {
+            int nv = kc - q < 32 ? kc - q : 32;
+            conv_cols_block(j->conv, j->B, k0 + q, nv, n0 + p, nr, block);
+            pack_transposed(block, 32, nr, nv, 32, dst + (size_t)p * kc + (size_t)q * 32);
         }
     }
 }
@@ -290,11 +308,12 @@ static void pack_cols(const gemm_job *j, int n0, int nc, int k0, int kc, float *
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
 
-/* op(B)(k, n) = cols[k][n] of a product over a convolution's column matrix (j->conv), from x */
+/* op(B)(k, n) of a product over a convolution's column matrix (j->conv), from x */
 static float conv_cols_at(const gemm_job *j, long k, long n)
 {
     const nn_conv_geom *g = j->conv;
     long P = (long)g->Ho * g->Wo;
+    if (j->tb) { long t = k; k = n; n = t; }   /* op(B) = cols^T */
     int kk = g->kh * g->kw, c = (int)(k / kk), ki = (int)(k % kk / g->kw), kj = (int)(k % g->kw);
     long b = n / P, oy = n % P / g->Wo, ox = n % g->Wo;
     long iy = oy * g->sh - g->ph + ki, ix = ox * g->sw - g->pw + kj;
@@ -491,25 +510,35 @@ void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, 
     gemm(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
 }
 
-int nn_gemm_conv_suits(int M, const nn_conv_geom *g)
+/* The column matrix as op(B) [K, N]: [C*kh*kw, B*Ho*Wo], or transposed */
+static void conv_cols_shape(const nn_conv_geom *g, int trans_b, long *K, long *N)
+{
+    long rows = (long)g->C * g->kh * g->kw, cols = (long)g->B * g->Ho * g->Wo;
+    *K = trans_b ? cols : rows;
+    *N = trans_b ? rows : cols;
+}
+
+int nn_gemm_conv_suits(int trans_b, int M, const nn_conv_geom *g)
 {
 #ifdef CONV_GATHER
     if (nn_kernel() != NN_KERNEL_AVX512) return 0;
     const nn_tile_kernel *T = nn_tile_general(NN_KERNEL_AVX512);
-    long K = (long)g->C * g->kh * g->kw, N = (long)g->B * g->Ho * g->Wo;
+    long K, N;
+    conv_cols_shape(g, trans_b, &K, &N);
     /* offsets into x as 32-bit gather indices; a shape nn_gemm computes as C^T would need x as
      * its A operand */
     return T->nr == 32 && (long)g->B * g->C * g->H * g->W < (1L << 30) && K < (1L << 30) && N < (1L << 30) &&
            !swap_pays(T, M, (int)N, (int)K);
 #else
-    (void)M, (void)g;
+    (void)trans_b, (void)M, (void)g;
     return 0;
 #endif
 }
 
-void nn_gemm_conv(int threaded, int M, float alpha, const float *A, int lda, const nn_conv_geom *g, const float *x,
-                  float beta, float *C, int ldc)
+void nn_gemm_conv(int threaded, int trans_b, int M, float alpha, const float *A, int lda, const nn_conv_geom *g,
+                  const float *x, float beta, float *C, int ldc)
 {
-    int K = g->C * g->kh * g->kw, N = g->B * g->Ho * g->Wo;
-    gemm(threaded, 0, 0, M, N, K, alpha, A, lda, x, 0, beta, C, ldc, g);
+    long K, N;
+    conv_cols_shape(g, trans_b, &K, &N);
+    gemm(threaded, 0, trans_b, M, (int)N, (int)K, alpha, A, lda, x, 0, beta, C, ldc, g);
 }

@@ -58,15 +58,17 @@ void nn_scatter_obp(int B, int O, long P, const float *t, const float *bias, flo
 /* t [O, B*P] = y [B,O,P] */
 void nn_gather_obp(int B, int O, long P, const float *y, float *t);
 
-/* C[M, N] = alpha A cols + beta C (A [M, K] row-major, lda) with cols the column matrix
- * nn_im2col(g, x) would write ([K, N] = [C*kh*kw, B*Ho*Wo]) without writing it: the product packs
- * its panels of cols straight from x. The same bits as nn_im2col followed by nn_gemm (threaded
- * 1) or nn_gemm_serial (0). Only where nn_gemm_conv_suits(M, g) is 1: the AVX-512 tile in effect
- * (its panels are packed by AVX-512 gathers), x small enough for 32-bit offsets, and a shape
- * nn_gemm would not compute transposed. */
-int nn_gemm_conv_suits(int M, const nn_conv_geom *g);
-void nn_gemm_conv(int threaded, int M, float alpha, const float *A, int lda, const nn_conv_geom *g, const float *x,
-                  float beta, float *C, int ldc);
+/* C[M, N] = alpha A op(B) + beta C (A [M, K] row-major, lda) where B = cols, the column matrix
+ * nn_im2col(g, x) would write ([C*kh*kw, B*Ho*Wo]; trans_b 0: op(B) = cols, K = C*kh*kw,
+ * N = B*Ho*Wo, a forward; trans_b 1: op(B) = cols^T, K = B*Ho*Wo, N = C*kh*kw, a weight
+ * gradient), without writing it: the product packs its panels straight from x. The same bits
+ * as nn_im2col followed by nn_gemm (threaded 1) or nn_gemm_serial (0). Only where
+ * nn_gemm_conv_suits(trans_b, M, g) is 1: the AVX-512 tile in effect (the panels are packed by
+ * AVX-512 loads and gathers), x small enough for 32-bit offsets, and a shape nn_gemm would not
+ * compute transposed. */
+int nn_gemm_conv_suits(int trans_b, int M, const nn_conv_geom *g);
+void nn_gemm_conv(int threaded, int trans_b, int M, float alpha, const float *A, int lda, const nn_conv_geom *g,
+                  const float *x, float beta, float *C, int ldc);
 
 /* y[B,O,Ho,Wo] = conv(x[B,C,H,W], w[O,C,kh,kw]) + b[O]; work: C*kh*kw * B*Ho*Wo + O*B*Ho*Wo floats. */
 void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *b,

@@ -3,7 +3,8 @@
  * layout copies parallel on our pool. On the AVX-512 tile the forward's product packs the
  * column matrix straight from the input instead (nn_gemm_conv): measured on the Zen 5 machine,
  * ResNet18's convolutions at batch 64, 76x76, forward 167 -> 145 ms (two threads, medians of
- * four alternating runs of bench/nn_conv). */
+ * four alternating runs of bench/nn_conv); the weight gradient's product likewise, forward and
+ * backward 665 -> 654 ms in a slower hour. */
 #include "nn/kernels.h"
 #include "nn/gemm_packed.h"
 #include "nn/threads.h"
@@ -316,7 +317,7 @@ static void conv_forward_samples(void *arg, long s0, long s1)
         const float *cols = j->x + s * j->in_size;
         float *y = j->y + s * (long)j->O * j->P;
         if (j->gather)
-            nn_gemm_conv(0, j->O, 1.0f, j->w, j->K, &j->one, cols, j->beta, y, (int)j->P);
+            nn_gemm_conv(0, 0, j->O, 1.0f, j->w, j->K, &j->one, cols, j->beta, y, (int)j->P);
         else if (!is_pointwise(&j->one)) {
             float *c = j->cols + s * (long)j->K * j->P;
             sample_im2col(j, s, c);
@@ -336,7 +337,7 @@ static sample_job sample_job_of(const nn_conv_geom *g, int O, const float *x, co
     j.one.B = 1;
     /* the panels straight from the sample (layer1 of a ResNet18 at 76x76, batch 64: forward
      * 10.9 -> 9.6 ms; conv1's strided windows, which im2col copies one float at a time, 10.3 -> 9.6) */
-    j.gather = !is_pointwise(g) && nn_gemm_conv_suits(O, &j.one);
+    j.gather = !is_pointwise(g) && nn_gemm_conv_suits(0, O, &j.one);
     return j;
 }
 
@@ -365,8 +366,8 @@ static void conv_forward(const nn_conv_geom *g, int O, const float *x, const flo
     }
     /* one sample (inference): the product [O, P] is already y's layout */
     float *cols = work, *t = g->B == 1 ? y : work + (long)K * N;
-    if (!is_pointwise(g) && nn_gemm_conv_suits(O, g))   /* no column matrix through memory */
-        nn_gemm_conv(1, O, 1.0f, w, K, g, x, g->B == 1 ? beta : 0.0f, t, (int)N);
+    if (!is_pointwise(g) && nn_gemm_conv_suits(0, O, g))   /* no column matrix through memory */
+        nn_gemm_conv(1, 0, O, 1.0f, w, K, g, x, g->B == 1 ? beta : 0.0f, t, (int)N);
     else {
         if (is_pointwise(g)) nn_gather_obp(g->B, g->C, P, x, cols);
         else nn_im2col(g, x, cols);
@@ -468,7 +469,9 @@ void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const floa
             for (long p = 0; p < N; p++) s += r[p];
             db[o] += s;
         }
-    if (dw) {
+    if (dw && !is_pointwise(g) && nn_gemm_conv_suits(1, O, g))   /* the same for the weight gradient */
+        nn_gemm_conv(1, 1, O, 1.0f, dyt, (int)N, g, x, 1.0f, dw, K);
+    else if (dw) {
         const float *c = x;
         if (!(is_pointwise(g) && g->B == 1)) {
             if (is_pointwise(g)) nn_gather_obp(g->B, g->C, P, x, cols);

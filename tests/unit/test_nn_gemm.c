@@ -129,24 +129,28 @@ static void conv_case(nn_conv_geom g, int O)
 {
     g.Ho = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
     g.Wo = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
-    const int M = O, K = g.C * g.kh * g.kw, N = g.B * g.Ho * g.Wo;
-    float *x = rand_floats((long)g.B * g.C * g.H * g.W), *cols = malloc((size_t)K * N * sizeof *cols);
-    float *A = rand_floats((long)M * K), *C0 = rand_floats((long)M * N);
-    float *want = malloc((size_t)M * N * sizeof *want), *got = malloc((size_t)M * N * sizeof *got);
+    const int R = g.C * g.kh * g.kw, Np = g.B * g.Ho * g.Wo;
+    float *x = rand_floats((long)g.B * g.C * g.H * g.W), *cols = malloc((size_t)R * Np * sizeof *cols);
     nn_im2col(&g, x, cols);
-    for (int run = 0; run < 4; run++) {
-        int threaded = run & 1;
-        float beta = run & 2 ? 1.0f : 0.0f;
-        memcpy(want, C0, (size_t)M * N * sizeof *want);
-        memcpy(got, C0, (size_t)M * N * sizeof *got);
-        if (threaded) nn_gemm(0, 0, M, N, K, 1.0f, A, K, cols, N, beta, want, N);
-        else nn_gemm_serial(0, 0, M, N, K, 1.0f, A, K, cols, N, beta, want, N);
-        nn_gemm_conv(threaded, M, 1.0f, A, K, &g, x, beta, got, N);
-        tap_ok(!memcmp(want, got, (size_t)M * N * sizeof *got),
-               "conv B%d C%d %dx%d k%dx%d s%d p%d O%d %s beta %g: same bits as im2col + product", g.B, g.C, g.H, g.W,
-               g.kh, g.kw, g.sh, g.ph, O, threaded ? "threaded" : "serial", beta);
+    for (int tb = 0; tb < 2; tb++) {
+        const int M = O, K = tb ? Np : R, N = tb ? R : Np;
+        float *A = rand_floats((long)M * K), *C0 = rand_floats((long)M * N);
+        float *want = malloc((size_t)M * N * sizeof *want), *got = malloc((size_t)M * N * sizeof *got);
+        for (int run = 0; run < 4; run++) {
+            int threaded = run & 1;
+            float beta = run & 2 ? 1.0f : 0.0f;
+            memcpy(want, C0, (size_t)M * N * sizeof *want);
+            memcpy(got, C0, (size_t)M * N * sizeof *got);
+            if (threaded) nn_gemm(0, tb, M, N, K, 1.0f, A, K, cols, Np, beta, want, N);
+            else nn_gemm_serial(0, tb, M, N, K, 1.0f, A, K, cols, Np, beta, want, N);
+            nn_gemm_conv(threaded, tb, M, 1.0f, A, K, &g, x, beta, got, N);
+            tap_ok(!memcmp(want, got, (size_t)M * N * sizeof *got),
+                   "conv B%d C%d %dx%d k%dx%d s%d p%d O%d %s %s beta %g: same bits as im2col + product", g.B, g.C, g.H,
+                   g.W, g.kh, g.kw, g.sh, g.ph, O, tb ? "cols^T" : "cols", threaded ? "threaded" : "serial", beta);
+        }
+        free(A), free(C0), free(want), free(got);
     }
-    free(x), free(cols), free(A), free(C0), free(want), free(got);
+    free(x), free(cols);
 }
 
 /* the variant ILT_KERNEL=name should give on this CPU: that one, or the widest the CPU has when
@@ -246,13 +250,13 @@ int main(int argc, char **argv)
     }
     nn_conv_geom layer3 = { 64, 256, 5, 5, 3, 3, 1, 1, 1, 1, 5, 5 }, act_layer4 = { 8, 512, 3, 3, 3, 3, 1, 1, 1, 1, 3, 3 };
     if (nn_kernel_supported(NN_KERNEL_AVX512)) {
-        tap_ok(nn_gemm_conv_suits(256, &layer3), "the product packed from x suits layer3 of a ResNet18 at batch 64, 76x76");
-        tap_ok(!nn_gemm_conv_suits(512, &act_layer4), "not layer4 at batch 8, 84x84 (nn_gemm computes it as C^T)");
+        tap_ok(nn_gemm_conv_suits(0, 256, &layer3), "the product packed from x suits layer3 of a ResNet18 at batch 64, 76x76");
+        tap_ok(!nn_gemm_conv_suits(0, 512, &act_layer4), "not layer4 at batch 8, 84x84 (nn_gemm computes it as C^T)");
     }
     for (int v = 0; v < NN_KERNEL_COUNT; v++)
         if (v != NN_KERNEL_AVX512 && nn_kernel_supported(v)) {
             nn_kernel_set(v);
-            tap_ok(!nn_gemm_conv_suits(256, &layer3),
+            tap_ok(!nn_gemm_conv_suits(0, 256, &layer3),
                    "%s: the product over a convolution's columns needs the AVX-512 tile", nn_kernel_name(v));
         }
     nn_kernel_set(widest);
