@@ -1,10 +1,10 @@
 /* kernels_conv.c — convolution as im2col + one matrix product over the whole batch (so that
  * even layer4's 3x3 maps give a wide matrix; nn_gemm, gemm.c), with im2col/col2im and the
  * layout copies parallel on our pool. On the AVX-512 tile the forward's product packs the
- * column matrix straight from the input instead (nn_gemm_conv): measured on the Zen 5 machine,
- * ResNet18's convolutions at batch 64, 76x76, forward 167 -> 145 ms (two threads, medians of
- * four alternating runs of bench/nn_conv); the weight gradient's product likewise, forward and
- * backward 665 -> 654 ms in a slower hour. */
+ * column matrix straight from the input instead (nn_gemm_conv; packs_from_x says where):
+ * measured on the Zen 5 machine, ResNet18's convolutions at batch 64, 76x76, forward
+ * 142 -> 121 ms, forward and backward 454 -> 412 ms (two threads, medians of five alternating
+ * runs of bench/nn_conv; docs/results.md). */
 #include "nn/kernels.h"
 #include "nn/gemm_packed.h"
 #include "nn/threads.h"
@@ -277,6 +277,12 @@ static int is_pointwise(const nn_conv_geom *g)
 #define PER_SAMPLE_MIN_P 256
 #endif
 
+/* The batched products (and every weight gradient) pack the column matrix from x for stride-1
+ * windows: with stride 2 the gathers lost to im2col's own in-cache gather (ResNet18 at batch 64,
+ * 76x76: layer2.0 forward and backward 14.0 -> 15.4 ms, the 1x1 downsample 2.9 -> 3.5, conv1's
+ * weight gradient about 1 ms), while the stride-1 layers gained 6-15%. */
+static int packs_from_x(const nn_conv_geom *g) { return g->kh * g->kw > 1 && g->sh == 1 && g->sw == 1; }
+
 static int per_sample(const nn_conv_geom *g) { return g->B > 1 && (long)g->Ho * g->Wo >= PER_SAMPLE_MIN_P; }
 
 static long forward_work(const nn_conv_geom *g, int O);
@@ -337,7 +343,7 @@ static sample_job sample_job_of(const nn_conv_geom *g, int O, const float *x, co
     j.one.B = 1;
     /* the panels straight from the sample (layer1 of a ResNet18 at 76x76, batch 64: forward
      * 10.9 -> 9.6 ms; conv1's strided windows, which im2col copies one float at a time, 10.3 -> 9.6) */
-    j.gather = !is_pointwise(g) && nn_gemm_conv_suits(0, O, &j.one);
+    j.gather = g->kh * g->kw > 1 && nn_gemm_conv_suits(0, O, &j.one);
     return j;
 }
 
@@ -366,7 +372,7 @@ static void conv_forward(const nn_conv_geom *g, int O, const float *x, const flo
     }
     /* one sample (inference): the product [O, P] is already y's layout */
     float *cols = work, *t = g->B == 1 ? y : work + (long)K * N;
-    if (!is_pointwise(g) && nn_gemm_conv_suits(0, O, g))   /* no column matrix through memory */
+    if (packs_from_x(g) && nn_gemm_conv_suits(0, O, g))   /* no column matrix through memory */
         nn_gemm_conv(1, 0, O, 1.0f, w, K, g, x, g->B == 1 ? beta : 0.0f, t, (int)N);
     else {
         if (is_pointwise(g)) nn_gather_obp(g->B, g->C, P, x, cols);
@@ -469,7 +475,7 @@ void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const floa
             for (long p = 0; p < N; p++) s += r[p];
             db[o] += s;
         }
-    if (dw && !is_pointwise(g) && nn_gemm_conv_suits(1, O, g))   /* the same for the weight gradient */
+    if (dw && packs_from_x(g) && nn_gemm_conv_suits(1, O, g))   /* the same for the weight gradient */
         nn_gemm_conv(1, 1, O, 1.0f, dyt, (int)N, g, x, 1.0f, dw, K);
     else if (dw) {
         const float *c = x;
