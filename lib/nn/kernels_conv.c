@@ -322,14 +322,15 @@ static void conv_forward_samples(void *arg, long s0, long s1)
     for (long s = s0; s < s1; s++) {
         const float *cols = j->x + s * j->in_size;
         float *y = j->y + s * (long)j->O * j->P;
-        if (j->gather)
-            nn_gemm_conv(0, 0, j->O, 1.0f, j->w, j->K, &j->one, cols, j->beta, y, (int)j->P);
-        else if (!is_pointwise(&j->one)) {
-            float *c = j->cols + s * (long)j->K * j->P;
-            sample_im2col(j, s, c);
-            cols = c;
+        if (j->gather) nn_gemm_conv(0, 0, j->O, 1.0f, j->w, j->K, &j->one, cols, j->beta, y, (int)j->P);
+        else {
+            if (!is_pointwise(&j->one)) {
+                float *c = j->cols + s * (long)j->K * j->P;
+                sample_im2col(j, s, c);
+                cols = c;
+            }
+            nn_gemm(0, 0, j->O, (int)j->P, j->K, 1.0f, j->w, j->K, cols, (int)j->P, j->beta, y, (int)j->P);
         }
-        if (!j->gather) nn_gemm(0, 0, j->O, (int)j->P, j->K, 1.0f, j->w, j->K, cols, (int)j->P, j->beta, y, (int)j->P);
         if (j->b)
             for (int o = 0; o < j->O; o++)
                 for (long p = 0; p < j->P; p++) y[o * j->P + p] += j->b[o];
