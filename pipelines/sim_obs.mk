@@ -4,11 +4,13 @@
 # The observation: ENCODER lowdim uses OBS_KEYS alone; hybrid adds the CAMERAS.
 ENCODER       ?= lowdim
 # lift with images: both cameras, the robot's state without the object's pose, and the scripted
-# expert at gain 0.3, whose slower approach shows the cube's place in more of the images
-# (docs/results.md, Diffusion Policy: lift with images, expert at gain 0.3)
+# expert at EXPERT_GAIN (0.3 unless the including pipeline sets it), whose slower approach shows
+# the cube's place in more of the images (docs/results.md, Diffusion Policy: lift with images,
+# expert at gain 0.3)
 LIFT_IMAGES   := $(and $(filter lift,$(TASK)),$(filter-out lowdim,$(ENCODER)))
 CAMERAS       ?= $(if $(filter lift,$(TASK)),$(if $(LIFT_IMAGES),agentview$(comma)robot0_eye_in_hand,agentview),top)
-EXPERT_ARGS   ?= $(if $(LIFT_IMAGES),gain=0.3)
+EXPERT_GAIN   ?= 0.3
+EXPERT_ARGS   ?= $(if $(LIFT_IMAGES),gain=$(EXPERT_GAIN))
 IMAGE_SIZE    ?= 84x84
 MAX_STEPS     ?=
 OBS_KEYS      ?= $(if $(filter lift,$(TASK)),$(if $(LIFT_IMAGES),,object) robot0_eef_pos robot0_eef_quat robot0_gripper_qpos)

@@ -331,18 +331,23 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
 }
 
 # ---------------------------------------------------------------- ibc_sim.mk
-@test "dp_sim: lift with images defaults to the CPU recipe of docs/results.md; NET=transformer and ibc_sim only to its data" {
+@test "dp_sim: lift with images defaults to the CPU recipes of docs/results.md (UNet, transformer); ibc_sim only to the data" {
   plan() { make --no-print-directory -n -f "$PIPELINES/dp_sim.mk" TASK=lift RUN_DIR=r "$@" train; }
   run plan ENCODER=hybrid
   [ "$status" -eq 0 ]
   [[ "$output" == *"--cameras agentview,robot0_eye_in_hand"*"--policy-arg gain=0.3"* ]]
   [[ "$output" == *"--lowdim observation.robot0_eef_pos,observation.robot0_eef_quat,observation.robot0_gripper_qpos "* ]]
-  [[ "$output" == *"--down-dims 128,256,512"*"--lr 3e-4 --warmup 200 --batch-size 32"* ]]
-  [[ "$output" == *"--steps 5000"* ]]
+  [[ "$output" == *"--down-dims 128,256,512"*"--lr 3e-4 --warmup 200 --batch-size 32 --val-fraction 0.1"* ]]
+  [[ "$output" == *"--steps 5000"* && "$output" != *"--p-drop-attn"* ]]
+  # the transformer's: demonstrations of the expert at gain 0.15, warmup 500, dropout 0.1
   run plan ENCODER=hybrid NET=transformer
   [ "$status" -eq 0 ]
-  [[ "$output" == *"--policy-arg gain=0.3"* ]]
-  [[ "$output" != *"--down-dims"* && "$output" != *"--lr "* ]]
+  [[ "$output" == *"--policy-arg gain=0.15"* ]]
+  [[ "$output" == *"--p-drop-attn 0.1"*"--lr 3e-4 --warmup 500 --batch-size 32 --val-fraction 0.1"* ]]
+  [[ "$output" != *"--down-dims"* && "$output" == *"--steps 5000"* ]]
+  run plan ENCODER=hybrid NET=transformer EXPERT_GAIN=0.3 P_DROP_ATTN=0.3
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"--policy-arg gain=0.3"* && "$output" == *"--p-drop-attn 0.3"* ]]
   # the low-dimensional recipe keeps the default expert, one camera and the object's pose
   run plan
   [ "$status" -eq 0 ]
