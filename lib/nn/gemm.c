@@ -209,9 +209,9 @@ static void conv_group_runs(const nn_conv_geom *g, const int *iy0, const int *ba
  * cols [C*kh*kw, B*Ho*Wo] (row r = (c, ki, kj), column n = (b, oy, ox),
  * cols[r][n] = x[b][c][oy*sh - ph + ki][ox*sw - pw + kj]) read straight from x into
  * out [nr][32] (columns past nv zero). Each 16 positions of a row are one masked AVX-512
- * gather, or, where they lie in at most four stretches of x's rows (stride 1, rows of 5 or
- * more), as many masked loads (about a fifth of a gather's time each); lanes whose input element
- * lies in the padding are zero. */
+ * gather, or, where they lie in at most four stretches of x's rows (stride 1 and rows long
+ * enough), as many masked loads (about a fifth of a gather's time each); lanes whose input
+ * element lies in the padding are zero. */
 __attribute__((target("avx512f"))) static void conv_cols_block(const nn_conv_geom *g, const float *x, int n0, int nv,
                                                               int r0, int nr, float *out)
 {
@@ -540,5 +540,13 @@ void nn_gemm_conv(int threaded, int trans_b, int M, float alpha, const float *A,
 {
     long K, N;
     conv_cols_shape(g, trans_b, &K, &N);
-    gemm(threaded, 0, trans_b, M, (int)N, (int)K, alpha, A, lda, x, 0, beta, C, ldc, g);
+#ifdef CONV_GATHER
+    if (nn_kernel() == NN_KERNEL_AVX512) {
+        gemm(threaded, 0, trans_b, M, (int)N, (int)K, alpha, A, lda, x, 0, beta, C, ldc, g);
+        return;
+    }
+#endif
+    /* no packing from x on this tile (nn_gemm_conv_suits says 0): element by element, correct */
+    gemm_job j = { 0, trans_b, M, (int)N, (int)K, lda, 0, ldc, 1, 1, alpha, beta, A, x, C, NULL, g };
+    conv_rows_direct(&j, 0, M, 0, (int)N);
 }

@@ -62,10 +62,10 @@ void nn_gather_obp(int B, int O, long P, const float *y, float *t);
  * nn_im2col(g, x) would write ([C*kh*kw, B*Ho*Wo]; trans_b 0: op(B) = cols, K = C*kh*kw,
  * N = B*Ho*Wo, a forward; trans_b 1: op(B) = cols^T, K = B*Ho*Wo, N = C*kh*kw, a weight
  * gradient), without writing it: the product packs its panels straight from x. The same bits
- * as nn_im2col followed by nn_gemm (threaded 1) or nn_gemm_serial (0). Only where
+ * as nn_im2col followed by nn_gemm (threaded 1) or nn_gemm_serial (0). For where
  * nn_gemm_conv_suits(trans_b, M, g) is 1: the AVX-512 tile in effect (the panels are packed by
  * AVX-512 loads and gathers), x small enough for 32-bit offsets, and a shape nn_gemm would not
- * compute transposed. */
+ * compute transposed; on another tile it still gives the product, one element at a time. */
 int nn_gemm_conv_suits(int trans_b, int M, const nn_conv_geom *g);
 void nn_gemm_conv(int threaded, int trans_b, int M, float alpha, const float *A, int lda, const nn_conv_geom *g,
                   const float *x, float beta, float *C, int ldc);

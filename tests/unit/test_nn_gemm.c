@@ -153,6 +153,32 @@ static void conv_case(nn_conv_geom g, int O)
     free(x), free(cols);
 }
 
+/* nn_gemm_conv on a tile that cannot pack from x (called although nn_gemm_conv_suits says 0):
+ * still the product, element by element, within rounding of im2col + nn_gemm */
+static void conv_direct_case(int variant)
+{
+    nn_conv_geom g = { 2, 4, 9, 9, 3, 3, 2, 2, 1, 1, 5, 5 };
+    const int O = 20, R = g.C * g.kh * g.kw, Np = g.B * g.Ho * g.Wo;
+    float *x = rand_floats((long)g.B * g.C * g.H * g.W), *cols = malloc((size_t)R * Np * sizeof *cols);
+    nn_im2col(&g, x, cols);
+    for (int tb = 0; tb < 2; tb++) {
+        const int K = tb ? Np : R, N = tb ? R : Np;
+        float *A = rand_floats((long)O * K), *want = rand_floats((long)O * N), *got = malloc((size_t)O * N * sizeof *got);
+        memcpy(got, want, (size_t)O * N * sizeof *got);
+        nn_gemm(0, tb, O, N, K, 1.0f, A, K, cols, Np, 0.5f, want, N);
+        nn_gemm_conv(1, tb, O, 1.0f, A, K, &g, x, 0.5f, got, N);
+        double worst = 0;
+        for (long i = 0; i < (long)O * N; i++) {
+            double e = fabs((double)got[i] - want[i]) / (1.0 + fabs((double)want[i]));
+            if (e > worst) worst = e;
+        }
+        tap_ok(worst < 1e-5, "%s: nn_gemm_conv %s computes it element by element (worst relative error %.1e)",
+               nn_kernel_name(variant), tb ? "cols^T" : "cols", worst);
+        free(A), free(want), free(got);
+    }
+    free(x), free(cols);
+}
+
 /* the variant ILT_KERNEL=name should give on this CPU: that one, or the widest the CPU has when
  * it lacks it (or when the name is unknown) */
 static int expected_variant(const char *name, int widest)
@@ -258,6 +284,7 @@ int main(int argc, char **argv)
             nn_kernel_set(v);
             tap_ok(!nn_gemm_conv_suits(0, 256, &layer3),
                    "%s: the product over a convolution's columns needs the AVX-512 tile", nn_kernel_name(v));
+            conv_direct_case(v);
         }
     nn_kernel_set(widest);
     /* a variant the CPU lacks is refused */
