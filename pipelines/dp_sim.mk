@@ -1,7 +1,7 @@
 # pipelines/dp_sim.mk — Diffusion Policy in simulation, record -> slice -> stats -> chunk -> train
 # -> evaluate -> video, plots and report, on the stage rules act_sim.mk uses (sim_stages.mk).
 #
-#   make -f pipelines/dp_sim.mk [TASK=lift] [NET=unet|transformer] [ENCODER=lowdim|hybrid] [VAR=value...] [TARGET]
+#   make -f pipelines/dp_sim.mk [TASK=lift|lift_abs] [NET=unet|transformer] [ENCODER=lowdim|hybrid] [VAR=value...] [TARGET]
 #
 # The variables, targets, resuming and run directory are act_sim.mk's (make -f
 # pipelines/act_sim.mk help), with these differences: lift is recorded in robomimic's layout (one
@@ -16,7 +16,8 @@
 # for validation, batch 32, lr 3e-4; for NET=unet (96% on held-out seeds) the scripted expert at
 # gain 0.3 (its slower approach shows the cube's place in more images), UNet 128,256,512, warmup
 # 200; for NET=transformer (74%) the expert at gain 0.15 (at 0.3 DP-T learned to ignore the
-# cube's y), warmup 500 and dropout 0.1 (P_DROP_ATTN).
+# cube's y), warmup 500 and dropout 0.1 (P_DROP_ATTN). TASK=lift_abs is lift with absolute
+# actions (rollout(1)), recorded and observed the same way.
 
 PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 
@@ -24,7 +25,7 @@ PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 TASK          ?= lift
 DEMOS         ?= 200
 RECORD_SEED   ?= 1000
-LAYOUT        ?= $(if $(filter lift,$(TASK)),robomimic,act)
+LAYOUT        ?= $(if $(filter lift%,$(TASK)),robomimic,act)
 EXPERT_GAIN   ?= $(if $(filter transformer,$(NET)),0.15,0.3)
 include $(PIPELINES)/sim_obs.mk
 # Model and training; empty means dp-train's own default.

@@ -22,7 +22,7 @@ PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
 TASK          ?= lift
 DEMOS         ?= 200
 RECORD_SEED   ?= 1000
-LAYOUT        ?= $(if $(filter lift,$(TASK)),robomimic,act)
+LAYOUT        ?= $(if $(filter lift%,$(TASK)),robomimic,act)
 include $(PIPELINES)/sim_obs.mk
 # Model and training; empty means ibc-train's own default.
 OBS_STEPS     ?= 2

@@ -7,15 +7,15 @@ ENCODER       ?= lowdim
 # expert at EXPERT_GAIN (0.3 unless the including pipeline sets it), whose slower approach shows
 # the cube's place in more of the images (docs/results.md, Diffusion Policy: lift with images,
 # expert at gain 0.3)
-LIFT_IMAGES   := $(and $(filter lift,$(TASK)),$(filter-out lowdim,$(ENCODER)))
-CAMERAS       ?= $(if $(filter lift,$(TASK)),$(if $(LIFT_IMAGES),agentview$(comma)robot0_eye_in_hand,agentview),top)
+LIFT_IMAGES   := $(and $(filter lift%,$(TASK)),$(filter-out lowdim,$(ENCODER)))
+CAMERAS       ?= $(if $(filter lift%,$(TASK)),$(if $(LIFT_IMAGES),agentview$(comma)robot0_eye_in_hand,agentview),top)
 EXPERT_GAIN   ?= 0.3
 EXPERT_ARGS   ?= $(if $(LIFT_IMAGES),gain=$(EXPERT_GAIN))
 IMAGE_SIZE    ?= 84x84
 MAX_STEPS     ?=
-OBS_KEYS      ?= $(if $(filter lift,$(TASK)),$(if $(LIFT_IMAGES),,object) robot0_eef_pos robot0_eef_quat robot0_gripper_qpos)
+OBS_KEYS      ?= $(if $(filter lift%,$(TASK)),$(if $(LIFT_IMAGES),,object) robot0_eef_pos robot0_eef_quat robot0_gripper_qpos)
 # The low-dim normaliser (the trainer's --lowdim-norm, empty: limits, quaternions as they are)
 # and its range_eps: in lift's scripted demonstrations the cube's tilt spans ~1e-3, which limits
 # would magnify ~2000 times (dp-train(1)); 0.01 only shifts it
 LOWDIM_NORM   ?=
-LOWDIM_RANGE_EPS ?= $(if $(filter lift,$(TASK)),0.01)
+LOWDIM_RANGE_EPS ?= $(if $(filter lift%,$(TASK)),0.01)

@@ -46,7 +46,7 @@ opt = $(if $2,$1 $2)
 RECORD_EXPERT := $(EXPERT_ARGS:%=--policy-arg %)
 # The task's control rate (lift 20 Hz, the bimanual tasks 50 Hz): recorded in the checkpoint
 # (--control-hz) and the videos' frame rate.
-CONTROL_HZ ?= $(if $(filter lift,$(TASK)),20,50)
+CONTROL_HZ ?= $(if $(filter lift%,$(TASK)),20,50)
 VIDEO_FPS ?= $(CONTROL_HZ)
 SIM_ARGS   := -t $(TASK) --cameras $(CAMERAS) --image-size $(IMAGE_SIZE) $(call opt,--max-steps,$(MAX_STEPS))
 ROLLOUT_ARGS := $(SIM_ARGS) $(if $(TEMPORAL_AGG),--temporal-agg=$(TEMPORAL_AGG)) $(EVAL_ARGS)

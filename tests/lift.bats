@@ -90,3 +90,28 @@ EOF
   [ "$status" -eq 1 ]
   [[ "$stderr" == *"no settings"* ]]
 }
+
+@test "lift_abs: the expert records 10-D absolute targets of the poses lift's expert steers to" {
+  rollout -q -t lift -p scripted -n 2 --seed 40 --max-steps 60 --image-size 32x32 --layout robomimic \
+    --policy-arg gain=0.3 -o "$T/delta.hdf5" >/dev/null
+  run --separate-stderr rollout -q -t lift_abs -p scripted -n 2 --seed 40 --max-steps 60 --image-size 32x32 \
+    --layout robomimic --policy-arg gain=0.3 -o "$T/abs.hdf5"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *'"task":"lift_abs"'* ]]
+  "$PYTHON" - "$T/delta.hdf5" "$T/abs.hdf5" <<'EOF2'
+import sys, h5py, numpy as np
+d, a = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+for ep in ("demo_0", "demo_1"):
+    da, aa = d["data"][ep]["actions"][()], a["data"][ep]["actions"][()]
+    eef = d["data"][ep]["obs"]["robot0_eef_pos"][()]
+    assert da.shape == (60, 7) and aa.shape == (60, 10), (da.shape, aa.shape)
+    # position target = the hand's position + 5 cm per unit of the delta action
+    assert np.abs(aa[:, :3] - (eef + 0.05 * da[:, :3])).max() < 1e-5
+    # orientation columns are unit and orthogonal; the gripper is the same
+    c1, c2 = aa[:, 3:6], aa[:, 6:9]
+    assert np.abs(np.linalg.norm(c1, axis=1) - 1).max() < 1e-5 and np.abs((c1 * c2).sum(1)).max() < 1e-5
+    assert np.array_equal(aa[:, 9], da[:, 6])
+    # the hand moved the same way in both
+    assert np.abs(a["data"][ep]["obs"]["robot0_eef_pos"][()] - eef).max() < 1e-5
+EOF2
+}

@@ -348,6 +348,11 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   run plan ENCODER=hybrid NET=transformer EXPERT_GAIN=0.3 P_DROP_ATTN=0.3
   [ "$status" -eq 0 ]
   [[ "$output" == *"--policy-arg gain=0.3"* && "$output" == *"--p-drop-attn 0.3"* ]]
+  # lift_abs (absolute actions) is recorded and observed as lift is
+  run make --no-print-directory -n -f "$PIPELINES/dp_sim.mk" TASK=lift_abs RUN_DIR=r ENCODER=hybrid NET=transformer train
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"--layout robomimic"*"-t lift_abs --cameras agentview,robot0_eye_in_hand"*"--policy-arg gain=0.15"* ]]
+  [[ "$output" == *"--control-hz 20"*"--lowdim observation.robot0_eef_pos,"*"--lowdim-range-eps 0.01"* ]]
   # the low-dimensional recipe keeps the default expert, one camera and the object's pose
   run plan
   [ "$status" -eq 0 ]

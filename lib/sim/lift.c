@@ -14,6 +14,16 @@
  * plans again from the measured pose (robosuite's OSC is softer still), so an action is closer to
  * a velocity command than to an exact displacement.
  *
+ * lift_abs is the same world with absolute actions, as Diffusion Policy runs robomimic with
+ * (its abs_action datasets, robosuite's OSC with control_delta off): 10 values, the grip site's
+ * target position (3, world, metres), its target orientation as the first two columns of the
+ * rotation matrix (6: the hand's x and y axes in the world, re-orthonormalised by Gram-Schmidt)
+ * and the gripper (-1..1, as above). The controller turns the target into the twist the delta
+ * action would have given, clipped to the same 5 cm and 0.5 rad per axis, from the measured pose:
+ * a policy that executes several predicted targets in a row steers to each from where the hand
+ * really is, instead of adding up steps. The expert computes its delta action and records the
+ * target it leads to, so the two tasks' experts move the arm the same way.
+ *
  * Observations (robomimic names): robot0_eef_pos (3, world), robot0_eef_quat (4, x y z w as
  * robosuite writes quaternions), robot0_gripper_qpos (2, finger openings in metres),
  * robot0_joint_pos (6), object (10: cube position, cube quaternion x y z w, eef position minus cube
@@ -33,7 +43,7 @@
 
 #include "util/error.h"
 
-enum { LIFT_ARM_JOINTS = 6, LIFT_FINGERS = 2 };
+enum { LIFT_ARM_JOINTS = 6, LIFT_FINGERS = 2, LIFT_ABS_ACTION_DIM = 10 };
 
 #define LIFT_POS_SCALE 0.05   /* metres per unit of action */
 #define LIFT_ROT_SCALE 0.5    /* radians per unit of action */
@@ -60,6 +70,7 @@ typedef struct {
     int phase_start;
     double grasp_pos[3], grasp_yaw;
     double gain, max_move;   /* settings (lift_expert_option); 0: the defaults below */
+    int absolute;            /* lift_abs: 10-D absolute actions */
 } lift_t;
 
 static const char *const lift_arm_joint_names[LIFT_ARM_JOINTS] = {"j1", "j2", "j3", "j4", "j5", "j6"};
@@ -102,7 +113,8 @@ static int lift_init(sim_task_t *t)
     sim_task_info_t *info = &t->info;
     info->state_dim = LIFT_ARM_JOINTS + LIFT_FINGERS;
     info->velocity_dim = LIFT_ARM_JOINTS + LIFT_FINGERS;
-    info->action_dim = 7;
+    p->absolute = t->cls == &sim_task_lift_abs;
+    info->action_dim = p->absolute ? LIFT_ABS_ACTION_DIM : 7;
     info->n_obs = OBS_COUNT;
     for (int i = 0; i < OBS_COUNT; i++) {
         info->obs_names[i] = lift_obs_names[i];
@@ -149,16 +161,73 @@ static int solve_spd(double *a, double *b, int n)
     return 0;
 }
 
+/* Orthonormal frame from two approximate axes (Gram-Schmidt): the rotation matrix (row-major,
+ * columns x, y, z) whose first two columns are c1 and c2 made unit and orthogonal. -1 when they
+ * are (nearly) zero or parallel. */
+static int frame_from_columns(const double *c1, const double *c2, double *mat)
+{
+    double x[3], y[3], z[3];
+    double nx = mju_norm3(c1);
+    if (!(nx > 1e-6)) return -1;
+    mju_scl3(x, c1, 1 / nx);
+    double dot = mju_dot3(x, c2);
+    for (int i = 0; i < 3; i++) y[i] = c2[i] - dot * x[i];
+    double ny = mju_norm3(y);
+    if (!(ny > 1e-6)) return -1;
+    mju_scl3(y, y, 1 / ny);
+    mju_cross(z, x, y);
+    for (int i = 0; i < 3; i++) {
+        mat[3 * i] = x[i];
+        mat[3 * i + 1] = y[i];
+        mat[3 * i + 2] = z[i];
+    }
+    return 0;
+}
+
+/* World-frame axis * angle that turns the orientation `from` into `to` (quaternions w x y z),
+ * the short way round. */
+static void rotation_between(const double *to, const double *from, double *rot)
+{
+    double inverse[4], error_quat[4];
+    mju_negQuat(inverse, from);
+    mju_mulQuat(error_quat, to, inverse);
+    if (error_quat[0] < 0) mju_scl(error_quat, error_quat, -1, 4);
+    mju_quat2Vel(rot, error_quat, 1);
+}
+
+static double clampd(double v, double limit) { return v < -limit ? -limit : v > limit ? limit : v; }
+
 static int lift_control(sim_task_t *t, const float *action)
 {
     lift_t *p = t->priv;
     const mjModel *m = t->m;
     mjData *d = t->d;
-    double a[7];
-    for (int i = 0; i < 7; i++) a[i] = action[i] < -1 ? -1 : action[i] > 1 ? 1 : action[i];
 
     /* Kinematics, Jacobian and bias forces of the state the action was chosen in. */
     mj_forward(m, d);
+    double twist[6], gripper;
+    if (p->absolute) {
+        const double *eef = d->site_xpos + 3 * p->grip_site;
+        double c1[3], c2[3], target_mat[9], target[4], current[4], rot[3];
+        for (int i = 0; i < 3; i++) {
+            twist[i] = clampd(action[i] - eef[i], LIFT_POS_SCALE);
+            c1[i] = action[3 + i];
+            c2[i] = action[6 + i];
+        }
+        if (frame_from_columns(c1, c2, target_mat) < 0)
+            return error_set("lift_abs: the orientation's two columns (actions 3-8) are zero or parallel");
+        mju_mat2Quat(target, target_mat);
+        mju_mat2Quat(current, d->site_xmat + 9 * p->grip_site);
+        rotation_between(target, current, rot);
+        for (int i = 0; i < 3; i++) twist[3 + i] = clampd(rot[i], LIFT_ROT_SCALE);
+        gripper = clampd(action[9], 1);
+    } else {
+        for (int i = 0; i < 3; i++) {
+            twist[i] = LIFT_POS_SCALE * clampd(action[i], 1);
+            twist[i + 3] = LIFT_ROT_SCALE * clampd(action[i + 3], 1);
+        }
+        gripper = clampd(action[6], 1);
+    }
     double jacp[3 * 64], jacr[3 * 64];
     if (m->nv > 64) return error_set("lift: model has too many degrees of freedom");
     mj_jacSite(m, d, jacp, jacr, p->grip_site);
@@ -168,11 +237,6 @@ static int lift_control(sim_task_t *t, const float *action)
             jac[r][c] = jacp[r * m->nv + p->arm_dof[c]];
             jac[r + 3][c] = jacr[r * m->nv + p->arm_dof[c]];
         }
-    double twist[6];
-    for (int i = 0; i < 3; i++) {
-        twist[i] = LIFT_POS_SCALE * a[i];
-        twist[i + 3] = LIFT_ROT_SCALE * a[i + 3];
-    }
     /* dq = J^T (J J^T + lambda^2 I)^-1 twist */
     double jjt[36];
     for (int r = 0; r < 6; r++)
@@ -191,7 +255,7 @@ static int lift_control(sim_task_t *t, const float *action)
         d->ctrl[p->arm_ctrl[k]] = q;
         d->qfrc_applied[p->arm_dof[k]] = d->qfrc_bias[p->arm_dof[k]]; /* gravity compensation */
     }
-    double finger = LIFT_FINGER_OPEN * (1 - a[6]) / 2;
+    double finger = LIFT_FINGER_OPEN * (1 - gripper) / 2;
     for (int i = 0; i < LIFT_FINGERS; i++) d->ctrl[p->finger_ctrl[i]] = finger;
     return 0;
 }
@@ -295,8 +359,6 @@ static void grasp_orientation(double yaw, double quat[4])
     mju_mat2Quat(quat, mat);
 }
 
-static double clampd(double v, double limit) { return v < -limit ? -limit : v > limit ? limit : v; }
-
 /* The defaults of the expert's settings gain and max_move (rollout -p scripted --policy-arg). With
  * them the expert moves over the cube in two or three steps and holds still in x and y after it:
  * a demonstration shows where the cube is only in its first actions and never a correction. A
@@ -359,19 +421,39 @@ static int lift_expert(sim_task_t *t, float *action)
         p->phase_start = step;
     }
 
-    double desired[4], current[4], inverse[4], error_quat[4], rot[3];
+    double desired[4], current[4], rot[3];
     grasp_orientation(yaw, desired);
     mju_mat2Quat(current, eef_mat);
-    mju_negQuat(inverse, current);
-    mju_mulQuat(error_quat, desired, inverse);
-    if (error_quat[0] < 0) mju_scl(error_quat, error_quat, -1, 4); /* the short way round */
-    mju_quat2Vel(rot, error_quat, 1); /* world-frame axis * angle */
+    rotation_between(desired, current, rot); /* world-frame axis * angle */
     const double gain = p->gain > 0 ? p->gain : EXPERT_GAIN, max_move = p->max_move > 0 ? p->max_move : EXPERT_MAX_MOVE;
+    double delta[6];
     for (int i = 0; i < 3; i++) {
-        action[i] = (float)clampd(gain * (target[i] - eef[i]) / LIFT_POS_SCALE, max_move);
-        action[3 + i] = (float)clampd(gain * rot[i] / LIFT_ROT_SCALE, max_move);
+        delta[i] = (float)clampd(gain * (target[i] - eef[i]) / LIFT_POS_SCALE, max_move);
+        delta[3 + i] = (float)clampd(gain * rot[i] / LIFT_ROT_SCALE, max_move);
     }
-    action[6] = (float)gripper;
+    if (!p->absolute) {
+        for (int i = 0; i < 6; i++) action[i] = (float)delta[i];
+        action[6] = (float)gripper;
+        return 0;
+    }
+    /* lift_abs: the pose the delta action leads to. */
+    double turn[3], turn_quat[4], goal[4], goal_mat[9];
+    for (int i = 0; i < 3; i++) turn[i] = LIFT_ROT_SCALE * delta[3 + i];
+    double angle = mju_norm3(turn);
+    turn_quat[0] = 1;
+    turn_quat[1] = turn_quat[2] = turn_quat[3] = 0;
+    if (angle > 0) {
+        mju_scl3(turn, turn, 1 / angle);
+        mju_axisAngle2Quat(turn_quat, turn, angle);
+    }
+    mju_mulQuat(goal, turn_quat, current);
+    mju_quat2Mat(goal_mat, goal);
+    for (int i = 0; i < 3; i++) {
+        action[i] = (float)(eef[i] + LIFT_POS_SCALE * delta[i]);
+        action[3 + i] = (float)goal_mat[3 * i];
+        action[6 + i] = (float)goal_mat[3 * i + 1];
+    }
+    action[9] = (float)gripper;
     return 0;
 }
 
@@ -397,6 +479,28 @@ const sim_task_class_t sim_task_lift = {
     .max_steps = 400,
     .max_reward = 1,
     .action_space = "eef_delta",
+    .priv_size = sizeof(lift_t),
+    .training_camera = "agentview",
+    .init = lift_init,
+    .reset = lift_reset,
+    .control = lift_control,
+    .evaluate = lift_evaluate,
+    .state = lift_state,
+    .velocity = lift_velocity,
+    .obs = lift_obs,
+    .expert = lift_expert,
+    .expert_option = lift_expert_option,
+};
+
+const sim_task_class_t sim_task_lift_abs = {
+    .name = "lift_abs",
+    .scene = "lift",
+    .default_height = 84,
+    .default_width = 84,
+    .control_hz = 20,
+    .max_steps = 400,
+    .max_reward = 1,
+    .action_space = "eef_absolute",
     .priv_size = sizeof(lift_t),
     .training_camera = "agentview",
     .init = lift_init,

@@ -14,6 +14,7 @@ static const sim_task_class_t *const task_classes[] = {
     &sim_task_transfer_cube,
     &sim_task_insertion,
     &sim_task_lift,
+    &sim_task_lift_abs,
 };
 #define N_TASK_CLASSES (sizeof task_classes / sizeof task_classes[0])
 

@@ -43,15 +43,17 @@ typedef struct {
 } sim_task_options_t;
 
 typedef struct {
-    const char *name;            /* "transfer_cube", "insertion", "lift" */
+    const char *name;            /* "transfer_cube", "insertion", "lift", "lift_abs" */
     int state_dim;               /* length of sim_task_state (qpos): 14 for the bimanual tasks */
     int velocity_dim;            /* length of sim_task_velocity (qvel) */
-    int action_dim;              /* 14 bimanual (joint targets, grippers 0 closed..1 open), 7 lift */
+    int action_dim;              /* 14 bimanual (joint targets, grippers 0 closed..1 open), 7 lift,
+                                  * 10 lift_abs */
     int sim_state_dim;           /* length of sim_task_sim_state (full MuJoCo state: time, qpos, qvel) */
     double control_hz;           /* 50 bimanual, 20 lift */
     int max_steps;               /* episode length: 400 */
     int max_reward;              /* highest reward stage (4 bimanual, 1 lift) */
-    const char *action_space;    /* "joint_position" or "eef_delta" (7-D in [-1,1]) */
+    const char *action_space;    /* "joint_position", "eef_delta" (lift: 7-D in [-1,1]) or
+                                  * "eef_absolute" (lift_abs: 10-D target pose) */
     /* Rendered cameras, in the order given in the options; images are height x width x 3. */
     int n_cameras;
     const char *camera_names[SIM_MAX_CAMERAS];

@@ -72,5 +72,6 @@ int sim_geoms_touch(const mjData *d, const int *set_a, int n_a, const int *set_b
 extern const sim_task_class_t sim_task_transfer_cube;
 extern const sim_task_class_t sim_task_insertion;
 extern const sim_task_class_t sim_task_lift;
+extern const sim_task_class_t sim_task_lift_abs;
 
 #endif
