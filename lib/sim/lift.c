@@ -426,7 +426,7 @@ static int lift_expert(sim_task_t *t, float *action)
     mju_mat2Quat(current, eef_mat);
     rotation_between(desired, current, rot); /* world-frame axis * angle */
     const double gain = p->gain > 0 ? p->gain : EXPERT_GAIN, max_move = p->max_move > 0 ? p->max_move : EXPERT_MAX_MOVE;
-    double delta[6];
+    double delta[6]; /* the delta action, rounded to float as lift records it */
     for (int i = 0; i < 3; i++) {
         delta[i] = (float)clampd(gain * (target[i] - eef[i]) / LIFT_POS_SCALE, max_move);
         delta[3 + i] = (float)clampd(gain * rot[i] / LIFT_ROT_SCALE, max_move);
