@@ -470,46 +470,12 @@ static int lift_expert_option(sim_task_t *t, const char *key, const char *value)
     return 0;
 }
 
-const sim_task_class_t sim_task_lift = {
-    .name = "lift",
-    .scene = "lift",
-    .default_height = 84,
-    .default_width = 84,
-    .control_hz = 20,
-    .max_steps = 400,
-    .max_reward = 1,
-    .action_space = "eef_delta",
-    .priv_size = sizeof(lift_t),
-    .training_camera = "agentview",
-    .init = lift_init,
-    .reset = lift_reset,
-    .control = lift_control,
-    .evaluate = lift_evaluate,
-    .state = lift_state,
-    .velocity = lift_velocity,
-    .obs = lift_obs,
-    .expert = lift_expert,
-    .expert_option = lift_expert_option,
-};
+/* lift and lift_abs differ only in their name and action space (lift_control, lift_expert). */
+#define LIFT_CLASS_COMMON                                                                                      \
+    .scene = "lift", .default_height = 84, .default_width = 84, .control_hz = 20, .max_steps = 400,               \
+    .max_reward = 1, .priv_size = sizeof(lift_t), .training_camera = "agentview", .init = lift_init,             \
+    .reset = lift_reset, .control = lift_control, .evaluate = lift_evaluate, .state = lift_state,               \
+    .velocity = lift_velocity, .obs = lift_obs, .expert = lift_expert, .expert_option = lift_expert_option
 
-const sim_task_class_t sim_task_lift_abs = {
-    .name = "lift_abs",
-    .scene = "lift",
-    .default_height = 84,
-    .default_width = 84,
-    .control_hz = 20,
-    .max_steps = 400,
-    .max_reward = 1,
-    .action_space = "eef_absolute",
-    .priv_size = sizeof(lift_t),
-    .training_camera = "agentview",
-    .init = lift_init,
-    .reset = lift_reset,
-    .control = lift_control,
-    .evaluate = lift_evaluate,
-    .state = lift_state,
-    .velocity = lift_velocity,
-    .obs = lift_obs,
-    .expert = lift_expert,
-    .expert_option = lift_expert_option,
-};
+const sim_task_class_t sim_task_lift = {.name = "lift", .action_space = "eef_delta", LIFT_CLASS_COMMON};
+const sim_task_class_t sim_task_lift_abs = {.name = "lift_abs", .action_space = "eef_absolute", LIFT_CLASS_COMMON};
