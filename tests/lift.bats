@@ -115,3 +115,36 @@ for ep in ("demo_0", "demo_1"):
     assert np.abs(a["data"][ep]["obs"]["robot0_eef_pos"][()] - eef).max() < 1e-5
 EOF2
 }
+
+@test "rollout --action-noise: the task executes noisy actions, the recording keeps the expert's own" {
+  common=(-q -t lift -p scripted -n 1 --seed 23 --max-steps 40 --image-size 32x32)
+  rollout "${common[@]}" -o "$T/clean" >/dev/null
+  rollout "${common[@]}" --action-noise 0 -o "$T/zero" >/dev/null
+  rollout "${common[@]}" --action-noise 0.5,0.5,0.5,0.2,0.2,0.2,0 -o "$T/noisy" >/dev/null
+  rollout "${common[@]}" --action-noise 0.5,0.5,0.5,0.2,0.2,0.2,0 -o "$T/again" >/dev/null
+  cmp "$T"/clean/*.hdf5 "$T"/zero/*.hdf5      # zero noise executes the policy's action
+  cmp "$T"/noisy/*.hdf5 "$T"/again/*.hdf5     # the noise is drawn from the episode's seed
+  "$PYTHON" - "$T"/clean/*.hdf5 "$T"/noisy/*.hdf5 <<'EOF2'
+import sys, h5py, numpy as np
+c, n = h5py.File(sys.argv[1]), h5py.File(sys.argv[2])
+ca, na = c["action"][()], n["action"][()]
+cq, nq = c["observations/qpos"][()], n["observations/qpos"][()]
+# the same first state and the expert's same answer to it; then the noise moves the arm elsewhere
+assert np.array_equal(cq[0], nq[0]) and np.array_equal(ca[0], na[0])
+assert np.abs(cq[5:] - nq[5:]).max() > 1e-3
+# recorded actions are the expert's: within its step limit (0.35) and the gripper exactly +-1,
+# which noise of standard deviation 0.5 would break at almost every step
+assert np.abs(na[:, :6]).max() <= 0.35 + 1e-6, np.abs(na[:, :6]).max()
+assert set(np.unique(na[:, 6])) <= {-1.0, 1.0}
+EOF2
+}
+
+@test "rollout --action-noise: a wrong count or a negative value is a usage error and records nothing" {
+  run --separate-stderr rollout -q -t lift -p scripted -n 1 --max-steps 5 --action-noise 0.1,0.1 -o "$T/x"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--action-noise: 2 values; lift has 7 action dimensions"* ]]
+  run --separate-stderr rollout -q -t lift -p scripted -n 1 --max-steps 5 --action-noise -0.1 -o "$T/x"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--action-noise"* ]]
+  [ ! -e "$T/x" ]
+}

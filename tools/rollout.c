@@ -23,7 +23,7 @@
 #include "util/tempfile.h"
 
 typedef struct {
-    const char *task, *policy, *output, *frames, *final_frames;
+    const char *task, *policy, *output, *frames, *final_frames, *action_noise;
     episode_layout layout;
     long episodes, seed, max_steps;
     int only_success, stop_on_success, quiet, gzip;
@@ -81,6 +81,9 @@ static _Noreturn void usage(void)
            "                         (default: the image size; the policy's images stay as they are)\n"
            "      --chunk-exec N     execute N actions of each predicted chunk (default: the policy's)\n"
            "      --temporal-agg[=K] ACT temporal ensembling, weights exp(-K*i), i = 0 the oldest (K 0.01)\n"
+           "      --action-noise S   execute each action plus Gaussian noise of standard deviation S\n"
+           "                         (one value, or one per action dimension, comma-separated) and\n"
+           "                         record the policy's own action (DART demonstrations)\n"
            "      --threads N        threads for the policy's computation (default 1)\n"
            "      --policy-arg KEY=VAL  a setting of the policy's class, e.g. ddim_steps=10 (repeatable)\n"
            "      --summarize        read result lines from FILEs (or stdin) and print their summary\n"
@@ -94,7 +97,7 @@ static _Noreturn void usage(void)
 static void parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_SEED = 256, OPT_MAX_STEPS, OPT_LAYOUT, OPT_ONLY_SUCCESS, OPT_STOP, OPT_CAMERAS, OPT_SIZE,
-           OPT_FRAMES, OPT_FINAL_FRAMES, OPT_FRAME_SIZE, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_POLICY_ARG, OPT_THREADS, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
+           OPT_FRAMES, OPT_FINAL_FRAMES, OPT_FRAME_SIZE, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_POLICY_ARG, OPT_NOISE, OPT_THREADS, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         {"task", required_argument, 0, 't'},        {"policy", required_argument, 0, 'p'},
         {"episodes", required_argument, 0, 'n'},    {"seed", required_argument, 0, OPT_SEED},
@@ -106,6 +109,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"chunk-exec", required_argument, 0, OPT_CHUNK_EXEC}, {"gzip", required_argument, 0, OPT_GZIP},
         {"temporal-agg", optional_argument, 0, OPT_TEMPORAL}, {"summarize", no_argument, 0, OPT_SUMMARIZE},
         {"threads", required_argument, 0, OPT_THREADS}, {"policy-arg", required_argument, 0, OPT_POLICY_ARG},
+        {"action-noise", required_argument, 0, OPT_NOISE},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},   {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
@@ -178,6 +182,7 @@ static void parse_options(int argc, char **argv, options *o)
             if (o->policy_options.n_args == POLICY_MAX_ARGS) tool_usage_error("--policy-arg: at most %d", POLICY_MAX_ARGS);
             o->policy_options.args[o->policy_options.n_args++] = optarg;
             break;
+        case OPT_NOISE: o->action_noise = optarg; break;
         case OPT_SUMMARIZE: o->summarize = 1; break;
         case 'q': o->quiet = 1; break;
         case OPT_HELP: usage();
@@ -242,6 +247,7 @@ typedef struct {
     int frames_resized;
     episode_recorder_t rec;        /* -o */
     int recording;
+    float *action_noise;           /* --action-noise per action dimension, or NULL */
 } rollout_t;
 
 /* One frame sample (io/frames.h): the cameras at the frame size and where the episode stands, for
@@ -338,7 +344,8 @@ static int run_episode(rollout_t *r, long i, FILE *results, results_summary_t *s
     double start = time_now();
     if (r->recording && episode_recorder_begin(&r->rec, seed) < 0) return -1;
     runner_episode_t e = {.episode = i, .seed = seed, .max_steps = r->max_steps, .stop_on_success = o->stop_on_success,
-                          .stop = stop_requested, .before_step = before_step, .after_step = after_step, .context = r};
+                          .stop = stop_requested, .before_step = before_step, .after_step = after_step, .context = r,
+                          .action_noise = r->action_noise};
     int steps = runner_episode(r->runner, &e);
     if (steps < 0 || (r->final_frames.w && write_frame(r, r->final_frames.w, (long)seed, steps, NULL) < 0)) {
         episode_recorder_drop(&r->rec);
@@ -378,6 +385,25 @@ static sim_task_t *open_task(const options *o)
     return task;
 }
 
+/* --action-noise: one standard deviation for every action dimension or one per dimension. */
+static float *parse_action_noise(const char *text, const sim_task_info_t *info)
+{
+    size_t n;
+    char **items = strlist_split(text, ',', &n);
+    float *noise = calloc((size_t)info->action_dim, sizeof(float));
+    if (!items || !noise) tool_die(EXIT_DATA, "out of memory");
+    if (n != 1 && n != (size_t)info->action_dim)
+        tool_usage_error("--action-noise: %zu values; %s has %d action dimensions (give 1 or %d)", n, info->name,
+                         info->action_dim, info->action_dim);
+    for (int i = 0; i < info->action_dim; i++) {
+        double v;
+        if (parse_double(items[n == 1 ? 0 : i], 0, 1e6, &v) < 0) tool_usage_error("--action-noise: %s", error_get());
+        noise[i] = (float)v;
+    }
+    strlist_free(items);
+    return noise;
+}
+
 /* The runner and the outputs: results on stdout unless the frames go there (returned). */
 static FILE *open_outputs(rollout_t *r, const options *o, sim_task_t *task, policy_t *policy)
 {
@@ -388,6 +414,7 @@ static FILE *open_outputs(rollout_t *r, const options *o, sim_task_t *task, poli
     r->info = info;
     r->policy = policy;
     r->max_steps = (int)(o->max_steps > 0 ? o->max_steps : info->max_steps);
+    if (o->action_noise) r->action_noise = parse_action_noise(o->action_noise, info);
     if (!(r->runner = runner_create(task, policy))) tool_die(EXIT_DATA, "%s", error_get());
     if ((o->frames && stream_file_create(&r->frames, o->frames) < 0) ||
         (o->final_frames && stream_file_create(&r->final_frames, o->final_frames) < 0))
@@ -417,6 +444,7 @@ static int close_outputs(rollout_t *r, int failed, long finished)
     stream_sample_free(&r->sample);
     for (int c = 0; c < SIM_MAX_CAMERAS; c++) free(r->frame_rgb[c]);
     runner_free(r->runner);
+    free(r->action_noise);
     return failed;
 }
 

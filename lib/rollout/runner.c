@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/rng.h"
 
 _Static_assert(POLICY_MAX_CAMERAS >= SIM_MAX_CAMERAS && POLICY_MAX_OBS >= SIM_MAX_OBS,
                "a policy observation holds every camera and named observation of a task");
@@ -14,7 +15,7 @@ struct runner {
     const sim_task_info_t *info;
     policy_t *policy;
     /* one step's observation and action */
-    float *state, *velocity, *action, *obs[SIM_MAX_OBS];
+    float *state, *velocity, *action, *executed, *obs[SIM_MAX_OBS];
     uint8_t *images[SIM_MAX_CAMERAS];
 };
 
@@ -61,7 +62,8 @@ runner_t *runner_create(sim_task_t *task, policy_t *policy)
     r->policy = policy;
     int ok = (r->state = calloc(info->state_dim ? info->state_dim : 1, sizeof(float))) &&
              (r->velocity = calloc(info->velocity_dim ? info->velocity_dim : 1, sizeof(float))) &&
-             (r->action = calloc(info->action_dim ? info->action_dim : 1, sizeof(float)));
+             (r->action = calloc(info->action_dim ? info->action_dim : 1, sizeof(float))) &&
+             (r->executed = calloc(info->action_dim ? info->action_dim : 1, sizeof(float)));
     for (int i = 0; ok && i < info->n_obs; i++) ok = (r->obs[i] = calloc(info->obs_dims[i] ? info->obs_dims[i] : 1, sizeof(float))) != NULL;
     for (int c = 0; ok && c < info->n_cameras; c++) ok = (r->images[c] = calloc((size_t)info->height * info->width * 3, 1)) != NULL;
     if (ok) return r;
@@ -74,7 +76,7 @@ oom:
 void runner_free(runner_t *r)
 {
     if (!r) return;
-    free(r->state), free(r->velocity), free(r->action);
+    free(r->state), free(r->velocity), free(r->action), free(r->executed);
     for (int i = 0; i < SIM_MAX_OBS; i++) free(r->obs[i]);
     for (int c = 0; c < SIM_MAX_CAMERAS; c++) free(r->images[c]);
     free(r);
@@ -101,6 +103,10 @@ static int observe(runner_t *r, policy_observation_t *obs, int step)
     return 0;
 }
 
+/* The key of the demonstration noise's stream (runner_episode_t.action_noise), apart from the
+ * policies' streams keyed by the same seed. */
+#define RUNNER_NOISE_STREAM 0x444152544e6f6973ULL
+
 int runner_episode(runner_t *r, const runner_episode_t *e)
 {
     unsigned long long seed = (unsigned long long)e->seed;
@@ -108,6 +114,7 @@ int runner_episode(runner_t *r, const runner_episode_t *e)
     const sim_status_t *status = sim_task_status(r->task);
     policy_observation_t obs;
     runner_step_t s = {.episode = e->episode, .seed = e->seed, .status = status};
+    rng_t noise = rng_keyed(e->seed ^ RUNNER_NOISE_STREAM, 0, 0);
     int steps = 0;
     for (int t = 0; t < e->max_steps; t++) {
         s.step = t;
@@ -120,7 +127,13 @@ int runner_episode(runner_t *r, const runner_episode_t *e)
         s.observation = &obs;
         s.action = r->action;
         if (e->before_step && e->before_step(e->context, &s)) return -1;
-        if (sim_task_step(r->task, r->action) < 0) return error_prefix("episode %ld (seed %llu): ", e->episode, seed);
+        const float *executed = r->action;
+        if (e->action_noise) {
+            for (int i = 0; i < r->info->action_dim; i++)
+                r->executed[i] = r->action[i] + (e->action_noise[i] > 0 ? e->action_noise[i] * (float)rng_normal(&noise) : 0);
+            executed = r->executed;
+        }
+        if (sim_task_step(r->task, executed) < 0) return error_prefix("episode %ld (seed %llu): ", e->episode, seed);
         steps = t + 1;
         if (e->after_step && e->after_step(e->context, &s)) return -1;
         if (e->stop_on_success && status->success) break;

@@ -58,6 +58,11 @@ typedef struct {
     runner_hook_fn before_step;    /* the policy chose its action; the task has not stepped */
     runner_hook_fn after_step;     /* the task stepped */
     void *context;                 /* passed to every hook */
+    /* Noise injected into the demonstration (DART): per action dimension, the standard deviation
+     * of Gaussian noise added to the action the task executes. The hooks see the policy's own
+     * action, so a recording holds the expert's answer to the states the noise leads to. Drawn
+     * from a generator keyed by the episode's seed. NULL: the task executes the policy's action. */
+    const float *action_noise;
 } runner_episode_t;
 
 /* What the task offers a policy (policy_open's env): its name, dimensions, rendered cameras and
