@@ -90,7 +90,7 @@ static inline void transpose8(const float *src, long lds, float *dst, int W)
 }
 #endif
 
-static void pack_transposed(const float *src, long lds, int rows, int kc, int W, float *dst)
+void nn_pack_transposed(const float *src, long lds, int rows, int kc, int W, float *dst)
 {
     int r = 0;
 #ifdef __AVX__
@@ -125,6 +125,25 @@ static void pack_transposed(const float *src, long lds, int rows, int kc, int W,
             d[1] = s1[k];
             d[2] = s2[k];
             d[3] = s3[k];
+        }
+    }
+    /* two rows (a 6-row tile's last two), 4 k at a time: interleaved pairs, 8 bytes per k */
+    for (; r + 2 <= rows; r += 2) {
+        const float *s0 = src + r * lds, *s1 = s0 + lds;
+        int k = 0;
+        for (; k + 4 <= kc; k += 4) {
+            __m128 x0 = _mm_loadu_ps(s0 + k), x1 = _mm_loadu_ps(s1 + k);
+            __m128 lo = _mm_unpacklo_ps(x0, x1), hi = _mm_unpackhi_ps(x0, x1);
+            float *d = dst + (size_t)k * W + r;
+            _mm_storel_pi((__m64 *)d, lo);
+            _mm_storeh_pi((__m64 *)(d + W), lo);
+            _mm_storel_pi((__m64 *)(d + 2 * W), hi);
+            _mm_storeh_pi((__m64 *)(d + 3 * W), hi);
+        }
+        for (; k < kc; k++) {
+            float *d = dst + (size_t)k * W + r;
+            d[0] = s0[k];
+            d[1] = s1[k];
         }
     }
 #endif
@@ -177,7 +196,7 @@ static void pack_rows(const gemm_job *j, int i0, int m, int KC, float *dst)
     for (int t = 0; t < m; t += MR)
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
-            pack_transposed(j->A + (size_t)(i0 + t) * j->lda + k0, j->lda, m - t < MR ? m - t : MR, kc, MR,
+            nn_pack_transposed(j->A + (size_t)(i0 + t) * j->lda + k0, j->lda, m - t < MR ? m - t : MR, kc, MR,
                             dst + (size_t)k0 * mp + (size_t)t * kc);
         }
 }
@@ -278,7 +297,7 @@ static void pack_cols_conv(const gemm_job *j, int n0, int nc, int k0, int kc, fl
         for (int q = 0; q < kc; q += 32) {
             int nv = kc - q < 32 ? kc - q : 32;
             conv_cols_block(j->conv, j->B, k0 + q, nv, n0 + p, nr, block);
-            pack_transposed(block, 32, nr, nv, 32, dst + (size_t)p * kc + (size_t)q * 32);
+            nn_pack_transposed(block, 32, nr, nv, 32, dst + (size_t)p * kc + (size_t)q * 32);
         }
     }
 }
@@ -302,7 +321,7 @@ static void pack_cols(const gemm_job *j, int n0, int nc, int k0, int kc, float *
         return;
     }
     for (int p = 0; p < nc; p += NR)
-        pack_transposed(j->B + (size_t)(n0 + p) * j->ldb + k0, j->ldb, nc - p < NR ? nc - p : NR, kc, NR,
+        nn_pack_transposed(j->B + (size_t)(n0 + p) * j->ldb + k0, j->ldb, nc - p < NR ? nc - p : NR, kc, NR,
                         dst + (size_t)p * kc);
 }
 

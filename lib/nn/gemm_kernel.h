@@ -31,4 +31,9 @@ const nn_tile_kernel *nn_tile_general(int variant);
  * t itself when it is that short already */
 const nn_tile_kernel *nn_tile_short(const nn_tile_kernel *t);
 
+/* dst[k * W + r] = src[r * lds + k] for r < rows, k < kc, and 0 for rows <= r < W: `rows` rows
+ * of an operand laid out along k, transposed into a tile or panel W wide (gemm.c; 8x8 and 4x4
+ * blocks through vector registers). */
+void nn_pack_transposed(const float *src, long lds, int rows, int kc, int W, float *dst);
+
 #endif

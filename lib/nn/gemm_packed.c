@@ -266,6 +266,10 @@ static void apack_tiles(void *arg, long t0, long t1)
     for (long t = t0; t < t1; t++) {
         float *d = j->dst + (size_t)t * j->K * MR;
         int i0 = (int)t * MR, mr = j->M - i0 < MR ? j->M - i0 : MR;
+        if (j->aks == 1) {   /* rows along k (a linear's input): transposed through vector registers */
+            nn_pack_transposed(j->A + (size_t)i0 * j->ars, j->ars, mr, j->K, MR, d);
+            continue;
+        }
         for (int r = 0; r < MR; r++) {
             const float *a = j->A + (size_t)(i0 + r) * j->ars;
             if (r < mr)
