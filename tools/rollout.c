@@ -395,11 +395,7 @@ static float *parse_action_noise(const char *text, const sim_task_info_t *info)
     if (n != 1 && n != (size_t)info->action_dim)
         tool_usage_error("--action-noise: %zu values; %s has %d action dimensions (give 1 or %d)", n, info->name,
                          info->action_dim, info->action_dim);
-    for (int i = 0; i < info->action_dim; i++) {
-        double v;
-        if (parse_double(items[n == 1 ? 0 : i], 0, 1e6, &v) < 0) tool_usage_error("--action-noise: %s", error_get());
-        noise[i] = (float)v;
-    }
+    for (int i = 0; i < info->action_dim; i++) noise[i] = (float)tool_option_double("action-noise", items[n == 1 ? 0 : i], 0, 1e6);
     strlist_free(items);
     return noise;
 }
