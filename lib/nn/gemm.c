@@ -352,6 +352,24 @@ static void conv_rows_direct(const gemm_job *j, int i0, int i1, int n0, int n1)
         }
 }
 
+/* Whether the tile reads op(B)'s whole panels where B lies (tile_b) instead of from copies: B
+ * not transposed (each of its rows holds a k row of every panel), not a convolution's, a slice
+ * of at most B_IN_PLACE_ROWS rows. Copying B costs a read and a write per element whatever the
+ * slice's rows; the product does 2 x rows FLOP per element: for a linear's data gradient at 88
+ * tokens (dX = dY W, B the weight) the copies of W were a tenth of an ACT encoder layer's
+ * training step (perf). In place, a 32-float stretch of each of kc rows, ldb apart, stays in L2
+ * for the passes of the slice's row tiles as the copy did; a row length that is a multiple of
+ * 1024 floats would put those stretches in a few of L2's sets (1 MB, 16-way), so it is copied.
+ * Measured on Zen 5, two threads, interleaved (results.md 2026-12-06): the encoder layer's step
+ * 10.2-11.6 -> 9.1-10.8 ms, the decoder layer's (800 rows) 82-101 -> 81-92, ResNet18
+ * convolutions (data gradients of 576-4608 rows) unchanged; over 1024 rows not measured as a
+ * gain, so those keep the copy. Same FMAs in the same order: the same bits. */
+#define B_IN_PLACE_ROWS 1024
+static int b_in_place(const gemm_job *j, int rows)
+{
+    return rows <= B_IN_PLACE_ROWS && j->T->tile_b && !j->tb && !j->conv && j->ldb % 1024 != 0;
+}
+
 /* C rows [i0, i1) x columns [n0, n1) on the tile kernel, on this thread; A's copy (rows x K)
  * is all in memory at once */
 static void gemm_rows(const gemm_job *j, int i0, int i1, int n0, int n1)
@@ -376,19 +394,22 @@ static void gemm_rows(const gemm_job *j, int i0, int i1, int n0, int n1)
         for (int i = i0; i < i1; i++)
             for (int c = n0; c < n1; c++) j->C[(size_t)i * j->ldc + c] *= j->beta;
     pack_rows(j, i0, rows, KC, ap);
+    const int in_place = b_in_place(j, rows);
     for (int pc = 0; pc < K; pc += KC) {
         int kc = K - pc < KC ? K - pc : KC, load = pc > 0 || j->beta != 0.0f;
         const float *apc = ap + (size_t)pc * round_up(rows, MR);
         for (int jc = n0; jc < n1; jc += T->nc) {
-            int nc = n1 - jc < T->nc ? n1 - jc : T->nc;
-            pack_cols(j, jc, nc, pc, kc, bp);
+            int nc = n1 - jc < T->nc ? n1 - jc : T->nc, whole = in_place ? nc / NR * NR : 0;
+            if (whole < nc) pack_cols(j, jc + whole, nc - whole, pc, kc, bp);   /* the panels read from copies */
             for (int t = 0; t < rows; t += MR) {
                 const float *a = apc + (size_t)t * kc;
                 int mr = rows - t < MR ? rows - t : MR;
                 float *c = j->C + (size_t)(i0 + t) * j->ldc + jc;
-                for (int p = 0; p < nc; p += NR)
-                    T->tile(mr, kc, a, bp + (size_t)p * kc, c + p, j->ldc, nc - p < NR ? nc - p : NR, load, j->alpha,
-                            NULL, NULL, 0);
+                for (int p = 0; p < whole; p += NR)
+                    T->tile_b(mr, kc, a, j->B + (size_t)pc * j->ldb + jc + p, j->ldb, c + p, j->ldc, NR, load, j->alpha);
+                for (int p = whole; p < nc; p += NR)
+                    T->tile(mr, kc, a, bp + (size_t)(p - whole) * kc, c + p, j->ldc, nc - p < NR ? nc - p : NR, load,
+                            j->alpha, NULL, NULL, 0);
             }
         }
     }

@@ -17,10 +17,16 @@
 typedef void nn_tile_fn(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
                         float alpha, const float *bias, const float *pf, int npf);
 
+/* tile_b(): the same with B read in place, row k of the NR columns at b + k * ldb (any alignment),
+ * no bias and no prefetch; the same sums in the same order as tile() over a packed copy of B */
+typedef void nn_tile_b_fn(int mr, int kc, const float *a, const float *b, long ldb, float *c, long ldc, int nv,
+                          int load, float alpha);
+
 typedef struct {
     int mr, nr;          /* the tile's rows and columns */
     int kc, nc;          /* blocking: K per packed block, columns per packed B block */
     nn_tile_fn *tile;
+    nn_tile_b_fn *tile_b;   /* NULL: B is always copied into panels */
 } nn_tile_kernel;
 
 /* The tile for a variant, of general products (gemm.c) and of the weights packed once

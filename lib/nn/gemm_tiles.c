@@ -239,16 +239,49 @@ __attribute__((target("avx512f"))) static void tile_6x32_avx512(int mr, int kc, 
     }
     Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
 }
+
+/* The two tiles reading B where it lies, rows ldb floats apart (tile_b in gemm_kernel.h): the
+ * same FMAs in the same order as the tiles above, so the same bits as over a packed copy */
+__attribute__((target("avx512f"))) static void tile_12x32_avx512_b(int mr, int kc, const float *a, const float *b,
+                                                                   long ldb, float *c, long ldc, int nv, int load,
+                                                                   float alpha)
+{
+    const float *bias = NULL;
+    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
+    Z_DECL(6) Z_DECL(7) Z_DECL(8) Z_DECL(9) Z_DECL(10) Z_DECL(11)
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++, a += 12, b += ldb) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
+        Z_ROW(6) Z_ROW(7) Z_ROW(8) Z_ROW(9) Z_ROW(10) Z_ROW(11)
+    }
+    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
+    Z_STORE(6) Z_STORE(7) Z_STORE(8) Z_STORE(9) Z_STORE(10) Z_STORE(11)
+}
+
+__attribute__((target("avx512f"))) static void tile_6x32_avx512_b(int mr, int kc, const float *a, const float *b,
+                                                                  long ldb, float *c, long ldc, int nv, int load,
+                                                                  float alpha)
+{
+    const float *bias = NULL;
+    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++, a += 6, b += ldb) {
+        __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
+    }
+    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
+}
 #endif
 
 /* ---------------------------------------------------------------- the table */
 /* Blocking (gemm.c): a row tile of A (kc x MR floats: 12 KB for 256 x 12) stays in L1 while it
  * passes over the panels of the B block (kc x nc: 512 KB for 256 x 512, half of a 1 MB L2). */
-static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable };
+static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable, NULL };
 #ifdef TILES_X86
-static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2 };
-static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512 };
-static const nn_tile_kernel avx512_6x32 = { 6, 32, 256, 512, tile_6x32_avx512 };
+static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2, NULL };
+static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512, tile_12x32_avx512_b };
+static const nn_tile_kernel avx512_6x32 = { 6, 32, 256, 512, tile_6x32_avx512, tile_6x32_avx512_b };
 #endif
 
 static int cpu_supports(int variant)

@@ -3,7 +3,8 @@
  * reference: shapes with every tail (M, N, K not multiples of the tile, one row, one column,
  * K = 1, K across blocks, columns across column blocks), all four transposes, alpha and beta
  * (write, accumulate, scale); 1 and 2 threads bit for bit per variant; the AVX2 and AVX-512
- * tiles bit for bit; the packed-weight product on each variant; and the variant ILT_KERNEL
+ * tiles bit for bit; B read in place and B^T copied bit for bit; the packed-weight product on
+ * each variant; and the variant ILT_KERNEL
  * forces is the one that runs (the test runs itself with each name, and an unknown one, and
  * reads which variant it reports).
  *
@@ -99,6 +100,26 @@ static void same_bits_case(shape s, int ta, int tb)
     tap_ok(memcmp(C[0], C[1], (size_t)M * N * sizeof *C[0]) == 0, "avx2 and avx512 %dx%dx%d ta=%d tb=%d: the same bits", M,
            N, K, ta, tb);
     free(A); free(B); free(C0); free(C[0]); free(C[1]);
+}
+
+/* On the tiles, op(B) given as B (the 512-bit ones read its whole panels in place, gemm.c's b_in_place) or
+ * as B^T stored (copied into panels): the same bits; threaded, over column blocks and K blocks,
+ * with a panel tail, an operand inside a larger array, a row length of 1024 (always copied),
+ * and slices over the in-place row limit */
+static void layout_bits_case(int variant, shape s, int pad, float beta)
+{
+    const int M = s.M, N = s.N, K = s.K, ldb = N + pad;
+    float *A = rand_floats((long)M * K), *B = rand_floats((long)K * ldb), *Bt = malloc((size_t)N * K * sizeof *Bt);
+    float *C0 = rand_floats((long)M * N), *C1 = malloc((size_t)M * N * sizeof *C1), *C2 = malloc((size_t)M * N * sizeof *C2);
+    for (int k = 0; k < K; k++)
+        for (int c = 0; c < N; c++) Bt[(long)c * K + k] = B[(long)k * ldb + c];
+    memcpy(C1, C0, (size_t)M * N * sizeof *C1);
+    memcpy(C2, C0, (size_t)M * N * sizeof *C2);
+    nn_gemm(0, 0, M, N, K, 1.0f, A, K, B, ldb, beta, C1, N);
+    nn_gemm(0, 1, M, N, K, 1.0f, A, K, Bt, K, beta, C2, N);
+    tap_ok(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "%s %dx%dx%d ldb %d beta=%g: B and B^T give the same bits",
+           nn_kernel_name(variant), M, N, K, ldb, beta);
+    free(A); free(B); free(Bt); free(C0); free(C1); free(C2);
 }
 
 /* the packed-weight product (its tile and panel layout follow the variant) against a double reference */
@@ -229,6 +250,10 @@ int main(int argc, char **argv)
         for (size_t s = 0; s < sizeof split / sizeof split[0]; s++)
             for (int t = 0; t < 4; t++) threads_case(v, split[s], t >> 1, t & 1, t == 3 ? 1.0f : 0.0f);
         packed_case(v, 13, 37, 300);
+        static const shape layouts[] = { { 88, 3200, 512 }, { 25, 70, 300 }, { 800, 64, 48 }, { 2100, 100, 40 } };
+        for (size_t s = 0; v != NN_KERNEL_OPENBLAS && s < sizeof layouts / sizeof layouts[0]; s++)
+            layout_bits_case(v, layouts[s], s % 2 ? 3 : 0, s == 1 ? 1.0f : 0.0f);
+        if (v != NN_KERNEL_OPENBLAS) layout_bits_case(v, (shape){ 40, 1000, 300 }, 24, 0.0f);
     }
     /* A's copy over 16M floats: rows in blocks (gemm.c's A_COPY_FLOATS), on the widest tile and
      * one thread (two would halve the rows) */
