@@ -22,6 +22,12 @@ typedef void nn_tile_fn(int mr, int kc, const float *a, const float *b, float *c
 typedef void nn_tile_b_fn(int mr, int kc, const float *a, const float *b, long ldb, float *c, long ldc, int nv,
                           int load, float alpha);
 
+/* tile_a(): the same with A read in place, row r of the tile at a + r * lda (rows of op(A) that
+ * lie along k: A not transposed), B packed, no bias and no prefetch; the same sums in the same
+ * order as tile() over a packed copy of A */
+typedef void nn_tile_a_fn(int mr, int kc, const float *a, long lda, const float *b, float *c, long ldc, int nv,
+                          int load, float alpha);
+
 typedef struct {
     int mr, nr;          /* the tile's rows and columns */
     int kc, nc;          /* blocking: K per packed block, columns per packed B block */
@@ -29,6 +35,7 @@ typedef struct {
     nn_tile_b_fn *tile_b;   /* NULL: B is always copied into panels (the 256-bit and portable tiles: the
                              * 6x16 AVX2 tile reading B in place, 64 bytes of a new row every 6 cycles,
                              * measured up to 2x slower than over the copy on Zen 5) */
+    nn_tile_a_fn *tile_a;   /* NULL: A is always copied into tiles */
 } nn_tile_kernel;
 
 /* The tile for a variant, of general products (gemm.c) and of the weights packed once

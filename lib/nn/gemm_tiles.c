@@ -272,16 +272,61 @@ __attribute__((target("avx512f"))) static void tile_6x32_avx512_b(int mr, int kc
     }
     Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
 }
+
+/* The two tiles reading A where it lies, row r of the tile at a + r * lda (tile_a in
+ * gemm_kernel.h): rows past mr read the last row again (valid memory; never stored), so the
+ * stored elements get the same FMAs in the same order as over a packed copy of A */
+#define A_ROW(r) const float *a##r = a + (long)(r < mr ? r : mr - 1) * lda;
+#define ZA_ROW(r)                                                                             \
+    {                                                                                         \
+        __m512 ar = _mm512_set1_ps(a##r[k]);                                                  \
+        c##r##a = _mm512_fmadd_ps(ar, b0, c##r##a);                                           \
+        c##r##b = _mm512_fmadd_ps(ar, b1, c##r##b);                                           \
+    }
+
+__attribute__((target("avx512f"))) static void tile_12x32_avx512_a(int mr, int kc, const float *a, long lda,
+                                                                   const float *b, float *c, long ldc, int nv,
+                                                                   int load, float alpha)
+{
+    const float *bias = NULL;
+    A_ROW(0) A_ROW(1) A_ROW(2) A_ROW(3) A_ROW(4) A_ROW(5)
+    A_ROW(6) A_ROW(7) A_ROW(8) A_ROW(9) A_ROW(10) A_ROW(11)
+    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
+    Z_DECL(6) Z_DECL(7) Z_DECL(8) Z_DECL(9) Z_DECL(10) Z_DECL(11)
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++, b += 32) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        ZA_ROW(0) ZA_ROW(1) ZA_ROW(2) ZA_ROW(3) ZA_ROW(4) ZA_ROW(5)
+        ZA_ROW(6) ZA_ROW(7) ZA_ROW(8) ZA_ROW(9) ZA_ROW(10) ZA_ROW(11)
+    }
+    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
+    Z_STORE(6) Z_STORE(7) Z_STORE(8) Z_STORE(9) Z_STORE(10) Z_STORE(11)
+}
+
+__attribute__((target("avx512f"))) static void tile_6x32_avx512_a(int mr, int kc, const float *a, long lda,
+                                                                  const float *b, float *c, long ldc, int nv,
+                                                                  int load, float alpha)
+{
+    const float *bias = NULL;
+    A_ROW(0) A_ROW(1) A_ROW(2) A_ROW(3) A_ROW(4) A_ROW(5)
+    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
+#pragma GCC unroll 4
+    for (int k = 0; k < kc; k++, b += 32) {
+        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+        ZA_ROW(0) ZA_ROW(1) ZA_ROW(2) ZA_ROW(3) ZA_ROW(4) ZA_ROW(5)
+    }
+    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
+}
 #endif
 
 /* ---------------------------------------------------------------- the table */
 /* Blocking (gemm.c): a row tile of A (kc x MR floats: 12 KB for 256 x 12) stays in L1 while it
  * passes over the panels of the B block (kc x nc: 512 KB for 256 x 512, half of a 1 MB L2). */
-static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable, NULL };
+static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable, NULL, NULL };
 #ifdef TILES_X86
-static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2, NULL };
-static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512, tile_12x32_avx512_b };
-static const nn_tile_kernel avx512_6x32 = { 6, 32, 256, 512, tile_6x32_avx512, tile_6x32_avx512_b };
+static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2, NULL, NULL };
+static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512, tile_12x32_avx512_b, tile_12x32_avx512_a };
+static const nn_tile_kernel avx512_6x32 = { 6, 32, 256, 512, tile_6x32_avx512, tile_6x32_avx512_b, tile_6x32_avx512_a };
 #endif
 
 static int cpu_supports(int variant)

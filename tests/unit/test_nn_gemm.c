@@ -108,18 +108,26 @@ static void same_bits_case(shape s, int ta, int tb)
  * and slices over the in-place row limit */
 static void layout_bits_case(int variant, shape s, int pad, float beta)
 {
-    const int M = s.M, N = s.N, K = s.K, ldb = N + pad;
-    float *A = rand_floats((long)M * K), *B = rand_floats((long)K * ldb), *Bt = malloc((size_t)N * K * sizeof *Bt);
-    float *C0 = rand_floats((long)M * N), *C1 = malloc((size_t)M * N * sizeof *C1), *C2 = malloc((size_t)M * N * sizeof *C2);
+    const int M = s.M, N = s.N, K = s.K, ldb = N + pad, lda = K + pad;
+    float *A = rand_floats((long)M * lda), *B = rand_floats((long)K * ldb), *Bt = malloc((size_t)N * K * sizeof *Bt);
+    float *At = malloc((size_t)K * M * sizeof *At), *C0 = rand_floats((long)M * N);
+    float *C1 = malloc((size_t)M * N * sizeof *C1), *C2 = malloc((size_t)M * N * sizeof *C2), *C3 = malloc((size_t)M * N * sizeof *C3);
     for (int k = 0; k < K; k++)
         for (int c = 0; c < N; c++) Bt[(long)c * K + k] = B[(long)k * ldb + c];
+    for (int i = 0; i < M; i++)
+        for (int k = 0; k < K; k++) At[(long)k * M + i] = A[(long)i * lda + k];
     memcpy(C1, C0, (size_t)M * N * sizeof *C1);
     memcpy(C2, C0, (size_t)M * N * sizeof *C2);
-    nn_gemm(0, 0, M, N, K, 1.0f, A, K, B, ldb, beta, C1, N);
-    nn_gemm(0, 1, M, N, K, 1.0f, A, K, Bt, K, beta, C2, N);
+    memcpy(C3, C0, (size_t)M * N * sizeof *C3);
+    nn_gemm(0, 0, M, N, K, 1.0f, A, lda, B, ldb, beta, C1, N);
+    nn_gemm(0, 1, M, N, K, 1.0f, A, lda, Bt, K, beta, C2, N);
+    /* A^T: op(A) copied into tiles; A: its rows read in place where B is copied (gemm.c's a_in_place) */
+    nn_gemm(1, 1, M, N, K, 1.0f, At, M, Bt, K, beta, C3, N);
     tap_ok(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "%s %dx%dx%d ldb %d beta=%g: B and B^T give the same bits",
            nn_kernel_name(variant), M, N, K, ldb, beta);
-    free(A); free(B); free(Bt); free(C0); free(C1); free(C2);
+    tap_ok(memcmp(C2, C3, (size_t)M * N * sizeof *C2) == 0, "%s %dx%dx%d lda %d beta=%g: A and A^T give the same bits",
+           nn_kernel_name(variant), M, N, K, lda, beta);
+    free(A); free(At); free(B); free(Bt); free(C0); free(C1); free(C2); free(C3);
 }
 
 /* the packed-weight product (its tile and panel layout follow the variant) against a double reference */
