@@ -376,13 +376,13 @@ static int b_in_place(const gemm_job *j, int rows)
  * before the first tile runs; for a product of long K and few columns that is a trip through
  * memory per element for a handful of uses: a ResNet18 weight gradient computed as C^T (the
  * column matrix as A: [576, 46208] for layer1 at batch 128, 76x76, against 64 columns) spent a
- * sixth of its time there (perf). In place, a tile's 12 rows are 12 streams along k, each
- * broadcast from where it lies. Measured on Zen 5, two threads, alternating runs (results.md
- * 2026-12-06): layer1 and conv1 forward + backward 14% faster, all ResNet18 convolutions 5%,
+ * fifth of its time there (perf). In place, a tile's 12 rows are 12 streams along k, each
+ * broadcast from where it lies. Measured on Zen 5, two threads, alternating builds (results.md
+ * 2026-12-06): layer1 and conv1 forward + backward 1.18-1.19x, all ResNet18 convolutions 1.09x,
  * the transformer and UNet blocks the same or faster. Same FMAs in the same order: the same bits. */
-static int a_in_place(const gemm_job *j)
+static int a_in_place(const gemm_job *j, int rows)
 {
-    return j->T->tile_a && !j->ta;
+    return j->T->tile_a && !j->ta && !b_in_place(j, rows);
 }
 
 /* C rows [i0, i1) x columns [n0, n1) on the tile kernel, on this thread; A's copy (rows x K)
@@ -392,7 +392,7 @@ static void gemm_rows(const gemm_job *j, int i0, int i1, int n0, int n1)
     const nn_tile_kernel *T = j->T;
     const int MR = T->mr, NR = T->nr, K = j->K, rows = i1 - i0;
     const int kblocks = (K + T->kc - 1) / T->kc, KC = (K + kblocks - 1) / kblocks;
-    const int in_place = b_in_place(j, rows), a_direct = !in_place && a_in_place(j);
+    const int in_place = b_in_place(j, rows), a_direct = a_in_place(j, rows);
     float *ap = a_direct ? NULL : grow(&pack_a, &pack_a_cap, (size_t)round_up(rows, MR) * K);
     float *bp = grow(&pack_b, &pack_b_cap, (size_t)round_up(T->nc, NR) * KC);
     const int no_copies = (!ap && !a_direct) || !bp;
