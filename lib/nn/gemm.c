@@ -43,7 +43,19 @@ typedef struct {
     float *C;
     const nn_tile_kernel *T;   /* NULL: OpenBLAS */
     const nn_conv_geom *conv;  /* non-NULL: B is a convolution's input x, op(B) its column matrix (nn_gemm_conv) */
+    nn_runs ar, br;            /* the stored columns of A and B in runs (len 0: plain) */
 } gemm_job;
+
+/* where column j of a stored row lies, from the row's start */
+static inline long col_at(const nn_runs *r, long j) { return r->len ? j / r->len * r->stride + j % r->len : j; }
+
+/* the columns [j, j + n) of a stored row as they lie: up to the end of j's run */
+static inline int run_piece(const nn_runs *r, long j, int n)
+{
+    if (!r->len) return n;
+    long left = r->len - j % r->len;
+    return left < n ? (int)left : n;
+}
 
 /* Per-thread copies of the operands, grown as needed and kept (the pool's threads live on). */
 static __thread float *pack_a, *pack_b;
@@ -178,6 +190,21 @@ static inline void copy_row(float *d, const float *s, int n, int W)
     }
 }
 
+/* d[0..n) = the stored row's columns [j0, j0 + n) (in runs r), zeros up to W */
+static inline void copy_row_runs(float *d, const float *row, const nn_runs *r, long j0, int n, int W)
+{
+    if (!r->len) {
+        copy_row(d, row + j0, n, W);
+        return;
+    }
+    int c = 0;
+    for (int q; c < n; c += q) {
+        q = run_piece(r, j0 + c, n - c);
+        memcpy(d + c, row + col_at(r, j0 + c), (size_t)q * sizeof(float));
+    }
+    for (; c < W; c++) d[c] = 0.0f;
+}
+
 /* op(A) rows [i0, i0+m) x all of K into tiles of MR rows, K block by K block: the block at k0
  * (kc deep) at dst + k0 * round_up(m, MR), as [tiles][kc][MR]. All of K at once, so that A is
  * read along its rows in one pass (per K block, the rows' short runs defeated the prefetcher:
@@ -188,17 +215,20 @@ static void pack_rows(const gemm_job *j, int i0, int m, int KC, float *dst)
     if (j->ta) {   /* op(A)(i, k) = A[k, i]: row k of A holds a stretch of every tile */
         for (int k = 0; k < K; k++) {
             int k0 = k / KC * KC, kc = K - k0 < KC ? K - k0 : KC;
-            const float *a = j->A + (size_t)k * j->lda + i0;
+            const float *a = j->A + (size_t)k * j->lda;
             float *d = dst + (size_t)k0 * mp + (size_t)(k - k0) * MR;
-            for (int t = 0; t < m; t += MR) copy_row(d + (size_t)t * kc, a + t, m - t < MR ? m - t : MR, MR);
+            for (int t = 0; t < m; t += MR) copy_row_runs(d + (size_t)t * kc, a, &j->ar, i0 + t, m - t < MR ? m - t : MR, MR);
         }
         return;
     }
     for (int t = 0; t < m; t += MR)
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
-            nn_pack_transposed(j->A + (size_t)(i0 + t) * j->lda + k0, j->lda, m - t < MR ? m - t : MR, kc, MR,
-                            dst + (size_t)k0 * mp + (size_t)t * kc);
+            for (int q = 0, n; q < kc; q += n) {   /* the columns of A as they lie, run by run */
+                n = run_piece(&j->ar, k0 + q, kc - q);
+                nn_pack_transposed(j->A + (size_t)(i0 + t) * j->lda + col_at(&j->ar, k0 + q), j->lda,
+                                   m - t < MR ? m - t : MR, n, MR, dst + (size_t)k0 * mp + (size_t)t * kc + (size_t)q * MR);
+            }
         }
 }
 
@@ -316,14 +346,18 @@ static void pack_cols(const gemm_job *j, int n0, int nc, int k0, int kc, float *
 #endif
     if (!j->tb) {   /* op(B)(k, n) = B[k, n]: each row of B in one pass over the panels */
         for (int k = 0; k < kc; k++) {
-            const float *b = j->B + (size_t)(k0 + k) * j->ldb + n0;
-            for (int p = 0; p < nc; p += NR) copy_row(dst + (size_t)p * kc + (size_t)k * NR, b + p, nc - p < NR ? nc - p : NR, NR);
+            const float *b = j->B + (size_t)(k0 + k) * j->ldb;
+            for (int p = 0; p < nc; p += NR)
+                copy_row_runs(dst + (size_t)p * kc + (size_t)k * NR, b, &j->br, n0 + p, nc - p < NR ? nc - p : NR, NR);
         }
         return;
     }
     for (int p = 0; p < nc; p += NR)
-        nn_pack_transposed(j->B + (size_t)(n0 + p) * j->ldb + k0, j->ldb, nc - p < NR ? nc - p : NR, kc, NR,
-                        dst + (size_t)p * kc);
+        for (int q = 0, n; q < kc; q += n) {   /* the columns of B as they lie, run by run */
+            n = run_piece(&j->br, k0 + q, kc - q);
+            nn_pack_transposed(j->B + (size_t)(n0 + p) * j->ldb + col_at(&j->br, k0 + q), j->ldb,
+                               nc - p < NR ? nc - p : NR, n, NR, dst + (size_t)p * kc + (size_t)q * NR);
+        }
 }
 
 static int round_up(int x, int m) { return (x + m - 1) / m * m; }
@@ -341,13 +375,26 @@ static float conv_cols_at(const gemm_job *j, long k, long n)
     return j->B[((b * g->C + c) * g->H + iy) * g->W + ix];
 }
 
-/* C rows [i0, i1) x columns [n0, n1) without copies (no memory for them), in k order like the tile */
-static void conv_rows_direct(const gemm_job *j, int i0, int i1, int n0, int n1)
+/* op(A)(i, k) and op(B)(k, n) wherever and however they lie */
+static float a_at(const gemm_job *j, long i, long k)
+{
+    return j->ta ? j->A[k * j->lda + col_at(&j->ar, i)] : j->A[i * j->lda + col_at(&j->ar, k)];
+}
+
+static float b_at(const gemm_job *j, long k, long n)
+{
+    if (j->conv) return conv_cols_at(j, k, n);
+    return j->tb ? j->B[n * j->ldb + col_at(&j->br, k)] : j->B[k * j->ldb + col_at(&j->br, n)];
+}
+
+/* C rows [i0, i1) x columns [n0, n1) without copies (no memory for them, or no other way to read
+ * the operands), in k order like the tile */
+static void rows_direct(const gemm_job *j, int i0, int i1, int n0, int n1)
 {
     for (int i = i0; i < i1; i++)
         for (int n = n0; n < n1; n++) {
             float *c = j->C + (size_t)i * j->ldc + n, s = 0.0f;
-            for (int k = 0; k < j->K; k++) s = fmaf(j->A[(size_t)i * j->lda + k], conv_cols_at(j, k, n), s);
+            for (int k = 0; k < j->K; k++) s = fmaf(a_at(j, i, k), b_at(j, k, n), s);
             *c = j->alpha * s + (j->beta == 0.0f ? 0.0f : j->beta * *c);
         }
 }
@@ -367,7 +414,7 @@ static void conv_rows_direct(const gemm_job *j, int i0, int i1, int n0, int n1)
 #define B_IN_PLACE_ROWS 1024
 static int b_in_place(const gemm_job *j, int rows)
 {
-    return rows <= B_IN_PLACE_ROWS && j->T->tile_b && !j->tb && !j->conv && j->ldb % 1024 != 0;
+    return rows <= B_IN_PLACE_ROWS && j->T->tile_b && !j->tb && !j->conv && !j->br.len && j->ldb % 1024 != 0;
 }
 
 /* Whether the tile reads op(A)'s rows where A lies (tile_a) instead of from a copy: A not
@@ -382,7 +429,7 @@ static int b_in_place(const gemm_job *j, int rows)
  * the transformer and UNet blocks the same or faster. Same FMAs in the same order: the same bits. */
 static int a_in_place(const gemm_job *j, int rows)
 {
-    return j->T->tile_a && !j->ta && !b_in_place(j, rows);
+    return (j->ar.len ? j->T->tile_as != NULL : j->T->tile_a != NULL) && !j->ta && !b_in_place(j, rows);
 }
 
 /* C rows [i0, i1) x columns [n0, n1) on the tile kernel, on this thread; A's copy (rows x K)
@@ -396,8 +443,8 @@ static void gemm_rows(const gemm_job *j, int i0, int i1, int n0, int n1)
     float *ap = a_direct ? NULL : grow(&pack_a, &pack_a_cap, (size_t)round_up(rows, MR) * K);
     float *bp = grow(&pack_b, &pack_b_cap, (size_t)round_up(T->nc, NR) * KC);
     const int no_copies = (!ap && !a_direct) || !bp;
-    if (no_copies && j->conv) {   /* out of memory for the copies: the column matrix's values one by one */
-        conv_rows_direct(j, i0, i1, n0, n1);
+    if (no_copies && (j->conv || j->ar.len || j->br.len)) {   /* out of memory for the copies: the values one by one */
+        rows_direct(j, i0, i1, n0, n1);
         return;
     }
     if (no_copies) {   /* out of memory for the copies: OpenBLAS computes the region instead */
@@ -423,7 +470,12 @@ static void gemm_rows(const gemm_job *j, int i0, int i1, int n0, int n1)
                 float *c = j->C + (size_t)(i0 + t) * j->ldc + jc;
                 for (int p = 0; p < whole; p += NR)
                     T->tile_b(mr, kc, a, j->B + (size_t)pc * j->ldb + jc + p, j->ldb, c + p, j->ldc, NR, load, j->alpha);
-                if (a_direct)
+                if (a_direct && j->ar.len)
+                    for (int p = whole; p < nc; p += NR)
+                        T->tile_as(mr, kc, j->A + (size_t)(i0 + t) * j->lda + col_at(&j->ar, pc), j->lda,
+                                   (int)(j->ar.len - pc % j->ar.len), j->ar.len, j->ar.stride,
+                                   bp + (size_t)(p - whole) * kc, c + p, j->ldc, nc - p < NR ? nc - p : NR, load, j->alpha);
+                else if (a_direct)
                     for (int p = whole; p < nc; p += NR)
                         T->tile_a(mr, kc, j->A + (size_t)(i0 + t) * j->lda + pc, j->lda, bp + (size_t)(p - whole) * kc,
                                   c + p, j->ldc, nc - p < NR ? nc - p : NR, load, j->alpha);
@@ -448,6 +500,10 @@ static void gemm_run(const gemm_job *j, int i0, int i1, int n0, int n1)
         long rows = A_COPY_FLOATS / j->K / j->T->mr * j->T->mr;
         if (rows < j->T->mr) rows = j->T->mr;
         for (long r = i0; r < i1; r += rows) gemm_rows(j, (int)r, (int)(r + rows < i1 ? r + rows : i1), n0, n1);
+        return;
+    }
+    if (j->ar.len || j->br.len) {   /* operands in runs: OpenBLAS cannot read them */
+        rows_direct(j, i0, i1, n0, n1);
         return;
     }
     /* OpenBLAS's bits depend on the shape it is given (its AVX2 kernels on some CPUs sum a
@@ -528,25 +584,30 @@ static int short_pays(const nn_tile_kernel *T, int M)
 static __thread float *swap_c;
 static __thread size_t swap_c_cap;
 
+static const nn_runs no_runs = { 0, 0 };
+
 static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc, const nn_conv_geom *conv);
+                 const float *B, int ldb, float beta, float *C, int ldc, const nn_conv_geom *conv, const nn_runs *ar,
+                 const nn_runs *br);
 
 /* C = alpha op(A) op(B) + beta C as C^T = alpha op(B)^T op(A)^T + beta C^T in a scratch; 0 when
  * the scratch cannot be had */
 static int gemm_swapped(int threaded, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A,
-                        int lda, const float *B, int ldb, float beta, float *C, int ldc)
+                        int lda, const nn_runs *ar, const float *B, int ldb, const nn_runs *br, float beta, float *C,
+                        int ldc)
 {
     float *ct = grow(&swap_c, &swap_c_cap, (size_t)M * N);
     if (!ct) return 0;
     if (beta != 0.0f) transpose(C, ldc, M, N, ct, M);
     /* op(B)^T is B as stored read with the other transposition flag, and likewise op(A)^T */
-    gemm(threaded, !trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, beta, ct, M, NULL);
+    gemm(threaded, !trans_b, !trans_a, N, M, K, alpha, B, ldb, A, lda, beta, ct, M, NULL, br, ar);
     transpose(ct, M, N, M, C, ldc);
     return 1;
 }
 
 static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
-                 const float *B, int ldb, float beta, float *C, int ldc, const nn_conv_geom *conv)
+                 const float *B, int ldb, float beta, float *C, int ldc, const nn_conv_geom *conv, const nn_runs *ar,
+                 const nn_runs *br)
 {
     if (M <= 0 || N <= 0) return;
     if (K <= 0 || alpha == 0.0f) {
@@ -556,11 +617,11 @@ static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, fl
     int variant = nn_kernel();
     const nn_tile_kernel *T = variant == NN_KERNEL_OPENBLAS ? NULL : nn_tile_general(variant);
     if (!conv && swap_pays(T, M, N, K) &&
-        gemm_swapped(threaded, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc))
+        gemm_swapped(threaded, trans_a, trans_b, M, N, K, alpha, A, lda, ar, B, ldb, br, beta, C, ldc))
         return;
     if (T && short_pays(T, M)) T = nn_tile_short(T);
     int by_rows = M >= N, unit = T ? (by_rows ? T->mr : T->nr) : OPENBLAS_UNIT;
-    gemm_job j = { trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows, unit, alpha, beta, A, B, C, T, conv };
+    gemm_job j = { trans_a, trans_b, M, N, K, lda, ldb, ldc, by_rows, unit, alpha, beta, A, B, C, T, conv, *ar, *br };
     long units = ((by_rows ? M : N) + unit - 1) / unit;
     int threads = threaded ? nn_get_threads() : 1;
     if (threads == 1 || 2.0 * M * N * K < 4e6 || units < 2) {
@@ -575,13 +636,22 @@ static void gemm(int threaded, int trans_a, int trans_b, int M, int N, int K, fl
 void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
              int ldb, float beta, float *C, int ldc)
 {
-    gemm(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, &no_runs, &no_runs);
 }
 
 void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc)
 {
-    gemm(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL);
+    gemm(0, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, &no_runs, &no_runs);
+}
+
+int nn_gemm_runs_suit(void) { return nn_kernel() != NN_KERNEL_OPENBLAS; }
+
+void nn_gemm_runs(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                  const nn_runs *ar, const float *B, int ldb, const nn_runs *br, float beta, float *C, int ldc)
+{
+    gemm(1, trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, NULL, ar ? ar : &no_runs,
+         br ? br : &no_runs);
 }
 
 /* The column matrix as op(B) [K, N]: [C*kh*kw, B*Ho*Wo], or transposed */
@@ -609,18 +679,25 @@ int nn_gemm_conv_suits(int trans_b, int M, const nn_conv_geom *g)
 #endif
 }
 
-void nn_gemm_conv(int threaded, int trans_b, int M, float alpha, const float *A, int lda, const nn_conv_geom *g,
-                  const float *x, float beta, float *C, int ldc)
+void nn_gemm_conv_runs(int threaded, int trans_b, int M, float alpha, const float *A, int lda, const nn_runs *ar,
+                       const nn_conv_geom *g, const float *x, float beta, float *C, int ldc)
 {
     long K, N;
     conv_cols_shape(g, trans_b, &K, &N);
+    if (!ar) ar = &no_runs;
 #ifdef CONV_GATHER
     if (nn_kernel() == NN_KERNEL_AVX512) {
-        gemm(threaded, 0, trans_b, M, (int)N, (int)K, alpha, A, lda, x, 0, beta, C, ldc, g);
+        gemm(threaded, 0, trans_b, M, (int)N, (int)K, alpha, A, lda, x, 0, beta, C, ldc, g, ar, &no_runs);
         return;
     }
 #endif
     /* no packing from x on this tile (nn_gemm_conv_suits says 0): element by element, correct */
-    gemm_job j = { 0, trans_b, M, (int)N, (int)K, lda, 0, ldc, 1, 1, alpha, beta, A, x, C, NULL, g };
-    conv_rows_direct(&j, 0, M, 0, (int)N);
+    gemm_job j = { 0, trans_b, M, (int)N, (int)K, lda, 0, ldc, 1, 1, alpha, beta, A, x, C, NULL, g, *ar, no_runs };
+    rows_direct(&j, 0, M, 0, (int)N);
+}
+
+void nn_gemm_conv(int threaded, int trans_b, int M, float alpha, const float *A, int lda, const nn_conv_geom *g,
+                  const float *x, float beta, float *C, int ldc)
+{
+    nn_gemm_conv_runs(threaded, trans_b, M, alpha, A, lda, NULL, g, x, beta, C, ldc);
 }

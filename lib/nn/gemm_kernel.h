@@ -28,6 +28,12 @@ typedef void nn_tile_b_fn(int mr, int kc, const float *a, const float *b, long l
 typedef void nn_tile_a_fn(int mr, int kc, const float *a, long lda, const float *b, float *c, long ldc, int nv,
                           int load, float alpha);
 
+/* tile_as(): tile_a over A's stored columns in runs (nn_runs): k in [0, first) at a + k, then
+ * runs of len, run s (s >= 1) at a + first - len + s * stride; the same sums in the same order
+ * as tile() over a packed copy of A */
+typedef void nn_tile_as_fn(int mr, int kc, const float *a, long lda, int first, long len, long stride, const float *b,
+                           float *c, long ldc, int nv, int load, float alpha);
+
 typedef struct {
     int mr, nr;          /* the tile's rows and columns */
     int kc, nc;          /* blocking: K per packed block, columns per packed B block */
@@ -36,6 +42,7 @@ typedef struct {
                              * 6x16 AVX2 tile reading B in place, 64 bytes of a new row every 6 cycles,
                              * measured up to 2x slower than over the copy on Zen 5) */
     nn_tile_a_fn *tile_a;   /* NULL: A is always copied into tiles */
+    nn_tile_as_fn *tile_as; /* NULL: A in runs is always copied into tiles */
 } nn_tile_kernel;
 
 /* The tile for a variant, of general products (gemm.c) and of the weights packed once

@@ -317,16 +317,65 @@ __attribute__((target("avx512f"))) static void tile_6x32_avx512_a(int mr, int kc
     }
     Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
 }
+
+/* The two tiles reading A in runs where it lies (tile_as in gemm_kernel.h): tile_a's loop once
+ * per run, the accumulators kept across runs, so the same FMAs in the same order */
+#define AP_ROW(r) const float *a##r = p + (long)(r < mr ? r : mr - 1) * lda;
+__attribute__((target("avx512f"))) static void tile_12x32_avx512_as(int mr, int kc, const float *a, long lda,
+                                                                    int first, long len, long stride, const float *b,
+                                                                    float *c, long ldc, int nv, int load, float alpha)
+{
+    const float *bias = NULL, *p = a;
+    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
+    Z_DECL(6) Z_DECL(7) Z_DECL(8) Z_DECL(9) Z_DECL(10) Z_DECL(11)
+    for (int done = 0, n = first < kc ? first : kc, s = 1;; s++) {
+        AP_ROW(0) AP_ROW(1) AP_ROW(2) AP_ROW(3) AP_ROW(4) AP_ROW(5)
+        AP_ROW(6) AP_ROW(7) AP_ROW(8) AP_ROW(9) AP_ROW(10) AP_ROW(11)
+#pragma GCC unroll 4
+        for (int k = 0; k < n; k++, b += 32) {
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+            ZA_ROW(0) ZA_ROW(1) ZA_ROW(2) ZA_ROW(3) ZA_ROW(4) ZA_ROW(5)
+            ZA_ROW(6) ZA_ROW(7) ZA_ROW(8) ZA_ROW(9) ZA_ROW(10) ZA_ROW(11)
+        }
+        if ((done += n) >= kc) break;
+        p = a + first - len + s * stride;
+        n = kc - done < len ? kc - done : (int)len;
+    }
+    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
+    Z_STORE(6) Z_STORE(7) Z_STORE(8) Z_STORE(9) Z_STORE(10) Z_STORE(11)
+}
+
+__attribute__((target("avx512f"))) static void tile_6x32_avx512_as(int mr, int kc, const float *a, long lda,
+                                                                   int first, long len, long stride, const float *b,
+                                                                   float *c, long ldc, int nv, int load, float alpha)
+{
+    const float *bias = NULL, *p = a;
+    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
+    for (int done = 0, n = first < kc ? first : kc, s = 1;; s++) {
+        AP_ROW(0) AP_ROW(1) AP_ROW(2) AP_ROW(3) AP_ROW(4) AP_ROW(5)
+#pragma GCC unroll 4
+        for (int k = 0; k < n; k++, b += 32) {
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
+            ZA_ROW(0) ZA_ROW(1) ZA_ROW(2) ZA_ROW(3) ZA_ROW(4) ZA_ROW(5)
+        }
+        if ((done += n) >= kc) break;
+        p = a + first - len + s * stride;
+        n = kc - done < len ? kc - done : (int)len;
+    }
+    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
+}
 #endif
 
 /* ---------------------------------------------------------------- the table */
 /* Blocking (gemm.c): a row tile of A (kc x MR floats: 12 KB for 256 x 12) stays in L1 while it
  * passes over the panels of the B block (kc x nc: 512 KB for 256 x 512, half of a 1 MB L2). */
-static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable, NULL, NULL };
+static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable, NULL, NULL, NULL };
 #ifdef TILES_X86
-static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2, NULL, NULL };
-static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512, tile_12x32_avx512_b, tile_12x32_avx512_a };
-static const nn_tile_kernel avx512_6x32 = { 6, 32, 256, 512, tile_6x32_avx512, tile_6x32_avx512_b, tile_6x32_avx512_a };
+static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2, NULL, NULL, NULL };
+static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512, tile_12x32_avx512_b, tile_12x32_avx512_a,
+                                             tile_12x32_avx512_as };
+static const nn_tile_kernel avx512_6x32 = { 6, 32, 256, 512, tile_6x32_avx512, tile_6x32_avx512_b, tile_6x32_avx512_a,
+                                            tile_6x32_avx512_as };
 #endif
 
 static int cpu_supports(int variant)

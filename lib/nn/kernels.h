@@ -15,6 +15,18 @@ void nn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha, const f
 void nn_gemm_serial(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
                     const float *B, int ldb, float beta, float *C, int ldc);
 
+/* An operand whose stored columns lie in runs: column j of the stored matrix [rows, cols] is at
+ * (j / len) * stride + j % len from its row's start (row i at i * ld, ld >= len). A convolution's
+ * gradient dy [B,O,P] is dy^T's [O, B*P] in runs of P, stride O*P: the products read it where it
+ * lies instead of from a copy (nn_gather_obp). len = 0: the plain layout. */
+typedef struct nn_runs { long len, stride; } nn_runs;
+/* nn_gemm with A's and/or B's stored columns in runs (NULL: plain); the same bits as nn_gemm on
+ * gathered copies. For where nn_gemm_runs_suit() is 1 (a tile variant, not OpenBLAS); on
+ * OpenBLAS it still gives the product, one element at a time. */
+int nn_gemm_runs_suit(void);
+void nn_gemm_runs(int trans_a, int trans_b, int M, int N, int K, float alpha, const float *A, int lda,
+                  const nn_runs *ar, const float *B, int ldb, const nn_runs *br, float beta, float *C, int ldc);
+
 /* The product's kernel variant, chosen once per process: the widest the CPU supports
  * (__builtin_cpu_supports), or a narrower one forced by the environment variable
  *   ILT_KERNEL=avx512|avx2|portable|openblas
@@ -69,6 +81,13 @@ void nn_gather_obp(int B, int O, long P, const float *y, float *t);
 int nn_gemm_conv_suits(int trans_b, int M, const nn_conv_geom *g);
 void nn_gemm_conv(int threaded, int trans_b, int M, float alpha, const float *A, int lda, const nn_conv_geom *g,
                   const float *x, float beta, float *C, int ldc);
+/* The same with A's columns in runs (ar, as nn_gemm_runs; NULL: plain) */
+void nn_gemm_conv_runs(int threaded, int trans_b, int M, float alpha, const float *A, int lda, const nn_runs *ar,
+                       const nn_conv_geom *g, const float *x, float beta, float *C, int ldc);
+
+/* The convolution backward reads dy in runs (no gathered copy) for maps of at least p positions
+ * (tests and benchmarks; 0 or 1: always, a huge p: never). */
+void nn_conv_dy_runs_min_p(long p);
 
 /* y[B,O,Ho,Wo] = conv(x[B,C,H,W], w[O,C,kh,kw]) + b[O]; work: C*kh*kw * B*Ho*Wo + O*B*Ho*Wo floats. */
 void nn_conv2d_forward(const nn_conv_geom *g, int O, const float *x, const float *w, const float *b,

@@ -3,8 +3,8 @@
  * reference: shapes with every tail (M, N, K not multiples of the tile, one row, one column,
  * K = 1, K across blocks, columns across column blocks), all four transposes, alpha and beta
  * (write, accumulate, scale); 1 and 2 threads bit for bit per variant; the AVX2 and AVX-512
- * tiles bit for bit; B read in place and B^T copied bit for bit; the packed-weight product on
- * each variant; and the variant ILT_KERNEL
+ * tiles bit for bit; B read in place and B^T copied bit for bit; an operand in runs (nn_gemm_runs,
+ * nn_gemm_conv_runs) and its plain copy bit for bit; the packed-weight product on each variant; and the variant ILT_KERNEL
  * forces is the one that runs (the test runs itself with each name, and an unknown one, and
  * reads which variant it reports).
  *
@@ -131,6 +131,76 @@ static void layout_bits_case(int variant, shape s, int pad, float beta)
 }
 
 /* the packed-weight product (its tile and panel layout follow the variant) against a double reference */
+/* The stored matrix [rows, cols] in runs of L columns (row i of a run at i * L, run r at r * S,
+ * S = rows * L + gap; the gaps hold NaN, so a read outside the runs shows in C), from a plain one */
+static float *to_runs(const float *X, int rows, int cols, int L, long S)
+{
+    long runs = (cols + L - 1) / L;
+    float *R = malloc((size_t)(runs * S) * sizeof *R);
+    for (long i = 0; i < runs * S; i++) R[i] = NAN;
+    for (int i = 0; i < rows; i++)
+        for (int j = 0; j < cols; j++) R[(long)j / L * S + (long)i * L + j % L] = X[(long)i * cols + j];
+    return R;
+}
+
+/* nn_gemm_runs with one operand in runs against nn_gemm on the plain copy: which = 0 A (ta 0,
+ * runs along k), 1 A^T (ta 1, along m), 2 B^T (tb 1, along k), 3 B (tb 0, along n); bit for bit
+ * on a tile variant, to a tolerance on OpenBLAS (one element at a time) */
+static void runs_case(int variant, shape s, int which, int L, float beta)
+{
+    const int M = s.M, N = s.N, K = s.K, ta = which == 1, tb = which == 2;
+    const int ar = ta ? K : M, ac = ta ? M : K, br = tb ? N : K, bc = tb ? K : N;
+    float *A = rand_floats((long)ar * ac), *B = rand_floats((long)br * bc), *C0 = rand_floats((long)M * N);
+    float *want = malloc((size_t)M * N * sizeof *want), *got = malloc((size_t)M * N * sizeof *got);
+    const int on_a = which < 2, rows = on_a ? ar : br, cols = on_a ? ac : bc;
+    const long S = (long)rows * L + 3;
+    float *R = to_runs(on_a ? A : B, rows, cols, L, S);
+    nn_runs runs = { L, S };
+    memcpy(want, C0, (size_t)M * N * sizeof *want);
+    memcpy(got, C0, (size_t)M * N * sizeof *got);
+    nn_gemm(ta, tb, M, N, K, 1.0f, A, ac, B, bc, beta, want, N);
+    if (on_a) nn_gemm_runs(ta, tb, M, N, K, 1.0f, R, L, &runs, B, bc, NULL, beta, got, N);
+    else nn_gemm_runs(ta, tb, M, N, K, 1.0f, A, ac, NULL, R, L, &runs, beta, got, N);
+    static const char *names[] = { "A", "A^T", "B^T", "B" };
+    if (variant != NN_KERNEL_OPENBLAS)
+        tap_ok(!memcmp(want, got, (size_t)M * N * sizeof *got), "%s %dx%dx%d %s in runs of %d, beta %g: same bits as plain",
+               nn_kernel_name(variant), M, N, K, names[which], L, beta);
+    else {
+        double worst = 0;
+        for (long i = 0; i < (long)M * N; i++) {
+            double e = fabs((double)got[i] - want[i]) / (1.0 + fabs((double)want[i]));
+            if (!(e <= worst)) worst = e;   /* NaN stays */
+        }
+        tap_ok(worst < 1e-5, "%s %dx%dx%d %s in runs of %d, beta %g: element by element (worst %.1e)",
+               nn_kernel_name(variant), M, N, K, names[which], L, beta, worst);
+    }
+    free(A), free(B), free(C0), free(want), free(got), free(R);
+}
+
+/* A convolution's backward with dy read in runs and with dy gathered: dx, dw, db bit for bit */
+static void conv_backward_runs_case(nn_conv_geom g, int O)
+{
+    g.Ho = (g.H + 2 * g.ph - g.kh) / g.sh + 1;
+    g.Wo = (g.W + 2 * g.pw - g.kw) / g.sw + 1;
+    const long xs = (long)g.B * g.C * g.H * g.W, ws = (long)O * g.C * g.kh * g.kw, ys = (long)g.B * O * g.Ho * g.Wo;
+    float *x = rand_floats(xs), *w = rand_floats(ws), *dy = rand_floats(ys), *work = malloc((size_t)nn_conv2d_work_floats(&g, O) * sizeof(float));
+    float *out[2][3];
+    for (int pass = 0; pass < 2; pass++) {
+        nn_conv_dy_runs_min_p(pass ? 1 : 1L << 40);
+        float *dx = calloc((size_t)xs, sizeof *dx), *dw = calloc((size_t)ws, sizeof *dw), *db = calloc((size_t)O, sizeof *db);
+        nn_conv2d_backward(&g, O, x, w, dy, dx, 0, dw, db, work);
+        out[pass][0] = dx, out[pass][1] = dw, out[pass][2] = db;
+    }
+    nn_conv_dy_runs_min_p(1);
+    tap_ok(!memcmp(out[0][0], out[1][0], (size_t)xs * sizeof(float)) && !memcmp(out[0][1], out[1][1], (size_t)ws * sizeof(float)) &&
+               !memcmp(out[0][2], out[1][2], (size_t)O * sizeof(float)),
+           "%s: conv backward B%d C%d %dx%d k%dx%d s%d O%d: dy in runs and gathered give the same dx, dw, db bits",
+           nn_kernel_name(nn_kernel()), g.B, g.C, g.H, g.W, g.kh, g.kw, g.sh, O);
+    for (int pass = 0; pass < 2; pass++)
+        for (int i = 0; i < 3; i++) free(out[pass][i]);
+    free(x), free(w), free(dy), free(work);
+}
+
 static void packed_case(int variant, int M, int N, int K)
 {
     float *W = rand_floats((long)N * K), *A = rand_floats((long)M * K), *bias = rand_floats(N);
@@ -173,7 +243,13 @@ static void conv_case(nn_conv_geom g, int O, double tol)
             memcpy(got, C0, (size_t)M * N * sizeof *got);
             if (threaded) nn_gemm(0, tb, M, N, K, 1.0f, A, K, cols, Np, beta, want, N);
             else nn_gemm_serial(0, tb, M, N, K, 1.0f, A, K, cols, Np, beta, want, N);
-            nn_gemm_conv(threaded, tb, M, 1.0f, A, K, &g, x, beta, got, N);
+            if (tb && g.B > 1) {   /* A as a gradient dy [B, M, P] read in runs (tb: K = B*P) */
+                const int P = g.Ho * g.Wo;
+                float *R = to_runs(A, M, K, P, (long)M * P);
+                nn_runs runs = { P, (long)M * P };
+                nn_gemm_conv_runs(threaded, tb, M, 1.0f, R, P, &runs, &g, x, beta, got, N);
+                free(R);
+            } else nn_gemm_conv(threaded, tb, M, 1.0f, A, K, &g, x, beta, got, N);
             char what[160];
             snprintf(what, sizeof what, "%s: conv B%d C%d %dx%d k%dx%d s%d p%d O%d %s %s beta %g",
                      nn_kernel_name(nn_kernel()), g.B, g.C, g.H, g.W, g.kh, g.kw, g.sh, g.ph, O,
@@ -264,6 +340,18 @@ int main(int argc, char **argv)
                 layout_bits_case(v, layouts[s], s % 2 ? 3 : 0, s == 1 ? 1.0f : 0.0f);
             layout_bits_case(v, (shape){ 40, 1000, 300 }, 24, 0.0f);
         }
+        /* operands in runs (a convolution's dy [B,O,P] read as [O, B*P]): a weight gradient as
+         * C^T (64 x 576, the runs become B^T), in place on the 12- and 6-row tiles, runs shorter
+         * than a tile's k loop and not dividing K, a data gradient's B along n */
+        static const struct { shape s; int L; } rs[] = { { { 64, 576, 361 * 4 }, 361 }, { { 128, 200, 600 }, 100 },
+                                                         { { 5, 70, 333 }, 37 },         { { 25, 33, 300 }, 7 },
+                                                         { { 40, 130, 90 }, 9 } };
+        for (size_t i = 0; i < sizeof rs / sizeof rs[0]; i++)
+            for (int which = 0; which < 4; which++) {
+                shape q = rs[i].s;
+                if (v == NN_KERNEL_OPENBLAS && (long)q.M * q.N * q.K > 2000000) continue;   /* one element at a time */
+                runs_case(v, q, which, rs[i].L, (i + which) % 2 ? 1.0f : 0.0f);
+            }
     }
     /* A's copy over 16M floats: rows in blocks (gemm.c's A_COPY_FLOATS), on the widest tile and
      * one thread (two would halve the rows) */
@@ -306,6 +394,20 @@ int main(int argc, char **argv)
             tap_ok(!nn_gemm_conv_suits(0, 256, &layer3),
                    "%s: the product over a convolution's columns needs the AVX-512 tile", nn_kernel_name(v));
             conv_case((nn_conv_geom){ 2, 4, 9, 9, 3, 3, 2, 2, 1, 1, 0, 0 }, 20, 1e-5);
+        }
+    /* dy in runs through each path of the convolution backward: a 3x3 stride-1 (weight gradient
+     * packed from x, the data gradient as a convolution or by col2im), stride 2, a 1x1, conv1's 7x7
+     * (its weight gradient as C^T), on every tile variant */
+    static const int bgeoms[][11] = { { 3, 8, 19, 19, 3, 3, 1, 1, 1, 1, 64 }, { 4, 16, 10, 10, 3, 3, 1, 1, 1, 1, 32 },
+                                      { 3, 8, 19, 19, 3, 3, 2, 2, 1, 1, 16 }, { 3, 16, 10, 10, 1, 1, 2, 2, 0, 0, 32 },
+                                      { 2, 3, 30, 30, 7, 7, 2, 2, 3, 3, 64 } };
+    for (int v = 0; v < NN_KERNEL_COUNT; v++)
+        if (v != NN_KERNEL_OPENBLAS && nn_kernel_supported(v)) {
+            nn_kernel_set(v);
+            for (size_t i = 0; i < sizeof bgeoms / sizeof bgeoms[0]; i++) {
+                const int *q = bgeoms[i];
+                conv_backward_runs_case((nn_conv_geom){ q[0], q[1], q[2], q[3], q[4], q[5], q[6], q[7], q[8], q[9], 0, 0 }, q[10]);
+            }
         }
     nn_kernel_set(widest);
     /* a variant the CPU lacks is refused */
