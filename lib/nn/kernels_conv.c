@@ -286,13 +286,17 @@ static int packs_from_x(const nn_conv_geom *g) { return g->kh * g->kw > 1 && g->
 static int per_sample(const nn_conv_geom *g) { return g->B > 1 && (long)g->Ho * g->Wo >= PER_SAMPLE_MIN_P; }
 
 static long forward_work(const nn_conv_geom *g, int O);
-static int dx_as_conv(const nn_conv_geom *g);
+static int dx_as_conv(const nn_conv_geom *g, int O);
+/* positions over the batch from which a small map's data gradient may run as a convolution */
+#ifndef DX_CONV_MIN_N
+#define DX_CONV_MIN_N 1024
+#endif
 static nn_conv_geom dx_geom(const nn_conv_geom *g, int O);
 
 long nn_conv2d_work_floats(const nn_conv_geom *g, int O)
 {
     long n = forward_work(g, O);
-    if (dx_as_conv(g)) {
+    if (dx_as_conv(g, O)) {
         nn_conv_geom d = dx_geom(g, O);
         long m = forward_work(&d, g->C) + (long)g->C * O * g->kh * g->kw;
         if (m > n) n = m;
@@ -440,12 +444,18 @@ int nn_conv2d_forward_packed(const nn_conv_geom *g, int O, const float *x, const
 /* For a stride-1 convolution the data gradient is itself a stride-1 convolution of dy with the
  * flipped, transposed kernel and padding k-1-p: one more product shaped like the forward's
  * (reduction over O*kh*kw) instead of a product with reduction O followed by col2im. */
-static int dx_as_conv(const nn_conv_geom *g)
+static int dx_as_conv(const nn_conv_geom *g, int O)
 {
-    /* only for large maps: the flipped kernel is a transposed copy of the weights, which costs
-     * more than col2im when the maps are small and the weights large (layer4: 2.4M floats) */
+    /* for large maps, or many positions over the batch: the flipped kernel is a transposed copy
+     * of the weights (O*C*kh*kw), which costs more than col2im when the positions are few and the
+     * weights large (layer4 of a ResNet18 at batch 8, 84x84: 72 positions against 2.4M floats;
+     * as a convolution 4.4-4.6 -> 6.5-6.7 ms forward + backward); col2im writes and reads
+     * C*kh*kw per position. At batch 128, 76x76 (Diffusion Policy's two cameras at batch 64),
+     * builds alternating: layer3's three 3x3 convolutions 38.1 -> 34.7 ms, layer4's 52.5 ->
+     * 48.5-49.0, layer2's 40.6 -> 38.6-39.5 (results.md 2026-12-06). */
+    const long N = (long)g->B * g->H * g->W;
     return g->sh == 1 && g->sw == 1 && g->ph <= g->kh - 1 && g->pw <= g->kw - 1 && !is_pointwise(g) &&
-           (long)g->H * g->W >= PER_SAMPLE_MIN_P;
+           ((long)g->H * g->W >= PER_SAMPLE_MIN_P || (N >= DX_CONV_MIN_N && N * g->kh * g->kw >= 8L * O));
 }
 
 static nn_conv_geom dx_geom(const nn_conv_geom *g, int O)
@@ -513,7 +523,7 @@ void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const floa
         }
         nn_gemm_runs(0, 1, O, K, (int)N, 1.0f, dyt, lddy, &dyr, c, (int)N, NULL, 1.0f, dw, K);
     }
-    if (dx && dx_as_conv(g)) {
+    if (dx && dx_as_conv(g, O)) {
         /* wt [C, O, kh, kw]: wt[c][o][i][j] = w[o][c][kh-1-i][kw-1-j], after the columns */
         nn_conv_geom d = dx_geom(g, O);
         float *wt = work + forward_work(&d, g->C);

@@ -284,6 +284,17 @@ static void check_convs(void)
         gc_check(name, b_conv2d, p, in, 3, DEF);
         free_inputs(in, 3);
     }
+    /* small maps over 1024+ positions of a batch: the data gradient as a convolution
+     * (kernels_conv.c dx_as_conv), with padding 1 and 0 */
+    for (int pad = 0; pad < 2; pad++) {
+        int p[3] = { 1, pad, 1 };
+        SHAPE(&in[0], 32, 2, 6, 6); SHAPE(&in[1], 3, 2, 3, 3); SHAPE(&in[2], 3);
+        for (int j = 0; j < 3; j++) uni(&in[j], -1, 1);
+        char name[64];
+        snprintf(name, sizeof name, "conv2d 6x6 maps, batch 32, k3 s1 p%d", pad);
+        gc_check(name, b_conv2d, p, in, 3, DEF);
+        free_inputs(in, 3);
+    }
     static const int c1[][3] = { { 3, 1, 1 }, { 5, 1, 2 }, { 3, 2, 1 }, { 1, 1, 0 } };
     for (size_t i = 0; i < sizeof c1 / sizeof c1[0]; i++) {
         int p[2] = { c1[i][1], c1[i][2] };
