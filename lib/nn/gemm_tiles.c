@@ -273,10 +273,11 @@ __attribute__((target("avx512f"))) static void tile_6x32_avx512_b(int mr, int kc
     Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
 }
 
-/* The two tiles reading A where it lies, row r of the tile at a + r * lda (tile_a in
- * gemm_kernel.h): rows past mr read the last row again (valid memory; never stored), so the
- * stored elements get the same FMAs in the same order as over a packed copy of A */
-#define A_ROW(r) const float *a##r = a + (long)(r < mr ? r : mr - 1) * lda;
+/* The two tiles reading A where it lies, row r of the tile at p + r * lda for each run p of its
+ * columns (tile_as in gemm_kernel.h; tile_a is one run): the k loop once per run, the
+ * accumulators kept across runs; rows past mr read the last row again (valid memory; never
+ * stored). So the stored elements get the same FMAs in the same order as over a packed copy. */
+#define AP_ROW(r) const float *a##r = p + (long)(r < mr ? r : mr - 1) * lda;
 #define ZA_ROW(r)                                                                             \
     {                                                                                         \
         __m512 ar = _mm512_set1_ps(a##r[k]);                                                  \
@@ -284,44 +285,7 @@ __attribute__((target("avx512f"))) static void tile_6x32_avx512_b(int mr, int kc
         c##r##b = _mm512_fmadd_ps(ar, b1, c##r##b);                                           \
     }
 
-__attribute__((target("avx512f"))) static void tile_12x32_avx512_a(int mr, int kc, const float *a, long lda,
-                                                                   const float *b, float *c, long ldc, int nv,
-                                                                   int load, float alpha)
-{
-    const float *bias = NULL;
-    A_ROW(0) A_ROW(1) A_ROW(2) A_ROW(3) A_ROW(4) A_ROW(5)
-    A_ROW(6) A_ROW(7) A_ROW(8) A_ROW(9) A_ROW(10) A_ROW(11)
-    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
-    Z_DECL(6) Z_DECL(7) Z_DECL(8) Z_DECL(9) Z_DECL(10) Z_DECL(11)
-#pragma GCC unroll 4
-    for (int k = 0; k < kc; k++, b += 32) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        ZA_ROW(0) ZA_ROW(1) ZA_ROW(2) ZA_ROW(3) ZA_ROW(4) ZA_ROW(5)
-        ZA_ROW(6) ZA_ROW(7) ZA_ROW(8) ZA_ROW(9) ZA_ROW(10) ZA_ROW(11)
-    }
-    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
-    Z_STORE(6) Z_STORE(7) Z_STORE(8) Z_STORE(9) Z_STORE(10) Z_STORE(11)
-}
-
-__attribute__((target("avx512f"))) static void tile_6x32_avx512_a(int mr, int kc, const float *a, long lda,
-                                                                  const float *b, float *c, long ldc, int nv,
-                                                                  int load, float alpha)
-{
-    const float *bias = NULL;
-    A_ROW(0) A_ROW(1) A_ROW(2) A_ROW(3) A_ROW(4) A_ROW(5)
-    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
-#pragma GCC unroll 4
-    for (int k = 0; k < kc; k++, b += 32) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        ZA_ROW(0) ZA_ROW(1) ZA_ROW(2) ZA_ROW(3) ZA_ROW(4) ZA_ROW(5)
-    }
-    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
-}
-
-/* The two tiles reading A in runs where it lies (tile_as in gemm_kernel.h): tile_a's loop once
- * per run, the accumulators kept across runs, so the same FMAs in the same order */
-#define AP_ROW(r) const float *a##r = p + (long)(r < mr ? r : mr - 1) * lda;
-__attribute__((target("avx512f"))) static void tile_12x32_avx512_as(int mr, int kc, const float *a, long lda,
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void tile_12x32_avx512_runs(int mr, int kc, const float *a, long lda,
                                                                     int first, long len, long stride, const float *b,
                                                                     float *c, long ldc, int nv, int load, float alpha)
 {
@@ -345,7 +309,7 @@ __attribute__((target("avx512f"))) static void tile_12x32_avx512_as(int mr, int 
     Z_STORE(6) Z_STORE(7) Z_STORE(8) Z_STORE(9) Z_STORE(10) Z_STORE(11)
 }
 
-__attribute__((target("avx512f"))) static void tile_6x32_avx512_as(int mr, int kc, const float *a, long lda,
+__attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void tile_6x32_avx512_runs(int mr, int kc, const float *a, long lda,
                                                                    int first, long len, long stride, const float *b,
                                                                    float *c, long ldc, int nv, int load, float alpha)
 {
@@ -363,6 +327,35 @@ __attribute__((target("avx512f"))) static void tile_6x32_avx512_as(int mr, int k
         n = kc - done < len ? kc - done : (int)len;
     }
     Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
+}
+
+/* the tiles of the table: in runs, and in one run (each its own copy of the loop) */
+__attribute__((target("avx512f"))) static void tile_12x32_avx512_as(int mr, int kc, const float *a, long lda,
+                                                                    int first, long len, long stride, const float *b,
+                                                                    float *c, long ldc, int nv, int load, float alpha)
+{
+    tile_12x32_avx512_runs(mr, kc, a, lda, first, len, stride, b, c, ldc, nv, load, alpha);
+}
+
+__attribute__((target("avx512f"))) static void tile_12x32_avx512_a(int mr, int kc, const float *a, long lda,
+                                                                   const float *b, float *c, long ldc, int nv,
+                                                                   int load, float alpha)
+{
+    tile_12x32_avx512_runs(mr, kc, a, lda, kc, kc, 0, b, c, ldc, nv, load, alpha);
+}
+
+__attribute__((target("avx512f"))) static void tile_6x32_avx512_as(int mr, int kc, const float *a, long lda,
+                                                                   int first, long len, long stride, const float *b,
+                                                                   float *c, long ldc, int nv, int load, float alpha)
+{
+    tile_6x32_avx512_runs(mr, kc, a, lda, first, len, stride, b, c, ldc, nv, load, alpha);
+}
+
+__attribute__((target("avx512f"))) static void tile_6x32_avx512_a(int mr, int kc, const float *a, long lda,
+                                                                  const float *b, float *c, long ldc, int nv,
+                                                                  int load, float alpha)
+{
+    tile_6x32_avx512_runs(mr, kc, a, lda, kc, kc, 0, b, c, ldc, nv, load, alpha);
 }
 #endif
 
