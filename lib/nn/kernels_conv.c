@@ -504,12 +504,12 @@ void nn_conv2d_backward(const nn_conv_geom *g, int O, const float *x, const floa
         dyt = t;
     }
     if (db)
-        for (int o = 0; o < O; o++) {   /* over B*P in order, as the gathered row */
+        for (int o = 0; o < O; o++) {   /* over B*P in order, as the gathered row: B runs of P, or one of N */
+            const int runs = dyr.len ? g->B : 1;
+            const long len = dyr.len ? P : N;
             float s = 0;
-            for (int b = 0; b < (dyr.len ? g->B : 1); b++) {
-                const float *r = dyt + (dyr.len ? (long)b * dyr.stride : 0) + (long)o * lddy;
-                for (long p = 0; p < (dyr.len ? P : N); p++) s += r[p];
-            }
+            for (int b = 0; b < runs; b++)
+                for (long p = 0; p < len; p++) s += dyt[(long)b * dyr.stride + (long)o * lddy + p];
             db[o] += s;
         }
     if (dw && packs_from_x(g) && nn_gemm_conv_suits(1, O, g))   /* the same for the weight gradient */
