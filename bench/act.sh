@@ -8,7 +8,9 @@
 #   bench/act.sh [THREADS [REPEAT]]        (defaults 2 and 5)
 #
 # PyTorch is optional (Debian's python3-torch); without it the PyTorch columns say "-". It runs
-# with OMP_WAIT_POLICY=passive and torch.set_num_threads(THREADS).
+# with OMP_WAIT_POLICY=passive and torch.set_num_threads(THREADS). With PyTorch the last lines give
+# each workload's FLOPs and the least time they take at this machine's FMA peak (bench/floor):
+# the best speedup any engine could show against PyTorch here is PyTorch's time over that floor.
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -45,3 +47,13 @@ for entry in "${configs[@]}"; do
     si = ti != "-" ? sprintf("%.2fx", ti / O["infer_ms"]) : "-"
     printf "%-22s %12s %12s %8s %12s %12s %8s\n", label, O["train_step_ms"], ts, ss, O["infer_ms"], ti, si }'
 done
+if [ $have_torch = 1 ]; then   # how far from the machine's limit both sides are (bench/floor)
+  labels="" gflops=""
+  for entry in "${configs[@]}"; do
+    label=${entry%%|*} args=${entry#*|}
+    f=$("$python" "$here/act_torch.py" $args --threads "$threads" --flops 1)
+    labels+="${labels:+,}$label train step,$label batch-1 inference"
+    gflops+=" $(echo "$f" | awk '$1 == "train_step_gflop" { print $2 }') $(echo "$f" | awk '$1 == "infer_gflop" { print $2 }')"
+  done
+  "$here/floor" "$threads" "$labels" $gflops
+fi

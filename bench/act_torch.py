@@ -4,9 +4,13 @@ structure of tonyzhaozh/act's DETRVAE: CVAE encoder, torchvision ResNet18 to lay
 projection, DETR sine positions, post-norm encoder/decoder with positions on queries and keys,
 every decoder layer used), timed like bench/act.c: median training step (forward, backward,
 AdamW) at a batch size and median batch-1 inference with z = 0. Random inputs, one camera.
-Prints "train_step_ms X" and "infer_ms Y". Run with OMP_WAIT_POLICY=passive."""
+Prints "train_step_ms X" and "infer_ms Y"; with --flops 1 instead the FLOPs of one training step's
+and one inference's matrix products and convolutions (bench/torch_flops.py): "train_step_gflop X",
+"infer_gflop Y". Run with OMP_WAIT_POLICY=passive."""
 import argparse
 import math
+import os
+import sys
 import time
 
 import torch
@@ -118,7 +122,8 @@ def main():
     p = argparse.ArgumentParser()
     for name, default in [("hidden", 256), ("ff", 1024), ("enc", 2), ("dec", 4), ("chunk", 100), ("height", 84),
                           ("width", 84), ("batch", 8), ("repeat", 5), ("threads", 2), ("frozen", 0),
-                          ("train", 1)]:   # --train 0: the inference timing only (as bench/act.c)
+                          ("train", 1),    # --train 0: the inference timing only (as bench/act.c)
+                          ("flops", 0)]:   # --flops 1: count the FLOPs instead of timing
         p.add_argument("--" + name, type=int, default=default)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -127,6 +132,21 @@ def main():
     opt = torch.optim.AdamW(m.parameters(), lr=1e-5, weight_decay=1e-4)
     qpos, img = torch.randn(a.batch, 14), torch.randn(a.batch, 3, a.height, a.width)
     act, pad = torch.randn(a.batch, a.chunk, 14), torch.zeros(a.batch, a.chunk, dtype=torch.bool)
+    if a.flops:
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        from torch_flops import FlopCounter
+        m.train()
+        with FlopCounter() as c:
+            a_hat, mu, logvar = m(qpos, img, act, pad)
+            l1 = (F.l1_loss(act, a_hat, reduction="none") * ~pad[..., None]).mean()
+            kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(1).mean()
+            (l1 + 10 * kl).backward()
+        print("train_step_gflop %.2f" % (c.flops / 1e9))
+        m.eval()
+        with torch.no_grad(), FlopCounter() as c:
+            m(qpos[:1], img[:1])
+        print("infer_gflop %.3f" % (c.flops / 1e9))
+        return
     times, cpu = [], []
     m.train()
     for r in range(a.repeat + 1 if a.train else 0):

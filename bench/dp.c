@@ -9,7 +9,8 @@
  * ("weights_MB", "read_GBps", "ddim<N>_floor_ms"). Built and run by bench/dp.sh.
  *
  *   build/bench/dp [--down 256|512] [--batch B] [--repeat R] [--threads T] [--ddim N] [--ddpm N]
- *   (--down 512: down_dims 512,1024,2048 as the paper's image runs; 256: 256,512,1024) */
+ *   (--down 512: down_dims 512,1024,2048 as the paper's image runs; 256: 256,512,1024; --ddim 0 or
+ *   --ddpm 0: that sampler is not timed) */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,6 +134,7 @@ int main(int argc, char **argv)
     for (int s = 0; s < 2; s++) {
         const dp_sampler sampler = s ? DP_SAMPLER_DDPM : DP_SAMPLER_DDIM;
         const int steps = s ? ddpm : ddim;
+        if (steps <= 0) continue;   /* --ddim 0 / --ddpm 0: that sampler is not timed */
         for (int r = 0; r <= repeat; r++) {
             double t0 = time_now();
             if (dp_model_sample(c, &m, &one, sampler, steps, &rng, actions) < 0) {

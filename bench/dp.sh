@@ -13,7 +13,8 @@
 #   DOWNS="256" bench/dp.sh ...                 (only the default width)
 #
 # PyTorch is optional (Debian's python3-torch); without it the PyTorch columns say "-". It runs
-# with OMP_WAIT_POLICY=passive and torch.set_num_threads(THREADS).
+# with OMP_WAIT_POLICY=passive and torch.set_num_threads(THREADS). With PyTorch the last lines give
+# each workload's FLOPs and the least time they take at this machine's FMA peak (bench/floor).
 set -eu
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(dirname "$here")
@@ -49,3 +50,16 @@ for down in ${DOWNS:-256 512}; do
         printf "%-18s %-8s %-16s %10s %10s %8s\n", label, openblas, f[1], f[2], th, th != "-" ? sprintf("%.2fx", th / f[2]) : "-" } }'
   done
 done
+if [ $have_torch = 1 ]; then   # how far from the machine's limit both sides are (bench/floor)
+  labels="" gflops=""
+  for down in ${DOWNS:-256 512}; do
+    f=$("$python" "$here/dp_torch.py" --down $down --batch $batch --threads $threads --ddim 10 --flops 1)
+    if [ "$batch" -gt 0 ]; then
+      labels+="${labels:+,}UNet $down train step (batch $batch)"
+      gflops+=" $(echo "$f" | awk '$1 == "train_step_gflop" { print $2 }')"
+    fi
+    labels+="${labels:+,}UNet $down DDIM-10 (batch 1)"
+    gflops+=" $(echo "$f" | awk '$1 == "ddim10_gflop" { print $2 }')"
+  done
+  "$here/floor" "$threads" "$labels" $gflops
+fi

@@ -5,11 +5,14 @@ size and median batch-1 inference (observation encoding with the centre crop, th
 denoising with diffusers 0.11.1's step formulas). The modules are tests/dp_torch_ref.py's (robomimic's
 hybrid encoder, DP's ConditionalUnet1D); robomimic lift's image configuration: two 84x84 cameras
 cropped to 76x76, 9 low-dim values, 7-D actions, To 2, horizon 16. Random inputs.
-Prints "train_step_ms X" (not with --batch 0: inference only), "ddim<N>_ms Y" and "ddpm<N>_ms Z".
+Prints "train_step_ms X" (not with --batch 0: inference only), "ddim<N>_ms Y" and "ddpm<N>_ms Z";
+with --flops 1 instead the FLOPs of one training step's and one DDIM-N call's matrix products and
+convolutions (bench/torch_flops.py): "train_step_gflop X", "ddim<N>_gflop Y".
 Run with OMP_WAIT_POLICY=passive."""
 import argparse
 import importlib.util
 import os
+import sys
 import time
 
 import numpy as np
@@ -24,7 +27,7 @@ spec.loader.exec_module(ref)
 
 def main():
     ap = argparse.ArgumentParser()
-    for k, v in (("down", 256), ("batch", 8), ("repeat", 3), ("threads", 2), ("ddim", 10), ("ddpm", 100)):
+    for k, v in (("down", 256), ("batch", 8), ("repeat", 3), ("threads", 2), ("ddim", 10), ("ddpm", 100), ("flops", 0)):
         ap.add_argument("--" + k, type=int, default=v)
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -56,6 +59,22 @@ def main():
             x[c] = im
         return enc(x, lowdim).reshape(imgs.shape[0], -1)
 
+    if a.flops:   # one training step and one DDIM call, counted instead of timed
+        sys.path.insert(0, here)
+        from torch_flops import FlopCounter
+        if a.batch > 0:
+            with FlopCounter() as c:
+                cond = encode(images, lowdim, True)
+                t = torch.randint(0, 100, (B,))
+                F.mse_loss(unet(torch.randn(B, Hz, A), t.float(), cond), torch.randn(B, Hz, A)).backward()
+            print("train_step_gflop %.2f" % (c.flops / 1e9))
+        policy.eval()
+        with torch.no_grad(), FlopCounter() as c:
+            cond = encode(images[:1], lowdim[:To], False)
+            for t in range(a.ddim):
+                unet(torch.randn(1, Hz, A), torch.tensor([float(t)]), cond)
+        print("ddim%d_gflop %.3f" % (a.ddim, c.flops / 1e9))
+        return
     times = []
     for r in range(a.repeat + 2 if a.batch > 0 else 0):   # two warm-up runs, as bench/dp.c
         t0 = time.perf_counter()
