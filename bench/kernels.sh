@@ -30,7 +30,7 @@ run_config() {  # config threads
   esac
 }
 
-echo "# kernels: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo -)"
+echo "# kernels: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //') (family $(grep -m1 'cpu family' /proc/cpuinfo | sed 's/.*: //'), model $(grep -m1 '^model[[:space:]]*:' /proc/cpuinfo | sed 's/.*: //')), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo -)"
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for t in 1 2; do "$bin" peak --threads "$t"; done > "$tmp/peak"
 awk '{ printf "# FMA peak, %s-bit registers, %s thread(s): %s GFLOP/s wall clock, %s by CPU time\n", $2, $3, $4, $5 }' "$tmp/peak"
