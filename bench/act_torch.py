@@ -132,15 +132,18 @@ def main():
     opt = torch.optim.AdamW(m.parameters(), lr=1e-5, weight_decay=1e-4)
     qpos, img = torch.randn(a.batch, 14), torch.randn(a.batch, 3, a.height, a.width)
     act, pad = torch.randn(a.batch, a.chunk, 14), torch.zeros(a.batch, a.chunk, dtype=torch.bool)
+    def step_loss():   # ACT's training loss: masked L1 + 10 KL
+        a_hat, mu, logvar = m(qpos, img, act, pad)
+        l1 = (F.l1_loss(act, a_hat, reduction="none") * ~pad[..., None]).mean()
+        kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(1).mean()
+        return l1 + 10 * kl
+
     if a.flops:
         sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
         from torch_flops import FlopCounter
         m.train()
         with FlopCounter() as c:
-            a_hat, mu, logvar = m(qpos, img, act, pad)
-            l1 = (F.l1_loss(act, a_hat, reduction="none") * ~pad[..., None]).mean()
-            kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(1).mean()
-            (l1 + 10 * kl).backward()
+            step_loss().backward()
         print("train_step_gflop %.2f" % (c.flops / 1e9))
         m.eval()
         with torch.no_grad(), FlopCounter() as c:
@@ -151,10 +154,7 @@ def main():
     m.train()
     for r in range(a.repeat + 1 if a.train else 0):
         t0, c0 = time.perf_counter(), time.process_time()
-        a_hat, mu, logvar = m(qpos, img, act, pad)
-        l1 = (F.l1_loss(act, a_hat, reduction="none") * ~pad[..., None]).mean()
-        kl = (-0.5 * (1 + logvar - mu.pow(2) - logvar.exp())).sum(1).mean()
-        loss = l1 + 10 * kl
+        loss = step_loss()
         opt.zero_grad()
         loss.backward()
         opt.step()

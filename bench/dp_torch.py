@@ -59,14 +59,19 @@ def main():
             x[c] = im
         return enc(x, lowdim).reshape(imgs.shape[0], -1)
 
+    def step_loss():   # DP's training loss: random crops, per-sample timesteps and noise, epsilon MSE
+        cond = encode(images, lowdim, True)
+        t = torch.randint(0, 100, (B,))
+        eps = torch.randn(B, Hz, A)
+        noisy = ac[t].sqrt()[:, None, None] * action + (1 - ac[t]).sqrt()[:, None, None] * eps
+        return F.mse_loss(unet(noisy, t.float(), cond), eps)
+
     if a.flops:   # one training step and one DDIM call, counted instead of timed
         sys.path.insert(0, here)
         from torch_flops import FlopCounter
         if a.batch > 0:
             with FlopCounter() as c:
-                cond = encode(images, lowdim, True)
-                t = torch.randint(0, 100, (B,))
-                F.mse_loss(unet(torch.randn(B, Hz, A), t.float(), cond), torch.randn(B, Hz, A)).backward()
+                step_loss().backward()
             print("train_step_gflop %.2f" % (c.flops / 1e9))
         policy.eval()
         with torch.no_grad(), FlopCounter() as c:
@@ -78,11 +83,7 @@ def main():
     times = []
     for r in range(a.repeat + 2 if a.batch > 0 else 0):   # two warm-up runs, as bench/dp.c
         t0 = time.perf_counter()
-        cond = encode(images, lowdim, True)
-        t = torch.randint(0, 100, (B,))
-        eps = torch.randn(B, Hz, A)
-        noisy = ac[t].sqrt()[:, None, None] * action + (1 - ac[t]).sqrt()[:, None, None] * eps
-        loss = F.mse_loss(unet(noisy, t.float(), cond), eps)
+        loss = step_loss()
         opt.zero_grad()
         loss.backward()
         opt.step()

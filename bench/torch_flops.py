@@ -1,26 +1,21 @@
 """torch_flops.py — the multiply-add FLOPs a PyTorch computation runs in its matrix products and
 convolutions (forward and backward), counted from the ATen operators it dispatches."""
+from math import prod
+
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 aten = torch.ops.aten
 
 
-def _prod(s):
-    p = 1
-    for v in s:
-        p *= int(v)
-    return p
-
-
 def _conv_flops(x_shape, w_shape, out_shape, transposed):
     # 2 * (output elements) * (input channels per group) * kernel size; for a transposed
     # convolution the input plays the output's part
     w = list(w_shape)
-    k = _prod(w[2:])
+    k = prod(w[2:])
     if transposed:
-        return 2 * _prod(x_shape) * w[1] * k
-    return 2 * _prod(out_shape) * w[1] * k
+        return 2 * prod(x_shape) * w[1] * k
+    return 2 * prod(out_shape) * w[1] * k
 
 
 class FlopCounter(TorchDispatchMode):
