@@ -3,7 +3,8 @@
  * inference (observation encoding plus DDIM and DDPM denoising) as the policy class runs it (weights
  * packed). The model is DP's image configuration for robomimic lift: two 84x84 cameras cropped to
  * 76x76 (hybrid encoder), 9 low-dim values, 7-D actions, To 2, horizon 16. Random inputs.
- * Prints "train_step_ms X", "ddim<N>_ms Y" and "ddpm<N>_ms Z", then the memory-bandwidth floor of
+ * Prints "train_step_ms X", "encode_ms E" (the observation encoder alone, the part of a query
+ * paid once whatever the sampler), "ddim<N>_ms Y" and "ddpm<N>_ms Z", then the memory-bandwidth floor of
  * the DDIM call: the bytes of weights one call must read (the encoder's once, the noise-prediction
  * network's once per denoising step) over the read bandwidth measured here with the same threads
  * ("weights_MB", "read_GBps", "ddim<N>_floor_ms"). Built and run by bench/dp.sh.
@@ -131,6 +132,16 @@ int main(int argc, char **argv)
     nn_ctx_set_record(c, 0);
     nn_params_freeze(m.ps, 1);   /* as the policy class: weights packed once */
     float *actions = malloc(sizeof(float) * cfg.horizon * cfg.action_dim);
+    for (int r = 0; r <= repeat; r++) {   /* the observation encoder alone: the part paid once a query */
+        double t0 = time_now();
+        if (!dp_encode_obs(c, &m, &one, NULL)) {
+            fprintf(stderr, "%s\n", error_get());
+            return 1;
+        }
+        nn_ctx_reset(c);
+        if (r) t[r - 1] = time_now() - t0;
+    }
+    printf("encode_ms %.1f\n", 1e3 * median(t, repeat));
     for (int s = 0; s < 2; s++) {
         const dp_sampler sampler = s ? DP_SAMPLER_DDPM : DP_SAMPLER_DDIM;
         const int steps = s ? ddpm : ddim;
