@@ -246,6 +246,18 @@ int mod_cond_unet1d_init(mod_cond_unet1d *m, nn_params *ps, rng_t *rng, const ch
  * [B,global_cond_dim] or NULL (when global_cond_dim is 0) -> [B,T,input_dim]. */
 nn_tensor *mod_cond_unet1d_forward(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *timesteps,
                                    nn_tensor *global_cond);
+/* For sampling, where the global condition stays while the step changes: every residual block's
+ * FiLM output (cond_encoder(Mish([step embedding, global_cond]))) for `steps` timesteps at once,
+ * so that each cond_encoder weight is read once a query instead of once a step. film receives
+ * mod_cond_unet1d_film_floats(m, steps * B) floats: block by block in the forward order (down,
+ * mid, up), each [steps * B, rows] with row s*B+b for timesteps[s] and global_cond row b. Each
+ * row is what mod_cond_unet1d_forward computes for that step. Inference only (no gradient). */
+long mod_cond_unet1d_film_floats(const mod_cond_unet1d *m, int rows);
+int mod_cond_unet1d_films(nn_ctx *c, const mod_cond_unet1d *m, const float *timesteps, int steps, int B,
+                          nn_tensor *global_cond, float *film);
+/* mod_cond_unet1d_forward at step `step` of a table from mod_cond_unet1d_films (sample [B,T,D]). */
+nn_tensor *mod_cond_unet1d_forward_film(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *film,
+                                        int step, int steps);
 
 /* ---------------------------------------------------------------- Diffusion Policy transformer */
 /* TransformerForDiffusion as Diffusion Policy's transformer policies build it (obs_as_cond,

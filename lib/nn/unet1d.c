@@ -4,6 +4,7 @@
 
 #include "nn/modules.h"
 #include "nn/modules_internal.h"
+#include "nn/tape.h"
 #include "util/error.h"
 
 int mod_conv1d_block_init(mod_conv1d_block *m, nn_params *ps, rng_t *rng, const char *prefix, int in, int out,
@@ -43,12 +44,12 @@ int mod_cond_res_block1d_init(mod_cond_res_block1d *m, nn_params *ps, rng_t *rng
     return 0;
 }
 
-nn_tensor *mod_cond_res_block1d_forward(nn_ctx *c, const mod_cond_res_block1d *m, nn_tensor *x, nn_tensor *cond)
+/* The block with its FiLM output given: film [B, rows of cond_encoder]. */
+static nn_tensor *res_block_with_film(nn_ctx *c, const mod_cond_res_block1d *m, nn_tensor *x, nn_tensor *film)
 {
-    if (!x || !cond) return NULL;
+    if (!x || !film) return NULL;
     int B = x->shape[0], C = m->out_channels;
     nn_tensor *out = mod_conv1d_block_forward(c, &m->blocks[0], x);
-    nn_tensor *film = mod_linear_forward(c, &m->cond_encoder, nn_mish(c, cond));
     if (m->predict_scale) {
         film = nn_reshape(c, film, NN_DIMS(B, 2, C, 1));
         nn_tensor *scale = nn_reshape(c, nn_slice(c, film, 1, 0, 1), NN_DIMS(B, C, 1));
@@ -60,6 +61,12 @@ nn_tensor *mod_cond_res_block1d_forward(nn_ctx *c, const mod_cond_res_block1d *m
     out = mod_conv1d_block_forward(c, &m->blocks[1], out);
     nn_tensor *skip = m->has_residual_conv ? mod_conv1d_forward(c, &m->residual_conv, x) : x;
     return nn_add(c, out, skip);
+}
+
+nn_tensor *mod_cond_res_block1d_forward(nn_ctx *c, const mod_cond_res_block1d *m, nn_tensor *x, nn_tensor *cond)
+{
+    if (!x || !cond) return NULL;
+    return res_block_with_film(c, m, x, mod_linear_forward(c, &m->cond_encoder, nn_mish(c, cond)));
 }
 
 int mod_step_encoder_init(mod_step_encoder *m, nn_params *ps, rng_t *rng, const char *prefix, int dim)
@@ -128,44 +135,139 @@ int mod_cond_unet1d_init(mod_cond_unet1d *m, nn_params *ps, rng_t *rng, const ch
     return 0;
 }
 
-nn_tensor *mod_cond_unet1d_forward(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *timesteps,
-                                   nn_tensor *global_cond)
+/* The residual blocks in the order the forward pass runs them (down, mid, up); returns how many. */
+static int unet_blocks(const mod_cond_unet1d *m, const mod_cond_res_block1d **list)
+{
+    int n = 0;
+    for (int i = 0; i < m->n_levels; i++) list[n++] = &m->down[i][0], list[n++] = &m->down[i][1];
+    list[n++] = &m->mid[0], list[n++] = &m->mid[1];
+    for (int u = 0; u + 1 < m->n_levels; u++) list[n++] = &m->up[u][0], list[n++] = &m->up[u][1];
+    return n;
+}
+
+#define UNET_BLOCKS (4 * MOD_UNET_MAX_LEVELS)
+
+static int film_rows(const mod_cond_res_block1d *b) { return b->predict_scale ? 2 * b->out_channels : b->out_channels; }
+
+long mod_cond_unet1d_film_floats(const mod_cond_unet1d *m, int rows)
+{
+    const mod_cond_res_block1d *list[UNET_BLOCKS];
+    long n = 0;
+    for (int k = unet_blocks(m, list); k-- > 0;) n += (long)rows * film_rows(list[k]);
+    return n;
+}
+
+static int check_global_cond(const mod_cond_unet1d *m, nn_tensor *global_cond, int B)
+{
+    if ((global_cond == NULL) != (m->global_cond_dim == 0) ||
+        (global_cond && (global_cond->ndim != 2 || global_cond->shape[0] != B || global_cond->shape[1] != m->global_cond_dim)))
+        return error_set("UNet: global condition must be [%d,%d]", B, m->global_cond_dim);
+    return 0;
+}
+
+/* [step embedding, global_cond]: timesteps [rows], global_cond [B, G], its rows repeated when rows
+ * is a multiple of B (inference only: no gradient reaches global_cond through the copies) */
+static nn_tensor *unet_cond(nn_ctx *c, const mod_cond_unet1d *m, const float *timesteps, int rows, nn_tensor *global_cond)
+{
+    nn_tensor *cond = mod_step_encoder_forward(c, &m->step, timesteps, rows);
+    if (!global_cond || !cond) return cond;
+    nn_tensor *g = global_cond;
+    if (rows != global_cond->shape[0]) {
+        const int B = global_cond->shape[0], G = global_cond->shape[1];
+        if (!(g = nn_new(c, NN_DIMS(rows, G)))) return NULL;
+        for (int r = 0; r < rows; r++) memcpy(g->data + (long)r * G, global_cond->data + (long)(r % B) * G, sizeof(float) * G);
+    }
+    nn_tensor *parts[2] = {cond, g};
+    return nn_concat(c, parts, 2, 1);
+}
+
+int mod_cond_unet1d_films(nn_ctx *c, const mod_cond_unet1d *m, const float *timesteps, int steps, int B,
+                          nn_tensor *global_cond, float *film)
+{
+    if (check_global_cond(m, global_cond, B) < 0) return -1;
+    const int rows = steps * B;
+    float *t = nn_alloc_floats(c, rows);
+    if (!t) return -1;
+    for (int r = 0; r < rows; r++) t[r] = timesteps[r / B];
+    nn_tensor *cond = unet_cond(c, m, t, rows, global_cond);
+    nn_tensor *act = cond ? nn_mish(c, cond) : NULL;
+    if (!act) return -1;
+    const mod_cond_res_block1d *list[UNET_BLOCKS];
+    for (int k = 0, n = unet_blocks(m, list); k < n; k++) {
+        nn_tensor *f = mod_linear_forward(c, &list[k]->cond_encoder, act);
+        if (!f) return -1;
+        memcpy(film, f->data, sizeof(float) * f->size);
+        film += f->size;
+    }
+    return 0;
+}
+
+/* The pass itself; each block's FiLM from cond (film NULL) or from film, laid out as
+ * mod_cond_unet1d_films writes it, at step `step` of `steps`. */
+static nn_tensor *unet_pass(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, nn_tensor *cond, const float *film,
+                            int step, int steps)
 {
     static const int perm[3] = {0, 2, 1};
-    if (!sample) return NULL;
-    int B = sample->shape[0], T = sample->ndim == 3 ? sample->shape[1] : 0;
-    if (sample->ndim != 3 || sample->shape[2] != m->input_dim || T % (1 << (m->n_levels - 1))) {
-        char s[64];
-        error_set("UNet: sample must be [B,T,%d] with T divisible by %d, got %s", m->input_dim,
-                  1 << (m->n_levels - 1), nn_shape_str(sample, s, sizeof s));
-        return NULL;
-    }
-    if ((global_cond == NULL) != (m->global_cond_dim == 0) ||
-        (global_cond && (global_cond->ndim != 2 || global_cond->shape[0] != B || global_cond->shape[1] != m->global_cond_dim))) {
-        error_set("UNet: global condition must be [%d,%d]", B, m->global_cond_dim);
-        return NULL;
-    }
-    nn_tensor *cond = mod_step_encoder_forward(c, &m->step, timesteps, B);
-    if (global_cond) {
-        nn_tensor *parts[2] = {cond, global_cond};
-        cond = nn_concat(c, parts, 2, 1);
-    }
+    const int B = sample->shape[0];
+    const mod_cond_res_block1d *list[UNET_BLOCKS];
+    unet_blocks(m, list);
+    int k = 0;
+    const float *f = film;
     nn_tensor *x = nn_permute(c, sample, perm);                            /* [B,D,T] */
+#define RES_BLOCK(blk)                                                                                          \
+    do {                                                                                                        \
+        if (film) {                                                                                             \
+            const int rows = film_rows(list[k++]);                                                              \
+            x = res_block_with_film(c, blk, x, nn_wrap(c, (float *)f + (long)step * B * rows, NN_DIMS(B, rows))); \
+            f += (long)steps * B * rows;                                                                        \
+        } else {                                                                                                \
+            x = mod_cond_res_block1d_forward(c, blk, x, cond);                                                  \
+        }                                                                                                       \
+    } while (0)
     nn_tensor *skips[MOD_UNET_MAX_LEVELS];
     for (int i = 0; i < m->n_levels; i++) {
-        x = mod_cond_res_block1d_forward(c, &m->down[i][0], x, cond);
-        x = mod_cond_res_block1d_forward(c, &m->down[i][1], x, cond);
+        RES_BLOCK(&m->down[i][0]);
+        RES_BLOCK(&m->down[i][1]);
         skips[i] = x;
         if (i + 1 < m->n_levels) x = mod_conv1d_forward(c, &m->downsample[i], x);
     }
-    for (int j = 0; j < 2; j++) x = mod_cond_res_block1d_forward(c, &m->mid[j], x, cond);
+    for (int j = 0; j < 2; j++) RES_BLOCK(&m->mid[j]);
     for (int u = 0; u + 1 < m->n_levels; u++) {
         nn_tensor *parts[2] = {x, skips[m->n_levels - 1 - u]};
         x = nn_concat(c, parts, 2, 1);
-        x = mod_cond_res_block1d_forward(c, &m->up[u][0], x, cond);
-        x = mod_cond_res_block1d_forward(c, &m->up[u][1], x, cond);
+        RES_BLOCK(&m->up[u][0]);
+        RES_BLOCK(&m->up[u][1]);
         x = mod_conv_transpose1d_forward(c, &m->upsample[u], x);
     }
+#undef RES_BLOCK
     x = mod_conv1d_forward(c, &m->final_conv, mod_conv1d_block_forward(c, &m->final_block, x));
     return nn_permute(c, x, perm);                                         /* [B,T,D] */
+}
+
+static int check_sample(const mod_cond_unet1d *m, nn_tensor *sample)
+{
+    if (sample->ndim == 3 && sample->shape[2] == m->input_dim && sample->shape[1] % (1 << (m->n_levels - 1)) == 0)
+        return 0;
+    char s[64];
+    return error_set("UNet: sample must be [B,T,%d] with T divisible by %d, got %s", m->input_dim,
+                     1 << (m->n_levels - 1), nn_shape_str(sample, s, sizeof s));
+}
+
+nn_tensor *mod_cond_unet1d_forward(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *timesteps,
+                                   nn_tensor *global_cond)
+{
+    if (!sample || check_sample(m, sample) < 0 || check_global_cond(m, global_cond, sample->shape[0]) < 0) return NULL;
+    nn_tensor *cond = unet_cond(c, m, timesteps, sample->shape[0], global_cond);
+    return cond ? unet_pass(c, m, sample, cond, NULL, 0, 1) : NULL;
+}
+
+nn_tensor *mod_cond_unet1d_forward_film(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *film,
+                                        int step, int steps)
+{
+    if (!sample || check_sample(m, sample) < 0) return NULL;
+    if (step < 0 || step >= steps) {
+        error_set("UNet: step %d of a FiLM table of %d", step, steps);
+        return NULL;
+    }
+    return unet_pass(c, m, sample, NULL, film, step, steps);
 }

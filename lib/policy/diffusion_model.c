@@ -213,7 +213,7 @@ int dp_model_denoise(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sampl
     if (steps <= 0) steps = cfg->inference_steps;
     if (steps > T) steps = T;
     int *timesteps = malloc(sizeof(int) * (T + 1));
-    float *noise = sampler == DP_SAMPLER_DDPM ? malloc(sizeof(float) * n) : NULL, *cond = NULL;
+    float *noise = sampler == DP_SAMPLER_DDPM ? malloc(sizeof(float) * n) : NULL, *cond = NULL, *film = NULL;
     int rc = -1, cond_dim = 0;
     if (!timesteps || (sampler == DP_SAMPLER_DDPM && !noise)) {
         error_set("out of memory");
@@ -229,11 +229,27 @@ int dp_model_denoise(nn_ctx *c, dp_model *m, const dp_batch *b, dp_sampler sampl
     memcpy(cond, features->data, sizeof(float) * features->size);
     nn_ctx_reset(c);
     const int count = dp_schedule_timesteps(&m->schedule, sampler, steps, timesteps, T + 1);
+    if (cfg->net == DP_NET_UNET) {   /* every step's FiLM at once: each cond_encoder weight read once */
+        film = malloc(sizeof(float) * mod_cond_unet1d_film_floats(&m->unet, count * B));
+        float *tf = malloc(sizeof(float) * count);
+        if (film && tf) {
+            for (int i = 0; i < count; i++) tf[i] = (float)timesteps[i];
+            rc = mod_cond_unet1d_films(c, &m->unet, tf, count, B, nn_wrap(c, cond, NN_DIMS(B, cond_dim)), film);
+        } else {
+            rc = error_set("out of memory");
+        }
+        free(tf);
+        nn_ctx_reset(c);
+        if (rc < 0) goto done;
+        rc = -1;
+    }
     for (int i = 0; i < count; i++) {
         const int t = timesteps[i];
         float tf[B];
         for (int j = 0; j < B; j++) tf[j] = (float)t;
-        nn_tensor *out = denoise(c, m, nn_wrap(c, x, NN_DIMS(B, Hz, A)), tf, nn_wrap(c, cond, NN_DIMS(B, cond_dim)));
+        nn_tensor *xt = nn_wrap(c, x, NN_DIMS(B, Hz, A));
+        nn_tensor *out = film ? mod_cond_unet1d_forward_film(c, &m->unet, xt, film, i, count)
+                              : denoise(c, m, xt, tf, nn_wrap(c, cond, NN_DIMS(B, cond_dim)));
         if (!out) goto done;
         if (sampler == DP_SAMPLER_DDIM) {
             dp_ddim_step(&m->schedule, cfg->prediction, t, t - T / steps, out->data, x, x, n);
@@ -251,6 +267,7 @@ done:
     free(timesteps);
     free(noise);
     free(cond);
+    free(film);
     return rc;
 }
 

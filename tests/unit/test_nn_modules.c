@@ -412,6 +412,25 @@ static void test_unet_blocks(void)
                 ref_check_input_grad(cs, "global_cond", global, 0, NORMAL);
                 ref_check_param_grads(u.ps, cs, NORMAL);
             }
+            /* sampling's FiLM table (every step's cond_encoder outputs at once) gives each step's
+             * output bit for bit as the per-step forward, with the weights frozen as a policy has them */
+            nn_ctx_set_record(u.c, 0);
+            nn_params_freeze(u.ps, 1);
+            const int B = sample->shape[0], S = 3;
+            const float ts[3] = {97, 41, 0};
+            float *film = malloc(sizeof(float) * mod_cond_unet1d_film_floats(&unet, S * B));
+            int same = film && mod_cond_unet1d_films(u.c, &unet, ts, S, B, global, film) == 0;
+            for (int k = 0; same && k < S; k++) {
+                float tk[16];
+                for (int b = 0; b < B && b < 16; b++) tk[b] = ts[k];
+                nn_tensor *a = mod_cond_unet1d_forward(u.c, &unet, sample, tk, global);
+                nn_tensor *f = mod_cond_unet1d_forward_film(u.c, &unet, sample, film, k, S);
+                same = B <= 16 && a && f && a->size == f->size && !memcmp(a->data, f->data, sizeof(float) * a->size);
+            }
+            tap_ok(same, "%s: the FiLM table of %d steps gives each step's output bit for bit", cs, S);
+            tap_ok(!mod_cond_unet1d_forward_film(u.c, &unet, sample, film, S, S), "%s: a step outside the table: %s", cs,
+                   error_get());
+            free(film);
             ref_free(&steps);
         }
     } else {
