@@ -202,44 +202,42 @@ int mod_cond_unet1d_films(nn_ctx *c, const mod_cond_unet1d *m, const float *time
     return 0;
 }
 
-/* The pass itself; each block's FiLM from cond (film NULL) or from film, laid out as
- * mod_cond_unet1d_films writes it, at step `step` of `steps`. */
-static nn_tensor *unet_pass(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, nn_tensor *cond, const float *film,
-                            int step, int steps)
+/* Where a residual block's FiLM comes from: the condition (film NULL), or row `step` of each
+ * block's [steps * B, rows] part of a table from mod_cond_unet1d_films, taken in the forward order. */
+typedef struct {
+    nn_tensor *cond;
+    const float *film;
+    int B, step, steps;
+} film_source;
+
+static nn_tensor *res_block(nn_ctx *c, const mod_cond_res_block1d *blk, nn_tensor *x, film_source *s)
+{
+    if (!s->film) return mod_cond_res_block1d_forward(c, blk, x, s->cond);
+    const int rows = film_rows(blk);
+    nn_tensor *film = nn_wrap(c, (float *)s->film + (long)s->step * s->B * rows, NN_DIMS(s->B, rows));
+    s->film += (long)s->steps * s->B * rows;
+    return res_block_with_film(c, blk, x, film);
+}
+
+static nn_tensor *unet_pass(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, film_source *s)
 {
     static const int perm[3] = {0, 2, 1};
-    const int B = sample->shape[0];
-    const mod_cond_res_block1d *list[UNET_BLOCKS];
-    unet_blocks(m, list);
-    int k = 0;
-    const float *f = film;
     nn_tensor *x = nn_permute(c, sample, perm);                            /* [B,D,T] */
-#define RES_BLOCK(blk)                                                                                          \
-    do {                                                                                                        \
-        if (film) {                                                                                             \
-            const int rows = film_rows(list[k++]);                                                              \
-            x = res_block_with_film(c, blk, x, nn_wrap(c, (float *)f + (long)step * B * rows, NN_DIMS(B, rows))); \
-            f += (long)steps * B * rows;                                                                        \
-        } else {                                                                                                \
-            x = mod_cond_res_block1d_forward(c, blk, x, cond);                                                  \
-        }                                                                                                       \
-    } while (0)
     nn_tensor *skips[MOD_UNET_MAX_LEVELS];
     for (int i = 0; i < m->n_levels; i++) {
-        RES_BLOCK(&m->down[i][0]);
-        RES_BLOCK(&m->down[i][1]);
+        x = res_block(c, &m->down[i][0], x, s);
+        x = res_block(c, &m->down[i][1], x, s);
         skips[i] = x;
         if (i + 1 < m->n_levels) x = mod_conv1d_forward(c, &m->downsample[i], x);
     }
-    for (int j = 0; j < 2; j++) RES_BLOCK(&m->mid[j]);
+    for (int j = 0; j < 2; j++) x = res_block(c, &m->mid[j], x, s);
     for (int u = 0; u + 1 < m->n_levels; u++) {
         nn_tensor *parts[2] = {x, skips[m->n_levels - 1 - u]};
         x = nn_concat(c, parts, 2, 1);
-        RES_BLOCK(&m->up[u][0]);
-        RES_BLOCK(&m->up[u][1]);
+        x = res_block(c, &m->up[u][0], x, s);
+        x = res_block(c, &m->up[u][1], x, s);
         x = mod_conv_transpose1d_forward(c, &m->upsample[u], x);
     }
-#undef RES_BLOCK
     x = mod_conv1d_forward(c, &m->final_conv, mod_conv1d_block_forward(c, &m->final_block, x));
     return nn_permute(c, x, perm);                                         /* [B,T,D] */
 }
@@ -257,8 +255,8 @@ nn_tensor *mod_cond_unet1d_forward(nn_ctx *c, const mod_cond_unet1d *m, nn_tenso
                                    nn_tensor *global_cond)
 {
     if (!sample || check_sample(m, sample) < 0 || check_global_cond(m, global_cond, sample->shape[0]) < 0) return NULL;
-    nn_tensor *cond = unet_cond(c, m, timesteps, sample->shape[0], global_cond);
-    return cond ? unet_pass(c, m, sample, cond, NULL, 0, 1) : NULL;
+    film_source s = {unet_cond(c, m, timesteps, sample->shape[0], global_cond), NULL, sample->shape[0], 0, 1};
+    return s.cond ? unet_pass(c, m, sample, &s) : NULL;
 }
 
 nn_tensor *mod_cond_unet1d_forward_film(nn_ctx *c, const mod_cond_unet1d *m, nn_tensor *sample, const float *film,
@@ -269,5 +267,6 @@ nn_tensor *mod_cond_unet1d_forward_film(nn_ctx *c, const mod_cond_unet1d *m, nn_
         error_set("UNet: step %d of a FiLM table of %d", step, steps);
         return NULL;
     }
-    return unet_pass(c, m, sample, NULL, film, step, steps);
+    film_source s = {NULL, film, sample->shape[0], step, steps};
+    return unet_pass(c, m, sample, &s);
 }
