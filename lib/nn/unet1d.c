@@ -147,7 +147,7 @@ static int unet_blocks(const mod_cond_unet1d *m, const mod_cond_res_block1d **li
 
 #define UNET_BLOCKS (4 * MOD_UNET_MAX_LEVELS)
 
-static int film_rows(const mod_cond_res_block1d *b) { return b->predict_scale ? 2 * b->out_channels : b->out_channels; }
+static int film_rows(const mod_cond_res_block1d *b) { return b->cond_encoder.weight->shape[0]; }
 
 long mod_cond_unet1d_film_floats(const mod_cond_unet1d *m, int rows)
 {
@@ -165,18 +165,12 @@ static int check_global_cond(const mod_cond_unet1d *m, nn_tensor *global_cond, i
     return 0;
 }
 
-/* [step embedding, global_cond]: timesteps [rows], global_cond [B, G], its rows repeated when rows
- * is a multiple of B (inference only: no gradient reaches global_cond through the copies) */
+/* [step embedding, global_cond]: timesteps [rows], global_cond [B, G] repeated rows / B times */
 static nn_tensor *unet_cond(nn_ctx *c, const mod_cond_unet1d *m, const float *timesteps, int rows, nn_tensor *global_cond)
 {
     nn_tensor *cond = mod_step_encoder_forward(c, &m->step, timesteps, rows);
     if (!global_cond || !cond) return cond;
-    nn_tensor *g = global_cond;
-    if (rows != global_cond->shape[0]) {
-        const int B = global_cond->shape[0], G = global_cond->shape[1];
-        if (!(g = nn_new(c, NN_DIMS(rows, G)))) return NULL;
-        for (int r = 0; r < rows; r++) memcpy(g->data + (long)r * G, global_cond->data + (long)(r % B) * G, sizeof(float) * G);
-    }
+    nn_tensor *g = rows == global_cond->shape[0] ? global_cond : nn_repeat0(c, global_cond, rows / global_cond->shape[0]);
     nn_tensor *parts[2] = {cond, g};
     return nn_concat(c, parts, 2, 1);
 }
