@@ -52,6 +52,11 @@ const nn_tile_kernel *nn_tile_general(int variant);
 /* A tile of t's columns on at most 6 rows (6x32 for the 12x32 one), for products of few rows;
  * t itself when it is that short already */
 const nn_tile_kernel *nn_tile_short(const nn_tile_kernel *t);
+/* The tile a product over a weight packed for t (gemm_packed.c) runs for M rows: over at most 16
+ * rows on 512-bit registers the one of 4, 6, 8 or 12 rows that pads M least (the taller of
+ * equals); else t or nn_tile_short(t), whichever pads M less. All of t's column width, so the
+ * same sums in the same order. */
+const nn_tile_kernel *nn_tile_packed(const nn_tile_kernel *t, int M);
 
 /* dst[k * W + r] = src[r * lds + k] for r < rows, k < kc, and 0 for rows <= r < W: `rows` rows
  * of an operand laid out along k, transposed into a tile or panel W wide (gemm.c; 8x8 and 4x4

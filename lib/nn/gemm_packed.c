@@ -9,7 +9,7 @@
  * blocks of KC, and the product C = A W^T runs an mr x nr register tile over
  * them: the tile of the kernel variant in effect when the weight was packed (gemm_kernel.h),
  * 12x32 on 512-bit registers, 6x16 on 256-bit ones or in plain C; the packed weight records it
- * and every product over it runs that tile (or, for few rows, its 6-row form: nn_tile_short). A, given through strides A(i, k) = A[i*ars + k*aks]
+ * and every product over it runs that tile (or, for few rows, a shorter one: nn_tile_packed). A, given through strides A(i, k) = A[i*ars + k*aks]
  * (rows of a linear's input: ars = K, aks = 1; an im2col matrix [K, P] read as positions x K:
  * ars = 1, aks = P), is copied per call into row tiles [ceil(M/mr)][K][mr] (it is small next to
  * the weight and read once per panel).
@@ -229,14 +229,28 @@ typedef struct { const float *A; long ars, aks; int M, K, mr; float *dst; } apac
 /* tiles [t0, t1), k in [k0, k1) of an im2col matrix [K, P] (the rows of a tile adjacent in
  * memory): walk each k's row once per block of 16 tiles (16 * mr contiguous floats), writing 16
  * tile streams */
+#define APACK_COPY(W) __builtin_memcpy(j->dst + ((size_t)t * j->K + k) * (W), a + t * (W), (W) * sizeof(float))
+
 static void apack_columns(const apack_job *j, long t0, long t1, int k0, int k1)
 {
     const int MR = j->mr;
+    const long full = j->M / MR;   /* the tiles whose MR rows all lie in A */
     for (long tb = t0; tb < t1; tb += 16) {
-        long te = tb + 16 < t1 ? tb + 16 : t1;
+        long te = tb + 16 < t1 ? tb + 16 : t1, fe = te < full ? te : full;
         for (int k = k0; k < k1; k++) {
             const float *a = j->A + (size_t)k * j->aks;
-            for (long t = tb; t < te; t++) {
+            long t = tb;
+            /* full tiles: a copy of constant size, vector moves (the scalar walk below for every
+             * tile was 12% of a DP observation encoder's time at batch 1) */
+            switch (MR) {
+            case 4: for (; t < fe; t++) APACK_COPY(4); break;
+            case 6: for (; t < fe; t++) APACK_COPY(6); break;
+            case 8: for (; t < fe; t++) APACK_COPY(8); break;
+            case 12: for (; t < fe; t++) APACK_COPY(12); break;
+            case 16: for (; t < fe; t++) APACK_COPY(16); break;
+            default: break;
+            }
+            for (; t < te; t++) {
                 float *d = j->dst + ((size_t)t * j->K + k) * MR;
                 int i0 = (int)t * MR, mr = j->M - i0 < MR ? j->M - i0 : MR;
                 for (int r = 0; r < MR; r++) d[r] = r < mr ? a[i0 + r] : 0.0f;
@@ -287,12 +301,11 @@ static __thread size_t apack_cap;
 int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, const nn_packed *P, const float *bias,
                    float *C, long ldc, int accumulate)
 {
-    /* the rows' tile: the packed weight's, or its 6-row form (6x32 for 12x32) where that pads
-     * fewer rows: a UNet's 4 positions, 6 rows instead of 12 (63 -> 74 GFLOP/s on one core);
-     * ACT's 100 queries, 102 instead of 108 (180-195 -> 203-205). The choice depends on M
-     * alone, and both tiles sum each element in the same order. */
-    const nn_tile_kernel *T = P->kernel, *S = nn_tile_short(T);
-    if ((M + S->mr - 1) / S->mr * S->mr < (M + T->mr - 1) / T->mr * T->mr) T = S;
+    /* the rows' tile (nn_tile_packed): the packed weight's, or a shorter one of its columns where
+     * that pads fewer rows: ACT's 100 queries on 6 rows, 102 instead of 108 (180-195 -> 203-205
+     * GFLOP/s); a UNet's 4, 8 and 16 positions at batch 1 on the 4- and 8-row tiles. The choice
+     * depends on M alone, and every tile sums each element in the same order. */
+    const nn_tile_kernel *T = nn_tile_packed(P->kernel, M);
     const int NR = P->nr, MR = T->mr;
     if (n0 < 0 || n <= 0 || n0 % NR || n0 + n > P->N)
         return error_set("nn gemm_packed: columns [%d, %d) of a packed [%d, %d] weight", n0, n0 + n, P->N, P->K);
@@ -314,10 +327,15 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
     /* split from 6 tiles up: 100 rows are 17 tiles of 6, and at K = 3200 their copy (1.3 MB) by one
      * thread while the other waited cost 5-9% of the product (interleaved runs). Reading A in
      * place instead, six row streams into the tile, was 5-10% slower than the copy at 100 rows. */
-    if (serial) apack_tiles(&aj, 0, tiles);
+    /* one full tile of an im2col matrix [K, MR] (a UNet's convolution at 4 or 8 positions) is
+     * laid out as the packed tile already: read in place (the copy was 6% of a DDIM call's
+     * UNet time at batch 1, one thread's scalar walk down K per product) */
+    const float *At = apack_buf;
+    if (M == MR && ars == 1 && aks == MR) At = A;
+    else if (serial) apack_tiles(&aj, 0, tiles);
     else if (ars == 1 && tiles < 6) nn_parallel_for(P->K, 512, apack_depth, &aj);
     else nn_parallel_for(tiles, 3, apack_tiles, &aj);
-    pgemm_job j = { M, n0, n, MR, NR, apack_buf, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR,
+    pgemm_job j = { M, n0, n, MR, NR, At, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR,
                     row_block(M, MR), T->tile };
     long panels = j.q1 - j.q0, row_blocks = (M + j.mc - 1) / j.mc;
     if (serial) {

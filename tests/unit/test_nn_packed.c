@@ -1,7 +1,7 @@
 /* test_nn_packed.c — the packed-weight product (gemm_packed.c) on every kernel variant this CPU
  * runs (its 12x32 AVX-512 tile on 32-column panels, the 6x16 AVX2 and plain C ones on 16-column
  * panels) against a double-precision reference over every edge the blocking has (row tails of
- * both tiles, M = 1..13, column tails, K across several blocks, rows across several blocks,
+ * every tile, M = 1..17, column tails, K across several blocks, rows across several blocks,
  * column ranges, both A layouts, bias, accumulation), its independence of the thread count, the
  * AVX-512 and AVX2 tiles bit for bit, the layout following the variant (ILT_KERNEL, and a
  * frozen weight packed again when the variant changes), and the frozen-parameter paths of
@@ -279,8 +279,12 @@ int main(int argc, char **argv)
             int *k = cases[i];
             gemm_case(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
         }
-        /* M = 1..13 (every row tail of the 6- and 12-row tiles), N and K off the panel and KC */
-        for (int M = 1; M <= 13; M++) gemm_case(M, 50, 300, 0, 50, M % 2, M % 3 == 0, M % 4 == 1);
+        /* M = 1..17 (every row tail of the 4-, 6-, 8- and 12-row tiles, and the first row count past
+         * the short tiles' range), N and K off the panel and KC */
+        for (int M = 1; M <= 17; M++) gemm_case(M, 50, 300, 0, 50, M % 2, M % 3 == 0, M % 4 == 1);
+        /* an im2col matrix of exactly one tile's rows, read in place (4 and 8 rows on avx512) */
+        gemm_case(4, 70, 600, 32, 38, 1, 1, 1);
+        gemm_case(8, 96, 1100, 0, 96, 1, 0, 0);
         /* partial row tiles, K across blocks, both loop orders, column offsets */
         in_place_case(100, 40, 300, 0, 40, 1, 0);
         in_place_case(7, 90, 1100, 32, 50, 0, 1);
@@ -307,6 +311,9 @@ int main(int argc, char **argv)
     if (nn_kernel_supported(NN_KERNEL_AVX512) && nn_kernel_supported(NN_KERNEL_AVX2)) {
         same_bits_case(100, 512, 3200, 0, 512, 0, 1, 0);   /* ACT's decoder feed-forward, 100 queries */
         same_bits_case(13, 70, 300, 0, 70, 1, 1, 0);
+        same_bits_case(4, 96, 1300, 0, 96, 1, 1, 0);   /* a UNet's 4, 8 and 16 positions: the 4- and 8-row tiles */
+        same_bits_case(8, 64, 700, 0, 64, 1, 0, 1);
+        same_bits_case(16, 130, 520, 0, 130, 1, 1, 0);
         same_bits_case(1, 50, 513, 0, 50, 0, 0, 1);
         same_bits_case(203, 96, 600, 32, 64, 1, 1, 0);
         same_bits_case(23, 90, 1100, 64, 26, 0, 0, 1);
