@@ -189,103 +189,47 @@ store_row_512(float *cr, __m512 v0, __m512 v1, int nv, int load, float alpha, co
 #define Z_STORE(r)                                                                            \
     if (r < mr) store_row_512(c + r * ldc, c##r##a, c##r##b, nv, load, alpha, bias);
 
-__attribute__((target("avx512f"))) static void tile_12x32_avx512(int mr, int kc, const float *a, const float *b,
-                                                                 float *c, long ldc, int nv, int load, float alpha,
-                                                                 const float *bias, const float *pf, int npf)
-{
-    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
-    Z_DECL(6) Z_DECL(7) Z_DECL(8) Z_DECL(9) Z_DECL(10) Z_DECL(11)
-    /* the first k steps prefetch two lines each (one 32-float row of the next packed block, the
-     * rate at which this tile reads B) */
-    int k = 0, kp = pf ? (npf + 1) / 2 : 0;
-    if (kp > kc) kp = kc;
-#pragma GCC unroll 4
-    for (; k < kp; k++, a += 12, b += 32, pf += 32) {
-        _mm_prefetch((const char *)pf, _MM_HINT_T1);
-        _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
-        Z_ROW(6) Z_ROW(7) Z_ROW(8) Z_ROW(9) Z_ROW(10) Z_ROW(11)
+/* the rows of a tile, for the macros above: ROWS6(Z_DECL) declares rows 0-5 */
+#define ROWS4(X) X(0) X(1) X(2) X(3)
+#define ROWS6(X) ROWS4(X) X(4) X(5)
+#define ROWS8(X) ROWS6(X) X(6) X(7)
+#define ROWS12(X) ROWS8(X) X(8) X(9) X(10) X(11)
+
+/* tile_Rx32_avx512: the tile on R rows over 32-column panels. The first k steps prefetch two
+ * lines each (one 32-float row of the next packed block, the rate at which the tile reads B). */
+#define TILE_X32_512(R)                                                                       \
+    __attribute__((target("avx512f"))) static void tile_##R##x32_avx512(                      \
+        int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load, \
+        float alpha, const float *bias, const float *pf, int npf)                             \
+    {                                                                                         \
+        ROWS##R(Z_DECL)                                                                       \
+        int k = 0, kp = pf ? (npf + 1) / 2 : 0;                                               \
+        if (kp > kc) kp = kc;                                                                 \
+        _Pragma("GCC unroll 4")                                                               \
+        for (; k < kp; k++, a += R, b += 32, pf += 32) {                                      \
+            _mm_prefetch((const char *)pf, _MM_HINT_T1);                                      \
+            _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);                               \
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                       \
+            ROWS##R(Z_ROW)                                                                    \
+        }                                                                                     \
+        _Pragma("GCC unroll 4")                                                               \
+        for (; k < kc; k++, a += R, b += 32) {                                                \
+            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                       \
+            ROWS##R(Z_ROW)                                                                    \
+        }                                                                                     \
+        ROWS##R(Z_STORE)                                                                      \
     }
-#pragma GCC unroll 4
-    for (; k < kc; k++, a += 12, b += 32) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
-        Z_ROW(6) Z_ROW(7) Z_ROW(8) Z_ROW(9) Z_ROW(10) Z_ROW(11)
-    }
-    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
-    Z_STORE(6) Z_STORE(7) Z_STORE(8) Z_STORE(9) Z_STORE(10) Z_STORE(11)
-}
+
+TILE_X32_512(12)
 /* The same tile on 6 rows, for products of few rows over the same 32-column panels (a UNet's
  * 4 positions would leave 8 of 12 rows idle): 12 chains still cover the FMA latency. */
-__attribute__((target("avx512f"))) static void tile_6x32_avx512(int mr, int kc, const float *a, const float *b,
-                                                                 float *c, long ldc, int nv, int load, float alpha,
-                                                                 const float *bias, const float *pf, int npf)
-{
-    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5)
-    int k = 0, kp = pf ? (npf + 1) / 2 : 0;
-    if (kp > kc) kp = kc;
-#pragma GCC unroll 4
-    for (; k < kp; k++, a += 6, b += 32, pf += 32) {
-        _mm_prefetch((const char *)pf, _MM_HINT_T1);
-        _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
-    }
-#pragma GCC unroll 4
-    for (; k < kc; k++, a += 6, b += 32) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5)
-    }
-    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5)
-}
-
-/* The same on 4 and 8 rows, for the products of packed weights (gemm_packed.c) over at most 16
- * rows: a UNet's 4, 8 and 16 positions at batch 1 ran as 6, 12 and 18 rows of the 6-row tile,
- * half the FMAs wasted at 8 positions. 8 accumulators still cover the FMA latency at two
- * 512-bit FMAs a cycle. */
-__attribute__((target("avx512f"))) static void tile_4x32_avx512(int mr, int kc, const float *a, const float *b,
-                                                                float *c, long ldc, int nv, int load, float alpha,
-                                                                const float *bias, const float *pf, int npf)
-{
-    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3)
-    int k = 0, kp = pf ? (npf + 1) / 2 : 0;
-    if (kp > kc) kp = kc;
-#pragma GCC unroll 4
-    for (; k < kp; k++, a += 4, b += 32, pf += 32) {
-        _mm_prefetch((const char *)pf, _MM_HINT_T1);
-        _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3)
-    }
-#pragma GCC unroll 4
-    for (; k < kc; k++, a += 4, b += 32) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3)
-    }
-    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3)
-}
-__attribute__((target("avx512f"))) static void tile_8x32_avx512(int mr, int kc, const float *a, const float *b,
-                                                                float *c, long ldc, int nv, int load, float alpha,
-                                                                const float *bias, const float *pf, int npf)
-{
-    Z_DECL(0) Z_DECL(1) Z_DECL(2) Z_DECL(3) Z_DECL(4) Z_DECL(5) Z_DECL(6) Z_DECL(7)
-    int k = 0, kp = pf ? (npf + 1) / 2 : 0;
-    if (kp > kc) kp = kc;
-#pragma GCC unroll 4
-    for (; k < kp; k++, a += 8, b += 32, pf += 32) {
-        _mm_prefetch((const char *)pf, _MM_HINT_T1);
-        _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5) Z_ROW(6) Z_ROW(7)
-    }
-#pragma GCC unroll 4
-    for (; k < kc; k++, a += 8, b += 32) {
-        __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);
-        Z_ROW(0) Z_ROW(1) Z_ROW(2) Z_ROW(3) Z_ROW(4) Z_ROW(5) Z_ROW(6) Z_ROW(7)
-    }
-    Z_STORE(0) Z_STORE(1) Z_STORE(2) Z_STORE(3) Z_STORE(4) Z_STORE(5) Z_STORE(6) Z_STORE(7)
-}
+TILE_X32_512(6)
+/* And on 4 and 8 rows, for the products of packed weights (gemm_packed.c) over at most 16 rows:
+ * a UNet's 4, 8 and 16 positions at batch 1 ran as 6, 12 and 18 rows of the 6-row tile, half
+ * the FMAs wasted at 8 positions. 8 accumulators still cover the FMA latency at two 512-bit FMAs
+ * a cycle. */
+TILE_X32_512(4)
+TILE_X32_512(8)
 
 /* The two tiles reading B where it lies, rows ldb floats apart (tile_b in gemm_kernel.h): the
  * same FMAs in the same order as the tiles above, so the same bits as over a packed copy */
