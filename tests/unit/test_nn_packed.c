@@ -282,9 +282,12 @@ int main(int argc, char **argv)
         /* M = 1..17 (every row tail of the 4-, 6-, 8- and 12-row tiles, and the first row count past
          * the short tiles' range), N and K off the panel and KC */
         for (int M = 1; M <= 17; M++) gemm_case(M, 50, 300, 0, 50, M % 2, M % 3 == 0, M % 4 == 1);
-        /* an im2col matrix of exactly one tile's rows, read in place (4 and 8 rows on avx512) */
+        /* an im2col matrix of exactly one tile's rows, read in place (4, 6, 8 and 12 rows on avx512;
+         * 6 rows on the 6x16 tiles) */
         gemm_case(4, 70, 600, 32, 38, 1, 1, 1);
+        gemm_case(6, 50, 520, 0, 50, 1, 0, 1);
         gemm_case(8, 96, 1100, 0, 96, 1, 0, 0);
+        gemm_case(12, 40, 300, 0, 40, 1, 1, 0);
         /* partial row tiles, K across blocks, both loop orders, column offsets */
         in_place_case(100, 40, 300, 0, 40, 1, 0);
         in_place_case(7, 90, 1100, 32, 50, 0, 1);
