@@ -454,18 +454,18 @@ const nn_tile_kernel *nn_tile_short(const nn_tile_kernel *t)
     return t;
 }
 
+static int padded_rows(int M, const nn_tile_kernel *t) { return (M + t->mr - 1) / t->mr * t->mr; }
+
 const nn_tile_kernel *nn_tile_packed(const nn_tile_kernel *t, int M)
 {
-    const nn_tile_kernel *S = nn_tile_short(t);
+    /* the fewest padded rows; of equals, the first listed (12 before 6 at 9-12 rows, 8 before 4
+     * at 7-8 and 13-16) */
+    const nn_tile_kernel *c[4] = { t, nn_tile_short(t) }, *best = t;
+    int n = 2;
 #ifdef TILES_X86
-    if (t == &avx512_12x32 && M <= 16) {
-        /* the fewest padded rows; of equals, the taller tile (12 before 4 at 9-12 rows, 8 before 4 at 13-16) */
-        const nn_tile_kernel *c[] = { &avx512_12x32, &avx512_8x32, &avx512_6x32, &avx512_4x32 }, *best = c[0];
-        for (int i = 1; i < 4; i++)
-            if ((M + c[i]->mr - 1) / c[i]->mr * c[i]->mr < (M + best->mr - 1) / best->mr * best->mr) best = c[i];
-        return best;
-    }
+    if (t == &avx512_12x32 && M <= 16) c[n++] = &avx512_8x32, c[n++] = &avx512_4x32;
 #endif
-    if ((M + S->mr - 1) / S->mr * S->mr < (M + t->mr - 1) / t->mr * t->mr) return S;
-    return t;
+    for (int i = 1; i < n; i++)
+        if (padded_rows(M, c[i]) < padded_rows(M, best)) best = c[i];
+    return best;
 }
