@@ -77,7 +77,6 @@ PIPELINE      := dp_sim
 PIPELINE_FILE := $(lastword $(MAKEFILE_LIST))
 POLICY_LABEL  := Diffusion Policy ($(NET))
 TRAINER       := dp-train
-RECORD_ARGS   := $(if $(filter robomimic,$(LAYOUT)),--stop-on-success)
 SLICE_ARGS    := $(if $(OBS_KEYS),--obs $(subst $(space),$(comma),$(strip $(OBS_KEYS))))
 CHUNK_ARGS    := -k $(HORIZON) --obs-steps $(OBS_STEPS) --action-start
 LOWDIM        := $(subst $(space),$(comma),$(strip $(OBS_KEYS:%=observation.%)))

@@ -74,7 +74,6 @@ PIPELINE      := ibc_sim
 PIPELINE_FILE := $(lastword $(MAKEFILE_LIST))
 POLICY_LABEL  := Implicit BC ($(INFERENCE))
 TRAINER       := ibc-train
-RECORD_ARGS   := $(if $(filter robomimic,$(LAYOUT)),--stop-on-success)
 SLICE_ARGS    := $(if $(OBS_KEYS),--obs $(subst $(space),$(comma),$(strip $(OBS_KEYS))))
 CHUNK_ARGS    := -k $(shell echo $$(($(OBS_STEPS) + $(ACTION_STEPS) - 1))) --obs-steps $(OBS_STEPS) --action-start
 LOWDIM        := $(subst $(space),$(comma),$(strip $(OBS_KEYS:%=observation.%)))

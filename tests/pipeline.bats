@@ -323,6 +323,11 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   grep -qx 'EXPERT_ARGS=gain=0.3' r/config/record.txt
   run rec EXPERT_ARGS=gain=0.3
   [[ "$output" == *"Nothing to be done"* ]]
+  # RECORD_STEPS: the expert lifts on after its first success, every demonstration that long
+  run rec EXPERT_ARGS=gain=0.3 RECORD_STEPS=50
+  [ "$status" -eq 0 ]
+  [ "$(steps)" = '"steps":50' ]
+  grep -q '"success":true' r/record.jsonl
   run rec EXPERT_ARGS=speed=2
   [ "$status" -ne 0 ]
   [[ "$output" == *speed* ]]
@@ -348,6 +353,11 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   run plan ENCODER=hybrid NET=transformer EXPERT_GAIN=0.3 P_DROP_ATTN=0.3
   [ "$status" -eq 0 ]
   [[ "$output" == *"--policy-arg gain=0.3"* && "$output" == *"--p-drop-attn 0.3"* ]]
+  # demonstrations end at the first success unless RECORD_STEPS sets their length
+  [[ "$output" == *"--stop-on-success"* && "$output" != *"--max-steps"* ]]
+  run plan ENCODER=hybrid RECORD_STEPS=70
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"--layout robomimic"*"--max-steps 70"* && "$output" != *"--stop-on-success"* ]]
   # lift_abs (absolute actions) is recorded and observed as lift is
   run make --no-print-directory -n -f "$PIPELINES/dp_sim.mk" TASK=lift_abs RUN_DIR=r ENCODER=hybrid NET=transformer train
   [ "$status" -eq 0 ]
