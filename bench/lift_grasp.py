@@ -1,0 +1,71 @@
+#!/usr/bin/python3
+"""lift_grasp.py — how lift episodes grasp, from robomimic-layout files (`rollout --layout
+robomimic -o FILE.hdf5`, a policy's evaluation or the scripted expert's demonstrations): where the
+hand is when the gripper first closes, whether it opens again, how fast it rises, and what became of
+the cube. One line per episode, then the failures counted by kind:
+
+  no close    the gripper command never turns positive
+  re-opens    it closes, then the command turns negative again before the cube is up
+  slips       it closes and stays closed, but the cube never rises 4 cm
+
+Columns: file and demo, success (reward ever 1), the cube's start x y, the hand's lowest distance
+to the cube's centre, at the first closing the hand minus the cube (x y z, mm) and the step,
+closings (negative -> positive switches of the gripper command), the cube's largest rise (mm),
+and the mean z action over the steps after the first closing (the expert lifts at 0.35).
+
+Run: /usr/bin/python3 bench/lift_grasp.py FILE.hdf5 [FILE.hdf5 ...]
+"""
+import sys
+
+import h5py
+import numpy as np
+
+
+def episode(name, d):
+    obs = d["obs"]
+    act = d["actions"][:]
+    cube = obs["object"][:, :3]
+    hand = obs["robot0_eef_pos"][:]
+    success = bool((d["rewards"][:] > 0).any())
+    grip = act[:, -1] > 0
+    closings = int(np.count_nonzero(np.diff(grip.astype(int)) == 1) + (1 if grip[0] else 0))
+    rise = float(cube[:, 2].max() - cube[0, 2])
+    dist = np.linalg.norm(hand - cube, axis=1)
+    row = {"name": name, "success": success, "cube": cube[0, :2], "min_dist": float(dist.min()),
+           "closings": closings, "rise": rise, "steps": len(act)}
+    if grip.any():
+        t = int(np.argmax(grip))
+        row["close_step"] = t
+        row["close_offset"] = (hand[t] - cube[t]) * 1000
+        row["lift_z"] = float(act[t:, 2].mean())
+        reopened = not grip[t:].all() if not success else not grip[t:int(np.argmax(d["rewards"][:] > 0)) + 1].all()
+        row["kind"] = None if success else ("re-opens" if reopened else "slips")
+    else:
+        row["kind"] = None if success else "no close"
+    return row
+
+
+def main(paths):
+    rows = []
+    for path in paths:
+        with h5py.File(path, "r") as f:
+            for key in sorted(f["data"], key=lambda k: int(k.split("_")[-1])):
+                rows.append(episode(f"{path}:{key}", f["data"][key]))
+    print("episode success cube_x cube_y min_dist_mm close_dx close_dy close_dz close_step closings rise_mm lift_z steps")
+    for r in rows:
+        close = ("%6.1f %6.1f %6.1f %4d" % (*r["close_offset"], r["close_step"])) if "close_step" in r else "     -      -      -    -"
+        lift = "%6.3f" % r["lift_z"] if "lift_z" in r else "     -"
+        print("%s %d %6.3f %6.3f %5.1f %s %2d %5.1f %s %3d" % (r["name"], r["success"], r["cube"][0], r["cube"][1],
+                                                            r["min_dist"] * 1000, close, r["closings"],
+                                                            r["rise"] * 1000, lift, r["steps"]))
+    fails = [r for r in rows if not r["success"]]
+    kinds = {k: sum(r["kind"] == k for r in fails) for k in ("no close", "re-opens", "slips")}
+    print("episodes %d, successes %d, failures %d: %s" % (len(rows), len(rows) - len(fails), len(fails),
+                                                         ", ".join(f"{k} {v}" for k, v in kinds.items())))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
+        print(__doc__.strip())
+        sys.exit(0 if len(sys.argv) > 1 else 2)
+    main(sys.argv[1:])
