@@ -28,7 +28,8 @@
 #   report.md, results.tsv         the report; one TSV row of configuration -> results (sweeps)
 # The chunked training stream is never stored: h5slice | chunkify | act-train is one pipe.
 
-PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+PIPELINE_FILE := $(lastword $(MAKEFILE_LIST))
+PIPELINES := $(patsubst %/,%,$(dir $(PIPELINE_FILE)))
 
 # ---------------------------------------------------------------- variables
 TASK          ?= transfer_cube
@@ -77,7 +78,6 @@ EVAL_POLICY_FILE := $(filter-out scripted,$(EVAL_POLICY))
 
 # ---------------------------------------------------------------- the policy
 PIPELINE      := act_sim
-PIPELINE_FILE := $(lastword $(MAKEFILE_LIST))
 POLICY_LABEL  := ACT
 TRAINER       := act-train
 LAYOUT        := act

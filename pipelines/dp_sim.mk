@@ -20,7 +20,8 @@
 # actions (rollout(1)), recorded and observed the same way (the transformer's recipe reached 46%
 # there against 74% on lift: docs/results.md).
 
-PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+PIPELINE_FILE := $(lastword $(MAKEFILE_LIST))
+PIPELINES := $(patsubst %/,%,$(dir $(PIPELINE_FILE)))
 
 # ---------------------------------------------------------------- variables
 TASK          ?= lift
@@ -74,7 +75,6 @@ comma := ,
 empty :=
 space := $(empty) $(empty)
 PIPELINE      := dp_sim
-PIPELINE_FILE := $(lastword $(MAKEFILE_LIST))
 POLICY_LABEL  := Diffusion Policy ($(NET))
 TRAINER       := dp-train
 SLICE_ARGS    := $(if $(OBS_KEYS),--obs $(subst $(space),$(comma),$(strip $(OBS_KEYS))))

@@ -16,7 +16,8 @@
 # success.png, or choose one by train_action_mse in train.jsonl. Run directory default
 # runs/$(TASK)-ibc-$(INFERENCE).
 
-PIPELINES := $(patsubst %/,%,$(dir $(lastword $(MAKEFILE_LIST))))
+PIPELINE_FILE := $(lastword $(MAKEFILE_LIST))
+PIPELINES := $(patsubst %/,%,$(dir $(PIPELINE_FILE)))
 
 # ---------------------------------------------------------------- variables
 TASK          ?= lift
@@ -71,7 +72,6 @@ comma := ,
 empty :=
 space := $(empty) $(empty)
 PIPELINE      := ibc_sim
-PIPELINE_FILE := $(lastword $(MAKEFILE_LIST))
 POLICY_LABEL  := Implicit BC ($(INFERENCE))
 TRAINER       := ibc-train
 SLICE_ARGS    := $(if $(OBS_KEYS),--obs $(subst $(space),$(comma),$(strip $(OBS_KEYS))))

@@ -67,6 +67,15 @@ is_png() { [ "$(head -c 8 "$1" | od -An -tx1 | tr -d ' \n')" = 89504e470d0a1a0a 
   [ "$status" -eq 0 ]
 }
 
+@test "help prints each pipeline's own header, not that of a file it includes" {
+  for p in act_sim dp_sim ibc_sim; do
+    run make --no-print-directory -f "$PIPELINES/$p.mk" help
+    [ "$status" -eq 0 ]
+    [[ "${lines[0]}" == "pipelines/$p.mk — "* ]]
+    [[ "$output" != *"?="* ]]
+  done
+}
+
 @test "act_sim: DEMOS=4 records only the new episode; IMAGE_SIZE starts over" {
   act_sim RUN_DIR=r record >/dev/null 2>&1
   touch -d '2001-01-01' r/episodes/episode_0.hdf5
