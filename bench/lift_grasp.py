@@ -38,8 +38,7 @@ def episode(name, d):
         row["close_step"] = t
         row["close_offset"] = (hand[t] - cube[t]) * 1000
         row["lift_z"] = float(act[t:, 2].mean())
-        reopened = not grip[t:].all() if not success else not grip[t:int(np.argmax(d["rewards"][:] > 0)) + 1].all()
-        row["kind"] = None if success else ("re-opens" if reopened else "slips")
+        row["kind"] = None if success else ("slips" if grip[t:].all() else "re-opens")
     else:
         row["kind"] = None if success else "no close"
     return row
