@@ -22,6 +22,6 @@ LOWDIM_RANGE_EPS ?= $(if $(filter lift%,$(TASK)),0.01)
 # Recording in robomimic's layout (lift): each demonstration ends at its first success, or with
 # RECORD_STEPS lasts that many steps, the expert lifting on after the success (more frames of the
 # lift than the three before it counts as one; DP-T with images fell from 74-82% to 30% with 70:
-# docs/results.md). Recursive, so a pipeline may default RECORD_STEPS on variables it sets later.
+# docs/results.md).
 RECORD_STEPS  ?=
-RECORD_ARGS    = $(if $(filter robomimic,$(LAYOUT)),$(if $(RECORD_STEPS),--max-steps $(RECORD_STEPS),--stop-on-success))
+RECORD_ARGS   := $(if $(filter robomimic,$(LAYOUT)),$(if $(RECORD_STEPS),--max-steps $(RECORD_STEPS),--stop-on-success))
