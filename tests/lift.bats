@@ -77,13 +77,25 @@ EOF
   paste <(cut -d: -f2 <<<"$default") <(cut -d: -f2 <<<"$gentle") | awk '{ if ($2 < $1 + 5) exit 1 }'
 }
 
+@test "lift: close_steps sets how long the closed hand holds still: each step fewer ends the episode a step sooner" {
+  run --separate-stderr rollout -q -t lift -p scripted -n 3 --seed 1000 --stop-on-success --image-size 32x32
+  [ "$status" -eq 0 ]
+  held=$(grep -o '"steps":[0-9]*' <<<"$output" | cut -d: -f2)
+  run --separate-stderr rollout -q -t lift -p scripted -n 3 --seed 1000 --stop-on-success --image-size 32x32 \
+    --policy-arg close_steps=3
+  [ "$status" -eq 0 ]
+  [ "$(grep -c '"success":true' <<<"$output")" -eq 3 ]
+  short=$(grep -o '"steps":[0-9]*' <<<"$output" | cut -d: -f2)
+  paste <(echo "$held") <(echo "$short") | awk '{ if ($2 != $1 - 5) exit 1 }'
+}
+
 @test "lift: an expert setting it does not have, or out of range, is an error and records nothing" {
-  for arg in bogus=1 gain=0 gain=1.5 gain=x gain; do
+  for arg in bogus=1 gain=0 gain=1.5 gain=x gain close_steps=0 close_steps=2.5 close_steps=51; do
     run --separate-stderr rollout -q -t lift -p scripted -n 1 --max-steps 5 --image-size 32x32 \
       --policy-arg "$arg" -o "$T/e.hdf5" --layout robomimic
     [ "$status" -eq 1 ]
     [ -z "$output" ]
-    [[ "$stderr" == *"gain"* ]]
+    [[ "$stderr" == *"${arg%%=*}"* ]]
     [ ! -e "$T/e.hdf5" ]
   done
   run --separate-stderr rollout -q -t transfer_cube -p scripted -n 1 --max-steps 5 --policy-arg gain=0.3

@@ -70,6 +70,7 @@ typedef struct {
     int phase_start;
     double grasp_pos[3], grasp_yaw;
     double gain, max_move;   /* settings (lift_expert_option); 0: the defaults below */
+    int close_steps;         /* steps the closed hand holds still before lifting; 0: the default */
     int absolute;            /* lift_abs: 10-D absolute actions */
 } lift_t;
 
@@ -368,6 +369,7 @@ static void grasp_orientation(double yaw, double quat[4])
 #define EXPERT_MAX_MOVE 0.35 /* action units per step */
 #define EXPERT_HOVER 0.10   /* approach height above the cube centre */
 #define EXPERT_LIFT_HEIGHT 0.15
+#define EXPERT_CLOSE_STEPS 8 /* the fingers meet the cube in 1-3 steps; the hand then holds still */
 
 static int lift_expert(sim_task_t *t, float *action)
 {
@@ -413,7 +415,7 @@ static int lift_expert(sim_task_t *t, float *action)
         } else if (p->phase == EXPERT_DESCEND && (dist < 0.005 || elapsed >= 50)) {
             memcpy(p->grasp_pos, eef, sizeof p->grasp_pos);
             next = EXPERT_CLOSE;
-        } else if (p->phase == EXPERT_CLOSE && elapsed >= 8) {
+        } else if (p->phase == EXPERT_CLOSE && elapsed >= (p->close_steps > 0 ? p->close_steps : EXPERT_CLOSE_STEPS)) {
             next = EXPERT_LIFT;
         }
         if (next == p->phase) break;
@@ -460,9 +462,16 @@ static int lift_expert(sim_task_t *t, float *action)
 static int lift_expert_option(sim_task_t *t, const char *key, const char *value)
 {
     lift_t *p = t->priv;
-    double *slot = !strcmp(key, "gain") ? &p->gain : !strcmp(key, "max_move") ? &p->max_move : NULL;
-    if (!slot) return error_set("lift expert: no setting '%s' (it has gain and max_move)", key);
     char *end;
+    if (!strcmp(key, "close_steps")) {
+        long n = strtol(value, &end, 10);
+        if (end == value || *end || n < 1 || n > 50)
+            return error_set("lift expert: close_steps=%s: expected a whole number from 1 to 50", value);
+        p->close_steps = (int)n;
+        return 0;
+    }
+    double *slot = !strcmp(key, "gain") ? &p->gain : !strcmp(key, "max_move") ? &p->max_move : NULL;
+    if (!slot) return error_set("lift expert: no setting '%s' (it has gain, max_move and close_steps)", key);
     double v = strtod(value, &end);
     if (end == value || *end || !(v > 0 && v <= 1))
         return error_set("lift expert: %s=%s: expected a number in (0, 1]", key, value);
