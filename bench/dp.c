@@ -7,15 +7,21 @@
  * paid once whatever the sampler), "ddim<N>_ms Y" and "ddpm<N>_ms Z", then the memory-bandwidth floor of
  * the DDIM call: the bytes of weights one call must read (the encoder's once, the noise-prediction
  * network's once per denoising step) over the read bandwidth measured here with the same threads
- * ("weights_MB", "read_GBps", "ddim<N>_floor_ms"). Built and run by bench/dp.sh.
+ * ("weights_MB", "read_GBps", "ddim<N>_floor_ms"). Then the DDIM call again with the weights
+ * packed in binary16 (rollout --weight-precision f16): "ddim<N>_f16_ms", its floor (the products'
+ * weights at 2 bytes, the other parameters at 4) and the largest difference of its actions from
+ * the single-precision call's on the same noise ("ddim<N>_f16_max_diff", action units).
+ * Built and run by bench/dp.sh.
  *
  *   build/bench/dp [--down 256|512] [--batch B] [--repeat R] [--threads T] [--ddim N] [--ddpm N]
  *   (--down 512: down_dims 512,1024,2048 as the paper's image runs; 256: 256,512,1024; --ddim 0 or
  *   --ddpm 0: that sampler is not timed) */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/gemm_packed.h"
 #include "nn/nn.h"
 #include "nn/threads.h"
 #include "policy/diffusion.h"
@@ -156,16 +162,46 @@ int main(int argc, char **argv)
         }
         printf("%s%d_ms %.1f\n", s ? "ddpm" : "ddim", steps, 1e3 * median(t, repeat));
     }
-    long encoder_floats = 0, net_floats = 0;
+    /* bytes read per DDIM call: [0] single precision, [1] the products' weights (2-D and up) in binary16 */
+    double encoder_bytes[2] = { 0, 0 }, net_bytes[2] = { 0, 0 };
     for (int i = 0; i < m.ps->count; i++) {
         const nn_tensor *p = m.ps->list[i].t;
-        if (!strncmp(p->name, "obs_encoder.", 12)) encoder_floats += nn_shape_size(p->ndim, p->shape);
-        else net_floats += nn_shape_size(p->ndim, p->shape);
+        double n = (double)nn_shape_size(p->ndim, p->shape);
+        double *to = !strncmp(p->name, "obs_encoder.", 12) ? encoder_bytes : net_bytes;
+        to[0] += 4 * n;
+        to[1] += (p->ndim >= 2 ? 2 : 4) * n;
     }
     const double bandwidth = read_bandwidth();
-    const double bytes = sizeof(float) * ((double)encoder_floats + (double)ddim * (double)net_floats);
-    printf("weights_MB %.1f\n", sizeof(float) * (double)(encoder_floats + net_floats) / 1e6);
+    printf("weights_MB %.1f\n", (encoder_bytes[0] + net_bytes[0]) / 1e6);
     printf("read_GBps %.1f\n", bandwidth / 1e9);
-    printf("ddim%d_floor_ms %.1f\n", ddim, bandwidth > 0 ? 1e3 * bytes / bandwidth : 0);
+    if (ddim <= 0) return 0;
+    printf("ddim%d_floor_ms %.1f\n", ddim,
+           bandwidth > 0 ? 1e3 * (encoder_bytes[0] + ddim * net_bytes[0]) / bandwidth : 0);
+    /* binary16 weights: the same call, timed, and its actions against single precision's on the same noise */
+    float *half_actions = malloc(sizeof(float) * cfg.horizon * cfg.action_dim);
+    for (int h = 0; h < 2; h++) {
+        nn_params_freeze(m.ps, 0);
+        nn_params_freeze(m.ps, h ? NN_PACK_F16 : NN_PACK_F32);
+        rng_seed(&rng, 1);
+        if (dp_model_sample(c, &m, &one, DP_SAMPLER_DDIM, ddim, &rng, h ? half_actions : actions) < 0) {
+            fprintf(stderr, "%s\n", error_get());
+            return 1;
+        }
+    }
+    double diff = 0;
+    for (int i = 0; i < cfg.horizon * cfg.action_dim; i++)
+        if (fabs(half_actions[i] - actions[i]) > diff) diff = fabs(half_actions[i] - actions[i]);
+    for (int r = 0; r <= repeat; r++) {
+        double t0 = time_now();
+        if (dp_model_sample(c, &m, &one, DP_SAMPLER_DDIM, ddim, &rng, half_actions) < 0) {
+            fprintf(stderr, "%s\n", error_get());
+            return 1;
+        }
+        if (r) t[r - 1] = time_now() - t0;
+    }
+    printf("ddim%d_f16_ms %.1f\n", ddim, 1e3 * median(t, repeat));
+    printf("ddim%d_f16_floor_ms %.1f\n", ddim,
+           bandwidth > 0 ? 1e3 * (encoder_bytes[1] + ddim * net_bytes[1]) / bandwidth : 0);
+    printf("ddim%d_f16_max_diff %.2g\n", ddim, diff);
     return 0;
 }

@@ -56,7 +56,11 @@ typedef struct {
     double temporal_k;          /* ensembling weights exp(-k*i), i = 0 the oldest (default 0.01) */
     const char *const *policy_args;   /* NULL-terminated "KEY=VALUE" settings of the policy's class
                                          (as rollout --policy-arg), or NULL */
-    long reserved[8];
+    int half_weights;           /* 1: hold the matrix products' weights in IEEE binary16, widened
+                                   to single precision in the product: half the bytes read per
+                                   inference, actions within binary16's rounding of the weights
+                                   (rollout --weight-precision f16) */
+    long reserved[7];
 } ilt_options;
 
 /* What a policy expects and gives. */

@@ -35,17 +35,20 @@ static _Noreturn void usage(void)
            "      --policy-arg KEY=VAL a setting of the policy's class (see predict(1)); repeatable\n"
            "      --seed S             sample i's noise is seeded with S+i (default 0)\n"
            "      --threads N          (default 2)\n"
+           "      --weight-precision f32|f16  the matrix-product weights in single (default) or\n"
+           "                           half precision\n"
            "      --help, --version\n");
     exit(EXIT_SUCCESS);
 }
 
 static void parse_options(int argc, char **argv, options *o)
 {
-    enum { O_LOSS = 256, O_START, O_ARG, O_SEED, O_THREADS, O_HELP, O_VERSION };
+    enum { O_LOSS = 256, O_START, O_ARG, O_SEED, O_THREADS, O_PRECISION, O_HELP, O_VERSION };
     static const struct option longopts[] = {
         {"checkpoint", required_argument, 0, 'c'}, {"loss", no_argument, 0, O_LOSS},
         {"action-start", no_argument, 0, O_START}, {"policy-arg", required_argument, 0, O_ARG},
         {"seed", required_argument, 0, O_SEED},    {"threads", required_argument, 0, O_THREADS},
+        {"weight-precision", required_argument, 0, O_PRECISION},
         {"help", no_argument, 0, O_HELP},          {"version", no_argument, 0, O_VERSION}, {0, 0, 0, 0}};
     memset(o, 0, sizeof *o);
     o->threads = 2;
@@ -67,6 +70,11 @@ static void parse_options(int argc, char **argv, options *o)
         case O_THREADS:
             if (parse_long(optarg, 1, 256, &v) < 0) tool_usage_error("--threads: %s", error_get());
             o->threads = (int)v;
+            break;
+        case O_PRECISION:
+            if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
+                tool_usage_error("--weight-precision: expected f32 or f16, not '%s'", optarg);
+            o->policy.half_weights = !strcmp(optarg, "f16");
             break;
         case O_HELP: usage();
         case O_VERSION: tool_version();

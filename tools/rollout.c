@@ -85,6 +85,8 @@ static _Noreturn void usage(void)
            "                         (one value, or one per action dimension, comma-separated) and\n"
            "                         record the policy's own action (DART demonstrations)\n"
            "      --threads N        threads for the policy's computation (default 1)\n"
+           "      --weight-precision f32|f16  the policy's matrix-product weights in single (default)\n"
+           "                         or half precision (half the bytes read per inference)\n"
            "      --policy-arg KEY=VAL  a setting of the policy's class, e.g. ddim_steps=10 (repeatable)\n"
            "      --summarize        read result lines from FILEs (or stdin) and print their summary\n"
            "  -q, --quiet            no progress on stderr\n"
@@ -97,7 +99,7 @@ static _Noreturn void usage(void)
 static void parse_options(int argc, char **argv, options *o)
 {
     enum { OPT_SEED = 256, OPT_MAX_STEPS, OPT_LAYOUT, OPT_ONLY_SUCCESS, OPT_STOP, OPT_CAMERAS, OPT_SIZE,
-           OPT_FRAMES, OPT_FINAL_FRAMES, OPT_FRAME_SIZE, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_POLICY_ARG, OPT_NOISE, OPT_THREADS, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
+           OPT_FRAMES, OPT_FINAL_FRAMES, OPT_FRAME_SIZE, OPT_GZIP, OPT_CHUNK_EXEC, OPT_TEMPORAL, OPT_POLICY_ARG, OPT_NOISE, OPT_THREADS, OPT_PRECISION, OPT_SUMMARIZE, OPT_HELP, OPT_VERSION };
     static const struct option longopts[] = {
         {"task", required_argument, 0, 't'},        {"policy", required_argument, 0, 'p'},
         {"episodes", required_argument, 0, 'n'},    {"seed", required_argument, 0, OPT_SEED},
@@ -108,7 +110,7 @@ static void parse_options(int argc, char **argv, options *o)
         {"final-frames", required_argument, 0, OPT_FINAL_FRAMES}, {"frame-size", required_argument, 0, OPT_FRAME_SIZE},
         {"chunk-exec", required_argument, 0, OPT_CHUNK_EXEC}, {"gzip", required_argument, 0, OPT_GZIP},
         {"temporal-agg", optional_argument, 0, OPT_TEMPORAL}, {"summarize", no_argument, 0, OPT_SUMMARIZE},
-        {"threads", required_argument, 0, OPT_THREADS}, {"policy-arg", required_argument, 0, OPT_POLICY_ARG},
+        {"threads", required_argument, 0, OPT_THREADS}, {"weight-precision", required_argument, 0, OPT_PRECISION}, {"policy-arg", required_argument, 0, OPT_POLICY_ARG},
         {"action-noise", required_argument, 0, OPT_NOISE},
         {"quiet", no_argument, 0, 'q'},             {"help", no_argument, 0, OPT_HELP},
         {"version", no_argument, 0, OPT_VERSION},   {0, 0, 0, 0}};
@@ -177,6 +179,11 @@ static void parse_options(int argc, char **argv, options *o)
         case OPT_THREADS:
             if (parse_long(optarg, 1, 256, &value) < 0) tool_usage_error("--threads: %s", error_get());
             o->policy_options.n_threads = (int)value;
+            break;
+        case OPT_PRECISION:
+            if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
+                tool_usage_error("--weight-precision: expected f32 or f16, not '%s'", optarg);
+            o->policy_options.half_weights = !strcmp(optarg, "f16");
             break;
         case OPT_POLICY_ARG:
             if (o->policy_options.n_args == POLICY_MAX_ARGS) tool_usage_error("--policy-arg: at most %d", POLICY_MAX_ARGS);

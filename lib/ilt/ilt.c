@@ -178,6 +178,7 @@ int ilt_open(const char *path, const ilt_options *options, ilt_policy **out)
     po.chunk_exec = o->chunk_exec;
     po.temporal_agg = o->temporal_agg;
     po.temporal_k = o->temporal_k;
+    po.half_weights = o->half_weights != 0;
     char steps[32];
     if (o->ddim_steps) {
         if (strcmp(p->d.kind, "diffusion") != 0) {

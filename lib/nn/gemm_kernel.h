@@ -7,6 +7,8 @@
 
 #include "nn/kernels.h"
 
+#include <stdint.h>
+
 /* tile(): C[mr, nv] (+)= alpha A[MR, kc] B[kc, NR] for one register tile of MR rows and NR
  * columns. A packed [kc][MR] (rows past mr are zeros), B [kc][NR], both 64-byte aligned.
  * load = 1 adds to C's values; else C is written, plus bias (nv values, or NULL). Each element
@@ -16,6 +18,12 @@
  * (npf rounded up to 4), the 32-column ones two (rounded up to 2); the portable one ignores them. */
 typedef void nn_tile_fn(int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load,
                         float alpha, const float *bias, const float *pf, int npf);
+
+/* tile_h(): tile() with B [kc][NR] in IEEE binary16 (a weight packed in half precision,
+ * gemm_packed.c), each value widened exactly in the register: the same sums in the same order as
+ * tile() over B widened, so the same bits. Prefetch: one 64-byte line per k step. */
+typedef void nn_tile_h_fn(int mr, int kc, const float *a, const uint16_t *b, float *c, long ldc, int nv, int load,
+                          float alpha, const float *bias, const void *pf, int npf);
 
 /* tile_b(): the same with B read in place, row k of the NR columns at b + k * ldb (any alignment),
  * no bias and no prefetch; the same sums in the same order as tile() over a packed copy of B */
@@ -43,6 +51,7 @@ typedef struct {
                              * measured up to 2x slower than over the copy on Zen 5) */
     nn_tile_a_fn *tile_a;   /* NULL: A is always copied into tiles */
     nn_tile_as_fn *tile_as; /* NULL: A in runs is always copied into tiles */
+    nn_tile_h_fn *tile_h;   /* NULL: a binary16 block is widened into a float copy for tile() */
 } nn_tile_kernel;
 
 /* The tile for a variant, of general products (gemm.c) and of the weights packed once

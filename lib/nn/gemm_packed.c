@@ -32,12 +32,15 @@
 #include "nn/threads.h"
 #include "util/error.h"
 
+#include <immintrin.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define KC 256
 #define MC_MAX 128
 #define PACKED_LINEAR_MAX_M 256   /* more rows: nn_gemm (nn_linear_product) */
+#define NR_MAX 32                 /* the widest tile's columns */
 
 /* Rows per block: at most MC_MAX, the blocks of equal size in whole tiles (M = 100: one block of
  * 102, not 96 + 4, whose 4-row block would walk every weight panel again for one tile). */
@@ -52,9 +55,72 @@ struct nn_packed {
     int nr;                       /* columns per panel: the tile's */
     const nn_tile_kernel *kernel; /* the tile the layout was packed for */
     int transposed;               /* packed from W^T (nn_pack_weights_transposed) */
-    float *data;          /* the panels one after the other, each K rows of nr in blocks of KC
-                             ([kc][nr]): the block k0 of panel q starts at block_start(q, k0) */
+    int half;                     /* the values in IEEE binary16 (NN_PACK_F16) */
+    void *data;           /* the panels one after the other, each K rows of nr in blocks of KC
+                             ([kc][nr]): the block k0 of panel q starts at element
+                             block_start(q, k0); floats, or binary16 when half */
 };
+
+uint16_t nn_f16_from_float(float x)
+{
+    uint32_t u;
+    memcpy(&u, &x, sizeof u);
+    uint32_t sign = (u >> 16) & 0x8000u, e = (u >> 23) & 0xffu, m = u & 0x7fffffu;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u | (m >> 13) : 0));   /* Inf, NaN */
+    int exp = (int)e - 127 + 15;
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00u);
+    if (exp <= 0) {   /* subnormal or zero: the value is m' * 2^-24 */
+        if (exp < -10) return (uint16_t)sign;
+        m |= 0x800000u;
+        int shift = 14 - exp;   /* 24-bit significand down to the subnormal's bits */
+        uint32_t h = m >> shift, rest = m & ((1u << shift) - 1), halfway = 1u << (shift - 1);
+        if (rest > halfway || (rest == halfway && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = ((uint32_t)exp << 10) | (m >> 13), rest = m & 0x1fffu;
+    if (rest > 0x1000u || (rest == 0x1000u && (h & 1))) h++;   /* a carry into the exponent is right */
+    return (uint16_t)(sign | h);
+}
+
+float nn_f16_to_float(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, u;
+    if (e == 0x1f) u = sign | 0x7f800000u | (m << 13);
+    else if (e) u = sign | ((e - 15 + 127) << 23) | (m << 13);
+    else if (!m) u = sign;
+    else {   /* subnormal: normalise */
+        int shift = 0;
+        while (!(m & 0x400u)) { m <<= 1; shift++; }
+        u = sign | ((uint32_t)(127 - 15 - shift + 1) << 23) | ((m & 0x3ffu) << 13);
+    }
+    float x;
+    memcpy(&x, &u, sizeof x);
+    return x;
+}
+
+/* Half-precision weights (NN_PACK_F16): stored as binary16, rounded to nearest even once when
+ * packed, and widened (exactly) to single precision a block at a time just before the tile runs
+ * over it, so the products equal those over single-precision weights rounded the same way and
+ * read half the bytes from memory, which is what bounds a policy's products at batch 1. */
+static void f16_from_f32(const float *src, uint16_t *dst, size_t n)
+{
+    size_t i = 0;
+#ifdef __F16C__
+    for (; i + 8 <= n; i += 8)
+        _mm_storeu_si128((__m128i *)(dst + i), _mm256_cvtps_ph(_mm256_loadu_ps(src + i), _MM_FROUND_TO_NEAREST_INT));
+#endif
+    for (; i < n; i++) dst[i] = nn_f16_from_float(src[i]);
+}
+
+static void f32_from_f16(const uint16_t *src, float *dst, size_t n)
+{
+    size_t i = 0;
+#ifdef __F16C__
+    for (; i + 8 <= n; i += 8) _mm256_store_ps(dst + i, _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(src + i))));
+#endif
+    for (; i < n; i++) dst[i] = nn_f16_to_float(src[i]);
+}
+
 
 /* Panel-major: a thread walking its panels through all of K (few rows: pgemm_block) reads its
  * share of the weight in one ascending run, which the hardware prefetcher follows. The layout
@@ -64,6 +130,13 @@ struct nn_packed {
 static inline size_t block_start(const nn_packed *p, int q, int k0)
 {
     return ((size_t)q * p->K + k0) * p->nr;
+}
+
+/* The address of the block k0 of panel q (of floats, or of binary16 values when half: the
+ * tiles' prefetch reads it as bytes) */
+static inline const float *block_at(const nn_packed *p, int q, int k0)
+{
+    return (const float *)((const char *)p->data + block_start(p, q, k0) * (p->half ? sizeof(uint16_t) : sizeof(float)));
 }
 
 /* The tile of the variant in effect, or of the widest narrower one whose panel width divides
@@ -80,31 +153,39 @@ int nn_packed_panel(const nn_packed *p) { return p->nr; }
 int nn_packed_panel_now(void) { return layout_for(0)->nr; }
 int nn_packed_stale(const nn_packed *p, int col_step) { return p->kernel != layout_for(col_step); }
 
-nn_packed *nn_pack_weights(const float *W, int N, int K) { return nn_pack_weights_step(W, N, K, 0); }
+int nn_packed_precision(const nn_packed *p) { return p->half ? NN_PACK_F16 : NN_PACK_F32; }
+
+nn_packed *nn_pack_weights(const float *W, int N, int K) { return nn_pack_weights_step(W, N, K, 0, NN_PACK_F32); }
 
 /* W(n, k) = W[n * sn + k * sk] */
-static nn_packed *pack_strided(const float *W, long sn, long sk, int N, int K, int col_step, int transposed);
+static nn_packed *pack_strided(const float *W, long sn, long sk, int N, int K, int col_step, int transposed,
+                               int precision);
 
-nn_packed *nn_pack_weights_step(const float *W, int N, int K, int col_step)
+nn_packed *nn_pack_weights_step(const float *W, int N, int K, int col_step, int precision)
 {
-    return pack_strided(W, K, 1, N, K, col_step, 0);
+    return pack_strided(W, K, 1, N, K, col_step, 0, precision);
 }
 
-nn_packed *nn_pack_weights_transposed(const float *Wt, int N, int K)
+nn_packed *nn_pack_weights_transposed(const float *Wt, int N, int K, int precision)
 {
-    return pack_strided(Wt, 1, N, N, K, 0, 1);
+    return pack_strided(Wt, 1, N, N, K, 0, 1, precision);
 }
 
-static nn_packed *pack_strided(const float *W, long sn, long sk, int N, int K, int col_step, int transposed)
+static nn_packed *pack_strided(const float *W, long sn, long sk, int N, int K, int col_step, int transposed,
+                               int precision)
 {
     if (N <= 0 || K <= 0) { error_set("nn pack: weight [%d, %d]", N, K); return NULL; }
+    if (precision != NN_PACK_F32 && precision != NN_PACK_F16) { error_set("nn pack: precision %d", precision); return NULL; }
     const nn_tile_kernel *t = layout_for(col_step);
-    const int NR = t->nr;
+    const int NR = t->nr, half = precision == NN_PACK_F16;
     nn_packed *p = calloc(1, sizeof *p);
     int panels = (N + NR - 1) / NR;
-    size_t bytes = (size_t)panels * K * NR * sizeof(float);   /* a multiple of 64 */
-    if (!p || !(p->data = aligned_alloc(64, bytes))) {
+    size_t bytes = (size_t)panels * K * NR * (half ? sizeof(uint16_t) : sizeof(float));   /* a multiple of 32 */
+    float *block = half ? aligned_alloc(64, (size_t)KC * NR * sizeof(float)) : NULL;
+    if (!p || !(p->data = aligned_alloc(64, (bytes + 63) / 64 * 64)) || (half && !block)) {
+        if (p) free(p->data);
         free(p);
+        free(block);
         error_set("nn pack: out of memory for a [%d, %d] weight", N, K);
         return NULL;
     }
@@ -114,10 +195,11 @@ static nn_packed *pack_strided(const float *W, long sn, long sk, int N, int K, i
     p->nr = NR;
     p->kernel = t;
     p->transposed = transposed;
+    p->half = half;
     for (int q = 0; q < panels; q++)
         for (int k0 = 0; k0 < K; k0 += KC) {
             int kc = K - k0 < KC ? K - k0 : KC;
-            float *dst = p->data + block_start(p, q, k0);
+            float *dst = half ? block : (float *)p->data + block_start(p, q, k0);
             for (int j = 0; j < NR; j++) {
                 int n = q * NR + j;
                 if (n < N)
@@ -125,7 +207,9 @@ static nn_packed *pack_strided(const float *W, long sn, long sk, int N, int K, i
                 else
                     for (int k = 0; k < kc; k++) dst[(size_t)k * NR + j] = 0.0f;
             }
+            if (half) f16_from_f32(block, (uint16_t *)p->data + block_start(p, q, k0), (size_t)kc * NR);
         }
+    free(block);
     return p;
 }
 
@@ -150,25 +234,38 @@ typedef struct {
     int accumulate, by_rows, q0, q1;   /* panels [q0, q1) */
     int mc;                            /* rows per block (row_block) */
     nn_tile_fn *tile;
+    nn_tile_h_fn *tile_h;              /* over binary16 blocks; NULL: widen them for tile */
 } pgemm_job;
 
 /* Rows [i0, i1) over panel q's block at k0 (kc deep). The row tiles share the prefetch of the
- * block used after this one (next_kc deep: next_kc * nr / 16 lines of 64 bytes from `next`)
- * into L2, each a slice: the weights stream from DRAM once per inference, and a block fetched
+ * block used after this one (next_kc deep: next_kc * nr / 16 lines of 64 bytes from `next`, half
+ * that for binary16) into L2, each a slice: the weights stream from DRAM once per inference, and a block fetched
  * on demand stalls its first tile (measured: 101 -> 129 GFLOP/s for a [100, 3200] x [3200, 512] product on 2 threads). */
 static void panel_block(const pgemm_job *j, int i0, int i1, int q, int k0, int kc, const float *next, int next_kc)
 {
     const int K = j->P->K, NR = j->nr, MR = j->mr, first = k0 == 0;
     const int col = q * NR - j->n0, nv = j->n - col < NR ? j->n - col : NR;
-    int lines = next_kc * NR / 16;
-    const float *b = j->P->data + block_start(j->P, q, k0);
+    int lines = j->P->half ? next_kc * NR / 32 : next_kc * NR / 16;
+    const float *b = block_at(j->P, q, k0);
+    _Alignas(64) float wide[KC * NR_MAX];   /* a binary16 block widened for a tile without tile_h (32 KiB of stack) */
+    if (j->P->half && !j->tile_h) {
+        f32_from_f16((const uint16_t *)b, wide, (size_t)kc * NR);
+        b = wide;
+    }
     const float *bias = j->bias && first && !j->accumulate ? j->bias + col : NULL;
     if (!next) lines = 0;
     int ntiles = (i1 - i0 + MR - 1) / MR, share = (lines + ntiles - 1) / ntiles;
     for (int i = i0, t = 0; i < i1; i += MR, t++) {
         int from = t * share, npf = lines - from < share ? lines - from : share;
-        j->tile(i1 - i < MR ? i1 - i : MR, kc, j->A + ((size_t)(i / MR) * K + k0) * MR, b, j->C + i * j->ldc + col,
-                j->ldc, nv, !first || j->accumulate, 1.0f, bias, next ? next + (size_t)from * 16 : b, npf > 0 ? npf : 0);
+        const float *a = j->A + ((size_t)(i / MR) * K + k0) * MR;
+        float *c = j->C + i * j->ldc + col;
+        const char *pf = next ? (const char *)next + (size_t)from * 64 : NULL;
+        if (j->P->half && j->tile_h)
+            j->tile_h(i1 - i < MR ? i1 - i : MR, kc, a, (const uint16_t *)b, c, j->ldc, nv, !first || j->accumulate,
+                      1.0f, bias, pf, pf && npf > 0 ? npf : 0);
+        else
+            j->tile(i1 - i < MR ? i1 - i : MR, kc, a, b, c, j->ldc, nv, !first || j->accumulate, 1.0f, bias,
+                    pf ? (const float *)pf : b, npf > 0 ? npf : 0);
     }
 }
 
@@ -181,16 +278,16 @@ static void panel_block(const pgemm_job *j, int i0, int i1, int q, int k0, int k
 static void pgemm_block(const pgemm_job *j, int i0, int i1, int q0, int q1)
 {
     const int K = j->P->K;
-    const float *data = j->P->data;
+    const nn_packed *P = j->P;
     if (K > KC && (size_t)(i1 - i0) * K * sizeof(float) <= PANEL_FIRST_BYTES) {
         for (int q = q0; q < q1; q++)
             for (int k0 = 0; k0 < K; k0 += KC) {
                 /* next: this panel's next K block, or the next panel's first */
                 if (k0 + KC < K)
-                    panel_block(j, i0, i1, q, k0, KC, data + block_start(j->P, q, k0 + KC),
+                    panel_block(j, i0, i1, q, k0, KC, block_at(P, q, k0 + KC),
                                 K - k0 - KC < KC ? K - k0 - KC : KC);
                 else
-                    panel_block(j, i0, i1, q, k0, K - k0, q + 1 < q1 ? data + block_start(j->P, q + 1, 0) : NULL, KC);
+                    panel_block(j, i0, i1, q, k0, K - k0, q + 1 < q1 ? block_at(P, q + 1, 0) : NULL, KC);
             }
         return;
     }
@@ -201,10 +298,10 @@ static void pgemm_block(const pgemm_job *j, int i0, int i1, int q0, int q1)
             for (int q = q0; q < q1; q++) {
                 /* next: this K block of the next panel, else of the first panel for the next
                  * row block, else the first panel's next K block */
-                if (q + 1 < q1) panel_block(j, ib, ie, q, k0, kc, data + block_start(j->P, q + 1, k0), kc);
-                else if (ie < i1) panel_block(j, ib, ie, q, k0, kc, data + block_start(j->P, q0, k0), kc);
+                if (q + 1 < q1) panel_block(j, ib, ie, q, k0, kc, block_at(P, q + 1, k0), kc);
+                else if (ie < i1) panel_block(j, ib, ie, q, k0, kc, block_at(P, q0, k0), kc);
                 else if (k0 + KC < K)
-                    panel_block(j, ib, ie, q, k0, kc, data + block_start(j->P, q0, k0 + KC),
+                    panel_block(j, ib, ie, q, k0, kc, block_at(P, q0, k0 + KC),
                                 K - k0 - KC < KC ? K - k0 - KC : KC);
                 else panel_block(j, ib, ie, q, k0, kc, NULL, kc);
             }
@@ -336,7 +433,7 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
     else if (ars == 1 && tiles < 6) nn_parallel_for(P->K, 512, apack_depth, &aj);
     else nn_parallel_for(tiles, 3, apack_tiles, &aj);
     pgemm_job j = { M, n0, n, MR, NR, At, P, C, ldc, bias, accumulate, 0, n0 / NR, (n0 + n + NR - 1) / NR,
-                    row_block(M, MR), T->tile };
+                    row_block(M, MR), T->tile, T->tile_h };
     long panels = j.q1 - j.q0, row_blocks = (M + j.mc - 1) / j.mc;
     if (serial) {
         pgemm_block(&j, 0, M, j.q0, j.q1);
@@ -353,12 +450,14 @@ static const nn_packed *weight_packed(nn_tensor *w, int N, int K, int transposed
 {
     if (!w->frozen) return NULL;
     if (w->packed && (w->packed->N != N || w->packed->K != K || w->packed->transposed != transposed)) return NULL;
-    if (w->packed && nn_packed_stale(w->packed, 0)) {   /* packed under another kernel variant */
+    if (w->packed && (nn_packed_stale(w->packed, 0) || w->packed->half != (w->frozen == NN_PACK_F16))) {
+        /* packed under another kernel variant, or in another precision */
         nn_packed_free(w->packed);
         w->packed = NULL;
     }
     if (!w->packed && (long)N * K == w->size)
-        w->packed = transposed ? nn_pack_weights_transposed(w->data, N, K) : nn_pack_weights(w->data, N, K);
+        w->packed = transposed ? nn_pack_weights_transposed(w->data, N, K, w->frozen)
+                               : nn_pack_weights_step(w->data, N, K, 0, w->frozen);
     return w->packed;   /* NULL when packing failed: the caller falls back to nn_gemm */
 }
 

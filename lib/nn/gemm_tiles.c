@@ -231,6 +231,40 @@ TILE_X32_512(6)
 TILE_X32_512(4)
 TILE_X32_512(8)
 
+/* tile_Rx32_avx512_h: the same tiles over a binary16 panel block (tile_h in gemm_kernel.h): each
+ * 16 values widened in the register (vcvtph2ps, exact) where the tiles above load them, so
+ * the same FMAs in the same order. B is read at half the bytes: the first k steps prefetch one
+ * line each. */
+#define TILE_X32_512_H(R)                                                                     \
+    __attribute__((target("avx512f"))) static void tile_##R##x32_avx512_h(                    \
+        int mr, int kc, const float *a, const uint16_t *b, float *c, long ldc, int nv,        \
+        int load, float alpha, const float *bias, const void *pfv, int npf)                   \
+    {                                                                                         \
+        ROWS##R(Z_DECL)                                                                       \
+        const char *pf = pfv;                                                                 \
+        int k = 0, kp = pf ? npf : 0;                                                         \
+        if (kp > kc) kp = kc;                                                                 \
+        _Pragma("GCC unroll 4")                                                               \
+        for (; k < kp; k++, a += R, b += 32, pf += 64) {                                      \
+            _mm_prefetch(pf, _MM_HINT_T1);                                                    \
+            __m512 b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)b));              \
+            __m512 b1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(b + 16)));       \
+            ROWS##R(Z_ROW)                                                                    \
+        }                                                                                     \
+        _Pragma("GCC unroll 4")                                                               \
+        for (; k < kc; k++, a += R, b += 32) {                                                \
+            __m512 b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)b));              \
+            __m512 b1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(b + 16)));       \
+            ROWS##R(Z_ROW)                                                                    \
+        }                                                                                     \
+        ROWS##R(Z_STORE)                                                                      \
+    }
+
+TILE_X32_512_H(12)
+TILE_X32_512_H(6)
+TILE_X32_512_H(4)
+TILE_X32_512_H(8)
+
 /* The two tiles reading B where it lies, rows ldb floats apart (tile_b in gemm_kernel.h): the
  * same FMAs in the same order as the tiles above, so the same bits as over a packed copy */
 __attribute__((target("avx512f"))) static void tile_12x32_avx512_b(int mr, int kc, const float *a, const float *b,
@@ -353,15 +387,15 @@ __attribute__((target("avx512f"))) static void tile_6x32_avx512_a(int mr, int kc
 /* ---------------------------------------------------------------- the table */
 /* Blocking (gemm.c): a row tile of A (kc x MR floats: 12 KB for 256 x 12) stays in L1 while it
  * passes over the panels of the B block (kc x nc: 512 KB for 256 x 512, half of a 1 MB L2). */
-static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable, NULL, NULL, NULL };
+static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable, NULL, NULL, NULL, NULL };
 #ifdef TILES_X86
-static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2, NULL, NULL, NULL };
+static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2, NULL, NULL, NULL, NULL };
 static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512, tile_12x32_avx512_b, tile_12x32_avx512_a,
-                                             tile_12x32_avx512_as };
+                                             tile_12x32_avx512_as, tile_12x32_avx512_h };
 static const nn_tile_kernel avx512_6x32 = { 6, 32, 256, 512, tile_6x32_avx512, tile_6x32_avx512_b, tile_6x32_avx512_a,
-                                            tile_6x32_avx512_as };
-static const nn_tile_kernel avx512_4x32 = { 4, 32, 256, 512, tile_4x32_avx512, NULL, NULL, NULL };
-static const nn_tile_kernel avx512_8x32 = { 8, 32, 256, 512, tile_8x32_avx512, NULL, NULL, NULL };
+                                            tile_6x32_avx512_as, tile_6x32_avx512_h };
+static const nn_tile_kernel avx512_4x32 = { 4, 32, 256, 512, tile_4x32_avx512, NULL, NULL, NULL, tile_4x32_avx512_h };
+static const nn_tile_kernel avx512_8x32 = { 8, 32, 256, 512, tile_8x32_avx512, NULL, NULL, NULL, tile_8x32_avx512_h };
 #endif
 
 static int cpu_supports(int variant)

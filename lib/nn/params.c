@@ -87,7 +87,7 @@ void nn_params_freeze(nn_params *ps, int freeze)
 {
     for (int i = 0; i < ps->count; i++) {
         nn_tensor *t = ps->list[i].t;
-        t->frozen = freeze != 0;
+        t->frozen = freeze;
         if (!freeze) {
             nn_packed_free(t->packed);
             t->packed = NULL;

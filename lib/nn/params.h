@@ -54,10 +54,11 @@ int nn_param_set_flags(nn_params *ps, const char *name_prefix, unsigned flags, i
 nn_tensor *nn_param_find(const nn_params *ps, const char *name);
 nn_param_info *nn_param_info_of(const nn_params *ps, const nn_tensor *t);
 void nn_params_zero_grad(nn_params *ps);
-/* Inference with fixed weights: freeze = 1 promises that no parameter value changes until
- * nn_params_freeze(ps, 0); linear and convolution ops then multiply by a copy of each weight
- * packed once on first use (gemm_packed.c) instead of repacking it inside every product, the
- * cost that dominates batch-1 inference. freeze = 0 drops the packed copies (do so before
+/* Inference with fixed weights: freeze = NN_PACK_F32 (1) or NN_PACK_F16 (gemm_packed.h)
+ * promises that no parameter value changes until nn_params_freeze(ps, 0); linear and
+ * convolution ops then multiply by a copy of each weight packed once on first use
+ * (gemm_packed.c), in single or half precision, instead of repacking it inside every product,
+ * the cost that dominates batch-1 inference. freeze = 0 drops the packed copies (do so before
  * loading or training). */
 void nn_params_freeze(nn_params *ps, int freeze);
 /* A store that will only run inference: free the gradient block and give the value block back

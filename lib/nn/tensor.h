@@ -32,8 +32,9 @@ typedef struct nn_tensor {
                                on an arena input (nn_from, nn_wrap) to get its gradient in
                                ->grad after nn_backward (the tests' input gradients) */
     const char *name;       /* parameters only (PyTorch name), else NULL */
-    int frozen;             /* parameters after nn_params_freeze: the values no longer change,
-                               so linear and convolution ops keep a packed copy (below) */
+    int frozen;             /* parameters after nn_params_freeze: its precision (NN_PACK_F32 or
+                               NN_PACK_F16; 0: not frozen); the values no longer change, so
+                               linear and convolution ops keep a packed copy (below) */
     struct nn_packed *packed;   /* that copy (gemm_packed.h), made on first use; owned by the
                                parameter store */
 } nn_tensor;

@@ -42,8 +42,8 @@ int nn_winograd_suits(const nn_conv_geom *g, int O)
            16L * tiles_h(g) * tiles_w(g) <= 6L * g->Ho * g->Wo;
 }
 
-/* U [16*O, C] from w [O, C, 3, 3]: U[e*O + o][c] = (G g G^T)[e / 4][e % 4] */
-static nn_packed *winograd_pack(const float *w, int O, int C)
+/* U [16*O, C] from w [O, C, 3, 3]: U[e*O + o][c] = (G g G^T)[e / 4][e % 4], packed in precision */
+static nn_packed *winograd_pack(const float *w, int O, int C, int precision)
 {
     float *u = malloc(sizeof(float) * 16 * (size_t)O * C);
     if (!u) { error_set("nn winograd: out of memory for a [%d, %d, 3, 3] weight", O, C); return NULL; }
@@ -59,7 +59,7 @@ static nn_packed *winograd_pack(const float *w, int O, int C)
                     u[((size_t)(i * 4 + j) * O + o) * C + c] =
                         (float)(t[i][0] * G[j][0] + t[i][1] * G[j][1] + t[i][2] * G[j][2]);
         }
-    nn_packed *p = nn_pack_weights_step(u, 16 * O, C, O);   /* products start at e*O */
+    nn_packed *p = nn_pack_weights_step(u, 16 * O, C, O, precision);   /* products start at e*O */
     free(u);
     return p;
 }
@@ -69,11 +69,12 @@ const nn_packed *nn_weight_winograd(nn_tensor *w)
     if (!w->frozen || w->ndim != 4 || w->shape[2] != 3 || w->shape[3] != 3) return NULL;
     const int O = w->shape[0], C = w->shape[1];
     if (w->packed && (nn_packed_rows(w->packed) != 16 * O || nn_packed_cols(w->packed) != C)) return NULL;
-    if (w->packed && nn_packed_stale(w->packed, O)) {   /* packed under another kernel variant */
+    if (w->packed && (nn_packed_stale(w->packed, O) || nn_packed_precision(w->packed) != w->frozen)) {
+        /* packed under another kernel variant, or in another precision */
         nn_packed_free(w->packed);
         w->packed = NULL;
     }
-    if (!w->packed) w->packed = winograd_pack(w->data, O, C);
+    if (!w->packed) w->packed = winograd_pack(w->data, O, C, w->frozen);
     return w->packed;
 }
 

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "nn/gemm_packed.h"
 #include "policy/policy.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -134,7 +135,8 @@ static void *dp_policy_open(const char *path, const policy_env_t *env, const pol
     dp_policy *p = calloc(1, sizeof *p);
     if (!p) { error_set("out of memory"); return NULL; }
     if (dp_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
-    nn_params_freeze(p->m.ps, 1);   /* inference only: products use weights packed once */
+    /* inference only: products use weights packed once */
+    nn_params_freeze(p->m.ps, options && options->half_weights ? NN_PACK_F16 : NN_PACK_F32);
     nn_params_inference_only(p->m.ps);   /* no gradients: the memory a robot's program holds */
     const dp_config *cfg = &p->m.cfg;
     p->sampler = cfg->sampler;

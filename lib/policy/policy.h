@@ -60,6 +60,9 @@ typedef struct {
     int temporal_agg;              /* 1: ACT temporal ensembling (query every step) */
     double temporal_k;             /* ensembling weight exp(-k*i), i = 0 the oldest */
     int n_threads;                 /* for the policy's own computation; 0 = its default */
+    int half_weights;              /* 1: the products' weights held in binary16 (NN_PACK_F16:
+                                      half the bytes read per inference; rollout/predict
+                                      --weight-precision f16) */
     int n_args;                    /* class-specific settings, "KEY=VALUE" (rollout/predict
                                       --policy-arg): e.g. Diffusion Policy's ddim_steps=10 */
     const char *args[POLICY_MAX_ARGS];

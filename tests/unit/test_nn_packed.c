@@ -4,11 +4,15 @@
  * every tile, M = 1..17, column tails, K across several blocks, rows across several blocks,
  * column ranges, both A layouts, bias, accumulation), its independence of the thread count, the
  * AVX-512 and AVX2 tiles bit for bit, the layout following the variant (ILT_KERNEL, and a
- * frozen weight packed again when the variant changes), and the frozen-parameter paths of
- * linear, linear_rows, conv2d and conv1d against the ordinary (sgemm) paths.
+ * frozen weight packed again when the variant changes), the frozen-parameter paths of
+ * linear, linear_rows, conv2d and conv1d against the ordinary (sgemm) paths, and weights packed
+ * in half precision: the binary16 conversions against F16C's, and every product over a
+ * binary16 weight bit for bit the single-precision one over the weight rounded to binary16.
  *
  *   test_nn_packed            the checks
  *   test_nn_packed --panel    print the panel width of a weight packed now and exit */
+#include <immintrin.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,6 +66,86 @@ static void gemm_case(int M, int N, int K, int n0, int n, int cols_layout, int u
     free(W); free(A); free(bias); free(C); free(ref); free(C1); free(C2);
 }
 
+/* the weight rounded to binary16 and back */
+static float *rounded_f16(const float *W, long n)
+{
+    float *r = malloc((size_t)n * sizeof *r);
+    for (long i = 0; i < n; i++) r[i] = nn_f16_to_float(nn_f16_from_float(W[i]));
+    return r;
+}
+
+/* a product over W packed in binary16 = the single-precision product over W rounded to binary16,
+ * bit for bit, on 1 and 2 threads; and near the product over W itself */
+static void half_case(int M, int N, int K, int n0, int n, int cols_layout, int use_bias, int accumulate)
+{
+    float *W = rand_floats((long)N * K), *A = rand_floats((long)M * K), *bias = rand_floats(N);
+    float *C = rand_floats((long)M * n), *Wr = rounded_f16(W, (long)N * K);
+    long ars = cols_layout ? 1 : K, aks = cols_layout ? M : 1;
+    nn_packed *Ph = nn_pack_weights_step(W, N, K, 0, NN_PACK_F16), *Pr = nn_pack_weights(Wr, N, K);
+    size_t bytes = (size_t)M * n * sizeof(float);
+    float *out[3];
+    int ok = Ph && Pr && nn_packed_precision(Ph) == NN_PACK_F16 && nn_packed_precision(Pr) == NN_PACK_F32;
+    for (int r = 0; r < 3; r++) {
+        out[r] = malloc(bytes);
+        memcpy(out[r], C, bytes);
+        nn_set_threads(r == 1 ? 2 : 1);
+        ok &= nn_gemm_packed(M, n0, n, A, ars, aks, r < 2 ? Ph : Pr, use_bias ? bias + n0 : NULL, out[r], n,
+                             accumulate) == 0;
+    }
+    double worst = 0;   /* against the double-precision product over W: within binary16's rounding */
+    for (int i = 0; i < M; i++)
+        for (int c = 0; c < n; c++) {
+            double s = accumulate ? C[(long)i * n + c] : use_bias ? bias[n0 + c] : 0.0, mag = fabs(s);
+            for (int k = 0; k < K; k++) {
+                double t = (double)A[i * ars + k * aks] * W[(long)(n0 + c) * K + k];
+                s += t;
+                mag += fabs(t);
+            }
+            double e = fabs(out[0][(long)i * n + c] - s) / (mag + 1e-30);
+            if (e > worst) worst = e;
+        }
+    tap_ok(ok && !memcmp(out[0], out[2], bytes) && !memcmp(out[0], out[1], bytes) && worst < 1e-3,
+           "%s binary16 packed M%d N%d K%d cols [%d,%d)%s%s%s: the single-precision product over the rounded weight "
+           "bit for bit, on 1 and 2 threads; error %.1e of the terms' magnitude", nn_kernel_name(nn_kernel()), M, N,
+           K, n0, n0 + n, cols_layout ? " A as [K,M]" : "", use_bias ? " bias" : "", accumulate ? " accumulate" : "",
+           worst);
+    for (int r = 0; r < 3; r++) free(out[r]);
+    nn_packed_free(Ph);
+    nn_packed_free(Pr);
+    free(W); free(A); free(bias); free(C); free(Wr);
+}
+
+/* nn_f16_from_float against F16C's rounding on every edge (ties to even, subnormals, the
+ * smallest subnormal's half, overflow, infinities, NaN) and random values; every binary16 value
+ * back to a float and again exactly */
+static void f16_conversions(void)
+{
+    int bad = 0, n = 0;
+    uint32_t special[] = { 0x00000000u, 0x80000000u, 0x3f800000u, 0x477fe000u, 0x477ff000u, 0x477fefffu,
+                           0x47800000u, 0x7f7fffffu, 0x7f800000u, 0xff800000u, 0x7fc00000u, 0x33800000u,
+                           0x33000000u, 0x33000001u, 0x387fc000u, 0x38800000u, 0x3f801000u, 0x3f803000u,
+                           0x3f801001u, 0x00000001u, 0xb3c00000u, 0x38000000u };
+    for (int i = 0; i < 200000 + (int)(sizeof special / sizeof special[0]); i++) {
+        uint32_t u;
+        if (i < (int)(sizeof special / sizeof special[0])) u = special[i];
+        else u = (uint32_t)(rng_u64(&rng) >> 32);
+        if (i % 3 == 1 && i >= 22) u = (u & 0x807fffffu) | ((uint32_t)(100 + u % 50) << 23);   /* near binary16's range */
+        float x;
+        memcpy(&x, &u, sizeof x);
+        uint16_t ours = nn_f16_from_float(x), f16c = (uint16_t)_cvtss_sh(x, _MM_FROUND_TO_NEAREST_INT);
+        if (isnan(x) ? (ours & 0x7c00u) != 0x7c00u || !(ours & 0x3ffu) : ours != f16c) bad++;
+        n++;
+    }
+    tap_ok(bad == 0, "nn_f16_from_float: F16C's bits for %d floats (edges and random), %d differ", n, bad);
+    bad = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        float x = nn_f16_to_float((uint16_t)h), y = _cvtsh_ss((unsigned short)h);
+        if (((h >> 10) & 0x1f) == 0x1f && (h & 0x3ff)) bad += !isnan(x);
+        else bad += memcmp(&x, &y, sizeof x) != 0 || nn_f16_from_float(x) != h;
+    }
+    tap_ok(bad == 0, "nn_f16_to_float: F16C's float for all 65536 binary16 values, and back to the same bits");
+}
+
 /* A given as rows (here with a row step past K) and the same values given as [K, M] (an im2col
  * matrix's layout) are copied into the same row tiles: the same bits, on 1 and 2 threads. */
 static void in_place_case(int M, int N, int K, int n0, int n, int use_bias, int accumulate)
@@ -104,6 +188,7 @@ static void frozen_ops(void)
     nn_tensor *bw = nn_param(ps, "big.weight", 0, NN_DIMS(8, 5, 3, 3));   /* used on 400 positions */
     nn_tensor *tw = nn_param(ps, "up.weight", 0, NN_DIMS(37, 19, 4));      /* ConvTranspose1d [in, out, k] */
     nn_tensor *tb = nn_param(ps, "up.bias", 0, NN_DIMS(19));
+    nn_tensor *gw = nn_param(ps, "wg.weight", 0, NN_DIMS(16, 5, 3, 3));    /* Winograd F(2,3) on 20x20 */
     for (int i = 0; i < ps->count; i++) {
         nn_tensor *t = ps->list[i].t;
         for (long k = 0; k < t->size; k++) t->data[k] = rng_uniform(&rng) - 0.5f;
@@ -141,6 +226,47 @@ static void frozen_ops(void)
     tap_ok(lw->packed && cw->packed && c1w->packed && iw->packed && tw->packed, "frozen weights used as weights were packed");
     tap_ok(!lb->packed && !cb->packed, "biases were not packed");
     tap_ok(!bw->packed, "a convolution over many positions (400 > 128) keeps sgemm: not packed");
+    {   /* frozen in binary16: the packed ops equal the single-precision frozen ops over weights
+         * rounded to binary16, bit for bit; the ops that keep sgemm use the weights as they are */
+        nn_tensor *half[9], *rounded[9];
+        nn_tensor *ws[7] = { lw, iw, cw, pw, c1w, tw, gw };
+        nn_params_freeze(ps, NN_PACK_F16);
+        for (int pass = 0; pass < 2; pass++) {
+            nn_tensor **o = pass ? rounded : half;
+            nn_tensor *a = nn_from(c, xl, NN_DIMS(13, 33)), *im = nn_from(c, xc, NN_DIMS(2, 5, 11, 9));
+            o[0] = nn_linear(c, a, lw, lb);
+            o[1] = nn_linear_rows(c, a, iw, ib, 32, 32);
+            o[2] = nn_conv2d(c, im, cw, cb, 2, 1);
+            o[3] = nn_conv2d(c, nn_from(c, xb, NN_DIMS(1, 5, 20, 20)), gw, NULL, 1, 1);   /* Winograd */
+            o[4] = nn_conv2d(c, im, pw, NULL, 1, 0);
+            o[5] = nn_conv1d(c, nn_from(c, x1, NN_DIMS(3, 5, 16)), c1w, c1b, 1, 2);
+            o[6] = nn_conv_transpose1d(c, nn_from(c, xt, NN_DIMS(2, 37, 5)), tw, tb, 2, 1);
+            if (!pass) {
+                tap_ok(lw->packed && nn_packed_precision(lw->packed) == NN_PACK_F16 && cw->packed &&
+                           nn_packed_precision(cw->packed) == NN_PACK_F16 && tw->packed &&
+                           nn_packed_precision(tw->packed) == NN_PACK_F16 && gw->packed &&
+                           nn_packed_precision(gw->packed) == NN_PACK_F16,
+                       "frozen in binary16: the weights are packed in binary16");
+                /* round the weights in place, freeze in single precision, run again */
+                nn_params_freeze(ps, 0);
+                for (int i = 0; i < 7; i++)
+                    for (long k = 0; k < ws[i]->size; k++) ws[i]->data[k] = nn_f16_to_float(nn_f16_from_float(ws[i]->data[k]));
+                nn_params_freeze(ps, NN_PACK_F32);
+            }
+        }
+        const char *hn[7] = { "linear", "linear_rows [32,64)", "conv2d s2 p1 bias", "conv2d 3x3 on 20x20 (Winograd)",
+                              "conv2d 1x1", "conv1d k5 p2", "conv_transpose1d k4 s2 p1" };
+        for (int k = 0; k < 7; k++) {
+            int same = half[k] && rounded[k] && half[k]->size == rounded[k]->size;
+            if (k == 3 && same)   /* Winograd rounds its transformed weights, not the weights */
+                tap_close(half[k]->data, rounded[k]->data, half[k]->size, 2e-3, 2e-3,
+                          "frozen conv2d 3x3 on 20x20 (Winograd) in binary16: near the op over the rounded weights");
+            else
+                tap_ok(same && !memcmp(half[k]->data, rounded[k]->data, sizeof(float) * half[k]->size),
+                       "frozen %s in binary16: the single-precision frozen op over the rounded weights bit for bit", hn[k]);
+        }
+        nn_params_freeze(ps, 1);
+    }
     {   /* many rows (IBC's candidate actions): the frozen linear takes nn_gemm, bit for bit */
         nn_params *ps2 = nn_params_new();
         nn_tensor *mw = nn_param(ps2, "many.weight", 0, NN_DIMS(48, 33));
@@ -250,6 +376,7 @@ int main(int argc, char **argv)
         return 0;
     }
     rng_seed(&rng, 7);
+    f16_conversions();
     int widest = nn_kernel_supported(NN_KERNEL_AVX512) ? NN_KERNEL_AVX512
                  : nn_kernel_supported(NN_KERNEL_AVX2) ? NN_KERNEL_AVX2 : NN_KERNEL_PORTABLE;
     tap_diag("this CPU runs up to %s", nn_kernel_name(widest));
@@ -304,11 +431,17 @@ int main(int argc, char **argv)
                    (nn_gemm_packed(1, 16, 16, a, 4, 1, P, NULL, cbuf, 16, 0) < 0) == (panel == 32),
                "%s: a column start off a %d-column panel is refused", nn_kernel_name(v), panel);
         nn_packed_free(P);
-        P = nn_pack_weights_step(w, 64, 4, 16);
+        P = nn_pack_weights_step(w, 64, 4, 16, NN_PACK_F32);
         tap_ok(P && nn_packed_panel(P) == 16 && nn_gemm_packed(1, 16, 16, a, 4, 1, P, NULL, cbuf, 16, 0) == 0,
                "%s: packed for column starts at multiples of 16: 16-column panels", nn_kernel_name(v));
         nn_packed_free(P);
         tap_ok(nn_pack_weights(w, 0, 4) == NULL, "%s: an empty weight is refused", nn_kernel_name(v));
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+            int *k = cases[i];
+            half_case(k[0], k[1], k[2], k[3], k[4], k[5], k[6], k[7]);
+        }
+        for (int M = 1; M <= 17; M += 3) half_case(M, 50, 300, 0, 50, M % 2, M % 3 == 0, M % 4 == 1);
+        half_case(4, 70, 600, 32, 38, 1, 1, 1);   /* one tile's im2col matrix, read in place */
         frozen_ops();
     }
     if (nn_kernel_supported(NN_KERNEL_AVX512) && nn_kernel_supported(NN_KERNEL_AVX2)) {
