@@ -2,20 +2,25 @@
  * little-endian: state, velocity and each named observation as float32, then each camera's
  * HxWx3 uint8 image, in ilt_describe's order), print the action to execute as one line, and keep
  * a fixed rate. Build: cc robot_loop.c $(pkg-config --cflags --libs ilt) -o robot_loop
- * Run: robot_loop CKPT.h5 [SEED [HZ]] < observations.bin   (HZ 0: as fast as it can) */
+ * Run: robot_loop CKPT.h5 [SEED [HZ [f32|f16]]] < observations.bin   (HZ 0: as fast as it can;
+ * f16: the weights held in half precision, half the bytes read per action) */
 #include <ilt.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static int read_floats(float *v, int n) { return n == 0 || fread(v, sizeof *v, n, stdin) == (size_t)n; }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2) { fprintf(stderr, "usage: robot_loop CKPT.h5 [SEED [HZ]] < observations\n"); return 2; }
+    if (argc < 2) { fprintf(stderr, "usage: robot_loop CKPT.h5 [SEED [HZ [f32|f16]]] < observations\n"); return 2; }
     ilt_policy *p;
     ilt_description d;
-    if (ilt_open(argv[1], NULL, &p) != ILT_OK) { fprintf(stderr, "robot_loop: %s\n", ilt_last_error(NULL)); return 1; }
+    ilt_options o;
+    ilt_options_init(&o);
+    o.half_weights = argc > 4 && !strcmp(argv[4], "f16");
+    if (ilt_open(argv[1], &o, &p) != ILT_OK) { fprintf(stderr, "robot_loop: %s\n", ilt_last_error(NULL)); return 1; }
     ilt_describe(p, &d);
     double hz = argc > 3 ? atof(argv[3]) : d.control_hz;
     ilt_reset(p, argc > 2 ? strtoull(argv[2], NULL, 10) : 0);

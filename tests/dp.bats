@@ -148,6 +148,31 @@ PY
   [[ "$stderr" == *"policy diffusion has no such setting (it has: sampler, steps)"* ]]
 }
 
+@test "predict --weight-precision f16: the same chunks within binary16's rounding, not the same bits; a bad value is a usage error" {
+  predict -c "$d/low.h5" --threads 1 --policy-arg sampler=ddim --policy-arg steps=2 "$d/lift_train.tar" > "$t/f32.tar"
+  predict -c "$d/low.h5" --threads 1 --policy-arg sampler=ddim --policy-arg steps=2 --weight-precision f16 \
+    "$d/lift_train.tar" > "$t/f16.tar"
+  run "$PYTHON" - "$t/f32.tar" "$t/f16.tar" <<'PY'
+import sys, tarfile, io, numpy as np
+def arrays(path):
+    with tarfile.open(path) as tar:
+        return [np.load(io.BytesIO(tar.extractfile(m).read())) for m in tar if m.name.endswith("action.npy")]
+a, b = arrays(sys.argv[1]), arrays(sys.argv[2])
+assert len(a) == len(b) > 0
+diff = max(float(np.abs(x - y).max()) for x, y in zip(a, b))
+scale = max(float(np.abs(x).max()) for x in a)
+assert 0 < diff < 1e-2 * scale, (diff, scale)
+print("ok")
+PY
+  [ "$output" = ok ]
+  run --separate-stderr predict -c "$d/low.h5" --weight-precision f8 "$d/lift_train.tar"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"--weight-precision: expected f32 or f16, not 'f8'"* ]]
+  run --separate-stderr rollout -t lift -p "$d/low.h5" -n 1 --max-steps 2 --weight-precision half
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"expected f32 or f16"* ]]
+}
+
 @test "rollout runs a Diffusion Policy checkpoint on lift, reproducibly for a seed" {
   rollout -t lift -p "$d/low.h5" --max-steps 12 -n 2 -q --policy-arg sampler=ddim --policy-arg steps=2 \
     -o "$t/a.hdf5" --layout robomimic > "$t/a.jsonl"

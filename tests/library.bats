@@ -128,6 +128,20 @@ PY
   [ "$status" -ne 0 ]
 }
 
+@test "robot_loop with half-precision weights (ilt_options.half_weights) gives rollout --weight-precision f16's actions bit for bit" {
+  rollout -t lift -p "$d/dp.h5" --max-steps 12 --seed 9 --layout robomimic -o "$t/rec.hdf5" -q \
+    --weight-precision f16 >/dev/null
+  episode_to_raw "$t/rec.hdf5" "$d/dp.h5" "$t/obs.raw" "$t/rollout.txt"
+  "$d/robot_loop" "$d/dp.h5" 9 0 f16 < "$t/obs.raw" > "$t/loop.txt"
+  run same_actions "$t/loop.txt" "$t/rollout.txt"
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [[ "$output" == *"max difference 0.0" ]]
+  "$d/robot_loop" "$d/dp.h5" 9 0 f32 < "$t/obs.raw" > "$t/single.txt"   # single precision: other bits
+  run same_actions "$t/single.txt" "$t/rollout.txt"
+  [ "$status" -ne 0 ]
+}
+
 @test "robot_loop (installed library) gives rollout's actions bit for bit: Implicit BC, DFO and Langevin" {
   rollout -t lift -p "$d/ibc.h5" --max-steps 12 --seed 4 --layout robomimic -o "$t/rec.hdf5" -q >/dev/null
   episode_to_raw "$t/rec.hdf5" "$d/ibc.h5" "$t/obs.raw" "$t/rollout.txt"
