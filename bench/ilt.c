@@ -3,7 +3,7 @@
  * step), and the latency of a step that predicts (batch 1, chunk_exec 1: every step queries the
  * policy), median and range of N steps on fixed random observations. Run by bench/ilt.sh.
  *
- *   build/bench/ilt CKPT.h5 STEPS THREADS [DDIM_STEPS] */
+ *   build/bench/ilt CKPT.h5 STEPS THREADS [DDIM_STEPS [f32|f16]]   (f16: ilt_options.half_weights) */
 #include <ilt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,13 +32,14 @@ static int by_value(const void *a, const void *b) { double x = *(const double *)
 
 int main(int argc, char **argv)
 {
-    if (argc < 4) { fprintf(stderr, "usage: ilt CKPT.h5 STEPS THREADS [DDIM_STEPS]\n"); return 2; }
+    if (argc < 4) { fprintf(stderr, "usage: ilt CKPT.h5 STEPS THREADS [DDIM_STEPS [f32|f16]]\n"); return 2; }
     int steps = atoi(argv[2]);
     ilt_options o;
     ilt_options_init(&o);
     o.threads = atoi(argv[3]);
     o.chunk_exec = 1;
     o.ddim_steps = argc > 4 ? atoi(argv[4]) : 0;
+    o.half_weights = argc > 5 && !strcmp(argv[5], "f16");
     double rss0 = rss_mb(), t0 = now();
     ilt_policy *p;
     if (ilt_open(argv[1], &o, &p) != ILT_OK) { fprintf(stderr, "ilt: %s\n", ilt_last_error(NULL)); return 1; }
@@ -65,10 +66,10 @@ int main(int argc, char **argv)
     }
     double rss_step = rss_mb();
     qsort(ms + 1, steps, sizeof *ms, by_value);
-    printf("{\"checkpoint\":\"%s\",\"kind\":\"%s\",\"threads\":%d,\"ddim_steps\":%d,\"load_s\":%.2f,\"rss_open_mb\":%.0f,"
+    printf("{\"checkpoint\":\"%s\",\"kind\":\"%s\",\"weights\":\"%s\",\"threads\":%d,\"ddim_steps\":%d,\"load_s\":%.2f,\"rss_open_mb\":%.0f,"
            "\"rss_held_mb\":%.0f,\"first_step_ms\":%.1f,\"step_ms_median\":%.1f,\"step_ms_min\":%.1f,\"step_ms_max\":%.1f,"
            "\"chunk\":%d,\"steps\":%d}\n",
-           argv[1], d.kind, o.threads, o.ddim_steps, load, rss_open - rss0, rss_step - rss0, ms[0], ms[1 + steps / 2], ms[1],
+           argv[1], d.kind, o.half_weights ? "f16" : "f32", o.threads, o.ddim_steps, load, rss_open - rss0, rss_step - rss0, ms[0], ms[1 + steps / 2], ms[1],
            ms[steps], d.chunk_size, steps);
     ilt_close(p);
     return 0;

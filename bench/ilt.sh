@@ -3,7 +3,8 @@
 # memory held and the latency of a step that predicts (batch 1), for the cpu-default ACT (one
 # 120x160 camera, transfer_cube's sizes; act-train's defaults) and the Diffusion Policy of the CPU
 # recipe (pipelines/dp_sim.mk: lift, low-dimensional, UNet at DP's default width, DDIM 10 steps).
-# The models are untrained (--steps 0): time and memory do not depend on the weights.
+# The models are untrained (--steps 0): time and memory do not depend on the weights. Each runs
+# with its weights packed in single and in half precision (rollout --weight-precision), alternating.
 #
 #   bench/ilt.sh [THREADS [STEPS]]        (defaults 2 and 10)
 set -eu
@@ -31,5 +32,7 @@ chunkify -k 16 --obs-steps 2 --action-start "$tmp/lift.tar" | dp-train -q --enco
   --stats "$tmp/lift_stats.tar" -o "$tmp/dp.h5" --steps 0 -
 
 echo "# libilt: open, memory held, latency of a predicting step (batch 1, $threads threads, $steps steps after one warm-up)"
-"$build/bench/ilt" "$tmp/act.h5" "$steps" "$threads"
-"$build/bench/ilt" "$tmp/dp.h5" "$steps" "$threads" 10
+for weights in f32 f16; do
+  "$build/bench/ilt" "$tmp/act.h5" "$steps" "$threads" 0 $weights
+  "$build/bench/ilt" "$tmp/dp.h5" "$steps" "$threads" 10 $weights
+done
