@@ -146,6 +146,44 @@ __attribute__((target("avx2,fma"))) static void tile_6x16_avx2(int mr, int kc, c
                       bias);
 }
 
+/* The same tile over a binary16 panel block (tile_h in gemm_kernel.h): each 8 values widened in
+ * the register (vcvtph2ps, exact) where the tile above loads them, the same FMAs in the same
+ * order, so the same bits. From intrinsics: bound by the weights' stream at the few rows it is
+ * used for (batch-1 products over packed weights), where the assembly's FMA rate does not count. */
+#define H_ROW(r)                                                                              \
+    {                                                                                         \
+        __m256 ar = _mm256_broadcast_ss(a + r);                                               \
+        c##r##a = _mm256_fmadd_ps(ar, b0, c##r##a);                                           \
+        c##r##b = _mm256_fmadd_ps(ar, b1, c##r##b);                                           \
+    }
+#define H_DECL(r) __m256 c##r##a = _mm256_setzero_ps(), c##r##b = _mm256_setzero_ps();
+#define H_STORE(r) \
+    if (r < mr) store_row_256(c + r * ldc, c##r##a, c##r##b, nv, load, alpha, bias);
+
+__attribute__((target("avx2,fma,f16c"))) static void tile_6x16_avx2_h(int mr, int kc, const float *a, const uint16_t *b,
+                                                                    float *c, long ldc, int nv, int load, float alpha,
+                                                                    const float *bias, const void *pfv, int npf)
+{
+    H_DECL(0) H_DECL(1) H_DECL(2) H_DECL(3) H_DECL(4) H_DECL(5)
+    const char *pf = pfv;
+    int k = 0, kp = pf ? npf : 0;
+    if (kp > kc) kp = kc;
+#pragma GCC unroll 4
+    for (; k < kp; k++, a += 6, b += 16, pf += 64) {
+        _mm_prefetch(pf, _MM_HINT_T1);
+        __m256 b0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)b));
+        __m256 b1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(b + 8)));
+        H_ROW(0) H_ROW(1) H_ROW(2) H_ROW(3) H_ROW(4) H_ROW(5)
+    }
+#pragma GCC unroll 4
+    for (; k < kc; k++, a += 6, b += 16) {
+        __m256 b0 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)b));
+        __m256 b1 = _mm256_cvtph_ps(_mm_load_si128((const __m128i *)(b + 8)));
+        H_ROW(0) H_ROW(1) H_ROW(2) H_ROW(3) H_ROW(4) H_ROW(5)
+    }
+    H_STORE(0) H_STORE(1) H_STORE(2) H_STORE(3) H_STORE(4) H_STORE(5)
+}
+
 /* ---------------------------------------------------------------- AVX-512 12x32 */
 __attribute__((target("avx512f"))) static inline __attribute__((always_inline)) void
 store_row_512(float *cr, __m512 v0, __m512 v1, int nv, int load, float alpha, const float *bias)
@@ -389,7 +427,7 @@ __attribute__((target("avx512f"))) static void tile_6x32_avx512_a(int mr, int kc
  * passes over the panels of the B block (kc x nc: 512 KB for 256 x 512, half of a 1 MB L2). */
 static const nn_tile_kernel portable_6x16 = { 6, 16, 256, 512, tile_6x16_portable, NULL, NULL, NULL, NULL };
 #ifdef TILES_X86
-static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2, NULL, NULL, NULL, NULL };
+static const nn_tile_kernel avx2_6x16 = { 6, 16, 256, 512, tile_6x16_avx2, NULL, NULL, NULL, tile_6x16_avx2_h };
 static const nn_tile_kernel avx512_12x32 = { 12, 32, 256, 512, tile_12x32_avx512, tile_12x32_avx512_b, tile_12x32_avx512_a,
                                              tile_12x32_avx512_as, tile_12x32_avx512_h };
 static const nn_tile_kernel avx512_6x32 = { 6, 32, 256, 512, tile_6x32_avx512, tile_6x32_avx512_b, tile_6x32_avx512_a,
@@ -404,7 +442,8 @@ static int cpu_supports(int variant)
     case NN_KERNEL_PORTABLE:
     case NN_KERNEL_OPENBLAS: return 1;
 #ifdef TILES_X86
-    case NN_KERNEL_AVX2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case NN_KERNEL_AVX2:   /* f16c: the binary16 tile */
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
     case NN_KERNEL_AVX512: return __builtin_cpu_supports("avx512f");
 #endif
     default: return 0;
