@@ -75,6 +75,21 @@ static double read_bandwidth(void)
     return (double)n * sizeof(float) / best;
 }
 
+/* the median of repeat sampling calls after one warm-up, in ms (t: repeat + 1 slots); -1 on failure */
+static double sample_ms(nn_ctx *c, dp_model *m, const dp_batch *one, dp_sampler sampler, int steps, rng_t *rng,
+                        float *actions, double *t, int repeat)
+{
+    for (int r = 0; r <= repeat; r++) {
+        double t0 = time_now();
+        if (dp_model_sample(c, m, one, sampler, steps, rng, actions) < 0) {
+            fprintf(stderr, "%s\n", error_get());
+            return -1;
+        }
+        if (r) t[r - 1] = time_now() - t0;
+    }
+    return 1e3 * median(t, repeat);
+}
+
 int main(int argc, char **argv)
 {
     int down = 256, batch = 8, repeat = 3, threads = 2, ddim = 10, ddpm = 100;
@@ -152,15 +167,9 @@ int main(int argc, char **argv)
         const dp_sampler sampler = s ? DP_SAMPLER_DDPM : DP_SAMPLER_DDIM;
         const int steps = s ? ddpm : ddim;
         if (steps <= 0) continue;   /* --ddim 0 / --ddpm 0: that sampler is not timed */
-        for (int r = 0; r <= repeat; r++) {
-            double t0 = time_now();
-            if (dp_model_sample(c, &m, &one, sampler, steps, &rng, actions) < 0) {
-                fprintf(stderr, "%s\n", error_get());
-                return 1;
-            }
-            if (r) t[r - 1] = time_now() - t0;
-        }
-        printf("%s%d_ms %.1f\n", s ? "ddpm" : "ddim", steps, 1e3 * median(t, repeat));
+        double ms = sample_ms(c, &m, &one, sampler, steps, &rng, actions, t, repeat);
+        if (ms < 0) return 1;
+        printf("%s%d_ms %.1f\n", s ? "ddpm" : "ddim", steps, ms);
     }
     /* bytes read per DDIM call: [0] single precision, [1] the products' weights (2-D and up) in binary16 */
     double encoder_bytes[2] = { 0, 0 }, net_bytes[2] = { 0, 0 };
@@ -191,15 +200,9 @@ int main(int argc, char **argv)
     double diff = 0;
     for (int i = 0; i < cfg.horizon * cfg.action_dim; i++)
         if (fabs(half_actions[i] - actions[i]) > diff) diff = fabs(half_actions[i] - actions[i]);
-    for (int r = 0; r <= repeat; r++) {
-        double t0 = time_now();
-        if (dp_model_sample(c, &m, &one, DP_SAMPLER_DDIM, ddim, &rng, half_actions) < 0) {
-            fprintf(stderr, "%s\n", error_get());
-            return 1;
-        }
-        if (r) t[r - 1] = time_now() - t0;
-    }
-    printf("ddim%d_f16_ms %.1f\n", ddim, 1e3 * median(t, repeat));
+    double ms = sample_ms(c, &m, &one, DP_SAMPLER_DDIM, ddim, &rng, half_actions, t, repeat);
+    if (ms < 0) return 1;
+    printf("ddim%d_f16_ms %.1f\n", ddim, ms);
     printf("ddim%d_f16_floor_ms %.1f\n", ddim,
            bandwidth > 0 ? 1e3 * (encoder_bytes[1] + ddim * net_bytes[1]) / bandwidth : 0);
     printf("ddim%d_f16_max_diff %.2g\n", ddim, diff);

@@ -233,29 +233,37 @@ store_row_512(float *cr, __m512 v0, __m512 v1, int nv, int load, float alpha, co
 #define ROWS8(X) ROWS6(X) X(6) X(7)
 #define ROWS12(X) ROWS8(X) X(8) X(9) X(10) X(11)
 
-/* tile_Rx32_avx512: the tile on R rows over 32-column panels. The first k steps prefetch two
- * lines each (one 32-float row of the next packed block, the rate at which the tile reads B). */
+/* The k loop of the tiles on R rows over 32-column panels, B's 16 values loaded by BLOAD; the
+ * first k steps prefetch LPK lines each of the next packed block (the rate at which the tile
+ * reads B: a 32-float row is two lines, a binary16 row one). */
+#define B_F32(p) _mm512_load_ps(p)
+#define B_F16(p) _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(p)))
+#define TILE_X32_BODY(R, BLOAD, LPK)                                                          \
+    ROWS##R(Z_DECL)                                                                           \
+    const char *pfc = (const char *)pf;                                                       \
+    int k = 0, kp = pfc ? (npf + LPK - 1) / LPK : 0;                                          \
+    if (kp > kc) kp = kc;                                                                     \
+    _Pragma("GCC unroll 4")                                                                   \
+    for (; k < kp; k++, a += R, b += 32, pfc += 64 * LPK) {                                   \
+        _mm_prefetch(pfc, _MM_HINT_T1);                                                       \
+        if (LPK == 2) _mm_prefetch(pfc + 64, _MM_HINT_T1);                                    \
+        __m512 b0 = BLOAD(b), b1 = BLOAD(b + 16);                                             \
+        ROWS##R(Z_ROW)                                                                        \
+    }                                                                                         \
+    _Pragma("GCC unroll 4")                                                                   \
+    for (; k < kc; k++, a += R, b += 32) {                                                    \
+        __m512 b0 = BLOAD(b), b1 = BLOAD(b + 16);                                             \
+        ROWS##R(Z_ROW)                                                                        \
+    }                                                                                         \
+    ROWS##R(Z_STORE)
+
+/* tile_Rx32_avx512: the tile on R rows over 32-column panels */
 #define TILE_X32_512(R)                                                                       \
     __attribute__((target("avx512f"))) static void tile_##R##x32_avx512(                      \
         int mr, int kc, const float *a, const float *b, float *c, long ldc, int nv, int load, \
         float alpha, const float *bias, const float *pf, int npf)                             \
     {                                                                                         \
-        ROWS##R(Z_DECL)                                                                       \
-        int k = 0, kp = pf ? (npf + 1) / 2 : 0;                                               \
-        if (kp > kc) kp = kc;                                                                 \
-        _Pragma("GCC unroll 4")                                                               \
-        for (; k < kp; k++, a += R, b += 32, pf += 32) {                                      \
-            _mm_prefetch((const char *)pf, _MM_HINT_T1);                                      \
-            _mm_prefetch((const char *)(pf + 16), _MM_HINT_T1);                               \
-            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                       \
-            ROWS##R(Z_ROW)                                                                    \
-        }                                                                                     \
-        _Pragma("GCC unroll 4")                                                               \
-        for (; k < kc; k++, a += R, b += 32) {                                                \
-            __m512 b0 = _mm512_load_ps(b), b1 = _mm512_load_ps(b + 16);                       \
-            ROWS##R(Z_ROW)                                                                    \
-        }                                                                                     \
-        ROWS##R(Z_STORE)                                                                      \
+        TILE_X32_BODY(R, B_F32, 2)                                                            \
     }
 
 TILE_X32_512(12)
@@ -271,31 +279,13 @@ TILE_X32_512(8)
 
 /* tile_Rx32_avx512_h: the same tiles over a binary16 panel block (tile_h in gemm_kernel.h): each
  * 16 values widened in the register (vcvtph2ps, exact) where the tiles above load them, so
- * the same FMAs in the same order. B is read at half the bytes: the first k steps prefetch one
- * line each. */
+ * the same FMAs in the same order, B read at half the bytes. */
 #define TILE_X32_512_H(R)                                                                     \
     __attribute__((target("avx512f"))) static void tile_##R##x32_avx512_h(                    \
         int mr, int kc, const float *a, const uint16_t *b, float *c, long ldc, int nv,        \
-        int load, float alpha, const float *bias, const void *pfv, int npf)                   \
+        int load, float alpha, const float *bias, const void *pf, int npf)                    \
     {                                                                                         \
-        ROWS##R(Z_DECL)                                                                       \
-        const char *pf = pfv;                                                                 \
-        int k = 0, kp = pf ? npf : 0;                                                         \
-        if (kp > kc) kp = kc;                                                                 \
-        _Pragma("GCC unroll 4")                                                               \
-        for (; k < kp; k++, a += R, b += 32, pf += 64) {                                      \
-            _mm_prefetch(pf, _MM_HINT_T1);                                                    \
-            __m512 b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)b));              \
-            __m512 b1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(b + 16)));       \
-            ROWS##R(Z_ROW)                                                                    \
-        }                                                                                     \
-        _Pragma("GCC unroll 4")                                                               \
-        for (; k < kc; k++, a += R, b += 32) {                                                \
-            __m512 b0 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)b));              \
-            __m512 b1 = _mm512_cvtph_ps(_mm256_load_si256((const __m256i *)(b + 16)));       \
-            ROWS##R(Z_ROW)                                                                    \
-        }                                                                                     \
-        ROWS##R(Z_STORE)                                                                      \
+        TILE_X32_BODY(R, B_F16, 1)                                                            \
     }
 
 TILE_X32_512_H(12)
