@@ -72,9 +72,8 @@ static void parse_options(int argc, char **argv, options *o)
             o->threads = (int)v;
             break;
         case O_PRECISION:
-            if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
-                tool_usage_error("--weight-precision: expected f32 or f16, not '%s'", optarg);
-            o->policy.half_weights = !strcmp(optarg, "f16");
+            if (policy_set_weight_precision(&o->policy, optarg) < 0)
+                tool_usage_error("--weight-precision: %s", error_get());
             break;
         case O_HELP: usage();
         case O_VERSION: tool_version();

@@ -181,9 +181,8 @@ static void parse_options(int argc, char **argv, options *o)
             o->policy_options.n_threads = (int)value;
             break;
         case OPT_PRECISION:
-            if (strcmp(optarg, "f32") && strcmp(optarg, "f16"))
-                tool_usage_error("--weight-precision: expected f32 or f16, not '%s'", optarg);
-            o->policy_options.half_weights = !strcmp(optarg, "f16");
+            if (policy_set_weight_precision(&o->policy_options, optarg) < 0)
+                tool_usage_error("--weight-precision: %s", error_get());
             break;
         case OPT_POLICY_ARG:
             if (o->policy_options.n_args == POLICY_MAX_ARGS) tool_usage_error("--policy-arg: at most %d", POLICY_MAX_ARGS);

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/gemm_packed.h"
 #include "policy/policy.h"
 #include "util/error.h"
 
@@ -36,9 +35,7 @@ static void *act_policy_open(const char *path, const policy_env_t *env, const po
     act_policy *p = calloc(1, sizeof *p);
     if (!p) { error_set("out of memory"); return NULL; }
     if (act_checkpoint_load_inference(path, &p->m) < 0) { free(p); return NULL; }
-    /* inference only: products use weights packed once */
-    nn_params_freeze(p->m.ps, options && options->half_weights ? NN_PACK_F16 : NN_PACK_F32);
-    nn_params_inference_only(p->m.ps);   /* no gradients: the memory a robot's program holds */
+    policy_freeze_for_inference(p->m.ps, options);   /* weights packed once, no gradients */
     const act_config *cfg = &p->m.cfg;
     if (cfg->state_dim != env->state_dim || cfg->action_dim != env->action_dim) {
         error_set("the policy takes %d state values and gives %d actions; task %s has %d and %d", cfg->state_dim,

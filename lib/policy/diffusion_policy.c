@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/gemm_packed.h"
 #include "policy/policy.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -135,9 +134,7 @@ static void *dp_policy_open(const char *path, const policy_env_t *env, const pol
     dp_policy *p = calloc(1, sizeof *p);
     if (!p) { error_set("out of memory"); return NULL; }
     if (dp_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
-    /* inference only: products use weights packed once */
-    nn_params_freeze(p->m.ps, options && options->half_weights ? NN_PACK_F16 : NN_PACK_F32);
-    nn_params_inference_only(p->m.ps);   /* no gradients: the memory a robot's program holds */
+    policy_freeze_for_inference(p->m.ps, options);   /* weights packed once, no gradients */
     const dp_config *cfg = &p->m.cfg;
     p->sampler = cfg->sampler;
     p->steps = cfg->inference_steps;

@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nn/gemm_packed.h"
 #include "policy/policy.h"
 #include "util/error.h"
 #include "util/parse.h"
@@ -40,9 +39,7 @@ static void *ibc_policy_open(const char *path, const policy_env_t *env, const po
     ibc_policy *p = calloc(1, sizeof *p);
     if (!p) { error_set("out of memory"); return NULL; }
     if (ibc_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
-    /* inference only: products use weights packed once */
-    nn_params_freeze(p->m.obs.ps, options && options->half_weights ? NN_PACK_F16 : NN_PACK_F32);
-    nn_params_inference_only(p->m.obs.ps);   /* no gradients (Langevin's are the actions' only) */
+    policy_freeze_for_inference(p->m.obs.ps, options);   /* weights packed once, no gradients */
     const dp_config *cfg = &p->m.cfg.obs;
     p->inference = p->m.cfg.inference;
     if (dp_history_open(&p->h, cfg, env) < 0) goto fail;

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "nn/gemm_packed.h"
+#include "nn/params.h"
 #include "util/error.h"
 
 struct policy {
@@ -33,6 +35,19 @@ policy_options_t policy_default_options(void)
     memset(&o, 0, sizeof o);
     o.temporal_k = 0.01;
     return o;
+}
+
+int policy_set_weight_precision(policy_options_t *o, const char *name)
+{
+    if (strcmp(name, "f32") && strcmp(name, "f16")) return error_set("expected f32 or f16, not '%s'", name);
+    o->half_weights = !strcmp(name, "f16");
+    return 0;
+}
+
+void policy_freeze_for_inference(nn_params *ps, const policy_options_t *options)
+{
+    nn_params_freeze(ps, options && options->half_weights ? NN_PACK_F16 : NN_PACK_F32);
+    nn_params_inference_only(ps);   /* no gradients: the memory a robot's program holds */
 }
 
 int policy_env_camera(const policy_env_t *env, const char *name)

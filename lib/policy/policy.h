@@ -103,6 +103,13 @@ typedef struct policy_class {
 } policy_class_t;
 
 policy_options_t policy_default_options(void);
+/* "f32" or "f16" (rollout/predict --weight-precision) into o->half_weights; -1 with error_set
+ * for anything else */
+int policy_set_weight_precision(policy_options_t *o, const char *name);
+/* For a class's open: freeze ps for inference in the precision options ask for (products over
+ * weights packed once, nn_params_freeze) and drop its gradients (nn_params_inference_only) */
+struct nn_params;
+void policy_freeze_for_inference(struct nn_params *ps, const policy_options_t *options);
 
 /* For a class's open: the index of camera `name` among the environment's, or -1 with an error
  * that says how to render it; and 0 when the environment's images are height x width, else -1

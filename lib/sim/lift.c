@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "util/error.h"
+#include "util/parse.h"
 
 enum { LIFT_ARM_JOINTS = 6, LIFT_FINGERS = 2, LIFT_ABS_ACTION_DIM = 10 };
 
@@ -464,8 +465,8 @@ static int lift_expert_option(sim_task_t *t, const char *key, const char *value)
     lift_t *p = t->priv;
     char *end;
     if (!strcmp(key, "close_steps")) {
-        long n = strtol(value, &end, 10);
-        if (end == value || *end || n < 1 || n > 50)
+        long n;
+        if (parse_long(value, 1, 50, &n) < 0)
             return error_set("lift expert: close_steps=%s: expected a whole number from 1 to 50", value);
         p->close_steps = (int)n;
         return 0;
