@@ -26,6 +26,7 @@
  * written; its panels are gathered from the convolution's input (pack_cols_conv). */
 #include "nn/gemm_kernel.h"
 #include "nn/kernels.h"
+#include "nn/scratch.h"
 #include "nn/threads.h"
 
 #include <cblas.h>
@@ -58,19 +59,7 @@ static inline int run_piece(const nn_runs *r, long j, int n)
 }
 
 /* Per-thread copies of the operands, grown as needed and kept (the pool's threads live on). */
-static __thread float *pack_a, *pack_b;
-static __thread size_t pack_a_cap, pack_b_cap;
-
-static float *grow(float **buf, size_t *cap, size_t floats)
-{
-    if (floats <= *cap) return *buf;
-    float *nb = NULL;
-    if (posix_memalign((void **)&nb, 64, floats * sizeof(float)) != 0) return NULL;
-    free(*buf);
-    *buf = nb;
-    *cap = floats;
-    return nb;
-}
+static __thread nn_scratch pack_a, pack_b;
 
 /* dst[k][r] = src[r * lds + k] for r < rows, k < kc, and 0 for rows <= r < W: `rows` rows of
  * an operand laid out along k, transposed into a tile or panel W wide. 8x8 blocks go through
@@ -440,8 +429,8 @@ static void gemm_rows(const gemm_job *j, int i0, int i1, int n0, int n1)
     const int MR = T->mr, NR = T->nr, K = j->K, rows = i1 - i0;
     const int kblocks = (K + T->kc - 1) / T->kc, KC = (K + kblocks - 1) / kblocks;
     const int in_place = b_in_place(j, rows), a_direct = a_in_place(j, rows);
-    float *ap = a_direct ? NULL : grow(&pack_a, &pack_a_cap, (size_t)round_up(rows, MR) * K);
-    float *bp = grow(&pack_b, &pack_b_cap, (size_t)round_up(T->nc, NR) * KC);
+    float *ap = a_direct ? NULL : nn_scratch_grow(&pack_a, (size_t)round_up(rows, MR) * K);
+    float *bp = nn_scratch_grow(&pack_b, (size_t)round_up(T->nc, NR) * KC);
     const int no_copies = (!ap && !a_direct) || !bp;
     if (no_copies && (j->conv || j->ar.len || j->br.len)) {   /* out of memory for the copies: the values one by one */
         rows_direct(j, i0, i1, n0, n1);
@@ -581,8 +570,7 @@ static int short_pays(const nn_tile_kernel *T, int M)
 }
 
 /* C^T's scratch, per calling thread */
-static __thread float *swap_c;
-static __thread size_t swap_c_cap;
+static __thread nn_scratch swap_c;
 
 static const nn_runs no_runs = { 0, 0 };
 
@@ -596,7 +584,7 @@ static int gemm_swapped(int threaded, int trans_a, int trans_b, int M, int N, in
                         int lda, const nn_runs *ar, const float *B, int ldb, const nn_runs *br, float beta, float *C,
                         int ldc)
 {
-    float *ct = grow(&swap_c, &swap_c_cap, (size_t)M * N);
+    float *ct = nn_scratch_grow(&swap_c, (size_t)M * N);
     if (!ct) return 0;
     if (beta != 0.0f) transpose(C, ldc, M, N, ct, M);
     /* op(B)^T is B as stored read with the other transposition flag, and likewise op(A)^T */

@@ -28,6 +28,7 @@
 #include "nn/gemm_packed.h"
 #include "nn/gemm_kernel.h"
 #include "nn/kernels.h"
+#include "nn/scratch.h"
 #include "nn/tensor.h"
 #include "nn/threads.h"
 #include "util/error.h"
@@ -392,8 +393,7 @@ static void apack_tiles(void *arg, long t0, long t1)
 }
 
 /* the packed A: one buffer per application thread, grown as needed and kept */
-static __thread float *apack_buf;
-static __thread size_t apack_cap;
+static __thread nn_scratch apack;
 
 int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, const nn_packed *P, const float *bias,
                    float *C, long ldc, int accumulate)
@@ -408,15 +408,8 @@ int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, con
         return error_set("nn gemm_packed: columns [%d, %d) of a packed [%d, %d] weight", n0, n0 + n, P->N, P->K);
     if (M <= 0) return 0;
     const long tiles = (M + MR - 1) / MR;
-    size_t need = (size_t)tiles * P->K * MR;
-    if (need > apack_cap) {
-        float *nb = NULL;
-        if (posix_memalign((void **)&nb, 64, need * sizeof(float)) != 0)
-            return error_set("nn gemm_packed: out of memory for a [%d, %d] operand", M, P->K);
-        free(apack_buf);
-        apack_buf = nb;
-        apack_cap = need;
-    }
+    float *apack_buf = nn_scratch_grow(&apack, (size_t)tiles * P->K * MR);
+    if (!apack_buf) return error_set("nn gemm_packed: out of memory for a [%d, %d] operand", M, P->K);
     int threads = nn_get_threads();
     double flop = 2.0 * M * n * P->K;
     int serial = threads == 1 || flop < 2e6;
