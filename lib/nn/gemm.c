@@ -58,7 +58,8 @@ static inline int run_piece(const nn_runs *r, long j, int n)
     return left < n ? (int)left : n;
 }
 
-/* Per-thread copies of the operands, grown as needed and kept (the pool's threads live on). */
+/* Per-thread copies of the operands, grown as needed, kept between products and freed when
+ * their thread exits (scratch.h). */
 static __thread nn_scratch pack_a, pack_b;
 
 /* dst[k][r] = src[r * lds + k] for r < rows, k < kc, and 0 for rows <= r < W: `rows` rows of

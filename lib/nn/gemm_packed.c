@@ -392,7 +392,7 @@ static void apack_tiles(void *arg, long t0, long t1)
     }
 }
 
-/* the packed A: one buffer per application thread, grown as needed and kept */
+/* the packed A: one buffer per application thread, grown as needed (scratch.h) */
 static __thread nn_scratch apack;
 
 int nn_gemm_packed(int M, int n0, int n, const float *A, long ars, long aks, const nn_packed *P, const float *bias,

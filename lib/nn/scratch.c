@@ -24,7 +24,6 @@ static void release(void *unused)
         free(mine[i]->p);
         mine[i]->p = NULL;
         mine[i]->cap = 0;
-        mine[i]->registered = 0;
     }
     n_mine = 0;
 }
@@ -36,16 +35,12 @@ float *nn_scratch_grow(nn_scratch *s, size_t floats)
     if (floats <= s->cap) return s->p;
     float *nb = NULL;
     if (posix_memalign((void **)&nb, 64, floats * sizeof(float)) != 0) return NULL;
-    if (!s->registered) {
+    if (s->cap == 0) {   /* first grown by this thread: listed to be freed at its exit */
         pthread_once(&exit_once, make_key);
         /* a non-NULL value makes the key's destructor run when this thread exits */
-        if (exit_key_ok && n_mine < MAX_SCRATCH && pthread_setspecific(exit_key, (void *)1) == 0) {
-            mine[n_mine++] = s;
-            s->registered = 1;
-        }
+        if (exit_key_ok && n_mine < MAX_SCRATCH && pthread_setspecific(exit_key, (void *)1) == 0) mine[n_mine++] = s;
     }
-    atomic_fetch_add(&held, floats * sizeof(float));
-    atomic_fetch_sub(&held, s->cap * sizeof(float));
+    atomic_fetch_add(&held, (floats - s->cap) * sizeof(float));
     free(s->p);
     s->p = nb;
     s->cap = floats;

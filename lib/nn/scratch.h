@@ -14,8 +14,7 @@
 
 typedef struct {
     float *p;        /* 64-byte aligned; its contents are kept only while it does not grow */
-    size_t cap;      /* floats */
-    int registered;  /* in this thread's list of buffers to free at its exit */
+    size_t cap;      /* floats; 0 until first grown, and again once freed */
 } nn_scratch;
 
 /* s's buffer (s a __thread variable of the calling thread) with room for at least `floats`

@@ -463,7 +463,6 @@ static int lift_expert(sim_task_t *t, float *action)
 static int lift_expert_option(sim_task_t *t, const char *key, const char *value)
 {
     lift_t *p = t->priv;
-    char *end;
     if (!strcmp(key, "close_steps")) {
         long n;
         if (parse_long(value, 1, 50, &n) < 0)
@@ -473,8 +472,8 @@ static int lift_expert_option(sim_task_t *t, const char *key, const char *value)
     }
     double *slot = !strcmp(key, "gain") ? &p->gain : !strcmp(key, "max_move") ? &p->max_move : NULL;
     if (!slot) return error_set("lift expert: no setting '%s' (it has gain, max_move and close_steps)", key);
-    double v = strtod(value, &end);
-    if (end == value || *end || !(v > 0 && v <= 1))
+    double v;
+    if (parse_double(value, 0, 1, &v) < 0 || v == 0)
         return error_set("lift expert: %s=%s: expected a number in (0, 1]", key, value);
     *slot = v;
     return 0;
