@@ -64,6 +64,26 @@ PY
   [ "$output" = "28 2 8" ]
 }
 
+@test "dp-train --encoder-lr: the observation encoder's own learning rate (0 keeps it at its initial weights)" {
+  dp-train $TINY --crop 28x28 --stats "$d/stats.tar" -o "$t/init.h5" --steps 0 "$d/train.tar"
+  dp-train $TINY --crop 28x28 --encoder-lr 0 --stats "$d/stats.tar" -o "$t/frozen.h5" --steps 3 --save-every 3 "$d/train.tar"
+  dp-train $TINY --crop 28x28 --stats "$d/stats.tar" -o "$t/all.h5" --steps 3 --save-every 3 "$d/train.tar"
+  run "$PYTHON" - "$t/init.h5" "$t/frozen.h5" "$t/all.h5" <<'PY'
+import sys, h5py, numpy as np
+init, frozen, trained = (h5py.File(p, "r") for p in sys.argv[1:4])
+def moved(a, b, prefix):
+    return sum(not np.array_equal(a["params"][n][()], b["params"][n][()]) for n in a["params"] if n.startswith(prefix))
+cfg = lambda f: f["config"].attrs["train.encoder_lr"].decode()
+print(moved(init, frozen, "obs_encoder."), moved(init, frozen, "model.") > 0,
+      moved(init, trained, "obs_encoder.") > 0, cfg(frozen), cfg(trained))
+PY
+  [ "$status" -eq 0 ]
+  [ "$output" = "0 True True 0 0.0001" ]
+  run --separate-stderr dp-train --encoder-lr -1 --stats "$d/stats.tar" -o "$t/x.h5" "$d/train.tar"
+  [ "$status" -eq 2 ]
+  [[ "$stderr" == *"encoder-lr"* ]]
+}
+
 @test "dp-train: same seed, same checkpoint; --resume equals an uninterrupted run (EMA included); the log" {
   dp-train $TINY --crop 28x28 --stats "$d/stats.tar" -o "$t/a.h5" --steps 4 --save-every 2 --log "$t/a.jsonl" "$d/train.tar"
   dp-train $TINY --crop 28x28 --stats "$d/stats.tar" -o "$t/b.h5" --steps 2 --save-every 2 "$d/train.tar"

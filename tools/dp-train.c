@@ -36,7 +36,8 @@ static void usage(void)
            "      --n-head N                  attention heads (default 4)\n"
            "      --n-emb N                   width (default 256)\n"
            "      --p-drop-attn P             attention and feed-forward dropout (default 0.3)\n"
-           "      --encoder-weight-decay W    the observation encoder's weight decay (default 1e-6)\n\n",
+           "      --encoder-weight-decay W    the observation encoder's weight decay (default 1e-6)\n"
+           "      --encoder-lr LR             the observation encoder's learning rate (default --lr)\n\n",
            d.model.horizon);
     train_usage(stdout);
     printf("dp-train's defaults: --lr 1e-4 --weight-decay 1e-6 --betas 0.95,0.999 --batch-size 64\n"
@@ -45,7 +46,7 @@ static void usage(void)
 }
 
 enum { O_NET = DP_OBS_OPTION_END, O_HORIZON, O_DOWN, O_KERNEL, O_GROUPS, O_EMBED, O_FILM, O_PREDICTION, O_TIMESTEPS,
-       O_SAMPLER, O_INFERENCE, O_EVAL, O_LAYERS, O_HEADS, O_EMB, O_DROP, O_ENC_WD };
+       O_SAMPLER, O_INFERENCE, O_EVAL, O_LAYERS, O_HEADS, O_EMB, O_DROP, O_ENC_WD, O_ENC_LR };
 
 static const struct option model_longopts[] = {
     DP_OBS_LONGOPTS,
@@ -57,7 +58,7 @@ static const struct option model_longopts[] = {
     {"inference-steps", required_argument, 0, O_INFERENCE}, {"eval-steps", required_argument, 0, O_EVAL},
     {"n-layer", required_argument, 0, O_LAYERS}, {"n-head", required_argument, 0, O_HEADS},
     {"n-emb", required_argument, 0, O_EMB}, {"p-drop-attn", required_argument, 0, O_DROP},
-    {"encoder-weight-decay", required_argument, 0, O_ENC_WD},
+    {"encoder-weight-decay", required_argument, 0, O_ENC_WD}, {"encoder-lr", required_argument, 0, O_ENC_LR},
     {0, 0, 0, 0}};
 
 static int opt_enum(const char *name, const char *text, int value, const char *choices)
@@ -106,6 +107,7 @@ static void parse_model_option(int id, const char *arg, void *context)
     case O_EMB: m->n_emb = (int)tool_option_long("n-emb", arg, 2, 1 << 14); break;
     case O_DROP: m->p_drop_attn = (float)tool_option_double("p-drop-attn", arg, 0, 0.99); break;
     case O_ENC_WD: o->encoder_weight_decay = tool_option_double("encoder-weight-decay", arg, 0, 10); break;
+    case O_ENC_LR: o->encoder_lr = tool_option_double("encoder-lr", arg, 0, 10); break;
     }
 }
 
@@ -131,7 +133,7 @@ int main(int argc, char **argv)
             train.beta1 = 0.9, train.beta2 = 0.95;
             train.warmup = 1000;
         }
-    dp_trainer_options model = {.eval_steps = 10, .encoder_weight_decay = 1e-6, .train = &train};
+    dp_trainer_options model = {.eval_steps = 10, .encoder_weight_decay = 1e-6, .encoder_lr = -1, .train = &train};
     dp_config_default(&model.model);
     dp_obs_init(&model);
     train_parse(argc, argv, &train, model_longopts, parse_model_option, &model, usage);

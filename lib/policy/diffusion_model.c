@@ -48,8 +48,10 @@ int dp_model_init(dp_model *m, const dp_config *cfg, rng_t *rng)
                                  cfg->step_embed_dim, cfg->down_dims, cfg->n_levels, cfg->kernel_size, cfg->n_groups,
                                  cfg->cond_predict_scale) < 0)
             goto fail;
-        /* DP's UNet policies train with torch.optim.AdamW(model.parameters()): every weight decays */
+        /* DP's UNet policies train with torch.optim.AdamW(model.parameters()): every weight decays;
+         * the observation encoder is a group of its own only for its learning rate */
         nn_param_set_flags(m->ps, "", NN_NO_DECAY, 0);
+        if (cfg->encoder != DP_ENCODER_LOWDIM && nn_param_set_group(m->ps, "obs_encoder.", 1) < 0) goto fail;
     }
     return 0;
 fail:

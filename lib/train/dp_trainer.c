@@ -72,13 +72,16 @@ static int dp_set_stats(void *model, const stats_set *st, const char *path)
 
 static nn_params *dp_params(void *model) { return ((dp_trainee *)model)->m.ps; }
 
-/* The transformer's observation encoder (group 1) decays at DP's obs_encoder_weight_decay; group 0
- * (the transformer's weights, or every UNet parameter) at the run's --weight-decay. */
+/* The observation encoder is AdamW group 1: its learning rate is --encoder-lr (else the run's
+ * --lr); with the transformer it decays at DP's obs_encoder_weight_decay, with the UNet at the
+ * run's --weight-decay. Group 0 (the noise-prediction network) takes the run's --lr and
+ * --weight-decay. */
 static int dp_set_groups(void *model, void *context, nn_adamw *opt)
 {
     const dp_trainer_options *o = context;
-    if (((dp_trainee *)model)->m.cfg.net == DP_NET_TRANSFORMER)
-        nn_adamw_set_group(opt, 1, (float)o->train->lr, (float)o->encoder_weight_decay);
+    const float lr = (float)(o->encoder_lr >= 0 ? o->encoder_lr : o->train->lr);
+    const int transformer = ((dp_trainee *)model)->m.cfg.net == DP_NET_TRANSFORMER;
+    nn_adamw_set_group(opt, 1, lr, (float)(transformer ? o->encoder_weight_decay : o->train->weight_decay));
     return 0;
 }
 
@@ -144,7 +147,14 @@ static int dp_eval(nn_ctx *c, void *model, void *batch, train_metrics *out)
     return 0;
 }
 
-static int dp_write(void *model, checkpoint_writer *w) { return dp_checkpoint_write(w, &((dp_trainee *)model)->m); }
+static int dp_write(void *model, checkpoint_writer *w)
+{
+    dp_trainee *t = model;
+    const dp_trainer_options *o = t->options;
+    char lr[32];
+    snprintf(lr, sizeof lr, "%.9g", o->encoder_lr >= 0 ? o->encoder_lr : o->train->lr);
+    return dp_checkpoint_write(w, &t->m) < 0 || checkpoint_write_config(w, "train.encoder_lr", lr) < 0 ? -1 : 0;
+}
 
 const train_model_class dp_trainer_class = {
     .kind = "diffusion",

@@ -38,6 +38,7 @@ typedef struct dp_trainer_options {
                                       (keys ending in quat identity, the rest limits) */
     int eval_steps;                /* DDIM steps of train_action_mse */
     double encoder_weight_decay;   /* the transformer's observation-encoder group (DP: 1e-6) */
+    double encoder_lr;             /* the observation encoder's learning rate; < 0: the run's --lr */
     const train_options *train;
 } dp_trainer_options;
 extern const train_model_class dp_trainer_class;
