@@ -319,6 +319,23 @@ int dp_history_observe(dp_history *h, const dp_config *cfg, const policy_observa
 int dp_history_set_batch(const dp_history *h, dp_batch *b, const dp_model *m, const float *action);
 void dp_history_free(dp_history *h);
 
+/* What a policy on DP's observation encoder keeps between queries ("diffusion", "ibc"): the
+ * history, a batch of one, an inference context of ctx_bytes, an actions buffer of
+ * action_floats, and the generator of its draws, seeded at reset. dp_query_open freezes m's
+ * weights for inference (policy_freeze_for_inference) and sets the engine's threads from
+ * options (1 by default); -1 with an error, and dp_query_free releases a partial one. */
+typedef struct dp_query {
+    dp_history h;
+    dp_batch b;
+    nn_ctx *c;
+    rng_t rng;
+    float *actions;
+} dp_query;
+int dp_query_open(dp_query *q, dp_model *m, const policy_env_t *env, const policy_options_t *options, size_t ctx_bytes,
+                  size_t action_floats);
+void dp_query_reset(dp_query *q, uint64_t seed);   /* a new episode: history emptied, generator seeded */
+void dp_query_free(dp_query *q);
+
 /* "diffusion": keeps the last To observations (the first one repeated at reset), samples with
  * noise seeded from the reset seed, returns the horizon - (To-1) actions from index To-1 and
  * executes Ta of them by default. Options (policy --policy-arg KEY=VALUE): sampler = ddpm|ddim,

@@ -14,23 +14,16 @@
 
 typedef struct {
     dp_model m;
-    dp_batch b;
-    nn_ctx *c;
-    rng_t rng;                                   /* sampling noise, seeded at reset */
+    dp_query q;                                  /* actions [horizon][A]; rng: the sampling noise */
     dp_sampler sampler;
     int steps;
-    dp_history h;
-    float *actions;                              /* [horizon][A] */
 } dp_policy;
 
 static void dp_policy_close(void *self)
 {
     dp_policy *p = self;
     if (!p) return;
-    dp_history_free(&p->h);
-    free(p->actions);
-    dp_batch_free(&p->b);
-    nn_ctx_free(p->c);
+    dp_query_free(&p->q);
     dp_model_free(&p->m);
     free(p);
 }
@@ -126,6 +119,37 @@ int dp_history_set_batch(const dp_history *h, dp_batch *b, const dp_model *m, co
     return dp_batch_set(b, m, 0, (const uint8_t *const *)h->images, (const float *const *)h->lowdim, action);
 }
 
+/* ---------------------------------------------------------------- the state between queries */
+
+int dp_query_open(dp_query *q, dp_model *m, const policy_env_t *env, const policy_options_t *options, size_t ctx_bytes,
+                  size_t action_floats)
+{
+    memset(q, 0, sizeof *q);
+    policy_freeze_for_inference(m->ps, options);   /* weights packed once, no gradients */
+    if (dp_history_open(&q->h, &m->cfg, env) < 0) return -1;
+    nn_set_threads(options && options->n_threads > 0 ? options->n_threads : 1);
+    if (dp_batch_alloc(&q->b, m, 1) < 0 || !(q->c = nn_ctx_new(ctx_bytes))) return -1;
+    if (!(q->actions = malloc(sizeof(float) * action_floats))) return error_set("out of memory");
+    nn_ctx_set_train(q->c, 0);
+    nn_ctx_set_record(q->c, 0);
+    return 0;
+}
+
+void dp_query_reset(dp_query *q, uint64_t seed)
+{
+    rng_seed(&q->rng, seed);
+    q->h.observed = 0;
+}
+
+void dp_query_free(dp_query *q)
+{
+    dp_history_free(&q->h);
+    free(q->actions);
+    dp_batch_free(&q->b);
+    nn_ctx_free(q->c);
+    memset(q, 0, sizeof *q);
+}
+
 /* ---------------------------------------------------------------- the class */
 
 static void *dp_policy_open(const char *path, const policy_env_t *env, const policy_options_t *options,
@@ -134,19 +158,11 @@ static void *dp_policy_open(const char *path, const policy_env_t *env, const pol
     dp_policy *p = calloc(1, sizeof *p);
     if (!p) { error_set("out of memory"); return NULL; }
     if (dp_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
-    policy_freeze_for_inference(p->m.ps, options);   /* weights packed once, no gradients */
     const dp_config *cfg = &p->m.cfg;
     p->sampler = cfg->sampler;
     p->steps = cfg->inference_steps;
-    if (dp_history_open(&p->h, cfg, env) < 0) goto fail;
-    nn_set_threads(options && options->n_threads > 0 ? options->n_threads : 1);
-    if (dp_batch_alloc(&p->b, &p->m, 1) < 0 || !(p->c = nn_ctx_new((size_t)16 << 20))) goto fail;
-    if (!(p->actions = malloc(sizeof(float) * cfg->horizon * cfg->action_dim))) {
-        error_set("out of memory");
+    if (dp_query_open(&p->q, &p->m, env, options, (size_t)16 << 20, (size_t)cfg->horizon * cfg->action_dim) < 0)
         goto fail;
-    }
-    nn_ctx_set_train(p->c, 0);
-    nn_ctx_set_record(p->c, 0);
     *chunk_size = cfg->horizon - (cfg->n_obs_steps - 1);
     *default_exec = cfg->n_action_steps;
     return p;
@@ -157,27 +173,26 @@ fail:
 
 static int dp_policy_reset(void *self, uint64_t seed)
 {
-    dp_policy *p = self;
-    rng_seed(&p->rng, seed);
-    p->h.observed = 0;
+    dp_query_reset(&((dp_policy *)self)->q, seed);
     return 0;
 }
 
 static int dp_policy_observe(void *self, const policy_observation_t *obs)
 {
     dp_policy *p = self;
-    return dp_history_observe(&p->h, &p->m.cfg, obs);
+    return dp_history_observe(&p->q.h, &p->m.cfg, obs);
 }
 
 static int dp_policy_act(void *self, float *chunk)
 {
     dp_policy *p = self;
     const dp_config *cfg = &p->m.cfg;
-    if (dp_history_set_batch(&p->h, &p->b, &p->m, NULL) < 0 ||
-        dp_model_sample(p->c, &p->m, &p->b, p->sampler, p->steps, &p->rng, p->actions) < 0)
+    dp_query *q = &p->q;
+    if (dp_history_set_batch(&q->h, &q->b, &p->m, NULL) < 0 ||
+        dp_model_sample(q->c, &p->m, &q->b, p->sampler, p->steps, &q->rng, q->actions) < 0)
         return -1;
     const int first = cfg->n_obs_steps - 1, rows = cfg->horizon - first;
-    memcpy(chunk, p->actions + (size_t)first * cfg->action_dim, sizeof(float) * rows * cfg->action_dim);
+    memcpy(chunk, q->actions + (size_t)first * cfg->action_dim, sizeof(float) * rows * cfg->action_dim);
     return 0;
 }
 
@@ -190,10 +205,10 @@ static int dp_policy_loss(void *self, const float *actions, int rows, uint64_t s
     if (rows < cfg->horizon)
         return error_set("the demonstrated actions have %d rows; the horizon is %d", rows, cfg->horizon);
     dp_losses L;
-    if (dp_history_set_batch(&p->h, &p->b, &p->m, actions) < 0 ||
-        !dp_model_loss(p->c, &p->m, &p->b, seed, 0, 0, &L))
+    if (dp_history_set_batch(&p->q.h, &p->q.b, &p->m, actions) < 0 ||
+        !dp_model_loss(p->q.c, &p->m, &p->q.b, seed, 0, 0, &L))
         return -1;
-    nn_ctx_reset(p->c);
+    nn_ctx_reset(p->q.c);
     *value = L.loss;
     return 0;
 }

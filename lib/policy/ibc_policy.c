@@ -13,22 +13,15 @@
 
 typedef struct {
     ibc_model m;
-    dp_batch b;
-    nn_ctx *c;
-    rng_t rng;                       /* the samplers' draws, seeded at reset */
+    dp_query q;                      /* actions [Ta][A]; rng: the samplers' draws */
     ibc_inference inference;
-    dp_history h;
-    float *actions;                  /* [Ta][A] */
 } ibc_policy;
 
 static void ibc_policy_close(void *self)
 {
     ibc_policy *p = self;
     if (!p) return;
-    dp_history_free(&p->h);
-    free(p->actions);
-    dp_batch_free(&p->b);
-    nn_ctx_free(p->c);
+    dp_query_free(&p->q);
     ibc_model_free(&p->m);
     free(p);
 }
@@ -39,18 +32,10 @@ static void *ibc_policy_open(const char *path, const policy_env_t *env, const po
     ibc_policy *p = calloc(1, sizeof *p);
     if (!p) { error_set("out of memory"); return NULL; }
     if (ibc_checkpoint_load(path, &p->m, DP_WEIGHTS_EMA) < 0) { free(p); return NULL; }
-    policy_freeze_for_inference(p->m.obs.ps, options);   /* weights packed once, no gradients */
     const dp_config *cfg = &p->m.cfg.obs;
     p->inference = p->m.cfg.inference;
-    if (dp_history_open(&p->h, cfg, env) < 0) goto fail;
-    nn_set_threads(options && options->n_threads > 0 ? options->n_threads : 1);
-    if (dp_batch_alloc(&p->b, &p->m.obs, 1) < 0 || !(p->c = nn_ctx_new((size_t)64 << 20))) goto fail;
-    if (!(p->actions = malloc(sizeof(float) * cfg->n_action_steps * cfg->action_dim))) {
-        error_set("out of memory");
+    if (dp_query_open(&p->q, &p->m.obs, env, options, (size_t)64 << 20, (size_t)cfg->n_action_steps * cfg->action_dim) < 0)
         goto fail;
-    }
-    nn_ctx_set_train(p->c, 0);
-    nn_ctx_set_record(p->c, 0);
     *chunk_size = cfg->n_action_steps;
     *default_exec = cfg->n_action_steps;
     return p;
@@ -61,25 +46,24 @@ fail:
 
 static int ibc_policy_reset(void *self, uint64_t seed)
 {
-    ibc_policy *p = self;
-    rng_seed(&p->rng, seed);
-    p->h.observed = 0;
+    dp_query_reset(&((ibc_policy *)self)->q, seed);
     return 0;
 }
 
 static int ibc_policy_observe(void *self, const policy_observation_t *obs)
 {
     ibc_policy *p = self;
-    return dp_history_observe(&p->h, &p->m.cfg.obs, obs);
+    return dp_history_observe(&p->q.h, &p->m.cfg.obs, obs);
 }
 
 static int ibc_policy_act(void *self, float *chunk)
 {
     ibc_policy *p = self;
-    if (dp_history_set_batch(&p->h, &p->b, &p->m.obs, NULL) < 0 ||
-        ibc_infer(p->c, &p->m, &p->b, &p->inference, &p->rng, p->actions) < 0)
+    dp_query *q = &p->q;
+    if (dp_history_set_batch(&q->h, &q->b, &p->m.obs, NULL) < 0 ||
+        ibc_infer(q->c, &p->m, &q->b, &p->inference, &q->rng, q->actions) < 0)
         return -1;
-    memcpy(chunk, p->actions, sizeof(float) * p->m.cfg.obs.n_action_steps * p->m.cfg.obs.action_dim);
+    memcpy(chunk, q->actions, sizeof(float) * p->m.cfg.obs.n_action_steps * p->m.cfg.obs.action_dim);
     return 0;
 }
 
@@ -92,9 +76,10 @@ static int ibc_policy_loss(void *self, const float *actions, int rows, uint64_t 
     if (rows < cfg->horizon)
         return error_set("the demonstrated actions have %d rows; To + Ta - 1 = %d are needed", rows, cfg->horizon);
     ibc_losses L;
-    if (dp_history_set_batch(&p->h, &p->b, &p->m.obs, actions) < 0 || !ibc_model_loss(p->c, &p->m, &p->b, 1024, seed, 0, 0, &L))
+    if (dp_history_set_batch(&p->q.h, &p->q.b, &p->m.obs, actions) < 0 ||
+        !ibc_model_loss(p->q.c, &p->m, &p->q.b, 1024, seed, 0, 0, &L))
         return -1;
-    nn_ctx_reset(p->c);
+    nn_ctx_reset(p->q.c);
     *value = L.loss;
     return 0;
 }
