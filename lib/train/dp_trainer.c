@@ -76,12 +76,13 @@ static nn_params *dp_params(void *model) { return ((dp_trainee *)model)->m.ps; }
  * --lr); with the transformer it decays at DP's obs_encoder_weight_decay, with the UNet at the
  * run's --weight-decay. Group 0 (the noise-prediction network) takes the run's --lr and
  * --weight-decay. */
+static double encoder_lr(const dp_trainer_options *o) { return o->encoder_lr >= 0 ? o->encoder_lr : o->train->lr; }
+
 static int dp_set_groups(void *model, void *context, nn_adamw *opt)
 {
     const dp_trainer_options *o = context;
-    const float lr = (float)(o->encoder_lr >= 0 ? o->encoder_lr : o->train->lr);
     const int transformer = ((dp_trainee *)model)->m.cfg.net == DP_NET_TRANSFORMER;
-    nn_adamw_set_group(opt, 1, lr, (float)(transformer ? o->encoder_weight_decay : o->train->weight_decay));
+    nn_adamw_set_group(opt, 1, (float)encoder_lr(o), (float)(transformer ? o->encoder_weight_decay : o->train->weight_decay));
     return 0;
 }
 
@@ -150,10 +151,9 @@ static int dp_eval(nn_ctx *c, void *model, void *batch, train_metrics *out)
 static int dp_write(void *model, checkpoint_writer *w)
 {
     dp_trainee *t = model;
-    const dp_trainer_options *o = t->options;
-    char lr[32];
-    snprintf(lr, sizeof lr, "%.9g", o->encoder_lr >= 0 ? o->encoder_lr : o->train->lr);
-    return dp_checkpoint_write(w, &t->m) < 0 || checkpoint_write_config(w, "train.encoder_lr", lr) < 0 ? -1 : 0;
+    return dp_checkpoint_write(w, &t->m) < 0 || checkpoint_write_configf(w, "train.encoder_lr", "%.9g", encoder_lr(t->options)) < 0
+               ? -1
+               : 0;
 }
 
 const train_model_class dp_trainer_class = {
