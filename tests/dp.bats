@@ -84,6 +84,48 @@ PY
   [[ "$stderr" == *"encoder-lr"* ]]
 }
 
+@test "dp-train --action-norm: identity and maxabs as DP's normalisers, recorded, required, exported; identity refuses actions outside [-1, 1]" {
+  for mode in identity maxabs; do
+    dp-train $TINY --encoder lowdim --lowdim "$LOW" --action-norm $mode --stats "$d/lift_stats.tar" -o "$t/$mode.h5" \
+      --steps 2 "$d/lift_train.tar"
+    h5dump -a /config/action_norm "$t/$mode.h5" | grep -q "\"$mode\""
+    h5dump -a /config/requires "$t/$mode.h5" | grep -q '"action_norm"'
+    ckpt-convert "$t/$mode.h5" "$t/$mode.safetensors"
+    ckpt-convert "$t/$mode.safetensors" "$t/$mode.back.h5"
+    predict -c "$t/$mode.h5" --threads 1 --policy-arg sampler=ddim --policy-arg steps=2 "$d/lift_train.tar" > "$t/a.tar"
+    predict -c "$t/$mode.back.h5" --threads 1 --policy-arg sampler=ddim --policy-arg steps=2 "$d/lift_train.tar" > "$t/b.tar"
+    cmp "$t/a.tar" "$t/b.tar"
+  done
+  ckpt-convert "$d/low.h5" "$t/limits.safetensors"
+  run "$PYTHON" - "$t/identity.safetensors" "$t/maxabs.safetensors" "$t/limits.safetensors" "$d/lift_stats.tar" <<'PY'
+import sys, json, struct, tarfile, io, numpy as np
+def action(path):
+    raw = open(path, "rb").read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    head = json.loads(raw[8:8 + n])
+    get = lambda k: np.frombuffer(raw[8 + n + head[k]["data_offsets"][0]:8 + n + head[k]["data_offsets"][1]], "<f4")
+    p = "normalizer.params_dict.action."
+    return get(p + "scale"), get(p + "offset")
+stats = tarfile.open(sys.argv[4])
+load = lambda name: np.load(io.BytesIO(stats.extractfile(name).read()))
+lo, hi = load("stats.action.min.npy"), load("stats.action.max.npy")
+(si, oi), (sm, om), (sl, ol) = (action(p) for p in sys.argv[1:4])
+top = max(np.abs(lo).max(), np.abs(hi).max())
+print(np.all(si == 1) and np.all(oi == 0), np.allclose(sm, 1 / top) and np.all(om == 0),
+      np.allclose(sl * lo + ol, -1, atol=1e-5) and not np.allclose(sl, 1))
+PY
+  echo "$output"
+  [ "$status" -eq 0 ]
+  [ "$output" = "True True True" ]
+  # the image fixtures' joint actions leave [-1, 1]
+  run --separate-stderr dp-train $TINY --crop 28x28 --action-norm identity --stats "$d/stats.tar" -o "$t/x.h5" --steps 1 "$d/train.tar"
+  echo "$stderr"
+  [ "$status" -eq 1 ] && [ ! -e "$t/x.h5" ]
+  [[ "$stderr" == *"action normalisation identity: action["*"outside the [-1, 1] the samplers clip to"* ]]
+  run --separate-stderr dp-train --action-norm unit --stats "$d/stats.tar" -o "$t/x.h5" "$d/train.tar"
+  [ "$status" -eq 2 ] && [[ "$stderr" == *"--action-norm: 'unit' is not limits, identity or maxabs"* ]]
+}
+
 @test "dp-train: same seed, same checkpoint; --resume equals an uninterrupted run (EMA included); the log" {
   dp-train $TINY --crop 28x28 --stats "$d/stats.tar" -o "$t/a.h5" --steps 4 --save-every 2 --log "$t/a.jsonl" "$d/train.tar"
   dp-train $TINY --crop 28x28 --stats "$d/stats.tar" -o "$t/b.h5" --steps 2 --save-every 2 "$d/train.tar"

@@ -21,6 +21,8 @@ static void usage(void)
     printf("Model options:\n"
            "      --net unet|transformer      noise-prediction network (default unet)\n"
            "      --horizon N                 actions predicted (default %d; 10 with the transformer)\n"
+           "      --action-norm MODE          limits (default: each dimension's range to [-1, 1]),\n"
+           "                                  identity (DP's for robomimic's delta actions) or maxabs\n"
            "      --down-dims LIST            UNet widths (default 256,512,1024; paper 512,1024,2048)\n"
            "      --kernel-size N             UNet kernel (default 5)\n"
            "      --groups N                  UNet GroupNorm groups (default 8)\n"
@@ -46,7 +48,7 @@ static void usage(void)
 }
 
 enum { O_NET = DP_OBS_OPTION_END, O_HORIZON, O_DOWN, O_KERNEL, O_GROUPS, O_EMBED, O_FILM, O_PREDICTION, O_TIMESTEPS,
-       O_SAMPLER, O_INFERENCE, O_EVAL, O_LAYERS, O_HEADS, O_EMB, O_DROP, O_ENC_WD, O_ENC_LR };
+       O_SAMPLER, O_INFERENCE, O_EVAL, O_LAYERS, O_HEADS, O_EMB, O_DROP, O_ENC_WD, O_ENC_LR, O_ACTION_NORM };
 
 static const struct option model_longopts[] = {
     DP_OBS_LONGOPTS,
@@ -59,7 +61,7 @@ static const struct option model_longopts[] = {
     {"n-layer", required_argument, 0, O_LAYERS}, {"n-head", required_argument, 0, O_HEADS},
     {"n-emb", required_argument, 0, O_EMB}, {"p-drop-attn", required_argument, 0, O_DROP},
     {"encoder-weight-decay", required_argument, 0, O_ENC_WD}, {"encoder-lr", required_argument, 0, O_ENC_LR},
-    {0, 0, 0, 0}};
+    {"action-norm", required_argument, 0, O_ACTION_NORM}, {0, 0, 0, 0}};
 
 static int opt_enum(const char *name, const char *text, int value, const char *choices)
 {
@@ -76,6 +78,9 @@ static void parse_model_option(int id, const char *arg, void *context)
     case O_NET:
         m->net = (dp_net_kind)opt_enum("net", arg, dp_net_parse(arg), "unet or transformer");
         if (m->net == DP_NET_TRANSFORMER && !o->horizon_given) m->horizon = 10;
+        break;
+    case O_ACTION_NORM:
+        m->action_norm = (dp_norm_mode)opt_enum("action-norm", arg, dp_norm_parse(arg), "limits, identity or maxabs");
         break;
     case O_HORIZON: m->horizon = (int)tool_option_long("horizon", arg, 1, 4096), o->horizon_given = 1; break;
     case O_DOWN: {

@@ -90,6 +90,8 @@ typedef struct dp_config {
     float lowdim_range_eps;                  /* limits: a low-dim dimension whose range is below this is
                                                 only shifted (DP's range_eps, 1e-4) */
     int action_dim;
+    dp_norm_mode action_norm;                /* limits (the default), identity (DP's robomimic delta
+                                                actions, already in [-1,1]) or maxabs */
     int n_obs_steps;                         /* To (2) */
     int horizon;                             /* actions predicted (16 for the UNet) */
     int n_action_steps;                      /* Ta (8): executed per query */

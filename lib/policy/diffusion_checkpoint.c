@@ -35,6 +35,11 @@ static int write_encoder_config(checkpoint_writer *w, const dp_config *cfg)
     char norms[DP_MAX_LOWDIM * 10] = "";
     for (int j = 0; j < cfg->n_lowdim; j++)
         snprintf(norms + strlen(norms), sizeof norms - strlen(norms), "%s%s", j ? "," : "", dp_norm_name(cfg->lowdim_norm[j]));
+    /* keys written only when not DP's defaults, and then required: a reader must know them */
+    const int eps = cfg->lowdim_range_eps != 1e-4f, action_norm = cfg->action_norm != DP_NORM_LIMITS;
+    char requires[64] = "";
+    if (eps) strcat(requires, "lowdim_range_eps");
+    if (action_norm) strcat(strcat(requires, eps ? "," : ""), "action_norm");
     return checkpoint_write_configf(w, "obs_encoder", "%s", dp_encoder_name(cfg->encoder)) < 0 ||
                    checkpoint_write_configf(w, "cameras", "%s", cameras) < 0 ||
                    checkpoint_write_configf(w, "height", "%d", cfg->height) < 0 ||
@@ -48,9 +53,9 @@ static int write_encoder_config(checkpoint_writer *w, const dp_config *cfg)
                    checkpoint_write_configf(w, "lowdim_norm", "%s", norms) < 0 ||
                    checkpoint_write_configf(w, "action_dim", "%d", cfg->action_dim) < 0 ||
                    checkpoint_write_configf(w, "n_obs_steps", "%d", cfg->n_obs_steps) < 0 ||
-                   (cfg->lowdim_range_eps != 1e-4f &&   /* written only when not DP's; a reader must know it */
-                    (checkpoint_write_configf(w, "lowdim_range_eps", "%.9g", (double)cfg->lowdim_range_eps) < 0 ||
-                     checkpoint_write_config(w, CHECKPOINT_REQUIRES, "lowdim_range_eps") < 0))
+                   (eps && checkpoint_write_configf(w, "lowdim_range_eps", "%.9g", (double)cfg->lowdim_range_eps) < 0) ||
+                   (action_norm && checkpoint_write_configf(w, "action_norm", "%s", dp_norm_name(cfg->action_norm)) < 0) ||
+                   (requires[0] && checkpoint_write_config(w, CHECKPOINT_REQUIRES, requires) < 0)
                ? -1
                : 0;
 }
@@ -225,6 +230,10 @@ static int read_encoder_config(checkpoint_reader *r, const char *path, dp_config
     cfg->lowdim_range_eps = 1e-4f;   /* absent: DP's */
     if (checkpoint_config(r, "lowdim_range_eps") && checkpoint_config_float(r, "lowdim_range_eps", &cfg->lowdim_range_eps) < 0)
         return -1;
+    int action_norm = DP_NORM_LIMITS;   /* absent: limits */
+    if (checkpoint_config(r, "action_norm") && config_enum(r, path, "action_norm", dp_norm_parse, &action_norm) < 0)
+        return -1;
+    cfg->action_norm = (dp_norm_mode)action_norm;
     return 0;
 }
 

@@ -136,6 +136,8 @@ int dp_config_check_encoder(const dp_config *cfg)
         if (!cfg->lowdim_names[j][0] || strchr(cfg->lowdim_names[j], ',') || strcmp(cfg->lowdim_names[j], "action") == 0)
             return error_set("Diffusion Policy: low-dim key %d: '%s' is not a usable name", j, cfg->lowdim_names[j]);
     }
+    if ((unsigned)cfg->action_norm > DP_NORM_MAXABS)
+        return error_set("Diffusion Policy: unknown action normalisation %d", (int)cfg->action_norm);
     if (!(cfg->lowdim_range_eps > 0 && cfg->lowdim_range_eps < 1e30f))
         return error_set("Diffusion Policy: lowdim_range_eps must be positive, got %g", (double)cfg->lowdim_range_eps);
     if (dp_obs_feature_dim(cfg) < 1) return error_set("Diffusion Policy: no observation (no camera and no low-dim key)");

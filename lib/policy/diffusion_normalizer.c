@@ -1,7 +1,7 @@
 /* diffusion_normalizer.c — DP's LinearNormalizer in mode "limits" for actions and low-dimensional
  * observations: per-dimension scale and offset from the data's min and max (normstats output),
- * held in the model so that they travel inside the checkpoint; per low-dim key also "identity"
- * and DP's low-dim datasets' "maxabs" (diffusion.h). */
+ * held in the model so that they travel inside the checkpoint; per low-dim key and for the
+ * action also "identity" and DP's low-dim datasets' "maxabs" (diffusion.h). */
 #include "policy/diffusion.h"
 
 #include <math.h>
@@ -73,6 +73,11 @@ int dp_model_set_limits(dp_model *m, const char *feature, const float *min, cons
             return error_set("Diffusion Policy: limits of '%s'[%d]: min %g is not <= max %g", feature, i, min[i], max[i]);
     dp_normalizer *z = &m->norm;
     const int is_action = key < 0;
+    if (is_action && m->cfg.action_norm == DP_NORM_IDENTITY)   /* the samplers clip x0 to [-1, 1] */
+        for (int i = 0; i < n; i++)
+            if (min[i] < -1.0f || max[i] > 1.0f)
+                return error_set("Diffusion Policy: action normalisation identity: action[%d] ranges over [%g, %g], "
+                                 "outside the [-1, 1] the samplers clip to (use limits or maxabs)", i, min[i], max[i]);
     float *lo = is_action ? z->action_min : z->lowdim_min, *hi = is_action ? z->action_max : z->lowdim_max;
     float *scale = is_action ? z->action_scale : z->lowdim_scale, *offset = is_action ? z->action_offset : z->lowdim_offset;
     memcpy(lo + start, min, sizeof(float) * n);
@@ -83,7 +88,13 @@ int dp_model_set_limits(dp_model *m, const char *feature, const float *min, cons
         maxabs_scales(m);
     else if (!is_action)
         dp_limits_eps(min, max, n, m->cfg.lowdim_range_eps, scale + start, offset + start);
-    else
+    else if (m->cfg.action_norm == DP_NORM_IDENTITY)
+        for (int i = start; i < start + n; i++) scale[i] = 1.0f, offset[i] = 0.0f;
+    else if (m->cfg.action_norm == DP_NORM_MAXABS) {
+        float top = 0;
+        for (int i = 0; i < n; i++) top = fmaxf(top, fmaxf(fabsf(min[i]), fabsf(max[i])));
+        for (int i = start; i < start + n; i++) scale[i] = top > 0 ? 1.0f / top : 1.0f, offset[i] = 0.0f;
+    } else
         dp_limits(min, max, n, scale + start, offset + start);
     return 0;
 }

@@ -264,7 +264,7 @@ static int check_normalizer(const safetensors_file *f, dp_model *m)
                 if (!(fabsf(v[d] - want) <= 1e-5f * (1.0f + fabsf(want)))) {
                     error_set("%s: " NORM_PREFIX "%s.%s[%d] = %g, but %s's normaliser of these limits gives %g (DP's "
                               "'limits' mode to [-1, 1]%s)", f->name, e[i].key, what, d, v[d], e[i].feature, want,
-                              e[i].min ? ", identity or maxabs as the configuration's lowdim_norm says" : ": images [0,1] -> [-1,1]");
+                              e[i].min ? ", identity or maxabs as the configuration's lowdim_norm and action_norm say" : ": images [0,1] -> [-1,1]");
                     free(v);
                     return -1;
                 }
