@@ -7,7 +7,8 @@ For each demonstration of a robomimic-layout file (`rollout --layout robomimic`)
 8 (centre crop, as in evaluation):
 
   decodability   R^2 of a ridge regression from the image features (the encoder's output, and
-                 the spatial-softmax keypoints before its Linear) to the object's x and y, fitted
+                 the spatial-softmax keypoints before its Linear) to the object's x and y and its
+                 yaw (as cos and sin of 4 x yaw: a cube looks the same every 90 degrees), fitted
                  on the first 150 demonstrations and scored on the rest; beside it the same for an
                  encoder at PyTorch's initialisation (seed 0): what training kept or lost
   actions        DDIM sampling (10 steps, one noise draw shared by every demonstration) of the
@@ -99,7 +100,9 @@ def main():
         for t in frames:
             for c in cams:
                 frames[t][c].append(g["obs"][c + "_image"][t])
-            obj[t].append(g["obs"]["object"][t][:2])
+            o = g["obs"]["object"][t]
+            yaw = 2 * np.arctan2(o[5], o[6])              # the quaternion is x, y, z, w
+            obj[t].append([o[0], o[1], np.cos(4 * yaw), np.sin(4 * yaw)])
         low.append(np.concatenate([g["obs"][k][0] for k in keys]))
         a = g["actions"][:Hz]
         act.append(np.concatenate([np.repeat(a[:1], To - 1, 0), a])[:Hz])   # rows from t = -(To-1)
@@ -120,7 +123,7 @@ def main():
         return torch.cat(out, 1).numpy()
 
     print("# %s: %d demonstrations, regressions fitted on %d" % (args.checkpoint, n, args.train))
-    print("%-42s %8s %8s" % ("object position decoded from", "R2 x", "R2 y"))
+    print("%-42s %8s %8s %8s" % ("object pose decoded from", "R2 x", "R2 y", "R2 yaw"))
     for name, e in (("trained", enc), ("initial (PyTorch init, seed 0)", enc0)):
         for what, kpt in (("features", False), ("keypoints", True)):
             X = np.concatenate([encode(e, 0, kpt), encode(e, 8, kpt)])
@@ -128,7 +131,7 @@ def main():
             idx = np.concatenate([np.arange(n), np.arange(n)])
             order = np.argsort(idx, kind="stable")   # both frames of a demonstration on one side of the split
             r2 = ridge_r2(X[order], Y[order], 2 * args.train)
-            print("%-42s %8.3f %8.3f" % (name + " " + what, r2[0], r2[1]))
+            print("%-42s %8.3f %8.3f %8.3f" % (name + " " + what, r2[0], r2[1], (r2[2] + r2[3]) / 2))
 
     with torch.no_grad():
         feats = torch.from_numpy(encode(enc, 0))
