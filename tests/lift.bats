@@ -89,27 +89,8 @@ EOF
   paste <(echo "$held") <(echo "$short") | awk '{ if ($2 != $1 - 5) exit 1 }'
 }
 
-@test "lift: align=hover turns the hand onto the cube's faces only once over it, and still closes aligned" {
-  for a in early hover; do
-    rollout -q -t lift -p scripted -n 3 --seed 1000 --stop-on-success --image-size 32x32 --layout robomimic \
-      --policy-arg gain=0.15 --policy-arg align=$a -o "$T/$a.hdf5" > "$T/$a.jsonl"
-    [ "$(grep -c '"success":true' "$T/$a.jsonl")" -eq 3 ]
-  done
-  run "$PYTHON" - "$T/early.hdf5" "$T/hover.hdf5" <<'PY'
-import sys, h5py, numpy as np
-for path in sys.argv[1:]:
-    d = h5py.File(path, "r")["data"]
-    rz = [np.abs(d[k]["actions"][:5, 5]).max() for k in d]      # the first five steps' turn
-    print("%s %d" % (path.rsplit("/", 1)[1], min(rz) > 0.01 if "early" in path else max(rz) < 1e-3))
-PY
-  [ "$status" -eq 0 ]
-  [ "$output" = $'early.hdf5 1\nhover.hdf5 1' ]
-  # the closing itself as the default's: within a degree of the cube's faces
-  "$PYTHON" "$ILT_TESTS/../bench/lift_grasp.py" "$T/hover.hdf5" | awk 'NR > 1 && NF > 10 { y = $NF < 0 ? -$NF : $NF; if (y > 1) exit 1 }'
-}
-
 @test "lift: an expert setting it does not have, or out of range, is an error and records nothing" {
-  for arg in bogus=1 gain=0 gain=1.5 gain=x gain close_steps=0 close_steps=2.5 close_steps=51 align=late; do
+  for arg in bogus=1 gain=0 gain=1.5 gain=x gain close_steps=0 close_steps=2.5 close_steps=51; do
     run --separate-stderr rollout -q -t lift -p scripted -n 1 --max-steps 5 --image-size 32x32 \
       --policy-arg "$arg" -o "$T/e.hdf5" --layout robomimic
     [ "$status" -eq 1 ]

@@ -72,7 +72,6 @@ typedef struct {
     double grasp_pos[3], grasp_yaw;
     double gain, max_move;   /* settings (lift_expert_option); 0: the defaults below */
     int close_steps;         /* steps the closed hand holds still before lifting; 0: the default */
-    int align_hover;         /* turn onto the cube's faces only once over it (align=hover) */
     int absolute;            /* lift_abs: 10-D absolute actions */
 } lift_t;
 
@@ -372,7 +371,6 @@ static void grasp_orientation(double yaw, double quat[4])
 #define EXPERT_HOVER 0.10   /* approach height above the cube centre */
 #define EXPERT_LIFT_HEIGHT 0.15
 #define EXPERT_CLOSE_STEPS 8 /* the fingers meet the cube in 1-3 steps; the hand then holds still */
-#define EXPERT_ALIGN_NEAR 0.02 /* align=hover: the hand turns once this close to the approach point */
 
 static int lift_expert(sim_task_t *t, float *action)
 {
@@ -388,13 +386,10 @@ static int lift_expert(sim_task_t *t, float *action)
     for (;;) {
         int elapsed = step - p->phase_start;
         if (p->phase == EXPERT_APPROACH) {
+            yaw = cube_yaw_near(cube + 3, hand_yaw(eef_mat));
             target[0] = cube[0];
             target[1] = cube[1];
             target[2] = cube[2] + EXPERT_HOVER;
-            yaw = cube_yaw_near(cube + 3, hand_yaw(eef_mat));
-            if (p->align_hover && sqrt((target[0] - eef[0]) * (target[0] - eef[0]) + (target[1] - eef[1]) * (target[1] - eef[1]) +
-                                       (target[2] - eef[2]) * (target[2] - eef[2])) >= EXPERT_ALIGN_NEAR)
-                yaw = hand_yaw(eef_mat);   /* fingers kept down, no turn yet */
         } else if (p->phase == EXPERT_DESCEND) {
             yaw = p->grasp_yaw;
             target[0] = cube[0];
@@ -468,12 +463,6 @@ static int lift_expert(sim_task_t *t, float *action)
 static int lift_expert_option(sim_task_t *t, const char *key, const char *value)
 {
     lift_t *p = t->priv;
-    if (!strcmp(key, "align")) {
-        if (strcmp(value, "early") && strcmp(value, "hover"))
-            return error_set("lift expert: align=%s: expected early or hover", value);
-        p->align_hover = !strcmp(value, "hover");
-        return 0;
-    }
     if (!strcmp(key, "close_steps")) {
         long n;
         if (parse_long(value, 1, 50, &n) < 0)
@@ -482,7 +471,7 @@ static int lift_expert_option(sim_task_t *t, const char *key, const char *value)
         return 0;
     }
     double *slot = !strcmp(key, "gain") ? &p->gain : !strcmp(key, "max_move") ? &p->max_move : NULL;
-    if (!slot) return error_set("lift expert: no setting '%s' (it has gain, max_move, close_steps and align)", key);
+    if (!slot) return error_set("lift expert: no setting '%s' (it has gain, max_move and close_steps)", key);
     double v;
     if (parse_double(value, 0, 1, &v) < 0 || v == 0)
         return error_set("lift expert: %s=%s: expected a number in (0, 1]", key, value);
