@@ -29,6 +29,13 @@ void dp_limits_eps(const float *min, const float *max, int n, float eps, float *
     }
 }
 
+/* The largest |min| or |max| of n limits, at least top. */
+static float abs_top(const float *lo, const float *hi, int n, float top)
+{
+    for (int i = 0; i < n; i++) top = fmaxf(top, fmaxf(fabsf(lo[i]), fabsf(hi[i])));
+    return top;
+}
+
 /* DP's low-dim rule: one scale 1/m for every dimension of every maxabs key, m the largest |min|
  * or |max| among them (1 where that is 0), offset 0. Recomputed each time a maxabs key's limits
  * are set, so it is right once all are (keys not yet set hold the allocation's -1, 1). */
@@ -37,8 +44,7 @@ static void maxabs_scales(dp_model *m)
     dp_normalizer *z = &m->norm;
     float top = 0;
     for (int j = 0, at = 0; j < m->cfg.n_lowdim; at += m->cfg.lowdim_dims[j], j++)
-        if (m->cfg.lowdim_norm[j] == DP_NORM_MAXABS)
-            for (int i = at; i < at + m->cfg.lowdim_dims[j]; i++) top = fmaxf(top, fmaxf(fabsf(z->lowdim_min[i]), fabsf(z->lowdim_max[i])));
+        if (m->cfg.lowdim_norm[j] == DP_NORM_MAXABS) top = abs_top(z->lowdim_min + at, z->lowdim_max + at, m->cfg.lowdim_dims[j], top);
     const float scale = top > 0 ? 1.0f / top : 1.0f;
     for (int j = 0, at = 0; j < m->cfg.n_lowdim; at += m->cfg.lowdim_dims[j], j++)
         if (m->cfg.lowdim_norm[j] == DP_NORM_MAXABS)
@@ -73,7 +79,8 @@ int dp_model_set_limits(dp_model *m, const char *feature, const float *min, cons
             return error_set("Diffusion Policy: limits of '%s'[%d]: min %g is not <= max %g", feature, i, min[i], max[i]);
     dp_normalizer *z = &m->norm;
     const int is_action = key < 0;
-    if (is_action && m->cfg.action_norm == DP_NORM_IDENTITY)   /* the samplers clip x0 to [-1, 1] */
+    const dp_norm_mode mode = is_action ? m->cfg.action_norm : m->cfg.lowdim_norm[key];
+    if (is_action && mode == DP_NORM_IDENTITY)   /* the samplers clip x0 to [-1, 1] */
         for (int i = 0; i < n; i++)
             if (min[i] < -1.0f || max[i] > 1.0f)
                 return error_set("Diffusion Policy: action normalisation identity: action[%d] ranges over [%g, %g], "
@@ -82,20 +89,16 @@ int dp_model_set_limits(dp_model *m, const char *feature, const float *min, cons
     float *scale = is_action ? z->action_scale : z->lowdim_scale, *offset = is_action ? z->action_offset : z->lowdim_offset;
     memcpy(lo + start, min, sizeof(float) * n);
     memcpy(hi + start, max, sizeof(float) * n);
-    if (!is_action && m->cfg.lowdim_norm[key] == DP_NORM_IDENTITY)
-        for (int i = 0; i < n; i++) scale[start + i] = 1.0f, offset[start + i] = 0.0f;
-    else if (!is_action && m->cfg.lowdim_norm[key] == DP_NORM_MAXABS)
-        maxabs_scales(m);
-    else if (!is_action)
-        dp_limits_eps(min, max, n, m->cfg.lowdim_range_eps, scale + start, offset + start);
-    else if (m->cfg.action_norm == DP_NORM_IDENTITY)
+    if (mode == DP_NORM_IDENTITY) {
         for (int i = start; i < start + n; i++) scale[i] = 1.0f, offset[i] = 0.0f;
-    else if (m->cfg.action_norm == DP_NORM_MAXABS) {
-        float top = 0;
-        for (int i = 0; i < n; i++) top = fmaxf(top, fmaxf(fabsf(min[i]), fabsf(max[i])));
+    } else if (mode == DP_NORM_MAXABS && !is_action) {
+        maxabs_scales(m);   /* one scale over every maxabs key */
+    } else if (mode == DP_NORM_MAXABS) {
+        const float top = abs_top(min, max, n, 0);
         for (int i = start; i < start + n; i++) scale[i] = top > 0 ? 1.0f / top : 1.0f, offset[i] = 0.0f;
-    } else
-        dp_limits(min, max, n, scale + start, offset + start);
+    } else {
+        dp_limits_eps(min, max, n, is_action ? 1e-4f : m->cfg.lowdim_range_eps, scale + start, offset + start);
+    }
     return 0;
 }
 
