@@ -14,6 +14,8 @@ closings (negative -> positive switches of the gripper command), the cube's larg
 the mean z action over the steps after the first closing (the expert lifts at 0.35), and the
 cube's yaw against the fingers' at the start and at the first closing (degrees, reduced to
 [-45, 45]: the cube looks the same every quarter turn; the expert closes within 3).
+The last lines count the failures by kind and give the hand's x-y distance from the cube's
+centre at the first closing over the episodes that close (median, 90th percentile, largest).
 
 Run: /usr/bin/python3 bench/lift_grasp.py FILE.hdf5 [FILE.hdf5 ...]
 """
@@ -75,6 +77,11 @@ def main(paths):
     kinds = {k: sum(r["kind"] == k for r in fails) for k in ("no close", "re-opens", "slips")}
     print("episodes %d, successes %d, failures %d: %s" % (len(rows), len(rows) - len(fails), len(fails),
                                                          ", ".join(f"{k} {v}" for k, v in kinds.items())))
+    lateral = np.array([np.hypot(*r["close_offset"][:2]) for r in rows if "close_step" in r])
+    if len(lateral):
+        print("hand's x-y distance from the cube's centre at the first closing (%d episodes), mm: "
+              "median %.1f, 90th percentile %.1f, largest %.1f" % (len(lateral), np.median(lateral),
+                                                                   np.percentile(lateral, 90), lateral.max()))
 
 
 if __name__ == "__main__":
