@@ -165,8 +165,10 @@ void dp_ddim_step(const dp_schedule *s, dp_prediction pred, int t, int prev_t, c
                   const float *sample, float *prev, long n);
 
 /* ---------------------------------------------------------------- "limits" normaliser */
+#define DP_RANGE_EPS 1e-4f   /* DP's range_eps: a dimension whose range is below it is only shifted */
+
 /* Per dimension from the data's min and max: scale = 2/(max-min), offset = -1 - scale*min, so
- * that [min,max] -> [-1,1]; a range below 1e-4 gives scale 1, offset -min (DP's LinearNormalizer
+ * that [min,max] -> [-1,1]; a range below DP_RANGE_EPS gives scale 1, offset -min (DP's LinearNormalizer
  * mode "limits", computed in float as torch does). dp_limits_eps: with range_eps eps instead. */
 void dp_limits(const float *min, const float *max, int n, float *scale, float *offset);
 void dp_limits_eps(const float *min, const float *max, int n, float eps, float *scale, float *offset);

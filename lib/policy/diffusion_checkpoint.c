@@ -36,7 +36,7 @@ static int write_encoder_config(checkpoint_writer *w, const dp_config *cfg)
     for (int j = 0; j < cfg->n_lowdim; j++)
         snprintf(norms + strlen(norms), sizeof norms - strlen(norms), "%s%s", j ? "," : "", dp_norm_name(cfg->lowdim_norm[j]));
     /* keys written only when not DP's defaults, and then required: a reader must know them */
-    const int eps = cfg->lowdim_range_eps != 1e-4f, action_norm = cfg->action_norm != DP_NORM_LIMITS;
+    const int eps = cfg->lowdim_range_eps != DP_RANGE_EPS, action_norm = cfg->action_norm != DP_NORM_LIMITS;
     char requires[64] = "";
     if (eps) strcat(requires, "lowdim_range_eps");
     if (action_norm) strcat(strcat(requires, eps ? "," : ""), "action_norm");
@@ -227,7 +227,7 @@ static int read_encoder_config(checkpoint_reader *r, const char *path, dp_config
         checkpoint_config_int(r, "action_dim", &cfg->action_dim) < 0 ||
         checkpoint_config_int(r, "n_obs_steps", &cfg->n_obs_steps) < 0)
         return -1;
-    cfg->lowdim_range_eps = 1e-4f;   /* absent: DP's */
+    cfg->lowdim_range_eps = DP_RANGE_EPS;   /* absent: DP's */
     if (checkpoint_config(r, "lowdim_range_eps") && checkpoint_config_float(r, "lowdim_range_eps", &cfg->lowdim_range_eps) < 0)
         return -1;
     int action_norm = DP_NORM_LIMITS;   /* absent: limits */

@@ -36,7 +36,7 @@ void dp_config_default(dp_config *cfg)
     cfg->train_steps = 100;
     cfg->sampler = DP_SAMPLER_DDPM;
     cfg->inference_steps = 100;
-    cfg->lowdim_range_eps = 1e-4f;
+    cfg->lowdim_range_eps = DP_RANGE_EPS;
 }
 
 int dp_config_add_lowdim(dp_config *cfg, const char *name, int dim)

@@ -12,7 +12,7 @@
 
 void dp_limits(const float *min, const float *max, int n, float *scale, float *offset)
 {
-    dp_limits_eps(min, max, n, 1e-4f, scale, offset);
+    dp_limits_eps(min, max, n, DP_RANGE_EPS, scale, offset);
 }
 
 void dp_limits_eps(const float *min, const float *max, int n, float eps, float *scale, float *offset)
@@ -97,7 +97,7 @@ int dp_model_set_limits(dp_model *m, const char *feature, const float *min, cons
         const float top = abs_top(min, max, n, 0);
         for (int i = start; i < start + n; i++) scale[i] = top > 0 ? 1.0f / top : 1.0f, offset[i] = 0.0f;
     } else {
-        dp_limits_eps(min, max, n, is_action ? 1e-4f : m->cfg.lowdim_range_eps, scale + start, offset + start);
+        dp_limits_eps(min, max, n, is_action ? DP_RANGE_EPS : m->cfg.lowdim_range_eps, scale + start, offset + start);
     }
     return 0;
 }
