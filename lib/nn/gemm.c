@@ -391,20 +391,45 @@ static void rows_direct(const gemm_job *j, int i0, int i1, int n0, int n1)
 
 /* Whether the tile reads op(B)'s whole panels where B lies (tile_b) instead of from copies: B
  * not transposed (each of its rows holds a k row of every panel), not a convolution's, a slice
- * of at most B_IN_PLACE_ROWS rows. Copying B costs a read and a write per element whatever the
- * slice's rows; the product does 2 x rows FLOP per element: for a linear's data gradient at 88
- * tokens (dX = dY W, B the weight) the copies of W were a tenth of an ACT encoder layer's
- * training step (perf). In place, a 32-float stretch of each of kc rows, ldb apart, stays in L2
- * for the passes of the slice's row tiles as the copy did; a row length that is a multiple of
- * 1024 floats would put those stretches in a few of L2's sets (1 MB, 16-way), so it is copied.
- * Measured on Zen 5, two threads, interleaved (results.md 2026-12-06): the encoder layer's step
- * 10.2-11.6 -> 9.1-10.8 ms, the decoder layer's (800 rows) 82-101 -> 81-92, ResNet18
- * convolutions (data gradients of 576-4608 rows) unchanged; over 1024 rows not measured as a
- * gain, so those keep the copy. Same FMAs in the same order: the same bits. */
+ * of at most B_IN_PLACE_ROWS rows, on a CPU where it pays (b_in_place_mode). Copying B costs a
+ * read and a write per element whatever the slice's rows; the product does 2 x rows FLOP per
+ * element: for a linear's data gradient at 88 tokens (dX = dY W, B the weight) the copies of W
+ * were a tenth of an ACT encoder layer's training step (perf). In place, a 32-float stretch of
+ * each of kc rows, ldb apart, stays in L2 for the passes of the slice's row tiles as the copy
+ * did; a row length that is a multiple of 1024 floats would put those stretches in a few of
+ * L2's sets (1 MB, 16-way), so it is copied. Measured on Zen 5, two threads, interleaved
+ * (results.md 2026-12-06): the encoder layer's step 10.2-11.6 -> 9.1-10.8 ms, the decoder
+ * layer's (800 rows) 82-101 -> 81-92, ResNet18 convolutions (data gradients of 576-4608 rows)
+ * unchanged; over 1024 rows not measured as a gain, so those keep the copy. On an Intel Xeon
+ * with AVX-512 (results.md 2026-12-07) the same reads cost: the ACT data and weight gradients
+ * 135-145 -> 168-178 GFLOP/s on one thread with the copy, the paper ACT step 1165 -> 1084 ms,
+ * ResNet18 blocks 7-9%; each row of a stretch is a new page there, beyond the L1 prefetcher.
+ * So B is read in place on AMD CPUs only, unless nn_gemm_b_in_place says otherwise. Same FMAs
+ * in the same order either way: the same bits. */
 #define B_IN_PLACE_ROWS 1024
+static int b_in_place_mode = -1;   /* -1: from the CPU; 0 never; 1 where the tile can */
+
+int nn_gemm_b_in_place(int mode)
+{
+    int was = b_in_place_mode;
+    b_in_place_mode = mode < 0 ? -1 : mode > 0;
+    return was;
+}
+
+static int b_in_place_pays(void)
+{
+    static int amd = -1;
+    if (amd < 0) {
+        __builtin_cpu_init();
+        amd = __builtin_cpu_is("amd") != 0;
+    }
+    return b_in_place_mode < 0 ? amd : b_in_place_mode;
+}
+
 static int b_in_place(const gemm_job *j, int rows)
 {
-    return rows <= B_IN_PLACE_ROWS && j->T->tile_b && !j->tb && !j->conv && !j->br.len && j->ldb % 1024 != 0;
+    return rows <= B_IN_PLACE_ROWS && j->T->tile_b && !j->tb && !j->conv && !j->br.len && j->ldb % 1024 != 0 &&
+           b_in_place_pays();
 }
 
 /* Whether the tile reads op(A)'s rows where A lies (tile_a) instead of from a copy: A not

@@ -42,6 +42,11 @@ int nn_kernel_supported(int variant);         /* 1 if this CPU runs the variant 
 /* Switch the variant (tests and benchmarks; not while a product runs). -1 + error_set if the
  * CPU does not run it. */
 int nn_kernel_set(int variant);
+/* Whether products read a non-transposed B's panels where B lies instead of copying them (gemm.c's
+ * b_in_place; the same bits either way): -1 as the CPU suits (AMD: in place; others: copied), 0
+ * never, 1 wherever the tile can. Returns the previous setting (tests and benchmarks; not while
+ * a product runs). */
+int nn_gemm_b_in_place(int mode);
 
 /* One row of a (masked) softmax: y = softmax(x + am) over D entries, entries with pad[k] set
  * excluded (am, pad may be NULL); log: log-softmax. A row with every entry masked gives zeros. */

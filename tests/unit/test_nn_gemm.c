@@ -3,7 +3,7 @@
  * reference: shapes with every tail (M, N, K not multiples of the tile, one row, one column,
  * K = 1, K across blocks, columns across column blocks), all four transposes, alpha and beta
  * (write, accumulate, scale); 1 and 2 threads bit for bit per variant; the AVX2 and AVX-512
- * tiles bit for bit; B read in place and B^T copied bit for bit; an operand in runs (nn_gemm_runs,
+ * tiles bit for bit; B read in place, B copied (nn_gemm_b_in_place forcing each) and B^T copied bit for bit; an operand in runs (nn_gemm_runs,
  * nn_gemm_conv_runs) and its plain copy bit for bit; the packed-weight product on each variant; and the variant ILT_KERNEL
  * forces is the one that runs (the test runs itself with each name, and an unknown one, and
  * reads which variant it reports).
@@ -106,7 +106,7 @@ static void same_bits_case(shape s, int ta, int tb)
  * as B^T stored (copied into panels): the same bits; threaded, over column blocks and K blocks,
  * with a panel tail, an operand inside a larger array, a row length of 1024 (always copied),
  * and slices over the in-place row limit */
-static void layout_bits_case(int variant, shape s, int pad, float beta)
+static void layout_bits_case(int variant, shape s, int pad, float beta, const char *how)
 {
     const int M = s.M, N = s.N, K = s.K, ldb = N + pad, lda = K + pad;
     float *A = rand_floats((long)M * lda), *B = rand_floats((long)K * ldb), *Bt = malloc((size_t)N * K * sizeof *Bt);
@@ -123,10 +123,10 @@ static void layout_bits_case(int variant, shape s, int pad, float beta)
     nn_gemm(0, 1, M, N, K, 1.0f, A, lda, Bt, K, beta, C2, N);
     /* A^T: op(A) copied into tiles; A: its rows read in place where B is copied (gemm.c's a_in_place) */
     nn_gemm(1, 1, M, N, K, 1.0f, At, M, Bt, K, beta, C3, N);
-    tap_ok(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "%s %dx%dx%d ldb %d beta=%g: B and B^T give the same bits",
-           nn_kernel_name(variant), M, N, K, ldb, beta);
-    tap_ok(memcmp(C2, C3, (size_t)M * N * sizeof *C2) == 0, "%s %dx%dx%d lda %d beta=%g: A and A^T give the same bits",
-           nn_kernel_name(variant), M, N, K, lda, beta);
+    tap_ok(memcmp(C1, C2, (size_t)M * N * sizeof *C1) == 0, "%s %dx%dx%d ldb %d beta=%g, %s: B and B^T give the same bits",
+           nn_kernel_name(variant), M, N, K, ldb, beta, how);
+    tap_ok(memcmp(C2, C3, (size_t)M * N * sizeof *C2) == 0, "%s %dx%dx%d lda %d beta=%g, %s: A and A^T give the same bits",
+           nn_kernel_name(variant), M, N, K, lda, beta, how);
     free(A); free(At); free(B); free(Bt); free(C0); free(C1); free(C2); free(C3);
 }
 
@@ -335,11 +335,15 @@ int main(int argc, char **argv)
             for (int t = 0; t < 4; t++) threads_case(v, split[s], t >> 1, t & 1, t == 3 ? 1.0f : 0.0f);
         packed_case(v, 13, 37, 300);
         static const shape layouts[] = { { 88, 3200, 512 }, { 25, 70, 300 }, { 800, 64, 48 }, { 2100, 100, 40 } };
-        if (v != NN_KERNEL_OPENBLAS) {
-            for (size_t s = 0; s < sizeof layouts / sizeof layouts[0]; s++)
-                layout_bits_case(v, layouts[s], s % 2 ? 3 : 0, s == 1 ? 1.0f : 0.0f);
-            layout_bits_case(v, (shape){ 40, 1000, 300 }, 24, 0.0f);
-        }
+        if (v != NN_KERNEL_OPENBLAS)
+            for (int in_place = 1; in_place >= 0; in_place--) {   /* B read in place where the tile can; B copied */
+                const char *how = in_place ? "B in place" : "B copied";
+                nn_gemm_b_in_place(in_place);
+                for (size_t s = 0; s < sizeof layouts / sizeof layouts[0]; s++)
+                    layout_bits_case(v, layouts[s], s % 2 ? 3 : 0, s == 1 ? 1.0f : 0.0f, how);
+                layout_bits_case(v, (shape){ 40, 1000, 300 }, 24, 0.0f, how);
+                nn_gemm_b_in_place(-1);
+            }
         /* operands in runs (a convolution's dy [B,O,P] read as [O, B*P]): a weight gradient as
          * C^T (64 x 576, the runs become B^T), in place on the 12- and 6-row tiles, runs shorter
          * than a tile's k loop and not dividing K, a data gradient's B along n */
