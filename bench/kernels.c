@@ -9,6 +9,11 @@
  *   kernels products [--threads N] [--repeat R]
  *       "NAME|M N K TA TB WALL CPU" per product through nn_gemm on the variant ILT_KERNEL
  *       selects (one warm-up call, the median of R calls; default 5)
+ *   kernels tile
+ *       "tile NAME KC WALL" for the register tiles of the variant ILT_KERNEL selects (nn_tile_general
+ *       and nn_tile_short) on one thread, over a packed A tile and one B panel that stay in L1
+ *       (kc 64 and 256): the tile's own rate, with no copies and no cache misses, for the share of
+ *       the FMA peak a product on that tile could reach at best (median of 5 runs of about 0.1 s)
  *   kernels packed [--threads N] [--repeat R]
  *       "NAME|M N K WALL CPU" per batch-1 inference product through nn_gemm_packed, the weight
  *       packed once for the variant ILT_KERNEL selects (32-column panels on avx512, 16 on avx2)
@@ -25,6 +30,7 @@
 
 #include <immintrin.h>
 
+#include "nn/gemm_kernel.h"
 #include "nn/gemm_packed.h"
 #include "nn/kernels.h"
 #include "nn/threads.h"
@@ -263,10 +269,43 @@ static int run_packed(int repeat, int threads)
     return 0;
 }
 
+/* ---------------------------------------------------------------- one register tile */
+static double tile_once(const nn_tile_kernel *T, int kc, const float *a, const float *b, float *c)
+{
+    long calls = (long)(2e7 / ((double)T->mr * T->nr * kc)) + 1;
+    double t0 = now();
+    for (long i = 0; i < calls; i++) T->tile(T->mr, kc, a, b, c, T->nr, T->nr, 1, 1.0f, NULL, NULL, 0);
+    return 2.0 * T->mr * T->nr * kc * calls / (now() - t0) / 1e9;
+}
+
+static int run_tile(void)
+{
+    const nn_tile_kernel *tiles[2] = { nn_tile_general(nn_kernel()), NULL };
+    tiles[1] = nn_tile_short(tiles[0]);
+    int kcs[2] = { 64, 256 };
+    float *a = aligned_alloc(64, sizeof(float) * 12 * 256), *b = aligned_alloc(64, sizeof(float) * 32 * 256),
+          *c = aligned_alloc(64, sizeof(float) * 12 * 32);
+    if (!a || !b || !c) return 1;
+    for (int i = 0; i < 12 * 256; i++) a[i] = 1e-3f * (float)(i % 7);
+    for (int i = 0; i < 32 * 256; i++) b[i] = 1e-3f * (float)(i % 5);
+    memset(c, 0, sizeof(float) * 12 * 32);
+    for (int t = 0; t < 2; t++) {
+        if (t == 1 && tiles[1] == tiles[0]) break;
+        for (int k = 0; k < 2; k++) {
+            double g[5];
+            for (int r = 0; r < 5; r++) g[r] = tile_once(tiles[t], kcs[k], a, b, c);
+            printf("tile %dx%d %d %.1f\n", tiles[t]->mr, tiles[t]->nr, kcs[k], median(g, 5));
+        }
+    }
+    free(a); free(b); free(c);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    if (argc < 2 || (strcmp(argv[1], "peak") && strcmp(argv[1], "products") && strcmp(argv[1], "packed"))) {
-        fprintf(stderr, "usage: kernels peak|products|packed [--threads N] [--repeat R]\n");
+    if (argc < 2 || (strcmp(argv[1], "peak") && strcmp(argv[1], "products") && strcmp(argv[1], "packed") &&
+                      strcmp(argv[1], "tile"))) {
+        fprintf(stderr, "usage: kernels peak|products|packed|tile [--threads N] [--repeat R]\n");
         return 2;
     }
     int threads = 1, repeat = 5;
@@ -284,6 +323,7 @@ int main(int argc, char **argv)
     }
     nn_set_threads(threads);
     return !strcmp(argv[1], "peak")       ? run_peak(threads)
+           : !strcmp(argv[1], "tile")   ? run_tile()
            : !strcmp(argv[1], "packed") ? run_packed(repeat, threads)
                                         : run_products(repeat, threads);
 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# kernels.sh — the machine's fp32 FMA peak per register width, and the engine's matrix product
-# (nn_gemm) on ACT, ResNet18-im2col and UNet training shapes beside OpenBLAS, on 1 and 2
-# threads, and the batch-1 inference products against weights packed once (nn_gemm_packed): the engine's 512-bit and 256-bit tiles (ILT_KERNEL=avx512 / avx2) and OpenBLAS's
+# kernels.sh — the machine's fp32 FMA peak per register width, each register tile alone (its
+# operands in L1: the most a product on it could reach), and the engine's matrix product (nn_gemm)
+# on ACT, ResNet18-im2col and UNet training shapes beside OpenBLAS, on 1 and 2 threads, and the
+# batch-1 inference products against weights packed once (nn_gemm_packed): the engine's 512-bit
+# and 256-bit tiles (ILT_KERNEL=avx512 / avx2) and OpenBLAS's
 # sgemm under the same slicing (ILT_KERNEL=openblas) pinned to its AVX2 kernels
 # (OPENBLAS_CORETYPE=Haswell OPENBLAS_L2_SIZE=512, as the project's build machines set them) and
 # unpinned (both unset: OpenBLAS picks its kernels from the CPU, as on a user's machine).
@@ -34,6 +36,11 @@ echo "# kernels: $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) CPUs, $(grep -m1 'model n
 echo "# load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 for t in 1 2; do "$bin" peak --threads "$t"; done > "$tmp/peak"
 awk '{ printf "# FMA peak, %s-bit registers, %s thread(s): %s GFLOP/s wall clock, %s by CPU time\n", $2, $3, $4, $5 }' "$tmp/peak"
+# Each tile alone, its operands in L1 (one thread): the most a product on it could reach here.
+for v in avx512 avx2; do
+  ILT_KERNEL=$v "$bin" tile | awk -v v=$v -v pk="$(awk -v w=$([ $v = avx512 ] && echo 512 || echo 256) '$2 == w && $3 == 1 { print $4 }' "$tmp/peak")" \
+    'pk != "" { printf "# %s tile %s, kc %s, operands in L1: %s GFLOP/s, %.0f%% of the %s-register peak\n", v, $2, $3, $4, 100 * $4 / pk, v }'
+done
 for r in $(seq "$rounds"); do
   echo "# round $r load $(cut -d' ' -f1-3 /proc/loadavg)"
   for t in 1 2; do
