@@ -34,6 +34,7 @@
 #include <immintrin.h>
 #endif
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -416,14 +417,19 @@ int nn_gemm_b_in_place(int mode)
     return was;
 }
 
+static int cpu_amd;
+static pthread_once_t cpu_amd_once = PTHREAD_ONCE_INIT;
+static void find_cpu_amd(void)
+{
+    __builtin_cpu_init();
+    cpu_amd = __builtin_cpu_is("amd") != 0;
+}
+
 static int b_in_place_pays(void)
 {
-    static int amd = -1;
-    if (amd < 0) {
-        __builtin_cpu_init();
-        amd = __builtin_cpu_is("amd") != 0;
-    }
-    return b_in_place_mode < 0 ? amd : b_in_place_mode;
+    if (b_in_place_mode >= 0) return b_in_place_mode;
+    pthread_once(&cpu_amd_once, find_cpu_amd);
+    return cpu_amd;
 }
 
 static int b_in_place(const gemm_job *j, int rows)
