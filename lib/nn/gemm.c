@@ -34,7 +34,6 @@
 #include <immintrin.h>
 #endif
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -392,7 +391,7 @@ static void rows_direct(const gemm_job *j, int i0, int i1, int n0, int n1)
 
 /* Whether the tile reads op(B)'s whole panels where B lies (tile_b) instead of from copies: B
  * not transposed (each of its rows holds a k row of every panel), not a convolution's, a slice
- * of at most B_IN_PLACE_ROWS rows, on a CPU where it pays (b_in_place_mode). Copying B costs a
+ * of at most B_IN_PLACE_ROWS rows, on a CPU where it pays (nn_tile_b_in_place). Copying B costs a
  * read and a write per element whatever the slice's rows; the product does 2 x rows FLOP per
  * element: for a linear's data gradient at 88 tokens (dX = dY W, B the weight) the copies of W
  * were a tenth of an ACT encoder layer's training step (perf). In place, a 32-float stretch of
@@ -408,34 +407,10 @@ static void rows_direct(const gemm_job *j, int i0, int i1, int n0, int n1)
  * So B is read in place on AMD CPUs only, unless nn_gemm_b_in_place says otherwise. Same FMAs
  * in the same order either way: the same bits. */
 #define B_IN_PLACE_ROWS 1024
-static int b_in_place_mode = -1;   /* -1: from the CPU; 0 never; 1 where the tile can */
-
-int nn_gemm_b_in_place(int mode)
-{
-    int was = b_in_place_mode;
-    b_in_place_mode = mode < 0 ? -1 : mode > 0;
-    return was;
-}
-
-static int cpu_amd;
-static pthread_once_t cpu_amd_once = PTHREAD_ONCE_INIT;
-static void find_cpu_amd(void)
-{
-    __builtin_cpu_init();
-    cpu_amd = __builtin_cpu_is("amd") != 0;
-}
-
-static int b_in_place_pays(void)
-{
-    if (b_in_place_mode >= 0) return b_in_place_mode;
-    pthread_once(&cpu_amd_once, find_cpu_amd);
-    return cpu_amd;
-}
-
 static int b_in_place(const gemm_job *j, int rows)
 {
     return rows <= B_IN_PLACE_ROWS && j->T->tile_b && !j->tb && !j->conv && !j->br.len && j->ldb % 1024 != 0 &&
-           b_in_place_pays();
+           nn_tile_b_in_place();
 }
 
 /* Whether the tile reads op(A)'s rows where A lies (tile_a) instead of from a copy: A not

@@ -67,6 +67,10 @@ const nn_tile_kernel *nn_tile_short(const nn_tile_kernel *t);
  * same sums in the same order. */
 const nn_tile_kernel *nn_tile_packed(const nn_tile_kernel *t, int M);
 
+/* Whether the 512-bit tiles read a non-transposed B where it lies (gemm.c's b_in_place): as
+ * nn_gemm_b_in_place (kernels.h) sets it, else from the CPU found with the variant (AMD: yes). */
+int nn_tile_b_in_place(void);
+
 /* dst[k * W + r] = src[r * lds + k] for r < rows, k < kc, and 0 for rows <= r < W: `rows` rows
  * of an operand laid out along k, transposed into a tile or panel W wide (gemm.c; 8x8 and 4x4
  * blocks through vector registers). */

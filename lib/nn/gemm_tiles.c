@@ -448,11 +448,14 @@ static int widest(void)
 
 static const char *const names[NN_KERNEL_COUNT] = { "portable", "avx2", "avx512", "openblas" };
 static int chosen = -1;
+static int cpu_amd;                 /* where B read in place pays (gemm.c's b_in_place) */
+static int b_in_place_mode = -1;    /* -1: from the CPU; 0 never; 1 where the tile can */
 static pthread_once_t choose_once = PTHREAD_ONCE_INIT;
 
 static void choose(void)
 {
     __builtin_cpu_init();
+    cpu_amd = __builtin_cpu_is("amd") != 0;
     chosen = widest();
     const char *want = getenv("ILT_KERNEL");
     if (!want || !*want) return;
@@ -490,6 +493,20 @@ int nn_kernel_set(int variant)
         return error_set("nn kernel: this CPU does not run the %s variant", nn_kernel_name(variant));
     chosen = variant;
     return 0;
+}
+
+int nn_gemm_b_in_place(int mode)
+{
+    int was = b_in_place_mode;
+    b_in_place_mode = mode < 0 ? -1 : mode > 0;
+    return was;
+}
+
+int nn_tile_b_in_place(void)
+{
+    if (b_in_place_mode >= 0) return b_in_place_mode;
+    pthread_once(&choose_once, choose);
+    return cpu_amd;
 }
 
 /* the SIMD variant under "openblas": the widest the CPU has */
