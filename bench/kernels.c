@@ -280,23 +280,19 @@ static double tile_once(const nn_tile_kernel *T, int kc, const float *a, const f
 
 static int run_tile(void)
 {
-    const nn_tile_kernel *tiles[2] = { nn_tile_general(nn_kernel()), NULL };
-    tiles[1] = nn_tile_short(tiles[0]);
-    int kcs[2] = { 64, 256 };
-    float *a = aligned_alloc(64, sizeof(float) * 12 * 256), *b = aligned_alloc(64, sizeof(float) * 32 * 256),
-          *c = aligned_alloc(64, sizeof(float) * 12 * 32);
+    const nn_tile_kernel *T0 = nn_tile_general(nn_kernel()), *tiles[2] = { T0, nn_tile_short(T0) };
+    const int kcs[2] = { 64, 256 }, kmax = 256;
+    float *a = aligned_alloc(64, sizeof(float) * T0->mr * kmax), *b = aligned_alloc(64, sizeof(float) * T0->nr * kmax),
+          *c = calloc((size_t)T0->mr * T0->nr, sizeof(float));
     if (!a || !b || !c) return 1;
-    for (int i = 0; i < 12 * 256; i++) a[i] = 1e-3f * (float)(i % 7);
-    for (int i = 0; i < 32 * 256; i++) b[i] = 1e-3f * (float)(i % 5);
-    memset(c, 0, sizeof(float) * 12 * 32);
-    for (int t = 0; t < 2; t++) {
-        if (t == 1 && tiles[1] == tiles[0]) break;
+    for (int i = 0; i < T0->mr * kmax; i++) a[i] = 1e-3f * (float)(i % 7);
+    for (int i = 0; i < T0->nr * kmax; i++) b[i] = 1e-3f * (float)(i % 5);
+    for (int t = 0; t < 2 && (t == 0 || tiles[1] != T0); t++)   /* the short tile is T0 itself on 6 rows */
         for (int k = 0; k < 2; k++) {
             double g[5];
             for (int r = 0; r < 5; r++) g[r] = tile_once(tiles[t], kcs[k], a, b, c);
             printf("tile %dx%d %d %.1f\n", tiles[t]->mr, tiles[t]->nr, kcs[k], median(g, 5));
         }
-    }
     free(a); free(b); free(c);
     return 0;
 }

@@ -38,8 +38,9 @@ for t in 1 2; do "$bin" peak --threads "$t"; done > "$tmp/peak"
 awk '{ printf "# FMA peak, %s-bit registers, %s thread(s): %s GFLOP/s wall clock, %s by CPU time\n", $2, $3, $4, $5 }' "$tmp/peak"
 # Each tile alone, its operands in L1 (one thread): the most a product on it could reach here.
 for v in avx512 avx2; do
-  ILT_KERNEL=$v "$bin" tile | awk -v v=$v -v pk="$(awk -v w=$([ $v = avx512 ] && echo 512 || echo 256) '$2 == w && $3 == 1 { print $4 }' "$tmp/peak")" \
-    'pk != "" { printf "# %s tile %s, kc %s, operands in L1: %s GFLOP/s, %.0f%% of the %s-register peak\n", v, $2, $3, $4, 100 * $4 / pk, v }'
+  ILT_KERNEL=$v "$bin" tile | awk -v v=$v -v w=$([ $v = avx512 ] && echo 512 || echo 256) '
+    NR == FNR { if ($2 == w && $3 == 1) pk = $4; next }
+    pk != "" { printf "# %s tile %s, kc %s, operands in L1: %s GFLOP/s, %.0f%% of the %s-bit peak\n", v, $2, $3, $4, 100 * $4 / pk, w }' "$tmp/peak" -
 done
 for r in $(seq "$rounds"); do
   echo "# round $r load $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -11,23 +11,26 @@
 static int trainable(const nn_param_info *p) { return !(p->flags & (NN_FROZEN | NN_BUFFER)); }
 
 /* ---------------------------------------------------------------- AdamW */
+/* n floats (at least one) zeroed by writing, not by calloc: calloc'd pages come as the shared
+ * zero page, which the first update reads and then writes, two faults per page, the second a
+ * copy-on-write with a TLB shootdown across the pool's threads; written here, each page faults
+ * once. (malloc and memset would be folded back into calloc by the compiler; posix_memalign is
+ * not.) NULL when out of memory. */
+static float *zeroed_floats(long n)
+{
+    size_t bytes = (size_t)(n > 0 ? n : 1) * sizeof(float);
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes) != 0) return NULL;
+    return memset(p, 0, bytes);
+}
+
 int nn_adamw_init(nn_adamw *opt, nn_params *ps, float lr, float weight_decay)
 {
     memset(opt, 0, sizeof *opt);
     opt->ps = ps;
-    /* Zeroed by writing, not by calloc: calloc'd pages come as the shared zero page, which the
-     * first update reads and then writes, two faults per page, the second a copy-on-write with a
-     * TLB shootdown across the pool's threads; written here, each page faults once. (malloc and
-     * memset would be folded back into calloc by the compiler; posix_memalign is not.) */
-    size_t bytes = (size_t)(ps->total ? ps->total : 1) * sizeof(float);
-    void *m = NULL, *v = NULL;
-    if (posix_memalign(&m, 64, bytes) != 0) m = NULL;
-    if (posix_memalign(&v, 64, bytes) != 0) v = NULL;
-    opt->m = m;
-    opt->v = v;
+    opt->m = zeroed_floats(ps->total);
+    opt->v = zeroed_floats(ps->total);
     if (!opt->m || !opt->v) { nn_adamw_free(opt); return error_set("nn adamw: out of memory for %ld moments", ps->total); }
-    memset(opt->m, 0, bytes);
-    memset(opt->v, 0, bytes);
     opt->total = ps->total;
     opt->beta1 = 0.9f;
     opt->beta2 = 0.999f;
